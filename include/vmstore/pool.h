@@ -1,0 +1,156 @@
+// Pool: VMStore's native chain-free volume engine.
+//
+// A pool is one directory holding block containers, a superblock and a log
+// (docs/FORMAT.md). It stores volumes: writable disks and read-only snapshots.
+// Every volume maps its virtual clusters (4 KiB - 1 MiB, fixed per pool) through
+// its own copy-on-write radix tree whose height depends only on the volume's
+// size, so a read is one index lookup however many snapshots and clones exist.
+// A snapshot or clone is a new root sharing the whole tree: O(1).
+//
+// Example:
+//   PoolOptions o;
+//   ASSIGN_OR_RETURN(auto pool, Pool::Create("/srv/pool", o));
+//   ASSIGN_OR_RETURN(VolumeId disk, pool->CreateVolume(10ull << 30));
+//   RETURN_IF_ERROR(pool->Write(disk, 0, data));
+//   ASSIGN_OR_RETURN(VolumeId snap, pool->Snapshot(disk));   // durable on return
+//   RETURN_IF_ERROR(pool->Flush());
+//
+// Durability: a write is durable once Flush() returns (or any call that flushes:
+// Snapshot, Clone, Rollback, DeleteVolume, Close). After a crash the pool
+// reopens to a state that contains every flushed operation and a prefix of the
+// unflushed ones.
+// Integrity: every block is checksummed in the pointer that references it; a
+// mismatch is returned as Code::kCorruption naming the address, never as data.
+// Thread-safety: all methods are thread-safe. Reads run concurrently with each
+// other; mutations are serialised.
+// Ownership: Pool owns its files; destroying it closes the pool (as Close(), with
+// errors ignored) and releases the directory lock.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vmstore/env.h"
+#include "vmstore/status.h"
+
+namespace vmstore {
+
+using VolumeId = uint64_t;
+
+struct PoolOptions {
+  Env* env = nullptr;  // nullptr: Env::Default()
+  // Fixed at creation:
+  uint32_t cluster_size = 64 * 1024;          // power of two, 4 KiB .. 1 MiB
+  uint64_t container_size = 64ull << 20;      // bytes of data per container file
+  // Run-time:
+  uint64_t max_dirty_bytes = 64ull << 20;     // checkpoint when dirty data exceeds this
+  uint64_t max_wal_bytes = 256ull << 20;      // ... or when the log exceeds this
+  size_t node_cache_bytes = 64ull << 20;      // clean index nodes kept in memory
+  bool reclaim_garbage = true;                // punch unreferenced space at open
+};
+
+enum class ExtentType { kData, kZero, kHole };
+
+struct Extent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  ExtentType type = ExtentType::kHole;
+};
+
+struct VolumeInfo {
+  VolumeId id = 0;
+  uint64_t size = 0;
+  bool read_only = false;
+  VolumeId parent = 0;  // the volume it was snapshotted or cloned from (0: none)
+  int64_t created_ns = 0;
+  uint32_t height = 0;  // index levels
+};
+
+// Space of one volume, as ZFS reports used / referenced.
+struct SpaceInfo {
+  uint64_t logical = 0;     // the volume's size
+  uint64_t referenced = 0;  // data bytes reachable from it
+  uint64_t exclusive = 0;   // data + index bytes freed if it alone were deleted
+};
+
+struct PoolStats {
+  uint32_t cluster_size = 0;
+  uint64_t generation = 0;      // checkpoints committed
+  uint64_t volumes = 0;
+  uint64_t live_bytes = 0;      // bytes of referenced blocks
+  uint64_t physical_bytes = 0;  // bytes allocated on disk by the pool's files
+  uint64_t wal_bytes = 0;
+  uint64_t dirty_bytes = 0;
+};
+
+struct ReadStats {
+  uint64_t nodes_visited = 0;  // index nodes consulted (cache hits included)
+};
+
+struct CheckReport {
+  uint64_t volumes = 0;
+  uint64_t nodes = 0;
+  uint64_t data_blocks = 0;
+  uint64_t bytes_verified = 0;
+  uint64_t garbage_bytes = 0;  // allocated but unreferenced (reclaimed at next open)
+  std::vector<std::string> errors;
+  bool clean() const { return errors.empty(); }
+};
+
+class Pool {
+ public:
+  // Creates a pool in `dir` (created if missing; must be empty). Errors:
+  // AlreadyExists if a pool is there, InvalidArgument for bad geometry.
+  static StatusOr<std::unique_ptr<Pool>> Create(const std::string& dir, const PoolOptions& options);
+  // Opens an existing pool, replaying its log. Errors: NotFound (no pool),
+  // FailedPrecondition (opened by another process), NotSupported (other format
+  // version), Corruption (damaged superblock or index).
+  static StatusOr<std::unique_ptr<Pool>> Open(const std::string& dir, const PoolOptions& options);
+
+  virtual ~Pool() = default;
+
+  // Volume lifecycle. Sizes must be multiples of 512.
+  virtual StatusOr<VolumeId> CreateVolume(uint64_t size) = 0;
+  virtual Status ResizeVolume(VolumeId id, uint64_t size) = 0;
+  virtual Status DeleteVolume(VolumeId id) = 0;
+  // A read-only point-in-time copy of `source`; O(1); durable on return.
+  virtual StatusOr<VolumeId> Snapshot(VolumeId source) = 0;
+  // A writable copy of `source` (normally a snapshot); O(1); durable on return.
+  virtual StatusOr<VolumeId> Clone(VolumeId source) = 0;
+  // Makes writable `volume` equal to `snapshot` (size included). Other
+  // snapshots, older and newer, are kept. O(1) plus freeing what only `volume` held.
+  virtual Status Rollback(VolumeId volume, VolumeId snapshot) = 0;
+
+  // I/O on any byte range inside the volume.
+  virtual Status Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadStats* stats = nullptr) = 0;
+  virtual Status Write(VolumeId id, uint64_t offset, std::span<const char> data) = 0;
+  // Discards a range: whole clusters become holes, partial ones read as zero.
+  virtual Status Trim(VolumeId id, uint64_t offset, uint64_t length) = 0;
+  // Zeroes a range; whole clusters become holes if `may_punch`, else
+  // allocated-zero clusters.
+  virtual Status WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool may_punch) = 0;
+  virtual Status Flush() = 0;
+  // Allocation map of [offset, offset+length), merged into maximal extents.
+  virtual StatusOr<std::vector<Extent>> Map(VolumeId id, uint64_t offset, uint64_t length) = 0;
+
+  virtual StatusOr<VolumeInfo> Info(VolumeId id) = 0;
+  virtual std::vector<VolumeInfo> ListVolumes() = 0;
+  virtual StatusOr<SpaceInfo> Space(VolumeId id) = 0;
+  virtual StatusOr<PoolStats> Stats() = 0;
+
+  // Writes all dirty state and commits a new superblock generation.
+  virtual Status Checkpoint() = 0;
+  // Reads every reachable block and verifies its checksum (scrub); with
+  // `structure`, also checks reference counts, overlaps, container headers and
+  // unreferenced space (fsck). Problems go to report->errors.
+  virtual Status Check(bool structure, CheckReport* report) = 0;
+  // Test hook: compares the live reference counts with a fresh walk of every tree.
+  virtual Status VerifyRefcounts() = 0;
+  // Checkpoints and releases the pool.
+  virtual Status Close() = 0;
+};
+
+}  // namespace vmstore

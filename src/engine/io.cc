@@ -1,0 +1,195 @@
+// Reading and writing volume data.
+#include <cstring>
+#include <mutex>
+
+#include "engine/pool_impl.h"
+#include "util/coding.h"
+
+namespace vmstore::internal {
+
+namespace {
+// Splits [offset, offset+length) into per-cluster pieces.
+template <typename Fn>
+Status ForEachCluster(uint64_t offset, uint64_t length, uint32_t cluster, Fn fn) {
+  uint64_t done = 0;
+  while (done < length) {
+    uint64_t pos = offset + done;
+    uint64_t ci = pos / cluster;
+    uint32_t o = static_cast<uint32_t>(pos % cluster);
+    uint32_t l = static_cast<uint32_t>(std::min<uint64_t>(cluster - o, length - done));
+    RETURN_IF_ERROR(fn(ci, o, l, done));
+    done += l;
+  }
+  return Status::OK();
+}
+}  // namespace
+
+Status PoolImpl::ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, char* dst) const {
+  if (!IsReal(p.addr)) {
+    std::memset(dst, 0, length);
+    return Status::OK();
+  }
+  if (auto d = dirty_data_.find(p.addr); d != dirty_data_.end()) {
+    std::memcpy(dst, d->second->data() + offset, length);
+    return Status::OK();
+  }
+  const uint32_t cu = cluster_units();
+  RETURN_IF_ERROR(store_->CheckAddr(p.addr, cu, cursor_));
+  uint32_t u0 = offset / kUnit, u1 = (offset + length - 1) / kUnit + 1;
+  std::unique_ptr<char[]> buf(new char[size_t{u1 - u0} * kUnit]);
+  RETURN_IF_ERROR(store_->ReadUnits(p.addr + u0, u1 - u0, buf.get()));
+  std::vector<uint64_t> sums(cu);
+  if (u0 == 0 && u1 == cu) {
+    if (ChecksumUnits(buf.get(), cu, sums.data()) != p.csum) {
+      return Corruption("data block " + Hex(p.addr) + ": checksum mismatch");
+    }
+  } else {
+    RETURN_IF_ERROR(store_->ReadSums(p.addr, cu, sums.data()));
+    if (BlockChecksum(sums.data(), cu) != p.csum) {
+      return Corruption("data block " + Hex(p.addr) + ": unit checksums damaged");
+    }
+    for (uint32_t u = u0; u < u1; ++u) {
+      if (Hash64(buf.get() + size_t{u - u0} * kUnit, kUnit) != sums[u]) {
+        return Corruption("data block " + Hex(p.addr) + " unit " + std::to_string(u) + ": checksum mismatch");
+      }
+    }
+  }
+  if (auto ov = overlays_.find(p.addr); ov != overlays_.end()) {
+    for (auto& [u, unit] : ov->second) {
+      if (u >= u0 && u < u1) std::memcpy(buf.get() + size_t{u - u0} * kUnit, unit.after.data(), kUnit);
+    }
+  }
+  std::memcpy(dst, buf.get() + (offset - u0 * kUnit), length);
+  return Status::OK();
+}
+
+Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, const char* data, uint32_t l) {
+  const uint32_t C = sb_.cluster_size;
+  const bool zero = IsAllZero(data, l);
+  if (zero) {
+    ASSIGN_OR_RETURN(BlockPtr cur, Lookup(*v, cluster, nullptr));
+    if (!IsReal(cur.addr)) return Status::OK();  // already reads as zero
+  }
+  ASSIGN_OR_RETURN(auto leaf, LeafForWrite(v, cluster));
+  BlockPtr& e = leaf.first->e[leaf.second];
+  if (o == 0 && l == C) {
+    BlockPtr old = e;
+    e = zero ? BlockPtr{kZeroAddr, 0} : NewDataBlock(std::string(data, l));
+    return Unref(old, -1);
+  }
+  if (!IsReal(e.addr)) {
+    std::string buf(C, '\0');
+    std::memcpy(buf.data() + o, data, l);
+    e = NewDataBlock(std::move(buf));
+    return Status::OK();
+  }
+  const bool shared = refs_.Get(e.addr) > 1;
+  if (auto d = dirty_data_.find(e.addr); d != dirty_data_.end() && !shared) {
+    std::memcpy(d->second->data() + o, data, l);
+    return Status::OK();
+  }
+  if (shared) {
+    std::string buf(C, '\0');
+    RETURN_IF_ERROR(ReadBlock(e, 0, C, buf.data()));
+    std::memcpy(buf.data() + o, data, l);
+    BlockPtr old = e;
+    e = NewDataBlock(std::move(buf));
+    return Unref(old, -1);
+  }
+  // Private committed block: patch only the units touched (an overlay).
+  uint32_t u0 = o / kUnit, u1 = (o + l - 1) / kUnit + 1;
+  Overlay& ov = overlays_[e.addr];
+  std::vector<uint64_t> sums;
+  for (uint32_t u = u0; u < u1; ++u) {
+    if (ov.count(u)) continue;
+    if (sums.empty()) {
+      sums.resize(cluster_units());
+      RETURN_IF_ERROR(store_->CheckAddr(e.addr, cluster_units(), cursor_));
+      RETURN_IF_ERROR(store_->ReadSums(e.addr, cluster_units(), sums.data()));
+      if (BlockChecksum(sums.data(), sums.size()) != e.csum) {
+        return Corruption("data block " + Hex(e.addr) + ": unit checksums damaged");
+      }
+    }
+    OverlayUnit unit;
+    unit.before.resize(kUnit);
+    RETURN_IF_ERROR(store_->ReadUnits(e.addr + u, 1, unit.before.data()));
+    if (Hash64(unit.before.data(), kUnit) != sums[u]) {
+      return Corruption("data block " + Hex(e.addr) + " unit " + std::to_string(u) + ": checksum mismatch");
+    }
+    unit.after = unit.before;
+    unit.old_sum = sums[u];
+    ov.emplace(u, std::move(unit));
+    dirty_bytes_ += 2 * kUnit;
+  }
+  for (uint32_t u = u0; u < u1; ++u) {
+    uint32_t a = std::max(o, u * kUnit), b = std::min(o + l, (u + 1) * kUnit);
+    std::memcpy(ov[u].after.data() + (a - u * kUnit), data + (a - o), b - a);
+  }
+  return Status::OK();
+}
+
+Status PoolImpl::DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length) {
+  return ForEachCluster(offset, length, sb_.cluster_size, [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t done) {
+    return WriteCluster(v, ci, o, data + done, l);
+  });
+}
+
+Status PoolImpl::DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode) {
+  const uint32_t C = sb_.cluster_size;
+  std::string zeros;
+  return ForEachCluster(offset, length, C, [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t) -> Status {
+    ASSIGN_OR_RETURN(BlockPtr cur, Lookup(*v, ci, nullptr));
+    if (l == C) {
+      uint64_t target = mode == Discard::kZeroAlloc ? kZeroAddr : kHoleAddr;
+      if (cur.addr == target) return Status::OK();
+      ASSIGN_OR_RETURN(auto leaf, LeafForWrite(v, ci));
+      BlockPtr old = leaf.first->e[leaf.second];
+      leaf.first->e[leaf.second] = {target, 0};
+      return Unref(old, -1);
+    }
+    if (!IsReal(cur.addr)) return Status::OK();
+    if (zeros.size() < l) zeros.assign(C, '\0');
+    return WriteCluster(v, ci, o, zeros.data(), l);
+  });
+}
+
+Status PoolImpl::Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadStats* stats) {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
+  RETURN_IF_ERROR(CheckRange(*v, offset, buf.size()));
+  return ForEachCluster(offset, buf.size(), sb_.cluster_size, [&](uint64_t ci, uint32_t o, uint32_t n, uint64_t done) -> Status {
+    ASSIGN_OR_RETURN(BlockPtr p, Lookup(*v, ci, stats));
+    Status s = ReadBlock(p, o, n, buf.data() + done);
+    return s.ok() ? s : s.WithContext("volume " + std::to_string(id) + " offset " + std::to_string(offset + done));
+  });
+}
+
+StatusOr<std::vector<Extent>> PoolImpl::Map(VolumeId id, uint64_t offset, uint64_t length) {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
+  RETURN_IF_ERROR(CheckRange(*v, offset, length));
+  std::vector<Extent> out;
+  if (length == 0) return out;
+  const uint64_t C = sb_.cluster_size, end = offset + length;
+  auto add = [&](uint64_t a, uint64_t b, ExtentType t) {
+    a = std::max(a, offset);
+    b = std::min(b, end);
+    if (a >= b) return;
+    if (!out.empty() && out.back().type == t && out.back().offset + out.back().length == a) {
+      out.back().length += b - a;
+    } else {
+      out.push_back({a, b - a, t});
+    }
+  };
+  RETURN_IF_ERROR(WalkLeaves(v->root, static_cast<int>(v->height) - 1, 0, offset / C, (end + C - 1) / C,
+                             [&](uint64_t first, uint64_t count, const BlockPtr& p) {
+                               ExtentType t = p.addr == kHoleAddr   ? ExtentType::kHole
+                                              : p.addr == kZeroAddr ? ExtentType::kZero
+                                                                    : ExtentType::kData;
+                               add(first * C, (first + count) * C, t);
+                               return Status::OK();
+                             }));
+  return out;
+}
+
+}  // namespace vmstore::internal

@@ -1,0 +1,39 @@
+// NodeCache: a bounded LRU cache of clean (committed) index nodes, sharded 16 ways
+// so concurrent readers rarely meet on one mutex.
+//
+// Ownership: entries are shared_ptr<const Node>; a reader keeps its node alive
+// after eviction. Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "engine/format.h"
+
+namespace vmstore::internal {
+
+class NodeCache {
+ public:
+  explicit NodeCache(size_t capacity_nodes) : per_shard_(capacity_nodes / kShards + 1) {}
+
+  std::shared_ptr<const Node> Get(uint64_t addr);
+  void Put(uint64_t addr, std::shared_ptr<const Node> node);
+  void Erase(uint64_t addr);
+  void Clear();
+
+ private:
+  static constexpr int kShards = 16;
+  struct Shard {
+    std::mutex mu;
+    std::list<std::pair<uint64_t, std::shared_ptr<const Node>>> lru;  // front = newest
+    std::unordered_map<uint64_t, decltype(lru)::iterator> map;
+  };
+  Shard& ShardOf(uint64_t addr) { return shards_[(addr * 0x9E3779B97F4A7C15ull) >> 60]; }
+  size_t per_shard_;
+  Shard shards_[kShards];
+};
+
+}  // namespace vmstore::internal

@@ -1,0 +1,171 @@
+// PoolImpl: the native engine behind vmstore::Pool. Design essay:
+//
+// STATE. The committed state is what the newest valid superblock reaches: the
+// volume table block, every volume's tree of index nodes and the data blocks.
+// Committed blocks are never modified in place except by a checkpoint that has
+// first logged undo images (below). Everything since is in memory - dirty index
+// nodes, dirty data blocks, and "overlays" (patched 4 KiB units of committed,
+// unshared data blocks) - and in the write-ahead log as logical redo records.
+//
+// WRITES. An operation is validated, appended to the log, then applied in memory.
+// Writing a cluster copies the path from the root down to its leaf unless the
+// path is already private and dirty (copy-on-write with lazy reference counts):
+// a node whose count is above 1 is copied and its children gain a reference; a
+// committed node with count 1 is moved to a new address. The data then goes:
+//  - whole cluster: a new dirty block (all-zero clusters become the zero marker);
+//  - partial, cluster shared (count > 1): read, patch, new dirty block;
+//  - partial, cluster private and committed: an overlay of just the 4 KiB units
+//    touched - no cluster copy. The checkpoint patches them in place.
+//
+// CHECKPOINT (checkpoint.cc). 1) log undo records (before-images of overlaid
+// units) and sync the log; 2) compute unit sums and checksums bottom-up; 3)
+// write new blocks (coalesced appends), then patch overlaid units in place; 4)
+// sync containers; 5) write the superblock of generation g+1 and sync; 6) reset
+// the log; 7) punch blocks freed during the generation, delete empty containers.
+//
+// RECOVERY (pool_open.cc). Read the superblock, rebuild reference counts by
+// walking every tree, restore undo images (so containers equal the committed
+// state exactly), replay redo records in order, checkpoint, and punch space no
+// block references (garbage of an interrupted generation).
+//
+// LOCKING. mu_ is taken shared by reads and exclusively by every mutation and by
+// the checkpoint. Clean nodes live in a sharded cache with its own locks.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/format.h"
+#include "engine/node_cache.h"
+#include "engine/refs.h"
+#include "engine/store.h"
+#include "engine/wal.h"
+#include "vmstore/pool.h"
+
+namespace vmstore::internal {
+
+struct Volume {
+  VolumeRecord rec;
+};
+
+// A patched 4 KiB unit of a committed data block, waiting for the checkpoint.
+struct OverlayUnit {
+  std::string before;  // committed content (for the undo record)
+  std::string after;   // content after the patches
+  uint64_t old_sum = 0;
+};
+using Overlay = std::map<uint32_t, OverlayUnit>;  // unit index in block -> unit
+
+class PoolImpl final : public Pool {
+ public:
+  PoolImpl(Env* env, std::string dir, PoolOptions opts);
+  ~PoolImpl() override;
+
+  StatusOr<VolumeId> CreateVolume(uint64_t size) override;
+  Status ResizeVolume(VolumeId id, uint64_t size) override;
+  Status DeleteVolume(VolumeId id) override;
+  StatusOr<VolumeId> Snapshot(VolumeId source) override;
+  StatusOr<VolumeId> Clone(VolumeId source) override;
+  Status Rollback(VolumeId volume, VolumeId snapshot) override;
+  Status Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadStats* stats) override;
+  Status Write(VolumeId id, uint64_t offset, std::span<const char> data) override;
+  Status Trim(VolumeId id, uint64_t offset, uint64_t length) override;
+  Status WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool may_punch) override;
+  Status Flush() override;
+  StatusOr<std::vector<Extent>> Map(VolumeId id, uint64_t offset, uint64_t length) override;
+  StatusOr<VolumeInfo> Info(VolumeId id) override;
+  std::vector<VolumeInfo> ListVolumes() override;
+  StatusOr<SpaceInfo> Space(VolumeId id) override;
+  StatusOr<PoolStats> Stats() override;
+  Status Checkpoint() override;
+  Status Check(bool structure, CheckReport* report) override;
+  Status VerifyRefcounts() override;
+  Status Close() override;
+
+  // Opening (pool_open.cc).
+  Status InitNew();
+  Status OpenExisting();
+
+ private:
+  // --- pool_open.cc
+  Status LoadSuperblock();
+  Status LoadVolumeTable();
+  Status Recover();
+  Status ReclaimGarbage(uint64_t* garbage_bytes, bool punch);
+
+  // --- tree.cc
+  uint32_t cluster_units() const { return sb_.cluster_size / kUnit; }
+  StatusOr<std::shared_ptr<const Node>> LoadNode(const BlockPtr& p, ReadStats* stats) const;
+  // Makes the node behind *ref private and dirty (copy-on-write) and returns it.
+  StatusOr<Node*> MutableNode(BlockPtr* ref);
+  // Drops one reference to the block behind p; `level` is the node level, -1 for data.
+  Status Unref(const BlockPtr& p, int level);
+  void Release(uint64_t addr, uint32_t units);
+  StatusOr<BlockPtr> Lookup(const VolumeRecord& v, uint64_t cluster, ReadStats* stats) const;
+  StatusOr<std::pair<Node*, int>> LeafForWrite(VolumeRecord* v, uint64_t cluster);
+  BlockPtr NewDataBlock(std::string content);
+  // Adds the references of every block reachable from p into `refs` (open, verify).
+  Status WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems) const;
+  using LeafFn = std::function<Status(uint64_t first_cluster, uint64_t count, const BlockPtr& p)>;
+  // Calls fn for every leaf entry (or hole run) covering clusters [lo, hi).
+  Status WalkLeaves(const BlockPtr& p, int level, uint64_t base, uint64_t lo, uint64_t hi, const LeafFn& fn) const;
+
+  // --- io.cc
+  Status ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, char* dst) const;
+  Status WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t offset, const char* data, uint32_t length);
+  Status DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length);
+  enum class Discard { kTrim, kZeroPunch, kZeroAlloc };
+  Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode);
+
+  // --- volume_ops.cc
+  StatusOr<VolumeRecord*> Find(VolumeId id);
+  StatusOr<const VolumeRecord*> FindConst(VolumeId id) const;
+  Status CheckRange(const VolumeRecord& v, uint64_t offset, uint64_t length) const;
+  Status CheckWritable(const VolumeRecord& v) const;
+  Status DoCreate(VolumeId id, uint64_t size, int64_t now);
+  Status DoDelete(VolumeId id);
+  Status DoResize(VolumeRecord* v, uint64_t size);
+  Status DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only);
+  Status DoRollback(VolumeRecord* v, const VolumeRecord& snap);
+  Status Apply(const WalRecord& r);  // replays one redo record
+  Status Log(WalType type, const std::string& payload);
+  // Before a mutation: checkpoint if dirty state or the log is over its bound.
+  Status Admit();
+
+  // --- checkpoint.cc
+  Status CheckpointLocked();
+  StatusOr<uint64_t> FinalizeNode(uint64_t addr, int level, std::unordered_map<uint64_t, uint64_t>* new_csums,
+                                  std::unordered_map<uint64_t, uint64_t>* memo, std::vector<UnitWrite>* writes,
+                                  std::vector<std::unique_ptr<char[]>>* bufs);
+
+  Env* env_;
+  std::string dir_;
+  PoolOptions opts_;
+  std::unique_ptr<Env::Lock> lock_;
+  Superblock sb_;
+  uint64_t cursor_ = 0;  // next free address (the committed one is sb_.cursor)
+  uint64_t next_id_ = 1;
+  std::unique_ptr<ContainerStore> store_;
+  std::unique_ptr<Wal> wal_;
+  mutable std::shared_mutex mu_;
+  std::map<VolumeId, VolumeRecord> vols_;
+  RefTable refs_;
+  std::unordered_map<uint64_t, std::shared_ptr<Node>> dirty_nodes_;
+  std::unordered_map<uint64_t, std::shared_ptr<std::string>> dirty_data_;
+  std::unordered_map<uint64_t, Overlay> overlays_;
+  std::vector<std::pair<uint64_t, uint32_t>> pending_free_;  // committed blocks freed this generation
+  mutable NodeCache cache_;
+  uint64_t dirty_bytes_ = 0;
+  bool vtable_dirty_ = false;
+  bool replaying_ = false;
+  bool closed_ = false;
+  std::vector<std::string> open_problems_;  // structural problems seen while opening
+  Status broken_;  // set when a checkpoint failed after patching in place
+};
+
+}  // namespace vmstore::internal

@@ -1,0 +1,234 @@
+// Creating, opening, recovering and closing a pool.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+#include <random>
+
+#include "engine/pool_impl.h"
+#include "util/coding.h"
+
+namespace vmstore {
+
+using internal::PoolImpl;
+
+static Status ValidateGeometry(const PoolOptions& o) {
+  uint32_t c = o.cluster_size;
+  if (c < 4096 || c > (1u << 20) || (c & (c - 1))) {
+    return InvalidArgument("cluster size " + std::to_string(c) + " must be a power of two from 4 KiB to 1 MiB");
+  }
+  if (o.container_size < c || o.container_size % c || o.container_size / 4096 > internal::kIndexMask) {
+    return InvalidArgument("container size " + std::to_string(o.container_size) +
+                           " must be a multiple of the cluster size and below 8 TiB");
+  }
+  return Status::OK();
+}
+
+StatusOr<std::unique_ptr<Pool>> Pool::Create(const std::string& dir, const PoolOptions& options) {
+  Env* env = options.env ? options.env : Env::Default();
+  RETURN_IF_ERROR(ValidateGeometry(options));
+  RETURN_IF_ERROR(env->CreateDir(dir));
+  if (env->FileExists(dir + "/superblock")) return AlreadyExists("a pool already exists in " + dir);
+  ASSIGN_OR_RETURN(auto names, env->ListDir(dir));
+  for (auto& n : names) {
+    if (n != "pool.lock" && n != "lost+found") {
+      return InvalidArgument("directory " + dir + " is not empty (found '" + n + "')");
+    }
+  }
+  auto impl = std::make_unique<PoolImpl>(env, dir, options);
+  RETURN_IF_ERROR(impl->InitNew());
+  return std::unique_ptr<Pool>(std::move(impl));
+}
+
+StatusOr<std::unique_ptr<Pool>> Pool::Open(const std::string& dir, const PoolOptions& options) {
+  Env* env = options.env ? options.env : Env::Default();
+  auto impl = std::make_unique<PoolImpl>(env, dir, options);
+  RETURN_IF_ERROR(impl->OpenExisting());
+  return std::unique_ptr<Pool>(std::move(impl));
+}
+
+namespace internal {
+
+PoolImpl::PoolImpl(Env* env, std::string dir, PoolOptions opts)
+    : env_(env), dir_(std::move(dir)), opts_(opts), refs_(1), cache_(opts.node_cache_bytes / kUnit) {}
+
+PoolImpl::~PoolImpl() { (void)Close(); }
+
+Status PoolImpl::InitNew() {
+  ASSIGN_OR_RETURN(lock_, env_->LockFile(dir_ + "/pool.lock"));
+  RETURN_IF_ERROR(env_->CreateDir(dir_ + "/containers"));
+  Superblock sb;
+  sb.cluster_size = opts_.cluster_size;
+  sb.container_units = static_cast<uint32_t>(opts_.container_size / kUnit);
+  std::random_device rd;
+  for (auto& b : sb.uuid) b = static_cast<uint8_t>(rd());
+  sb.generation = 1;
+  sb.cursor = MakeAddr(1, 0);
+  sb.next_volume_id = 1;
+  sb.created_ns = env_->NowNanos();
+  char slots[2 * Superblock::kSlotSize] = {};
+  sb.EncodeTo(slots + (sb.generation % 2) * Superblock::kSlotSize);
+  {
+    ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + "/superblock", true));
+    RETURN_IF_ERROR(f->WriteAt(0, slots, sizeof slots));
+    RETURN_IF_ERROR(f->Sync());
+    ASSIGN_OR_RETURN(auto w, env_->OpenFile(dir_ + "/wal", true));
+    RETURN_IF_ERROR(w->Sync());
+  }
+  RETURN_IF_ERROR(env_->SyncDir(dir_));
+  return OpenExisting();
+}
+
+Status PoolImpl::LoadSuperblock() {
+  if (!env_->FileExists(dir_ + "/superblock")) {
+    return NotFound("no VMStore pool in " + dir_ + " (create one with `vmstore init --pool " + dir_ + "`)");
+  }
+  ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + "/superblock", false));
+  char slots[2 * Superblock::kSlotSize];
+  RETURN_IF_ERROR(f->ReadAt(0, sizeof slots, slots));
+  bool found = false;
+  Status first_error;
+  for (int i = 0; i < 2; ++i) {
+    auto sb = Superblock::Decode(slots + i * Superblock::kSlotSize);
+    if (!sb.ok()) {
+      if (first_error.ok() || sb.status().code() == Code::kNotSupported) first_error = sb.status();
+      continue;
+    }
+    if (!found || sb->generation > sb_.generation) sb_ = *sb;
+    found = true;
+  }
+  if (!found) {
+    if (first_error.code() == Code::kNotSupported) return first_error;
+    if (first_error.code() == Code::kInvalidArgument) {
+      return InvalidArgument(dir_ + "/superblock is not a VMStore pool superblock");
+    }
+    return Corruption(dir_ + "/superblock: both copies are damaged; the pool cannot be opened");
+  }
+  return Status::OK();
+}
+
+Status PoolImpl::LoadVolumeTable() {
+  if (!IsReal(sb_.vtable.addr)) return Status::OK();
+  RETURN_IF_ERROR(store_->CheckAddr(sb_.vtable.addr, sb_.vtable_units, cursor_));
+  std::string blob(size_t{sb_.vtable_units} * kUnit, '\0');
+  RETURN_IF_ERROR(store_->ReadUnits(sb_.vtable.addr, sb_.vtable_units, blob.data()));
+  std::vector<uint64_t> sums(sb_.vtable_units);
+  if (ChecksumUnits(blob.data(), sb_.vtable_units, sums.data()) != sb_.vtable.csum) {
+    return Corruption("volume table block " + Hex(sb_.vtable.addr) + ": checksum mismatch");
+  }
+  ASSIGN_OR_RETURN(auto recs, DecodeVolumeTable(blob));
+  for (auto& r : recs) vols_[r.id] = r;
+  refs_.Incr(sb_.vtable.addr, sb_.vtable_units);
+  return Status::OK();
+}
+
+Status PoolImpl::OpenExisting() {
+  if (!lock_) {
+    if (!env_->FileExists(dir_)) return NotFound("no VMStore pool in " + dir_ + " (directory does not exist)");
+    RETURN_IF_ERROR(LoadSuperblock());  // a clear error before creating a lock file
+    ASSIGN_OR_RETURN(lock_, env_->LockFile(dir_ + "/pool.lock"));
+  }
+  RETURN_IF_ERROR(LoadSuperblock());
+  store_ = std::make_unique<ContainerStore>(env_, dir_ + "/containers", sb_.uuid, sb_.container_units);
+  refs_ = RefTable(sb_.container_units);
+  cursor_ = sb_.cursor;
+  next_id_ = sb_.next_volume_id;
+  ASSIGN_OR_RETURN(auto wf, env_->OpenFile(dir_ + "/wal", true));
+  wal_ = std::make_unique<Wal>(std::move(wf));
+  Status s = LoadVolumeTable();
+  for (auto& [id, v] : vols_) {
+    if (!s.ok()) break;
+    s = WalkRefs(v.root, static_cast<int>(v.height) - 1, &refs_, &open_problems_);
+    if (!s.ok()) s = s.WithContext("volume " + std::to_string(id));
+  }
+  if (!s.ok()) {
+    return Status(s.code(), "cannot open pool " + dir_ + ": " + s.message() + " (run `vmstore fsck`)");
+  }
+  return Recover();
+}
+
+Status PoolImpl::Recover() {
+  ASSIGN_OR_RETURN(auto records, wal_->Recover(sb_.generation));
+  // Undo: restore units an interrupted checkpoint may have patched, so the
+  // containers hold exactly the committed state before redo.
+  std::vector<UnitWrite> undo;
+  for (const WalRecord& r : records) {
+    if (r.type != WalType::kUndo) continue;
+    if (r.payload.size() != 24 + kUnit) return Corruption("malformed undo record in the log");
+    const char* p = r.payload.data();
+    undo.push_back({GetU64(p) + GetU64(p + 8), p + 24, 1, reinterpret_cast<const uint64_t*>(p + 16)});
+  }
+  if (!undo.empty()) {
+    RETURN_IF_ERROR(store_->WriteBlocks(std::move(undo)));
+    RETURN_IF_ERROR(store_->SyncTouched());
+  }
+  replaying_ = true;
+  size_t replayed = 0;
+  for (const WalRecord& r : records) {
+    if (r.type == WalType::kUndo) continue;
+    ++replayed;
+    Status s = Apply(r);
+    if (!s.ok() && s.code() != Code::kCorruption && s.code() != Code::kIOError) {
+      // Invalid operations were refused before they were logged; anything else
+      // is a bug in replay.
+      replaying_ = false;
+      return s.WithContext("replaying log record " + std::to_string(r.seq));
+    }
+  }
+  replaying_ = false;
+  std::unique_lock<std::shared_mutex> l(mu_);
+  if (replayed || !records.empty()) RETURN_IF_ERROR(CheckpointLocked());
+  if (opts_.reclaim_garbage) {
+    uint64_t garbage = 0;
+    RETURN_IF_ERROR(ReclaimGarbage(&garbage, true));
+  }
+  return Status::OK();
+}
+
+Status PoolImpl::ReclaimGarbage(uint64_t* garbage, bool punch) {
+  ASSIGN_OR_RETURN(auto containers, store_->List());
+  const uint64_t cur_c = ContainerOf(cursor_), cur_i = IndexOf(cursor_);
+  for (uint64_t c : containers) {
+    if (c > cur_c || (c != cur_c && refs_.LiveUnitsIn(c) == 0)) {
+      ASSIGN_OR_RETURN(auto units, store_->AllocatedUnits(c));
+      for (auto& [a, b] : units) *garbage += (b - a) * kUnit;
+      if (punch) RETURN_IF_ERROR(store_->DeleteContainer(c));
+      continue;
+    }
+    ASSIGN_OR_RETURN(auto ranges, store_->AllocatedUnits(c));
+    for (auto& [a, b] : ranges) {
+      uint64_t u = a;
+      while (u < b) {
+        if (refs_.UnitInUse(c, u)) {
+          ++u;
+          continue;
+        }
+        uint64_t start = u;
+        while (u < b && !refs_.UnitInUse(c, u)) ++u;
+        *garbage += (u - start) * kUnit;
+        if (punch) {
+          if (c == cur_c && start >= cur_i) {
+            RETURN_IF_ERROR(store_->TruncateAt(c, start));
+            break;
+          }
+          RETURN_IF_ERROR(store_->Punch(MakeAddr(c, start), static_cast<uint32_t>(u - start)));
+        }
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status PoolImpl::Close() {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  if (closed_ || !wal_) return Status::OK();
+  Status s = broken_.ok() ? CheckpointLocked() : broken_;
+  closed_ = true;
+  broken_ = FailedPrecondition("pool " + dir_ + " is closed");
+  lock_.reset();
+  return s;
+}
+
+}  // namespace internal
+}  // namespace vmstore

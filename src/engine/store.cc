@@ -1,0 +1,181 @@
+#include "engine/store.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/coding.h"
+
+namespace vmstore::internal {
+
+StatusOr<std::vector<uint64_t>> ContainerStore::List() {
+  ASSIGN_OR_RETURN(auto names, env_->ListDir(dir_));
+  std::vector<uint64_t> out;
+  for (auto& n : names) {
+    uint64_t c;
+    if (ParseContainerFileName(n, &c)) out.push_back(c);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+uint64_t ContainerStore::Allocate(uint64_t* cursor, uint32_t units) const {
+  uint64_t c = ContainerOf(*cursor), i = IndexOf(*cursor);
+  if (i + units > units_) {
+    ++c;
+    i = 0;
+  }
+  *cursor = MakeAddr(c, i + units);
+  return MakeAddr(c, i);
+}
+
+Status ContainerStore::CheckAddr(uint64_t addr, uint32_t units, uint64_t cursor) const {
+  uint64_t c = ContainerOf(addr), i = IndexOf(addr);
+  if (c < 1 || c > ContainerOf(cursor) || i + units > units_ || (c == ContainerOf(cursor) && i + units > IndexOf(cursor))) {
+    return Corruption("block pointer " + Hex(addr) + " (" + std::to_string(units) + " units) is outside the pool");
+  }
+  return Status::OK();
+}
+
+StatusOr<File*> ContainerStore::GetFile(uint64_t c, bool create) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = files_.find(c);
+  if (it != files_.end()) return it->second.get();
+  std::string path = PathOf(c);
+  bool existed = env_->FileExists(path);
+  if (!existed && !create) return Corruption("container " + ContainerFileName(c) + " is missing");
+  ASSIGN_OR_RETURN(auto f, env_->OpenFile(path, create));
+  if (!existed) {
+    ContainerHeader h;
+    h.units = units_;
+    h.number = c;
+    h.uuid = uuid_;
+    char buf[ContainerHeader::kSize];
+    h.EncodeTo(buf);
+    RETURN_IF_ERROR(f->WriteAt(0, buf, sizeof buf));
+    created_ = true;
+    touched_.insert(c);
+  }
+  File* raw = f.get();
+  files_[c] = std::move(f);
+  return raw;
+}
+
+Status ContainerStore::ReadUnits(uint64_t addr, uint32_t units, char* dst) {
+  ASSIGN_OR_RETURN(File * f, GetFile(ContainerOf(addr), false));
+  return f->ReadAt(DataOffset(units_, IndexOf(addr)), size_t{units} * kUnit, dst);
+}
+
+Status ContainerStore::ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) {
+  ASSIGN_OR_RETURN(File * f, GetFile(ContainerOf(addr), false));
+  return f->ReadAt(SumOffset(IndexOf(addr)), size_t{units} * 8, reinterpret_cast<char*>(dst));
+}
+
+Status ContainerStore::WriteBlocks(std::vector<UnitWrite> writes) {
+  std::sort(writes.begin(), writes.end(), [](const UnitWrite& a, const UnitWrite& b) { return a.addr < b.addr; });
+  std::string data, sums;
+  size_t i = 0;
+  while (i < writes.size()) {
+    // Coalesce a run of adjacent blocks in one container, up to 512 KiB.
+    uint64_t c = ContainerOf(writes[i].addr), start = IndexOf(writes[i].addr), next = start;
+    data.clear();
+    sums.clear();
+    size_t j = i;
+    while (j < writes.size() && ContainerOf(writes[j].addr) == c && IndexOf(writes[j].addr) == next &&
+           data.size() + size_t{writes[j].units} * kUnit <= kWalBufferBytes + kUnit * 256) {
+      data.append(writes[j].data, size_t{writes[j].units} * kUnit);
+      sums.append(reinterpret_cast<const char*>(writes[j].sums), size_t{writes[j].units} * 8);
+      next += writes[j].units;
+      ++j;
+      if (data.size() >= kWalBufferBytes) break;
+    }
+    ASSIGN_OR_RETURN(File * f, GetFile(c, true));
+    RETURN_IF_ERROR(f->WriteAt(DataOffset(units_, start), data.data(), data.size()));
+    RETURN_IF_ERROR(f->WriteAt(SumOffset(start), sums.data(), sums.size()));
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      touched_.insert(c);
+    }
+    i = j;
+  }
+  return Status::OK();
+}
+
+Status ContainerStore::SyncTouched() {
+  std::set<uint64_t> t;
+  bool created;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    t.swap(touched_);
+    created = created_;
+    created_ = false;
+  }
+  for (uint64_t c : t) {
+    ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+    RETURN_IF_ERROR(f->Sync());
+  }
+  if (created) RETURN_IF_ERROR(env_->SyncDir(dir_));
+  return Status::OK();
+}
+
+Status ContainerStore::Punch(uint64_t addr, uint32_t units) {
+  ASSIGN_OR_RETURN(File * f, GetFile(ContainerOf(addr), false));
+  return f->PunchHole(DataOffset(units_, IndexOf(addr)), uint64_t{units} * kUnit);
+}
+
+Status ContainerStore::DeleteContainer(uint64_t c) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    files_.erase(c);
+    touched_.erase(c);
+  }
+  return env_->DeleteFile(PathOf(c));
+}
+
+Status ContainerStore::TruncateAt(uint64_t c, uint64_t index) {
+  if (!env_->FileExists(PathOf(c))) return Status::OK();
+  ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+  ASSIGN_OR_RETURN(uint64_t size, f->Size());
+  uint64_t end = DataOffset(units_, index);
+  if (size > end) RETURN_IF_ERROR(f->Truncate(end));
+  return Status::OK();
+}
+
+StatusOr<uint64_t> ContainerStore::AllocatedBytes() {
+  ASSIGN_OR_RETURN(auto list, List());
+  uint64_t total = 0;
+  for (uint64_t c : list) {
+    ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+    ASSIGN_OR_RETURN(uint64_t b, f->AllocatedBytes());
+    total += b;
+  }
+  return total;
+}
+
+StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> ContainerStore::AllocatedUnits(uint64_t c) {
+  ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+  ASSIGN_OR_RETURN(auto ranges, f->DataRanges());
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  uint64_t base = DataOffset(units_, 0);
+  for (const ByteRange& r : ranges) {
+    uint64_t end = r.offset + r.length;
+    if (end <= base) continue;
+    uint64_t first = (std::max(r.offset, base) - base) / kUnit;
+    uint64_t last = (end - base + kUnit - 1) / kUnit;
+    out.emplace_back(first, last);
+  }
+  return out;
+}
+
+Status ContainerStore::CheckHeader(uint64_t c) {
+  ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+  char buf[ContainerHeader::kSize];
+  RETURN_IF_ERROR(f->ReadAt(0, sizeof buf, buf));
+  auto h = ContainerHeader::Decode(buf);
+  if (!h.ok()) return h.status().WithContext(ContainerFileName(c));
+  if (h->number != c || h->uuid != uuid_ || h->units != units_) {
+    return Corruption(ContainerFileName(c) + ": header belongs to another container or pool");
+  }
+  return Status::OK();
+}
+
+}  // namespace vmstore::internal

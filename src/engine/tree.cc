@@ -1,0 +1,162 @@
+// The copy-on-write radix trees: lookups, path copying and reference counting.
+#include <cstring>
+
+#include "engine/pool_impl.h"
+#include "util/coding.h"
+
+namespace vmstore::internal {
+
+static inline int Digit(uint64_t cluster, int level) {
+  return static_cast<int>((cluster >> (kFanoutBits * level)) & (kFanout - 1));
+}
+
+StatusOr<std::shared_ptr<const Node>> PoolImpl::LoadNode(const BlockPtr& p, ReadStats* stats) const {
+  if (stats) ++stats->nodes_visited;
+  auto d = dirty_nodes_.find(p.addr);
+  if (d != dirty_nodes_.end()) return std::shared_ptr<const Node>(d->second);
+  if (auto n = cache_.Get(p.addr)) return n;
+  RETURN_IF_ERROR(store_->CheckAddr(p.addr, 1, cursor_));
+  char buf[kUnit];
+  RETURN_IF_ERROR(store_->ReadUnits(p.addr, 1, buf));
+  uint64_t sum;
+  if (ChecksumUnits(buf, 1, &sum) != p.csum) {
+    return Corruption("index node " + Hex(p.addr) + " (container " + ContainerFileName(ContainerOf(p.addr)) +
+                      "): checksum mismatch");
+  }
+  auto n = std::make_shared<const Node>(Node::Decode(buf));
+  cache_.Put(p.addr, n);
+  return n;
+}
+
+StatusOr<Node*> PoolImpl::MutableNode(BlockPtr* ref) {
+  if (ref->addr == kHoleAddr) {
+    uint64_t a = store_->Allocate(&cursor_, 1);
+    refs_.Incr(a, 1);
+    auto n = std::make_shared<Node>();
+    dirty_nodes_[a] = n;
+    dirty_bytes_ += kUnit;
+    *ref = {a, 0};
+    return n.get();
+  }
+  uint32_t rc = refs_.Get(ref->addr);
+  auto d = dirty_nodes_.find(ref->addr);
+  if (d != dirty_nodes_.end() && rc == 1) return d->second.get();
+  ASSIGN_OR_RETURN(auto old, LoadNode(*ref, nullptr));
+  auto n = std::make_shared<Node>(*old);
+  uint64_t a = store_->Allocate(&cursor_, 1);
+  refs_.Incr(a, 1);
+  if (rc > 1) {
+    // Shared: the copy takes its own reference to every child.
+    for (const BlockPtr& c : n->e) {
+      if (IsReal(c.addr)) refs_.Incr(c.addr);
+    }
+    refs_.Decr(ref->addr, 1);
+  } else {
+    // Private but committed: move it; the children keep their single reference.
+    Release(ref->addr, 1);
+  }
+  dirty_nodes_[a] = n;
+  dirty_bytes_ += kUnit;
+  *ref = {a, 0};
+  return n.get();
+}
+
+void PoolImpl::Release(uint64_t addr, uint32_t units) {
+  if (dirty_nodes_.erase(addr)) {
+    dirty_bytes_ -= kUnit;
+  } else if (auto it = dirty_data_.find(addr); it != dirty_data_.end()) {
+    dirty_bytes_ -= it->second->size();
+    dirty_data_.erase(it);
+  } else {
+    pending_free_.emplace_back(addr, units);
+    cache_.Erase(addr);
+  }
+  if (auto it = overlays_.find(addr); it != overlays_.end()) {
+    dirty_bytes_ -= it->second.size() * 2 * kUnit;
+    overlays_.erase(it);
+  }
+}
+
+Status PoolImpl::Unref(const BlockPtr& p, int level) {
+  if (!IsReal(p.addr)) return Status::OK();
+  uint32_t units = level >= 0 ? 1 : cluster_units();
+  // A node's children must be read before its count reaches zero releases it.
+  std::shared_ptr<const Node> node;
+  if (level >= 0 && refs_.Get(p.addr) == 1) {
+    ASSIGN_OR_RETURN(node, LoadNode(p, nullptr));
+  }
+  uint32_t rc = refs_.Decr(p.addr, units);
+  if (rc == UINT32_MAX) return Internal("reference count underflow at block " + Hex(p.addr));
+  if (rc > 0) return Status::OK();
+  if (node) {
+    for (const BlockPtr& c : node->e) RETURN_IF_ERROR(Unref(c, level - 1));
+  }
+  Release(p.addr, units);
+  return Status::OK();
+}
+
+StatusOr<BlockPtr> PoolImpl::Lookup(const VolumeRecord& v, uint64_t cluster, ReadStats* stats) const {
+  BlockPtr p = v.root;
+  for (int level = static_cast<int>(v.height) - 1; level >= 0; --level) {
+    if (!IsReal(p.addr)) return BlockPtr{kHoleAddr, 0};
+    ASSIGN_OR_RETURN(auto node, LoadNode(p, stats));
+    p = node->e[Digit(cluster, level)];
+  }
+  return p;
+}
+
+StatusOr<std::pair<Node*, int>> PoolImpl::LeafForWrite(VolumeRecord* v, uint64_t cluster) {
+  BlockPtr* ref = &v->root;
+  Node* n = nullptr;
+  for (int level = static_cast<int>(v->height) - 1; level >= 0; --level) {
+    ASSIGN_OR_RETURN(n, MutableNode(ref));
+    ref = &n->e[Digit(cluster, level)];
+  }
+  return std::make_pair(n, Digit(cluster, 0));
+}
+
+BlockPtr PoolImpl::NewDataBlock(std::string content) {
+  uint64_t a = store_->Allocate(&cursor_, cluster_units());
+  refs_.Incr(a, cluster_units());
+  dirty_bytes_ += content.size();
+  dirty_data_[a] = std::make_shared<std::string>(std::move(content));
+  return {a, 0};
+}
+
+Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems) const {
+  if (!IsReal(p.addr)) return Status::OK();
+  uint32_t units = level >= 0 ? 1 : cluster_units();
+  bool overlap = false;
+  if (!dirty_nodes_.count(p.addr) && !dirty_data_.count(p.addr)) {
+    Status s = store_->CheckAddr(p.addr, units, cursor_);
+    if (!s.ok()) return s;
+  }
+  if (refs->Incr(p.addr, units, &overlap) > 1) return Status::OK();
+  if (overlap && problems) problems->push_back("block " + Hex(p.addr) + " overlaps another block");
+  if (level < 0) return Status::OK();
+  ASSIGN_OR_RETURN(auto node, LoadNode(p, nullptr));
+  for (const BlockPtr& c : node->e) RETURN_IF_ERROR(WalkRefs(c, level - 1, refs, problems));
+  return Status::OK();
+}
+
+Status PoolImpl::WalkLeaves(const BlockPtr& p, int level, uint64_t base, uint64_t lo, uint64_t hi,
+                            const LeafFn& fn) const {
+  uint64_t span = uint64_t{1} << (kFanoutBits * (level + 1));  // clusters under this node
+  uint64_t first = std::max(lo, base), last = std::min(hi, base + span);
+  if (first >= last) return Status::OK();
+  if (!IsReal(p.addr)) return fn(first, last - first, BlockPtr{kHoleAddr, 0});
+  ASSIGN_OR_RETURN(auto node, LoadNode(p, nullptr));
+  uint64_t child_span = span / kFanout;
+  int i0 = static_cast<int>((first - base) / child_span), i1 = static_cast<int>((last - 1 - base) / child_span);
+  for (int i = i0; i <= i1; ++i) {
+    uint64_t cb = base + uint64_t(i) * child_span;
+    if (level == 0) {
+      RETURN_IF_ERROR(fn(cb, 1, node->e[i]));
+    } else {
+      RETURN_IF_ERROR(WalkLeaves(node->e[i], level - 1, cb, lo, hi, fn));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace vmstore::internal

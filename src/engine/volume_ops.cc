@@ -1,0 +1,377 @@
+// Volume lifecycle (create, delete, resize, snapshot, clone, rollback), the
+// public entry points that log and apply them, and log replay.
+#include <functional>
+#include <mutex>
+
+#include "engine/pool_impl.h"
+#include "util/coding.h"
+
+namespace vmstore::internal {
+
+namespace {
+constexpr uint64_t kMaxVolumeSize = uint64_t{1} << 50;  // 1 PiB
+
+uint64_t Capacity(uint32_t height) {
+  return height >= 8 ? UINT64_MAX : uint64_t{1} << (kFanoutBits * height);
+}
+
+uint32_t HeightFor(uint64_t clusters) {
+  uint32_t h = 1;
+  while (Capacity(h) < clusters) ++h;
+  return h;
+}
+
+std::string Pack(std::initializer_list<uint64_t> vals) {
+  std::string s;
+  for (uint64_t v : vals) AppendU64(&s, v);
+  return s;
+}
+
+std::string VolName(VolumeId id) { return "volume " + std::to_string(id); }
+}  // namespace
+
+StatusOr<VolumeRecord*> PoolImpl::Find(VolumeId id) {
+  auto it = vols_.find(id);
+  if (it == vols_.end()) return NotFound(VolName(id) + " does not exist");
+  return &it->second;
+}
+
+StatusOr<const VolumeRecord*> PoolImpl::FindConst(VolumeId id) const {
+  auto it = vols_.find(id);
+  if (it == vols_.end()) return NotFound(VolName(id) + " does not exist");
+  return &it->second;
+}
+
+Status PoolImpl::CheckRange(const VolumeRecord& v, uint64_t offset, uint64_t length) const {
+  if (offset > v.size || length > v.size - offset) {
+    return OutOfRange(VolName(v.id) + ": range " + std::to_string(offset) + "+" + std::to_string(length) +
+                      " beyond size " + std::to_string(v.size));
+  }
+  return Status::OK();
+}
+
+Status PoolImpl::CheckWritable(const VolumeRecord& v) const {
+  if (v.read_only()) return FailedPrecondition(VolName(v.id) + " is a read-only snapshot");
+  return Status::OK();
+}
+
+static Status CheckSize(uint64_t size) {
+  if (size == 0 || size % 512 != 0) {
+    return InvalidArgument("volume size " + std::to_string(size) + " is not a positive multiple of 512");
+  }
+  if (size > kMaxVolumeSize) return InvalidArgument("volume size " + std::to_string(size) + " exceeds 1 PiB");
+  return Status::OK();
+}
+
+Status PoolImpl::Log(WalType type, const std::string& payload) {
+  if (replaying_) return Status::OK();
+  return wal_->Append(type, payload);
+}
+
+Status PoolImpl::Admit() {
+  if (!broken_.ok()) return broken_;
+  if (replaying_) return Status::OK();
+  if (dirty_bytes_ >= opts_.max_dirty_bytes || wal_->bytes() >= opts_.max_wal_bytes) return CheckpointLocked();
+  return Status::OK();
+}
+
+// ---- apply (shared by live calls and replay)
+
+Status PoolImpl::DoCreate(VolumeId id, uint64_t size, int64_t now) {
+  VolumeRecord r;
+  r.id = id;
+  r.size = size;
+  r.height = HeightFor((size + sb_.cluster_size - 1) / sb_.cluster_size);
+  r.created_ns = now;
+  vols_[id] = r;
+  next_id_ = std::max(next_id_, id + 1);
+  vtable_dirty_ = true;
+  return Status::OK();
+}
+
+Status PoolImpl::DoDelete(VolumeId id) {
+  ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
+  VolumeRecord r = *v;
+  vols_.erase(id);
+  vtable_dirty_ = true;
+  return Unref(r.root, static_cast<int>(r.height) - 1);
+}
+
+Status PoolImpl::DoResize(VolumeRecord* v, uint64_t size) {
+  const uint64_t C = sb_.cluster_size;
+  uint64_t new_clusters = (size + C - 1) / C;
+  if (size < v->size) {
+    uint64_t old_clusters = (v->size + C - 1) / C;
+    if (old_clusters > new_clusters) {
+      RETURN_IF_ERROR(DoDiscard(v, new_clusters * C, (old_clusters - new_clusters) * C, Discard::kTrim));
+    }
+    // The tail of the last cluster must read as zero if the volume grows again.
+    if (size % C) RETURN_IF_ERROR(DoDiscard(v, size, new_clusters * C - size, Discard::kTrim));
+    while (v->height > 1 && Capacity(v->height - 1) >= new_clusters) {
+      BlockPtr old = v->root;
+      int old_level = static_cast<int>(v->height) - 1;
+      if (IsReal(old.addr)) {
+        ASSIGN_OR_RETURN(auto node, LoadNode(old, nullptr));
+        v->root = node->e[0];
+        if (IsReal(v->root.addr)) refs_.Incr(v->root.addr);
+      }
+      --v->height;
+      RETURN_IF_ERROR(Unref(old, old_level));
+    }
+  } else {
+    while (Capacity(v->height) < new_clusters) {
+      if (IsReal(v->root.addr)) {
+        BlockPtr child = v->root;
+        v->root = BlockPtr{};
+        ASSIGN_OR_RETURN(Node * n, MutableNode(&v->root));
+        n->e[0] = child;  // the volume's reference moves into the new root
+      }
+      ++v->height;
+    }
+  }
+  v->size = size;
+  vtable_dirty_ = true;
+  return Status::OK();
+}
+
+Status PoolImpl::DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only) {
+  ASSIGN_OR_RETURN(VolumeRecord * src, Find(source));
+  VolumeRecord r = *src;
+  r.id = new_id;
+  r.flags = read_only ? 1 : 0;
+  r.parent = source;
+  r.created_ns = now;
+  if (IsReal(r.root.addr)) refs_.Incr(r.root.addr);
+  vols_[new_id] = r;
+  next_id_ = std::max(next_id_, new_id + 1);
+  vtable_dirty_ = true;
+  return Status::OK();
+}
+
+Status PoolImpl::DoRollback(VolumeRecord* v, const VolumeRecord& snap) {
+  BlockPtr old = v->root;
+  int old_level = static_cast<int>(v->height) - 1;
+  if (IsReal(snap.root.addr)) refs_.Incr(snap.root.addr);
+  v->root = snap.root;
+  v->height = snap.height;
+  v->size = snap.size;
+  vtable_dirty_ = true;
+  return Unref(old, old_level);
+}
+
+Status PoolImpl::Apply(const WalRecord& r) {
+  const std::string& p = r.payload;
+  auto u64 = [&](size_t i) { return p.size() >= (i + 1) * 8 ? GetU64(p.data() + i * 8) : 0; };
+  switch (r.type) {
+    case WalType::kCreate: return DoCreate(u64(0), u64(1), static_cast<int64_t>(u64(2)));
+    case WalType::kDelete: return DoDelete(u64(0));
+    case WalType::kResize: {
+      ASSIGN_OR_RETURN(VolumeRecord * v, Find(u64(0)));
+      return DoResize(v, u64(1));
+    }
+    case WalType::kSnapshot:
+    case WalType::kClone:
+      return DoCopy(u64(0), u64(1), static_cast<int64_t>(u64(2)), r.type == WalType::kSnapshot);
+    case WalType::kRollback: {
+      ASSIGN_OR_RETURN(VolumeRecord * v, Find(u64(0)));
+      ASSIGN_OR_RETURN(VolumeRecord * s, Find(u64(1)));
+      return DoRollback(v, *s);
+    }
+    case WalType::kWrite: {
+      if (p.size() < 16) return Corruption("short write record");
+      ASSIGN_OR_RETURN(VolumeRecord * v, Find(u64(0)));
+      return DoWrite(v, u64(1), p.data() + 16, p.size() - 16);
+    }
+    case WalType::kTrim:
+    case WalType::kZero: {
+      ASSIGN_OR_RETURN(VolumeRecord * v, Find(u64(0)));
+      Discard mode = r.type == WalType::kTrim ? Discard::kTrim
+                     : (u64(3) & 1)           ? Discard::kZeroPunch
+                                              : Discard::kZeroAlloc;
+      return DoDiscard(v, u64(1), u64(2), mode);
+    }
+    case WalType::kUndo: return Status::OK();  // handled before replay
+  }
+  return Corruption("unknown log record type " + std::to_string(static_cast<uint32_t>(r.type)));
+}
+
+// ---- public entry points
+
+StatusOr<VolumeId> PoolImpl::CreateVolume(uint64_t size) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  RETURN_IF_ERROR(CheckSize(size));
+  RETURN_IF_ERROR(Admit());
+  VolumeId id = next_id_;
+  int64_t now = env_->NowNanos();
+  RETURN_IF_ERROR(Log(WalType::kCreate, Pack({id, size, static_cast<uint64_t>(now)})));
+  RETURN_IF_ERROR(DoCreate(id, size, now));
+  RETURN_IF_ERROR(wal_->Sync());
+  return id;
+}
+
+Status PoolImpl::ResizeVolume(VolumeId id, uint64_t size) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  RETURN_IF_ERROR(CheckSize(size));
+  ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
+  RETURN_IF_ERROR(CheckWritable(*v));
+  RETURN_IF_ERROR(Admit());
+  RETURN_IF_ERROR(Log(WalType::kResize, Pack({id, size})));
+  RETURN_IF_ERROR(DoResize(v, size));
+  return wal_->Sync();
+}
+
+Status PoolImpl::DeleteVolume(VolumeId id) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  RETURN_IF_ERROR(FindConst(id).status());
+  RETURN_IF_ERROR(Admit());
+  RETURN_IF_ERROR(Log(WalType::kDelete, Pack({id})));
+  RETURN_IF_ERROR(DoDelete(id));
+  return wal_->Sync();
+}
+
+StatusOr<VolumeId> PoolImpl::Snapshot(VolumeId source) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  RETURN_IF_ERROR(FindConst(source).status());
+  RETURN_IF_ERROR(Admit());
+  VolumeId id = next_id_;
+  int64_t now = env_->NowNanos();
+  RETURN_IF_ERROR(Log(WalType::kSnapshot, Pack({id, source, static_cast<uint64_t>(now)})));
+  RETURN_IF_ERROR(DoCopy(id, source, now, true));
+  RETURN_IF_ERROR(wal_->Sync());
+  return id;
+}
+
+StatusOr<VolumeId> PoolImpl::Clone(VolumeId source) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  RETURN_IF_ERROR(FindConst(source).status());
+  RETURN_IF_ERROR(Admit());
+  VolumeId id = next_id_;
+  int64_t now = env_->NowNanos();
+  RETURN_IF_ERROR(Log(WalType::kClone, Pack({id, source, static_cast<uint64_t>(now)})));
+  RETURN_IF_ERROR(DoCopy(id, source, now, false));
+  RETURN_IF_ERROR(wal_->Sync());
+  return id;
+}
+
+Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  ASSIGN_OR_RETURN(VolumeRecord * v, Find(volume));
+  ASSIGN_OR_RETURN(VolumeRecord * s, Find(snapshot));
+  RETURN_IF_ERROR(CheckWritable(*v));
+  if (volume == snapshot) return InvalidArgument("cannot roll " + VolName(volume) + " back to itself");
+  RETURN_IF_ERROR(Admit());
+  RETURN_IF_ERROR(Log(WalType::kRollback, Pack({volume, snapshot})));
+  RETURN_IF_ERROR(DoRollback(v, *s));
+  return wal_->Sync();
+}
+
+Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
+  RETURN_IF_ERROR(CheckWritable(*v));
+  RETURN_IF_ERROR(CheckRange(*v, offset, data.size()));
+  if (data.empty()) return Status::OK();
+  RETURN_IF_ERROR(Admit());
+  std::string payload = Pack({id, offset});
+  payload.append(data.data(), data.size());
+  RETURN_IF_ERROR(Log(WalType::kWrite, payload));
+  return DoWrite(v, offset, data.data(), data.size());
+}
+
+Status PoolImpl::Trim(VolumeId id, uint64_t offset, uint64_t length) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
+  RETURN_IF_ERROR(CheckWritable(*v));
+  RETURN_IF_ERROR(CheckRange(*v, offset, length));
+  if (length == 0) return Status::OK();
+  RETURN_IF_ERROR(Admit());
+  RETURN_IF_ERROR(Log(WalType::kTrim, Pack({id, offset, length})));
+  return DoDiscard(v, offset, length, Discard::kTrim);
+}
+
+Status PoolImpl::WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool may_punch) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
+  RETURN_IF_ERROR(CheckWritable(*v));
+  RETURN_IF_ERROR(CheckRange(*v, offset, length));
+  if (length == 0) return Status::OK();
+  RETURN_IF_ERROR(Admit());
+  RETURN_IF_ERROR(Log(WalType::kZero, Pack({id, offset, length, may_punch ? 1u : 0u})));
+  return DoDiscard(v, offset, length, may_punch ? Discard::kZeroPunch : Discard::kZeroAlloc);
+}
+
+Status PoolImpl::Flush() {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  if (!broken_.ok()) return broken_;
+  return wal_->Sync();
+}
+
+// ---- information
+
+static VolumeInfo ToInfo(const VolumeRecord& r) {
+  return VolumeInfo{r.id, r.size, r.read_only(), r.parent, r.created_ns, r.height};
+}
+
+StatusOr<VolumeInfo> PoolImpl::Info(VolumeId id) {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
+  return ToInfo(*v);
+}
+
+std::vector<VolumeInfo> PoolImpl::ListVolumes() {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<VolumeInfo> out;
+  for (auto& [id, r] : vols_) out.push_back(ToInfo(r));
+  return out;
+}
+
+StatusOr<SpaceInfo> PoolImpl::Space(VolumeId id) {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
+  SpaceInfo s;
+  s.logical = v->size;
+  const uint64_t C = sb_.cluster_size;
+  int top = static_cast<int>(v->height) - 1;
+  RETURN_IF_ERROR(WalkLeaves(v->root, top, 0, 0, (v->size + C - 1) / C,
+                             [&](uint64_t, uint64_t, const BlockPtr& p) {
+                               if (IsReal(p.addr)) s.referenced += C;
+                               return Status::OK();
+                             }));
+  // Exclusive: simulate deleting the volume and count what would be freed.
+  std::unordered_map<uint64_t, uint32_t> dropped;
+  std::function<Status(const BlockPtr&, int)> sim = [&](const BlockPtr& p, int level) -> Status {
+    if (!IsReal(p.addr)) return Status::OK();
+    if (refs_.Get(p.addr) > ++dropped[p.addr]) return Status::OK();
+    if (level < 0) {
+      s.exclusive += C;
+      return Status::OK();
+    }
+    s.exclusive += kUnit;
+    ASSIGN_OR_RETURN(auto node, LoadNode(p, nullptr));
+    for (const BlockPtr& c : node->e) RETURN_IF_ERROR(sim(c, level - 1));
+    return Status::OK();
+  };
+  RETURN_IF_ERROR(sim(v->root, top));
+  return s;
+}
+
+StatusOr<PoolStats> PoolImpl::Stats() {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  PoolStats s;
+  s.cluster_size = sb_.cluster_size;
+  s.generation = sb_.generation;
+  s.volumes = vols_.size();
+  s.live_bytes = refs_.live_units() * kUnit;
+  ASSIGN_OR_RETURN(uint64_t containers, store_->AllocatedBytes());
+  s.physical_bytes = containers;
+  for (const char* name : {"/superblock", "/wal"}) {
+    ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + name, false));
+    ASSIGN_OR_RETURN(uint64_t b, f->AllocatedBytes());
+    s.physical_bytes += b;
+  }
+  s.wal_bytes = wal_->bytes();
+  s.dirty_bytes = dirty_bytes_;
+  return s;
+}
+
+}  // namespace vmstore::internal

@@ -1,0 +1,82 @@
+#include "engine/wal.h"
+
+#include "util/coding.h"
+
+namespace vmstore::internal {
+
+StatusOr<std::vector<WalRecord>> Wal::Recover(uint64_t gen) {
+  gen_ = gen;
+  seq_ = 0;
+  buf_.clear();
+  ASSIGN_OR_RETURN(uint64_t size, file_->Size());
+  std::string data(size, '\0');
+  if (size) RETURN_IF_ERROR(file_->ReadAt(0, size, data.data()));
+  std::vector<WalRecord> out;
+  uint64_t pos = 0;
+  while (pos + kWalHeader + kWalTrailer <= size) {
+    const char* h = data.data() + pos;
+    if (GetU32(h) != kWalMagic) break;
+    uint32_t type = GetU32(h + 4);
+    uint64_t rgen = GetU64(h + 8), seq = GetU64(h + 16);
+    uint32_t len = GetU32(h + 24);
+    if (rgen != gen || seq != seq_ || pos + kWalHeader + len + kWalTrailer > size) break;
+    if (GetU64(h + kWalHeader + len) != Hash64(h, kWalHeader + len)) break;
+    out.push_back({static_cast<WalType>(type), seq, std::string(h + kWalHeader, len)});
+    ++seq_;
+    pos += kWalHeader + len + kWalTrailer;
+  }
+  file_offset_ = pos;
+  // Drop whatever follows the last valid record so new records are never
+  // mistaken for the continuation of a torn tail.
+  if (pos < size) {
+    RETURN_IF_ERROR(file_->Truncate(pos));
+    RETURN_IF_ERROR(file_->Sync());
+  }
+  return out;
+}
+
+Status Wal::Append(WalType type, const std::string& payload) {
+  if (buf_.size() >= kWalBufferBytes) RETURN_IF_ERROR(WriteOut());
+  size_t start = buf_.size();
+  buf_.resize(start + kWalHeader);
+  char* h = buf_.data() + start;
+  PutU32(h, kWalMagic);
+  PutU32(h + 4, static_cast<uint32_t>(type));
+  PutU64(h + 8, gen_);
+  PutU64(h + 16, seq_);
+  PutU32(h + 24, static_cast<uint32_t>(payload.size()));
+  PutU32(h + 28, 0);
+  buf_.append(payload);
+  AppendU64(&buf_, Hash64(buf_.data() + start, kWalHeader + payload.size()));
+  ++seq_;
+  unsynced_ = true;
+  return Status::OK();
+}
+
+Status Wal::WriteOut() {
+  if (buf_.empty()) return Status::OK();
+  RETURN_IF_ERROR(file_->WriteAt(file_offset_, buf_.data(), buf_.size()));
+  file_offset_ += buf_.size();
+  buf_.clear();
+  return Status::OK();
+}
+
+Status Wal::Sync() {
+  if (!unsynced_) return Status::OK();
+  RETURN_IF_ERROR(WriteOut());
+  RETURN_IF_ERROR(file_->Sync());
+  unsynced_ = false;
+  return Status::OK();
+}
+
+Status Wal::Reset(uint64_t gen) {
+  buf_.clear();
+  RETURN_IF_ERROR(file_->Truncate(0));
+  file_offset_ = 0;
+  gen_ = gen;
+  seq_ = 0;
+  unsynced_ = false;
+  return Status::OK();
+}
+
+}  // namespace vmstore::internal

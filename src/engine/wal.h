@@ -1,0 +1,58 @@
+// The pool's write-ahead log: every operation since the last checkpoint, as a
+// logical redo record, plus undo records (before-images) written just before a
+// checkpoint patches committed blocks in place.
+//
+// Records are coalesced in a 512 KiB buffer (VMStore's write-coalescing size) and
+// written sequentially; Sync() makes everything appended so far durable. Each
+// record carries the superblock generation it follows and a sequence number, so
+// records left over from an earlier generation, torn writes or reordered writes
+// end the log at the first record that does not fit (docs/FORMAT.md, "wal").
+//
+// Thread-safety: none; the pool serialises access.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/format.h"
+#include "vmstore/env.h"
+
+namespace vmstore::internal {
+
+struct WalRecord {
+  WalType type;
+  uint64_t seq;
+  std::string payload;
+};
+
+class Wal {
+ public:
+  explicit Wal(std::unique_ptr<File> file) : file_(std::move(file)) {}
+
+  // Reads the valid records of generation `gen` from the start of the file and
+  // positions the writer after the last one.
+  StatusOr<std::vector<WalRecord>> Recover(uint64_t gen);
+  // Appends a record to the buffer, writing the buffer out when it is full.
+  Status Append(WalType type, const std::string& payload);
+  // Writes out the buffer and makes the log durable.
+  Status Sync();
+  // Starts an empty log for generation `gen` (after a checkpoint).
+  Status Reset(uint64_t gen);
+  uint64_t bytes() const { return file_offset_ + buf_.size(); }
+  // True when records were appended since the last Sync.
+  bool unsynced() const { return unsynced_; }
+
+ private:
+  Status WriteOut();
+
+  std::unique_ptr<File> file_;
+  std::string buf_;
+  uint64_t file_offset_ = 0;
+  uint64_t gen_ = 0;
+  uint64_t seq_ = 0;
+  bool unsynced_ = false;
+};
+
+}  // namespace vmstore::internal
