@@ -53,6 +53,7 @@ StatusOr<Node*> PoolImpl::MutableNode(BlockPtr* ref) {
     refs_.Decr(ref->addr, 1);
   } else {
     // Private but committed: move it; the children keep their single reference.
+    refs_.Decr(ref->addr, 1);
     Release(ref->addr, 1);
   }
   dirty_nodes_[a] = n;

@@ -46,6 +46,16 @@ struct PendingOp {
   uint64_t length;
   std::string bytes;
 };
+
+void ApplyOp(Image* img, const PendingOp& op, size_t write_bytes) {
+  switch (op.kind) {
+    case PendingOp::kWrite:
+      if (write_bytes) img->Write(op.offset, op.bytes.data(), write_bytes);
+      break;
+    case PendingOp::kTruncate: img->Truncate(op.offset); break;
+    case PendingOp::kPunch: img->Punch(op.offset, op.length); break;
+  }
+}
 }  // namespace
 
 struct MemEnv::Node {
@@ -80,7 +90,7 @@ class MemFile final : public File {
   Status Sync() override {
     std::lock_guard<std::mutex> l(env_->mu_);
     RETURN_IF_ERROR(env_->CheckWrite(0));
-    node_->durable = node_->current;
+    for (const PendingOp& op : node_->pending) ApplyOp(&node_->durable, op, op.bytes.size());
     node_->pending.clear();
     return Status::OK();
   }
@@ -252,16 +262,9 @@ void MemEnv::SimulateCrash(uint64_t seed) {
     for (const PendingOp& op : node->pending) {
       int fate = static_cast<int>(r() % 4);  // 0,1: kept; 2: dropped; 3: torn (writes)
       if (fate == 2) continue;
-      switch (op.kind) {
-        case PendingOp::kWrite: {
-          size_t n = op.bytes.size();
-          if (fate == 3 && n > 512) n = 512 * (r() % (n / 512));
-          if (n) img.Write(op.offset, op.bytes.data(), n);
-          break;
-        }
-        case PendingOp::kTruncate: img.Truncate(op.offset); break;
-        case PendingOp::kPunch: img.Punch(op.offset, op.length); break;
-      }
+      size_t n = op.bytes.size();
+      if (fate == 3 && n > 512) n = 512 * (r() % (n / 512));
+      ApplyOp(&img, op, n);
     }
     node->current = img;
     node->durable = img;
