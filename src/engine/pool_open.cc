@@ -163,6 +163,19 @@ Status PoolImpl::Recover() {
     RETURN_IF_ERROR(store_->WriteBlocks(std::move(undo)));
     RETURN_IF_ERROR(store_->SyncTouched());
   }
+  // Everything at or past the committed cursor belongs to the interrupted
+  // generation: drop it before replay appends there again.
+  {
+    ASSIGN_OR_RETURN(auto containers, store_->List());
+    const uint64_t cur_c = ContainerOf(cursor_), cur_i = IndexOf(cursor_);
+    for (uint64_t c : containers) {
+      if (c > cur_c || (c == cur_c && cur_i == 0)) {
+        RETURN_IF_ERROR(store_->DeleteContainer(c));
+      } else if (c == cur_c) {
+        RETURN_IF_ERROR(store_->TruncateAt(c, cur_i));
+      }
+    }
+  }
   replaying_ = true;
   size_t replayed = 0;
   for (const WalRecord& r : records) {

@@ -170,6 +170,10 @@ Status MemEnv::CheckRead() {
 
 Status MemEnv::CheckWrite(uint64_t grow_bytes) {
   if (dead_) return IOError("env is dead");
+  if (kill_countdown_ && --kill_countdown_ == 0) {
+    dead_ = true;
+    return IOError("process killed (simulated)");
+  }
   if (write_err_ > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < write_err_) {
     ++injected_;
     return ErrnoStatus(EIO, "injected write error");
@@ -203,7 +207,7 @@ bool MemEnv::FileExists(const std::string& path) {
 
 Status MemEnv::DeleteFile(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
-  if (dead_) return IOError("env is dead");
+  RETURN_IF_ERROR(CheckWrite(0));
   if (!files_.erase(path)) return NotFound("no such file: " + path);
   return Status::OK();
 }
@@ -276,6 +280,11 @@ void MemEnv::SimulateCrash(uint64_t seed) {
 void MemEnv::SetDead(bool dead) {
   std::lock_guard<std::mutex> l(mu_);
   dead_ = dead;
+}
+
+void MemEnv::KillAfter(uint64_t n) {
+  std::lock_guard<std::mutex> l(mu_);
+  kill_countdown_ = n;
 }
 
 void MemEnv::SetReadErrorRate(double p, uint64_t seed) {

@@ -46,6 +46,10 @@ class MemEnv final : public Env {
   void SimulateCrash(uint64_t seed);
   // Every later operation fails with kIOError while dead.
   void SetDead(bool dead);
+  // The process "dies" after `n` more mutating calls (writes, syncs, truncates,
+  // punches, deletes): that call and every later one fail until SetDead(false).
+  // 0 disables.
+  void KillAfter(uint64_t n);
   // Random EIO with the given probability per call (0 disables), seeded.
   void SetReadErrorRate(double p, uint64_t seed);
   void SetWriteErrorRate(double p, uint64_t seed);
@@ -74,6 +78,7 @@ class MemEnv final : public Env {
   double read_err_ = 0, write_err_ = 0;
   std::mt19937_64 rng_;
   uint64_t capacity_ = 0;
+  uint64_t kill_countdown_ = 0;
   uint64_t injected_ = 0;
   int64_t clock_ = 1'600'000'000'000'000'000;
 };
