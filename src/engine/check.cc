@@ -64,6 +64,18 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
     Status s = store_->CheckHeader(c);
     if (!s.ok()) report->errors.push_back(s.message());
   }
+  {
+    ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + "/superblock", false));
+    char slots[2 * Superblock::kSlotSize];
+    RETURN_IF_ERROR(f->ReadAt(0, sizeof slots, slots));
+    for (int i = 0; i < 2; ++i) {
+      auto sb = Superblock::Decode(slots + i * Superblock::kSlotSize);
+      if (!sb.ok()) {
+        report->errors.push_back("superblock copy " + std::to_string(i) + ": " + sb.status().message() +
+                                 " (the other copy is in use; the next checkpoint rewrites both)");
+      }
+    }
+  }
   uint64_t garbage = 0;
   Status s = ReclaimGarbage(&garbage, false);
   if (!s.ok()) report->errors.push_back("scanning for unreferenced space: " + s.message());

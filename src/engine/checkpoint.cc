@@ -134,9 +134,15 @@ Status PoolImpl::CheckpointLocked() {
   {
     char slot[Superblock::kSlotSize];
     next.EncodeTo(slot);
+    // Both slots get the new generation, one after the other, each synced: a
+    // write torn by a crash leaves the other slot intact, and later damage to
+    // one copy leaves a twin of the same generation.
     auto f = env_->OpenFile(dir_ + "/superblock", false);
-    s = f.ok() ? (*f)->WriteAt((next.generation % 2) * Superblock::kSlotSize, slot, sizeof slot) : f.status();
-    if (s.ok()) s = (*f)->Sync();
+    s = f.status();
+    for (uint64_t k = 0; k < 2 && s.ok(); ++k) {
+      s = (*f)->WriteAt(((next.generation + k) % 2) * Superblock::kSlotSize, slot, sizeof slot);
+      if (s.ok()) s = (*f)->Sync();
+    }
     if (!s.ok()) return fail(s);
   }
   if (IsReal(sb_.vtable.addr)) {

@@ -68,7 +68,8 @@ Status PoolImpl::InitNew() {
   sb.next_volume_id = 1;
   sb.created_ns = env_->NowNanos();
   char slots[2 * Superblock::kSlotSize] = {};
-  sb.EncodeTo(slots + (sb.generation % 2) * Superblock::kSlotSize);
+  sb.EncodeTo(slots);
+  sb.EncodeTo(slots + Superblock::kSlotSize);
   {
     ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + "/superblock", true));
     RETURN_IF_ERROR(f->WriteAt(0, slots, sizeof slots));
