@@ -1,1 +1,262 @@
+// Pool API semantics and bad inputs, each asserting the exact error.
 #include <gtest/gtest.h>
+
+#include <thread>
+
+#include "engine/format.h"
+#include "engine/test_util.h"
+
+namespace vmstore::testing {
+namespace {
+
+class PoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    opts_ = SmallOptions(&env_, 65536);
+    pool_ = Unwrap(Pool::Create("/pool", opts_));
+    ASSERT_TRUE(pool_);
+    vol_ = Unwrap(pool_->CreateVolume(1 << 20));
+  }
+  MemEnv env_;
+  PoolOptions opts_;
+  std::unique_ptr<Pool> pool_;
+  VolumeId vol_ = 0;
+};
+
+TEST_F(PoolTest, SizeNotMultipleOf512IsRefused) {
+  auto r = pool_->CreateVolume(1000);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "volume size 1000 is not a positive multiple of 512");
+  EXPECT_EQ(pool_->ResizeVolume(vol_, 0).code(), Code::kInvalidArgument);
+  EXPECT_EQ(pool_->CreateVolume(uint64_t{1} << 51).status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(PoolTest, ReadPastEndIsOutOfRange) {
+  std::string buf(512, '\0');
+  Status s = pool_->Read(vol_, (1 << 20) - 256, buf);
+  EXPECT_EQ(s.code(), Code::kOutOfRange);
+  EXPECT_EQ(s.message(), "volume 1: range 1048320+512 beyond size 1048576");
+  EXPECT_EQ(pool_->Write(vol_, 1 << 20, std::string(1, 'x')).code(), Code::kOutOfRange);
+  EXPECT_EQ(pool_->Trim(vol_, 1 << 19, 1 << 20).code(), Code::kOutOfRange);
+}
+
+TEST_F(PoolTest, UnknownVolumeIsNotFound) {
+  std::string buf(1, '\0');
+  Status s = pool_->Read(77, 0, buf);
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  EXPECT_EQ(s.message(), "volume 77 does not exist");
+  EXPECT_EQ(pool_->Snapshot(77).status().code(), Code::kNotFound);
+  EXPECT_EQ(pool_->DeleteVolume(77).code(), Code::kNotFound);
+}
+
+TEST_F(PoolTest, SnapshotsAreReadOnly) {
+  VolumeId s = Unwrap(pool_->Snapshot(vol_));
+  Status st = pool_->Write(s, 0, std::string(10, 'x'));
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition);
+  EXPECT_EQ(st.message(), "volume 2 is a read-only snapshot");
+  EXPECT_EQ(pool_->Trim(s, 0, 512).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(pool_->ResizeVolume(s, 4096).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(pool_->Rollback(s, vol_).code(), Code::kFailedPrecondition);
+}
+
+TEST_F(PoolTest, RollbackToItselfIsRefused) {
+  Status s = pool_->Rollback(vol_, vol_);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.message(), "cannot roll volume 1 back to itself");
+}
+
+TEST_F(PoolTest, SecondOpenOfALockedPoolIsRefused) {
+  auto second = Pool::Open("/pool", opts_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(second.status().message(), "pool is in use by another process (lock held on /pool/pool.lock)");
+}
+
+TEST_F(PoolTest, OpeningSomethingThatIsNotAPoolSaysSo) {
+  auto r = Pool::Open("/nothing", opts_);
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+  ASSERT_OK(env_.CreateDir("/empty"));
+  r = Pool::Open("/empty", opts_);
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+  EXPECT_EQ(r.status().message(), "no VMStore pool in /empty (create one with `vmstore init --pool /empty`)");
+  auto c = Pool::Create("/pool", opts_);
+  EXPECT_EQ(c.status().code(), Code::kAlreadyExists);
+}
+
+TEST_F(PoolTest, PoolOfAnotherFormatVersionIsRefused) {
+  ASSERT_OK(pool_->Close());
+  pool_.reset();
+  auto f = Unwrap(env_.OpenFile("/pool/superblock", false));
+  char slot[internal::Superblock::kSlotSize];
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_OK(f->ReadAt(i * sizeof slot, sizeof slot, slot));
+    auto sb = Unwrap(internal::Superblock::Decode(slot));
+    sb.format_version = 2;
+    sb.EncodeTo(slot);
+    ASSERT_OK(f->WriteAt(i * sizeof slot, slot, sizeof slot));
+  }
+  auto r = Pool::Open("/pool", opts_);
+  EXPECT_EQ(r.status().code(), Code::kNotSupported);
+  EXPECT_EQ(r.status().message(), "pool has format version 2; this vmstore reads version 1");
+}
+
+TEST_F(PoolTest, BadGeometryIsRefused) {
+  MemEnv env;
+  PoolOptions o = SmallOptions(&env, 3000);
+  auto r = Pool::Create("/p", o);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "cluster size 3000 must be a power of two from 4 KiB to 1 MiB");
+  o.cluster_size = 2 << 20;
+  EXPECT_EQ(Pool::Create("/p", o).status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(PoolTest, CreateRefusesANonEmptyDirectory) {
+  auto f = Unwrap(env_.OpenFile("/other/file", true));
+  ASSERT_OK(env_.CreateDir("/other"));
+  auto r = Pool::Create("/other", opts_);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "directory /other is not empty (found 'file')");
+}
+
+TEST_F(PoolTest, SnapshotSeesOldDataLiveVolumeSeesNew) {
+  ASSERT_OK(pool_->Write(vol_, 100, std::string("before")));
+  VolumeId s = Unwrap(pool_->Snapshot(vol_));
+  ASSERT_OK(pool_->Write(vol_, 100, std::string("after!")));
+  std::string a(6, '\0'), b(6, '\0');
+  ASSERT_OK(pool_->Read(vol_, 100, a));
+  ASSERT_OK(pool_->Read(s, 100, b));
+  EXPECT_EQ(a, "after!");
+  EXPECT_EQ(b, "before");
+}
+
+TEST_F(PoolTest, RollbackKeepsNewerSnapshots) {
+  ASSERT_OK(pool_->Write(vol_, 0, std::string("one")));
+  VolumeId s1 = Unwrap(pool_->Snapshot(vol_));
+  ASSERT_OK(pool_->Write(vol_, 0, std::string("two")));
+  VolumeId s2 = Unwrap(pool_->Snapshot(vol_));
+  ASSERT_OK(pool_->Write(vol_, 0, std::string("three")));
+  ASSERT_OK(pool_->Rollback(vol_, s1));
+  std::string buf(3, '\0');
+  ASSERT_OK(pool_->Read(vol_, 0, buf));
+  EXPECT_EQ(buf, "one");
+  ASSERT_OK(pool_->Read(s2, 0, buf));
+  EXPECT_EQ(buf, "two") << "the newer snapshot survives the rollback";
+  ASSERT_OK(pool_->Rollback(vol_, s2));
+  ASSERT_OK(pool_->Read(vol_, 0, buf));
+  EXPECT_EQ(buf, "two");
+}
+
+TEST_F(PoolTest, ClonesAreIndependent) {
+  ASSERT_OK(pool_->Write(vol_, 0, std::string("base")));
+  VolumeId s = Unwrap(pool_->Snapshot(vol_));
+  VolumeId c = Unwrap(pool_->Clone(s));
+  ASSERT_OK(pool_->Write(c, 0, std::string("CLON")));
+  ASSERT_OK(pool_->Write(vol_, 0, std::string("VOLU")));
+  std::string buf(4, '\0');
+  ASSERT_OK(pool_->Read(c, 0, buf));
+  EXPECT_EQ(buf, "CLON");
+  ASSERT_OK(pool_->Read(s, 0, buf));
+  EXPECT_EQ(buf, "base");
+  EXPECT_EQ(Unwrap(pool_->Info(c)).parent, s);
+  // Deleting the snapshot leaves the clone intact: blocks are reference counted.
+  ASSERT_OK(pool_->DeleteVolume(s));
+  ASSERT_OK(pool_->Read(c, 0, buf));
+  EXPECT_EQ(buf, "CLON");
+  ASSERT_OK(pool_->VerifyRefcounts());
+}
+
+TEST_F(PoolTest, SnapshotIsConstantTimeAndCopiesNothing) {
+  std::string data(1 << 20, 'd');
+  ASSERT_OK(pool_->Write(vol_, 0, data));
+  ASSERT_OK(pool_->Checkpoint());
+  PoolStats before = Unwrap(pool_->Stats());
+  for (int i = 0; i < 100; ++i) ASSERT_OK(Unwrap(pool_->Snapshot(vol_)) ? Status::OK() : Internal("no id"));
+  PoolStats after = Unwrap(pool_->Stats());
+  EXPECT_EQ(after.live_bytes, before.live_bytes) << "snapshots share the whole tree";
+  EXPECT_EQ(after.dirty_bytes, 0u);
+}
+
+TEST_F(PoolTest, SubClusterOverwriteOfPrivateClusterDoesNotCopyIt) {
+  MemEnv env;
+  PoolOptions o = SmallOptions(&env, 1 << 20);
+  o.max_dirty_bytes = 64 << 20;
+  auto pool = Unwrap(Pool::Create("/big", o));
+  VolumeId v = Unwrap(pool->CreateVolume(4 << 20));
+  ASSERT_OK(pool->Write(v, 0, std::string(1 << 20, 'x')));
+  ASSERT_OK(pool->Checkpoint());
+  ASSERT_OK(pool->Write(v, 5000, std::string(512, 'y')));
+  PoolStats st = Unwrap(pool->Stats());
+  // One 4 KiB unit patched (before and after images) plus the copied leaf node.
+  EXPECT_EQ(st.dirty_bytes, 2 * 4096u + 4096u);
+  // Shared after a snapshot: now the cluster must be copied.
+  ASSERT_OK(pool->Checkpoint());
+  ASSERT_OK(Unwrap(pool->Snapshot(v)) ? Status::OK() : Internal("snapshot"));
+  ASSERT_OK(pool->Write(v, 9000, std::string(512, 'z')));
+  st = Unwrap(pool->Stats());
+  EXPECT_EQ(st.dirty_bytes, (1u << 20) + 4096u);
+  std::string buf(16384, '\0');
+  ASSERT_OK(pool->Read(v, 0, buf));
+  EXPECT_EQ(buf.substr(5000, 512), std::string(512, 'y'));
+  EXPECT_EQ(buf.substr(9000, 512), std::string(512, 'z'));
+  EXPECT_EQ(buf[4999], 'x');
+}
+
+TEST_F(PoolTest, MapReportsDataZeroAndHoles) {
+  ASSERT_OK(pool_->Write(vol_, 0, std::string(65536, 'a')));
+  ASSERT_OK(pool_->WriteZeroes(vol_, 65536, 65536, /*may_punch=*/false));
+  auto map = Unwrap(pool_->Map(vol_, 0, 1 << 20));
+  ASSERT_EQ(map.size(), 3u);
+  EXPECT_EQ(map[0].type, ExtentType::kData);
+  EXPECT_EQ(map[0].length, 65536u);
+  EXPECT_EQ(map[1].type, ExtentType::kZero);
+  EXPECT_EQ(map[2].type, ExtentType::kHole);
+  EXPECT_EQ(map[2].offset + map[2].length, 1u << 20);
+  ASSERT_OK(pool_->Trim(vol_, 0, 131072));
+  map = Unwrap(pool_->Map(vol_, 0, 1 << 20));
+  ASSERT_EQ(map.size(), 1u);
+  EXPECT_EQ(map[0].type, ExtentType::kHole);
+}
+
+TEST_F(PoolTest, ResizeGrowsReadsZeroAndShrinkDropsTail) {
+  ASSERT_OK(pool_->Write(vol_, (1 << 20) - 10, std::string(10, 't')));
+  ASSERT_OK(pool_->ResizeVolume(vol_, 1 << 30));
+  EXPECT_EQ(Unwrap(pool_->Info(vol_)).height, 2u);
+  std::string buf(20, '\0');
+  ASSERT_OK(pool_->Read(vol_, (1 << 20) - 10, buf));
+  EXPECT_EQ(buf, std::string(10, 't') + std::string(10, '\0'));
+  ASSERT_OK(pool_->ResizeVolume(vol_, (1 << 20) - 512));
+  EXPECT_EQ(Unwrap(pool_->Info(vol_)).height, 1u);
+  ASSERT_OK(pool_->ResizeVolume(vol_, 1 << 20));
+  ASSERT_OK(pool_->Read(vol_, (1 << 20) - 20, buf));
+  EXPECT_EQ(buf, std::string(20, '\0')) << "bytes beyond a shrink read as zero after growing again";
+  ASSERT_OK(pool_->VerifyRefcounts());
+}
+
+TEST_F(PoolTest, ConcurrentReadersSeeWholeWrites) {
+  // Writers replace whole 4 KiB blocks; readers must never see a mix.
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      std::string buf(4096, '\0');
+      std::mt19937_64 rng(t);
+      while (!stop) {
+        uint64_t b = rng() % 256;
+        if (!pool_->Read(vol_, b * 4096, buf).ok()) ++bad;
+        else if (buf.find_first_not_of(buf[0]) != std::string::npos) ++bad;
+      }
+    });
+  }
+  std::mt19937_64 rng(99);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_OK(pool_->Write(vol_, (rng() % 256) * 4096, std::string(4096, static_cast<char>('a' + i % 26))));
+    if (i % 250 == 0) ASSERT_OK(Unwrap(pool_->Snapshot(vol_)) ? Status::OK() : Internal("snap"));
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+}  // namespace
+}  // namespace vmstore::testing
