@@ -16,7 +16,8 @@
 //   RETURN_IF_ERROR(pool->Flush());
 //
 // Durability: a write is durable once Flush() returns (or any call that flushes:
-// Snapshot, Clone, Rollback, DeleteVolume, Close). After a crash the pool
+// Snapshot, Clone, Rollback, Create/Resize/DeleteVolume unless
+// PoolOptions::sync_metadata_ops is false, and Close). After a crash the pool
 // reopens to a state that contains every flushed operation and a prefix of the
 // unflushed ones.
 // Integrity: every block is checksummed in the pointer that references it; a
@@ -50,6 +51,9 @@ struct PoolOptions {
   uint64_t max_wal_bytes = 256ull << 20;      // ... or when the log exceeds this
   size_t node_cache_bytes = 64ull << 20;      // clean index nodes kept in memory
   bool reclaim_garbage = true;                // punch unreferenced space at open
+  // Snapshot, Clone, Rollback, CreateVolume, ResizeVolume and DeleteVolume sync
+  // the log before returning. With false they become durable at the next Flush.
+  bool sync_metadata_ops = true;
 };
 
 enum class ExtentType { kData, kZero, kHole };

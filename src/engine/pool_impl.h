@@ -136,6 +136,8 @@ class PoolImpl final : public Pool {
   Status Log(WalType type, const std::string& payload);
   // Before a mutation: checkpoint if dirty state or the log is over its bound.
   Status Admit();
+  // The log sync that ends a metadata operation (PoolOptions::sync_metadata_ops).
+  Status SyncMetadata();
 
   // --- checkpoint.cc
   Status CheckpointLocked();

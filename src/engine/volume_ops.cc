@@ -68,6 +68,8 @@ Status PoolImpl::Log(WalType type, const std::string& payload) {
   return wal_->Append(type, payload);
 }
 
+Status PoolImpl::SyncMetadata() { return opts_.sync_metadata_ops ? wal_->Sync() : Status::OK(); }
+
 Status PoolImpl::Admit() {
   if (!broken_.ok()) return broken_;
   if (replaying_) return Status::OK();
@@ -205,7 +207,7 @@ StatusOr<VolumeId> PoolImpl::CreateVolume(uint64_t size) {
   int64_t now = env_->NowNanos();
   RETURN_IF_ERROR(Log(WalType::kCreate, Pack({id, size, static_cast<uint64_t>(now)})));
   RETURN_IF_ERROR(DoCreate(id, size, now));
-  RETURN_IF_ERROR(wal_->Sync());
+  RETURN_IF_ERROR(SyncMetadata());
   return id;
 }
 
@@ -217,7 +219,7 @@ Status PoolImpl::ResizeVolume(VolumeId id, uint64_t size) {
   RETURN_IF_ERROR(Admit());
   RETURN_IF_ERROR(Log(WalType::kResize, Pack({id, size})));
   RETURN_IF_ERROR(DoResize(v, size));
-  return wal_->Sync();
+  return SyncMetadata();
 }
 
 Status PoolImpl::DeleteVolume(VolumeId id) {
@@ -226,7 +228,7 @@ Status PoolImpl::DeleteVolume(VolumeId id) {
   RETURN_IF_ERROR(Admit());
   RETURN_IF_ERROR(Log(WalType::kDelete, Pack({id})));
   RETURN_IF_ERROR(DoDelete(id));
-  return wal_->Sync();
+  return SyncMetadata();
 }
 
 StatusOr<VolumeId> PoolImpl::Snapshot(VolumeId source) {
@@ -237,7 +239,7 @@ StatusOr<VolumeId> PoolImpl::Snapshot(VolumeId source) {
   int64_t now = env_->NowNanos();
   RETURN_IF_ERROR(Log(WalType::kSnapshot, Pack({id, source, static_cast<uint64_t>(now)})));
   RETURN_IF_ERROR(DoCopy(id, source, now, true));
-  RETURN_IF_ERROR(wal_->Sync());
+  RETURN_IF_ERROR(SyncMetadata());
   return id;
 }
 
@@ -249,7 +251,7 @@ StatusOr<VolumeId> PoolImpl::Clone(VolumeId source) {
   int64_t now = env_->NowNanos();
   RETURN_IF_ERROR(Log(WalType::kClone, Pack({id, source, static_cast<uint64_t>(now)})));
   RETURN_IF_ERROR(DoCopy(id, source, now, false));
-  RETURN_IF_ERROR(wal_->Sync());
+  RETURN_IF_ERROR(SyncMetadata());
   return id;
 }
 
@@ -262,7 +264,7 @@ Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
   RETURN_IF_ERROR(Admit());
   RETURN_IF_ERROR(Log(WalType::kRollback, Pack({volume, snapshot})));
   RETURN_IF_ERROR(DoRollback(v, *s));
-  return wal_->Sync();
+  return SyncMetadata();
 }
 
 Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
