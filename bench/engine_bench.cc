@@ -10,7 +10,6 @@
 // Usage: engine_bench [--dir DIR] [--quick]
 #include <unistd.h>
 
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -105,8 +104,10 @@ int main(int argc, char** argv) {
   std::string dir = "/var/tmp/vmstore-bench-" + std::to_string(getpid());
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
-    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    if (!std::strcmp(argv[i], "--dir") && i + 1 < argc)
+      dir = argv[++i];
+    else if (!std::strcmp(argv[i], "--quick"))
+      quick = true;
   }
   std::filesystem::remove_all(dir);
   const uint64_t kSize = 10ull << 30;
@@ -177,8 +178,8 @@ int main(int argc, char** argv) {
   SnapFigures sn = TimeSnapshots(*pool, v, 1000);
   double open_note = std::chrono::duration<double>(Clock::now() - t0).count();
   (void)open_note;
-  std::printf("%-22s %10.1f %10.1f   (no fsync; durable at next flush)\n",
-              std::to_string(have).c_str(), sn.p50, sn.p99);
+  std::printf("%-22s %10.1f %10.1f   (no fsync; durable at next flush)\n", std::to_string(have).c_str(), sn.p50,
+              sn.p99);
 
   std::printf("\n4 KiB random I/O over %llu MiB (single thread, in-process)\n%-28s %12s %12s\n",
               (unsigned long long)(span >> 20), "snapshots", "read IOPS", "write IOPS");

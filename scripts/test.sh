@@ -11,3 +11,8 @@ if [[ "${VMSTORE_SKIP_ASAN:-}" != 1 ]]; then
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --output-on-failure -j2 --timeout 1500)
 fi
+if [[ "${VMSTORE_SKIP_TSAN:-}" != 1 ]]; then
+  # ThreadSanitizer on the concurrency tests.
+  bash scripts/setup.sh build-tsan -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
+  TSAN_OPTIONS=halt_on_error=1 ./build-tsan/engine_test --gtest_filter='*Concurrent*'
+fi

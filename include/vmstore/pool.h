@@ -44,13 +44,13 @@ using VolumeId = uint64_t;
 struct PoolOptions {
   Env* env = nullptr;  // nullptr: Env::Default()
   // Fixed at creation:
-  uint32_t cluster_size = 64 * 1024;          // power of two, 4 KiB .. 1 MiB
-  uint64_t container_size = 64ull << 20;      // bytes of data per container file
+  uint32_t cluster_size = 64 * 1024;      // power of two, 4 KiB .. 1 MiB
+  uint64_t container_size = 64ull << 20;  // bytes of data per container file
   // Run-time:
-  uint64_t max_dirty_bytes = 64ull << 20;     // checkpoint when dirty data exceeds this
-  uint64_t max_wal_bytes = 256ull << 20;      // ... or when the log exceeds this
-  size_t node_cache_bytes = 64ull << 20;      // clean index nodes kept in memory
-  bool reclaim_garbage = true;                // punch unreferenced space at open
+  uint64_t max_dirty_bytes = 64ull << 20;  // checkpoint when dirty data exceeds this
+  uint64_t max_wal_bytes = 256ull << 20;   // ... or when the log exceeds this
+  size_t node_cache_bytes = 64ull << 20;   // clean index nodes kept in memory
+  bool reclaim_garbage = true;             // punch unreferenced space at open
   // Snapshot, Clone, Rollback, CreateVolume, ResizeVolume and DeleteVolume sync
   // the log before returning. With false they become durable at the next Flush.
   bool sync_metadata_ops = true;
@@ -82,7 +82,7 @@ struct SpaceInfo {
 
 struct PoolStats {
   uint32_t cluster_size = 0;
-  uint64_t generation = 0;      // checkpoints committed
+  uint64_t generation = 0;  // checkpoints committed
   uint64_t volumes = 0;
   uint64_t live_bytes = 0;      // bytes of referenced blocks
   uint64_t physical_bytes = 0;  // bytes allocated on disk by the pool's files

@@ -15,14 +15,17 @@ namespace {
 
 int ExitCode(const Status& s) {
   switch (s.code()) {
-    case Code::kOk: return 0;
+    case Code::kOk:
+      return 0;
     case Code::kInvalidArgument:
     case Code::kNotFound:
     case Code::kAlreadyExists:
     case Code::kFailedPrecondition:
     case Code::kOutOfRange:
-    case Code::kNotSupported: return 1;
-    default: return 2;
+    case Code::kNotSupported:
+      return 1;
+    default:
+      return 2;
   }
 }
 
@@ -43,12 +46,18 @@ StatusOr<uint64_t> ParseSize(const std::string& text) {
   }
   std::string suf = text.substr(pos);
   int shift = 0;
-  if (suf == "" || suf == "B") shift = 0;
-  else if (suf == "K" || suf == "k" || suf == "KiB") shift = 10;
-  else if (suf == "M" || suf == "MiB") shift = 20;
-  else if (suf == "G" || suf == "GiB") shift = 30;
-  else if (suf == "T" || suf == "TiB") shift = 40;
-  else return InvalidArgument("size '" + text + "' has an unknown suffix (use K, M, G or T)");
+  if (suf == "" || suf == "B")
+    shift = 0;
+  else if (suf == "K" || suf == "k" || suf == "KiB")
+    shift = 10;
+  else if (suf == "M" || suf == "MiB")
+    shift = 20;
+  else if (suf == "G" || suf == "GiB")
+    shift = 30;
+  else if (suf == "T" || suf == "TiB")
+    shift = 40;
+  else
+    return InvalidArgument("size '" + text + "' has an unknown suffix (use K, M, G or T)");
   if (shift && v > (UINT64_MAX >> shift)) return InvalidArgument("size '" + text + "' is too large");
   return uint64_t{v} << shift;
 }
@@ -124,17 +133,19 @@ int main(int argc, char** argv) {
   app.add_option("--pool", pool_flag, "Pool directory (default: $VMSTORE_POOL)");
 
   std::string cluster = "64K", container = "64M";
-  auto* init = app.add_subcommand("init", "Create a pool\n  example: vmstore --pool /srv/vmstore init --cluster-size 64K");
+  auto* init =
+      app.add_subcommand("init", "Create a pool\n  example: vmstore --pool /srv/vmstore init --cluster-size 64K");
   init->add_option("--cluster-size", cluster, "Cluster size, a power of two from 4K to 1M (default 64K)");
   init->add_option("--container-size", container, "Data bytes per container file (default 64M)");
 
-  app.add_subcommand("fsck", "Check a pool offline: every checksum, reference counts, overlaps, unreferenced space\n"
-                             "  example: vmstore --pool /srv/vmstore fsck");
+  app.add_subcommand("fsck",
+                     "Check a pool offline: every checksum, reference counts, overlaps, unreferenced space\n"
+                     "  example: vmstore --pool /srv/vmstore fsck");
   app.add_subcommand("scrub", "Read and verify every reachable block\n  example: vmstore --pool /srv/vmstore scrub");
   app.add_subcommand("status", "Show the pool and its volumes\n  example: vmstore --pool /srv/vmstore status");
-  auto* demo = app.add_subcommand(
-      "demo", "Create a pool if needed, write a demo disk, snapshot it, and print the state\n"
-              "  example: vmstore --pool /tmp/demo-pool demo");
+  auto* demo = app.add_subcommand("demo",
+                                  "Create a pool if needed, write a demo disk, snapshot it, and print the state\n"
+                                  "  example: vmstore --pool /tmp/demo-pool demo");
   std::string demo_size = "1G";
   demo->add_option("--size", demo_size, "Demo disk size (default 1G)");
 
@@ -199,7 +210,9 @@ int main(int argc, char** argv) {
     std::printf("allocation map of the first 256 MiB:\n");
     for (const Extent& e : *map) {
       std::printf("  %12" PRIu64 " %12" PRIu64 "  %s\n", e.offset, e.length,
-                  e.type == ExtentType::kData ? "data" : e.type == ExtentType::kZero ? "zero" : "hole");
+                  e.type == ExtentType::kData   ? "data"
+                  : e.type == ExtentType::kZero ? "zero"
+                                                : "hole");
     }
     std::printf("\n");
     int rc = PrintStatus(p);

@@ -10,8 +10,7 @@
 namespace vmstore::internal {
 
 StatusOr<uint64_t> PoolImpl::FinalizeNode(uint64_t addr, int level, std::unordered_map<uint64_t, uint64_t>* new_csums,
-                                          std::unordered_map<uint64_t, uint64_t>* memo,
-                                          std::vector<UnitWrite>* writes,
+                                          std::unordered_map<uint64_t, uint64_t>* memo, std::vector<UnitWrite>* writes,
                                           std::vector<std::unique_ptr<char[]>>* bufs) {
   if (auto m = memo->find(addr); m != memo->end()) return m->second;
   auto it = dirty_nodes_.find(addr);
@@ -84,8 +83,8 @@ Status PoolImpl::CheckpointLocked() {
   std::unordered_map<uint64_t, uint64_t> memo;
   for (auto& [id, v] : vols_) {
     if (IsReal(v.root.addr) && dirty_nodes_.count(v.root.addr)) {
-      ASSIGN_OR_RETURN(v.root.csum, FinalizeNode(v.root.addr, static_cast<int>(v.height) - 1, &new_csums, &memo,
-                                                 &writes, &bufs));
+      ASSIGN_OR_RETURN(v.root.csum,
+                       FinalizeNode(v.root.addr, static_cast<int>(v.height) - 1, &new_csums, &memo, &writes, &bufs));
     }
   }
   if (memo.size() != dirty_nodes_.size()) {

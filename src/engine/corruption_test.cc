@@ -51,7 +51,8 @@ class CorruptionTest : public ::testing::Test {
     for (uint64_t off = DataOffset(units_, 0); off < size; off += 4096) {
       EXPECT_OK(f->ReadAt(off, 4096, unit.data()));
       bool letters = unit[0] >= 'a' && unit[0] <= 'z' && unit[1] == unit[0];
-      if (!letters && unit.compare(0, 4, "VTB1") != 0 && !std::all_of(unit.begin(), unit.end(), [](char c) { return c == 0; })) {
+      if (!letters && unit.compare(0, 4, "VTB1") != 0 &&
+          !std::all_of(unit.begin(), unit.end(), [](char c) { return c == 0; })) {
         return off;
       }
     }
@@ -168,8 +169,10 @@ TEST_F(CorruptionTest, RandomBitFlipsNeverReturnWrongBytes) {
       for (uint64_t o = 0; o < data_.size(); o += 4096) {
         std::string buf(4096, '\0');
         Status s = (*pool)->Read(vol_, o, buf);
-        if (s.ok()) ASSERT_EQ(buf, data_.substr(o, 4096)) << "wrong bytes at " << o;
-        else ASSERT_EQ(s.code(), Code::kCorruption) << s.ToString();
+        if (s.ok())
+          ASSERT_EQ(buf, data_.substr(o, 4096)) << "wrong bytes at " << o;
+        else
+          ASSERT_EQ(s.code(), Code::kCorruption) << s.ToString();
       }
     } else {
       ASSERT_EQ(pool.status().code(), Code::kCorruption) << pool.status().ToString();

@@ -43,7 +43,8 @@ std::string CrashRound(uint64_t seed, uint32_t cluster) {
     bool syncs = false;
     auto pick = [&](bool writable) -> VolumeId {
       std::vector<VolumeId> ids;
-      for (auto& [id, v] : o) if (!writable || !v.read_only) ids.push_back(id);
+      for (auto& [id, v] : o)
+        if (!writable || !v.read_only) ids.push_back(id);
       return ids.empty() ? 0 : ids[rng() % ids.size()];
     };
     Oracle next = o;
@@ -117,8 +118,8 @@ std::string CrashRound(uint64_t seed, uint32_t cluster) {
     }
   }
   if (!matched) {
-    return "state after recovery matches no prefix at or after the last durable operation " +
-           std::to_string(durable) + " of " + std::to_string(hist.size() - 1) + " (" + last_diff + ")";
+    return "state after recovery matches no prefix at or after the last durable operation " + std::to_string(durable) +
+           " of " + std::to_string(hist.size() - 1) + " (" + last_diff + ")";
   }
   Status s = pool->VerifyRefcounts();
   if (!s.ok()) return s.ToString();

@@ -157,11 +157,12 @@ Status PoolImpl::Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadSta
   std::shared_lock<std::shared_mutex> l(mu_);
   ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
   RETURN_IF_ERROR(CheckRange(*v, offset, buf.size()));
-  return ForEachCluster(offset, buf.size(), sb_.cluster_size, [&](uint64_t ci, uint32_t o, uint32_t n, uint64_t done) -> Status {
-    ASSIGN_OR_RETURN(BlockPtr p, Lookup(*v, ci, stats));
-    Status s = ReadBlock(p, o, n, buf.data() + done);
-    return s.ok() ? s : s.WithContext("volume " + std::to_string(id) + " offset " + std::to_string(offset + done));
-  });
+  return ForEachCluster(
+      offset, buf.size(), sb_.cluster_size, [&](uint64_t ci, uint32_t o, uint32_t n, uint64_t done) -> Status {
+        ASSIGN_OR_RETURN(BlockPtr p, Lookup(*v, ci, stats));
+        Status s = ReadBlock(p, o, n, buf.data() + done);
+        return s.ok() ? s : s.WithContext("volume " + std::to_string(id) + " offset " + std::to_string(offset + done));
+      });
 }
 
 StatusOr<std::vector<Extent>> PoolImpl::Map(VolumeId id, uint64_t offset, uint64_t length) {

@@ -167,8 +167,7 @@ INSTANTIATE_TEST_SUITE_P(Clusters, ModelTest,
                                            ModelParams{65536, 3, 3000}, ModelParams{65536, 4, 2000},
                                            ModelParams{1 << 20, 5, 800}),
                          [](const auto& info) {
-                           return "C" + std::to_string(info.param.cluster) + "_seed" +
-                                  std::to_string(info.param.seed);
+                           return "C" + std::to_string(info.param.cluster) + "_seed" + std::to_string(info.param.seed);
                          });
 
 }  // namespace

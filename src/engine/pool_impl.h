@@ -33,9 +33,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <shared_mutex>
-#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -130,6 +130,8 @@ class PoolImpl final : public Pool {
   Status DoCreate(VolumeId id, uint64_t size, int64_t now);
   Status DoDelete(VolumeId id);
   Status DoResize(VolumeRecord* v, uint64_t size);
+  // Snapshot (read-only) or clone: logs, applies and syncs.
+  StatusOr<VolumeId> CopyVolume(VolumeId source, bool read_only);
   Status DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only);
   Status DoRollback(VolumeRecord* v, const VolumeRecord& snap);
   Status Apply(const WalRecord& r);  // replays one redo record
@@ -167,7 +169,7 @@ class PoolImpl final : public Pool {
   bool replaying_ = false;
   bool closed_ = false;
   std::vector<std::string> open_problems_;  // structural problems seen while opening
-  Status broken_;  // set when a checkpoint failed after patching in place
+  Status broken_;                           // set when a checkpoint failed after patching in place
 };
 
 }  // namespace vmstore::internal

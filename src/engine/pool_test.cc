@@ -243,8 +243,10 @@ TEST_F(PoolTest, ConcurrentReadersSeeWholeWrites) {
       std::mt19937_64 rng(t);
       while (!stop) {
         uint64_t b = rng() % 256;
-        if (!pool_->Read(vol_, b * 4096, buf).ok()) ++bad;
-        else if (buf.find_first_not_of(buf[0]) != std::string::npos) ++bad;
+        if (!pool_->Read(vol_, b * 4096, buf).ok())
+          ++bad;
+        else if (buf.find_first_not_of(buf[0]) != std::string::npos)
+          ++bad;
       }
     });
   }

@@ -73,8 +73,7 @@ std::string RefTable::Diff(const RefTable& o) const {
       for (uint64_t i = 0; i < units_; ++i) {
         uint32_t other = it == b.c_.end() ? 0 : it->second.ref[i];
         if (p.ref[i] != other) {
-          return "block " + Hex(MakeAddr(c, i)) + " count " + std::to_string(p.ref[i]) + " != " +
-                 std::to_string(other);
+          return "block " + Hex(MakeAddr(c, i)) + " count " + std::to_string(p.ref[i]) + " != " + std::to_string(other);
         }
       }
     }

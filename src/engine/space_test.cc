@@ -56,10 +56,11 @@ TEST_F(SpaceTest, OverwriteAfterSnapshotThenDeleteSnapshotReturnsToOneCopy) {
   ASSERT_OK(pool->Checkpoint());
   uint64_t end = Unwrap(pool->Stats()).physical_bytes;
   EXPECT_LE(end, empty + 256 * 1024) << "an empty pool keeps only its superblock, table and one container header";
-  std::printf("physical bytes: empty %llu, 64 MiB written %llu, overwritten after snapshot %llu, snapshot deleted "
-              "%llu, everything deleted %llu\n",
-              (unsigned long long)empty, (unsigned long long)one_copy, (unsigned long long)two_copies,
-              (unsigned long long)after, (unsigned long long)end);
+  std::printf(
+      "physical bytes: empty %llu, 64 MiB written %llu, overwritten after snapshot %llu, snapshot deleted "
+      "%llu, everything deleted %llu\n",
+      (unsigned long long)empty, (unsigned long long)one_copy, (unsigned long long)two_copies,
+      (unsigned long long)after, (unsigned long long)end);
   ASSERT_OK(pool->Close());
   // The same after reopening (and its garbage scan).
   pool = Unwrap(Pool::Open(dir_, PoolOptions{}));

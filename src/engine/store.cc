@@ -30,7 +30,8 @@ uint64_t ContainerStore::Allocate(uint64_t* cursor, uint32_t units) const {
 
 Status ContainerStore::CheckAddr(uint64_t addr, uint32_t units, uint64_t cursor) const {
   uint64_t c = ContainerOf(addr), i = IndexOf(addr);
-  if (c < 1 || c > ContainerOf(cursor) || i + units > units_ || (c == ContainerOf(cursor) && i + units > IndexOf(cursor))) {
+  if (c < 1 || c > ContainerOf(cursor) || i + units > units_ ||
+      (c == ContainerOf(cursor) && i + units > IndexOf(cursor))) {
     return Corruption("block pointer " + Hex(addr) + " (" + std::to_string(units) + " units) is outside the pool");
   }
   return Status::OK();

@@ -76,8 +76,8 @@ inline std::string CompareAll(Pool& pool, const Oracle& oracle) {
     auto it = oracle.find(v.id);
     if (it == oracle.end()) return "unexpected volume " + std::to_string(v.id);
     if (v.size != it->second.data.size()) {
-      return "volume " + std::to_string(v.id) + " size " + std::to_string(v.size) + " != " +
-             std::to_string(it->second.data.size());
+      return "volume " + std::to_string(v.id) + " size " + std::to_string(v.size) +
+             " != " + std::to_string(it->second.data.size());
     }
     if (v.read_only != it->second.read_only) return "volume " + std::to_string(v.id) + " read-only flag differs";
     std::string got(v.size, '\0');

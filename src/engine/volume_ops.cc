@@ -11,9 +11,7 @@ namespace vmstore::internal {
 namespace {
 constexpr uint64_t kMaxVolumeSize = uint64_t{1} << 50;  // 1 PiB
 
-uint64_t Capacity(uint32_t height) {
-  return height >= 8 ? UINT64_MAX : uint64_t{1} << (kFanoutBits * height);
-}
+uint64_t Capacity(uint32_t height) { return height >= 8 ? UINT64_MAX : uint64_t{1} << (kFanoutBits * height); }
 
 uint32_t HeightFor(uint64_t clusters) {
   uint32_t h = 1;
@@ -165,8 +163,10 @@ Status PoolImpl::Apply(const WalRecord& r) {
   const std::string& p = r.payload;
   auto u64 = [&](size_t i) { return p.size() >= (i + 1) * 8 ? GetU64(p.data() + i * 8) : 0; };
   switch (r.type) {
-    case WalType::kCreate: return DoCreate(u64(0), u64(1), static_cast<int64_t>(u64(2)));
-    case WalType::kDelete: return DoDelete(u64(0));
+    case WalType::kCreate:
+      return DoCreate(u64(0), u64(1), static_cast<int64_t>(u64(2)));
+    case WalType::kDelete:
+      return DoDelete(u64(0));
     case WalType::kResize: {
       ASSIGN_OR_RETURN(VolumeRecord * v, Find(u64(0)));
       return DoResize(v, u64(1));
@@ -192,7 +192,8 @@ Status PoolImpl::Apply(const WalRecord& r) {
                                               : Discard::kZeroAlloc;
       return DoDiscard(v, u64(1), u64(2), mode);
     }
-    case WalType::kUndo: return Status::OK();  // handled before replay
+    case WalType::kUndo:
+      return Status::OK();  // handled before replay
   }
   return Corruption("unknown log record type " + std::to_string(static_cast<uint32_t>(r.type)));
 }
@@ -231,29 +232,22 @@ Status PoolImpl::DeleteVolume(VolumeId id) {
   return SyncMetadata();
 }
 
-StatusOr<VolumeId> PoolImpl::Snapshot(VolumeId source) {
+StatusOr<VolumeId> PoolImpl::CopyVolume(VolumeId source, bool read_only) {
   std::unique_lock<std::shared_mutex> l(mu_);
   RETURN_IF_ERROR(FindConst(source).status());
   RETURN_IF_ERROR(Admit());
   VolumeId id = next_id_;
   int64_t now = env_->NowNanos();
-  RETURN_IF_ERROR(Log(WalType::kSnapshot, Pack({id, source, static_cast<uint64_t>(now)})));
-  RETURN_IF_ERROR(DoCopy(id, source, now, true));
+  WalType type = read_only ? WalType::kSnapshot : WalType::kClone;
+  RETURN_IF_ERROR(Log(type, Pack({id, source, static_cast<uint64_t>(now)})));
+  RETURN_IF_ERROR(DoCopy(id, source, now, read_only));
   RETURN_IF_ERROR(SyncMetadata());
   return id;
 }
 
-StatusOr<VolumeId> PoolImpl::Clone(VolumeId source) {
-  std::unique_lock<std::shared_mutex> l(mu_);
-  RETURN_IF_ERROR(FindConst(source).status());
-  RETURN_IF_ERROR(Admit());
-  VolumeId id = next_id_;
-  int64_t now = env_->NowNanos();
-  RETURN_IF_ERROR(Log(WalType::kClone, Pack({id, source, static_cast<uint64_t>(now)})));
-  RETURN_IF_ERROR(DoCopy(id, source, now, false));
-  RETURN_IF_ERROR(SyncMetadata());
-  return id;
-}
+StatusOr<VolumeId> PoolImpl::Snapshot(VolumeId source) { return CopyVolume(source, /*read_only=*/true); }
+
+StatusOr<VolumeId> PoolImpl::Clone(VolumeId source) { return CopyVolume(source, /*read_only=*/false); }
 
 Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
   std::unique_lock<std::shared_mutex> l(mu_);
@@ -334,11 +328,10 @@ StatusOr<SpaceInfo> PoolImpl::Space(VolumeId id) {
   s.logical = v->size;
   const uint64_t C = sb_.cluster_size;
   int top = static_cast<int>(v->height) - 1;
-  RETURN_IF_ERROR(WalkLeaves(v->root, top, 0, 0, (v->size + C - 1) / C,
-                             [&](uint64_t, uint64_t, const BlockPtr& p) {
-                               if (IsReal(p.addr)) s.referenced += C;
-                               return Status::OK();
-                             }));
+  RETURN_IF_ERROR(WalkLeaves(v->root, top, 0, 0, (v->size + C - 1) / C, [&](uint64_t, uint64_t, const BlockPtr& p) {
+    if (IsReal(p.addr)) s.referenced += C;
+    return Status::OK();
+  }));
   // Exclusive: simulate deleting the volume and count what would be freed.
   std::unordered_map<uint64_t, uint32_t> dropped;
   std::function<Status(const BlockPtr&, int)> sim = [&](const BlockPtr& p, int level) -> Status {

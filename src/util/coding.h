@@ -13,12 +13,28 @@ namespace vmstore::internal {
 
 inline void PutU32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void PutU64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
-inline uint32_t GetU32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-inline uint64_t GetU64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+inline uint32_t GetU32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t GetU64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 // Appends to a growing buffer.
-inline void AppendU32(std::string* s, uint32_t v) { char b[4]; PutU32(b, v); s->append(b, 4); }
-inline void AppendU64(std::string* s, uint64_t v) { char b[8]; PutU64(b, v); s->append(b, 8); }
+inline void AppendU32(std::string* s, uint32_t v) {
+  char b[4];
+  PutU32(b, v);
+  s->append(b, 4);
+}
+inline void AppendU64(std::string* s, uint64_t v) {
+  char b[8];
+  PutU64(b, v);
+  s->append(b, 8);
+}
 
 // The checksum used for every block unit, record and superblock: XXH3-64.
 inline uint64_t Hash64(const void* p, size_t n) { return XXH3_64bits(p, n); }
@@ -31,7 +47,8 @@ inline bool IsAllZero(const char* p, size_t n) {
     std::memcpy(&w, p + i, 8);
     if (w) return false;
   }
-  for (; i < n; ++i) if (p[i]) return false;
+  for (; i < n; ++i)
+    if (p[i]) return false;
   return true;
 }
 

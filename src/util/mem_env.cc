@@ -52,8 +52,12 @@ void ApplyOp(Image* img, const PendingOp& op, size_t write_bytes) {
     case PendingOp::kWrite:
       if (write_bytes) img->Write(op.offset, op.bytes.data(), write_bytes);
       break;
-    case PendingOp::kTruncate: img->Truncate(op.offset); break;
-    case PendingOp::kPunch: img->Punch(op.offset, op.length); break;
+    case PendingOp::kTruncate:
+      img->Truncate(op.offset);
+      break;
+    case PendingOp::kPunch:
+      img->Punch(op.offset, op.length);
+      break;
   }
 }
 }  // namespace
@@ -144,7 +148,9 @@ class MemFile final : public File {
 class MemLock final : public Env::Lock {
  public:
   MemLock(MemEnv* env, std::string path, std::mutex* mu, std::set<std::string>* locks)
-      : path_(std::move(path)), mu_(mu), locks_(locks) { (void)env; }
+      : path_(std::move(path)), mu_(mu), locks_(locks) {
+    (void)env;
+  }
   ~MemLock() override {
     std::lock_guard<std::mutex> l(*mu_);
     locks_->erase(path_);
@@ -156,7 +162,10 @@ class MemLock final : public Env::Lock {
   std::set<std::string>* locks_;
 };
 
-MemEnv::MemEnv() : rng_(1) { dirs_.insert(""); dirs_.insert("/"); }
+MemEnv::MemEnv() : rng_(1) {
+  dirs_.insert("");
+  dirs_.insert("/");
+}
 MemEnv::~MemEnv() = default;
 
 Status MemEnv::CheckRead() {
@@ -231,8 +240,7 @@ StatusOr<std::vector<std::string>> MemEnv::ListDir(const std::string& path) {
     }
   }
   for (auto& d : dirs_) {
-    if (d.rfind(prefix, 0) == 0 && d.size() > prefix.size() &&
-        d.find('/', prefix.size()) == std::string::npos) {
+    if (d.rfind(prefix, 0) == 0 && d.size() > prefix.size() && d.find('/', prefix.size()) == std::string::npos) {
       out.push_back(d.substr(prefix.size()));
     }
   }
