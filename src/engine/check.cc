@@ -8,17 +8,21 @@
 namespace vmstore::internal {
 
 Status PoolImpl::VerifyRefcounts() {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
+  auto locks = LockAllVolumes();
   RefTable fresh(sb_.container_units);
   if (IsReal(sb_.vtable.addr)) fresh.Incr(sb_.vtable.addr, sb_.vtable_units);
-  for (auto& [id, v] : vols_) RETURN_IF_ERROR(WalkRefs(v.root, static_cast<int>(v.height) - 1, &fresh, nullptr));
+  for (auto& [id, st] : vols_) {
+    RETURN_IF_ERROR(WalkRefs(st->rec.root, static_cast<int>(st->rec.height) - 1, &fresh, nullptr));
+  }
   std::string d = refs_.Diff(fresh);
   if (!d.empty()) return Internal("reference counts differ from a fresh walk: " + d);
   return Status::OK();
 }
 
 Status PoolImpl::Check(bool structure, CheckReport* report) {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
+  auto locks = LockAllVolumes();
   RETURN_IF_ERROR(CheckpointLocked());
   cache_.Clear();  // verify what is on disk, not what is cached
   const uint32_t C = sb_.cluster_size;
@@ -46,15 +50,15 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
     report->bytes_verified += kUnit;
     for (const BlockPtr& c : (*node)->e) visit(id, c, level - 1);
   };
-  for (auto& [id, v] : vols_) visit(id, v.root, static_cast<int>(v.height) - 1);
+  for (auto& [id, st] : vols_) visit(id, st->rec.root, static_cast<int>(st->rec.height) - 1);
   if (!structure) return Status::OK();
 
   for (auto& p : open_problems_) report->errors.push_back(p);
   RefTable fresh(sb_.container_units);
   if (IsReal(sb_.vtable.addr)) fresh.Incr(sb_.vtable.addr, sb_.vtable_units);
   std::vector<std::string> problems;
-  for (auto& [id, v] : vols_) {
-    Status s = WalkRefs(v.root, static_cast<int>(v.height) - 1, &fresh, &problems);
+  for (auto& [id, st] : vols_) {
+    Status s = WalkRefs(st->rec.root, static_cast<int>(st->rec.height) - 1, &fresh, &problems);
     if (!s.ok()) problems.push_back("volume " + std::to_string(id) + ": " + s.message());
   }
   for (auto& p : problems) report->errors.push_back(p);

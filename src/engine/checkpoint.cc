@@ -13,14 +13,14 @@ StatusOr<uint64_t> PoolImpl::FinalizeNode(uint64_t addr, int level, std::unorder
                                           std::unordered_map<uint64_t, uint64_t>* memo, std::vector<UnitWrite>* writes,
                                           std::vector<std::unique_ptr<char[]>>* bufs) {
   if (auto m = memo->find(addr); m != memo->end()) return m->second;
-  auto it = dirty_nodes_.find(addr);
-  if (it == dirty_nodes_.end()) return Internal("finalize: node " + Hex(addr) + " is not dirty");
-  Node* node = it->second.get();
+  std::shared_ptr<Node> held = dirty_nodes_.Get(addr);
+  if (!held) return Internal("finalize: node " + Hex(addr) + " is not dirty");
+  Node* node = held.get();
   for (BlockPtr& e : node->e) {
     if (!IsReal(e.addr)) continue;
     if (level == 0) {
       if (auto c = new_csums->find(e.addr); c != new_csums->end()) e.csum = c->second;
-    } else if (dirty_nodes_.count(e.addr)) {
+    } else if (dirty_nodes_.Contains(e.addr)) {
       ASSIGN_OR_RETURN(e.csum, FinalizeNode(e.addr, level - 1, new_csums, memo, writes, bufs));
     }
   }
@@ -35,21 +35,24 @@ StatusOr<uint64_t> PoolImpl::FinalizeNode(uint64_t addr, int level, std::unorder
 }
 
 Status PoolImpl::Checkpoint() {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
+  auto locks = LockAllVolumes();
   return CheckpointLocked();
 }
 
 Status PoolImpl::CheckpointLocked() {
   if (!broken_.ok()) return broken_;
-  if (dirty_nodes_.empty() && dirty_data_.empty() && overlays_.empty() && !vtable_dirty_ && pending_free_.empty() &&
+  if (dirty_nodes_.Empty() && dirty_data_.Empty() && overlays_.Empty() && !vtable_dirty_ && pending_free_.empty() &&
       wal_->bytes() == 0) {
     return Status::OK();
   }
   const uint32_t cu = cluster_units();
 
   // 1. Before-images of every unit about to be patched in place.
-  for (auto& [addr, ov] : overlays_) {
-    for (auto& [u, unit] : ov) {
+  std::vector<std::pair<uint64_t, std::shared_ptr<Overlay>>> overlays;
+  overlays_.ForEach([&](uint64_t addr, const std::shared_ptr<Overlay>& ov) { overlays.emplace_back(addr, ov); });
+  for (auto& [addr, ov] : overlays) {
+    for (auto& [u, unit] : *ov) {
       std::string p;
       AppendU64(&p, addr);
       AppendU64(&p, u);
@@ -64,40 +67,43 @@ Status PoolImpl::CheckpointLocked() {
   std::unordered_map<uint64_t, uint64_t> new_csums;
   std::vector<UnitWrite> writes, patches;
   std::vector<std::unique_ptr<char[]>> bufs;
-  for (auto& [addr, data] : dirty_data_) {
+  std::vector<std::shared_ptr<std::string>> datas;  // keeps the buffers alive
+  dirty_data_.ForEach([&](uint64_t addr, const std::shared_ptr<std::string>& data) {
     bufs.emplace_back(new char[size_t{cu} * 8]);
     uint64_t* sums = reinterpret_cast<uint64_t*>(bufs.back().get());
     new_csums[addr] = ChecksumUnits(data->data(), cu, sums);
     writes.push_back({addr, data->data(), cu, sums});
-  }
-  for (auto& [addr, ov] : overlays_) {
+    datas.push_back(data);
+  });
+  for (auto& [addr, ov] : overlays) {
     bufs.emplace_back(new char[size_t{cu} * 8]);
     uint64_t* sums = reinterpret_cast<uint64_t*>(bufs.back().get());
     RETURN_IF_ERROR(store_->ReadSums(addr, cu, sums));
-    for (auto& [u, unit] : ov) {
+    for (auto& [u, unit] : *ov) {
       sums[u] = Hash64(unit.after.data(), kUnit);
       patches.push_back({addr + u, unit.after.data(), 1, &sums[u]});
     }
     new_csums[addr] = BlockChecksum(sums, cu);
   }
   std::unordered_map<uint64_t, uint64_t> memo;
-  for (auto& [id, v] : vols_) {
-    if (IsReal(v.root.addr) && dirty_nodes_.count(v.root.addr)) {
+  for (auto& [id, st] : vols_) {
+    VolumeRecord& v = st->rec;
+    if (IsReal(v.root.addr) && dirty_nodes_.Contains(v.root.addr)) {
       ASSIGN_OR_RETURN(v.root.csum,
                        FinalizeNode(v.root.addr, static_cast<int>(v.height) - 1, &new_csums, &memo, &writes, &bufs));
     }
   }
-  if (memo.size() != dirty_nodes_.size()) {
-    return Internal("checkpoint: " + std::to_string(dirty_nodes_.size() - memo.size()) +
+  if (memo.size() != dirty_nodes_.Size()) {
+    return Internal("checkpoint: " + std::to_string(dirty_nodes_.Size() - memo.size()) +
                     " dirty index nodes are unreachable");
   }
 
   // The volume table, as a new block.
   std::vector<VolumeRecord> recs;
-  for (auto& [id, v] : vols_) recs.push_back(v);
+  for (auto& [id, st] : vols_) recs.push_back(st->rec);
   std::string vt = EncodeVolumeTable(recs);
   uint32_t vt_units = static_cast<uint32_t>(vt.size() / kUnit);
-  uint64_t vt_addr = store_->Allocate(&cursor_, vt_units);
+  uint64_t vt_addr = AllocateAddr(vt_units);
   refs_.Incr(vt_addr, vt_units);
   std::vector<uint64_t> vt_sums(vt_units);
   uint64_t vt_csum = ChecksumUnits(vt.data(), vt_units, vt_sums.data());
@@ -166,10 +172,10 @@ Status PoolImpl::CheckpointLocked() {
     if (c != ContainerOf(cursor_) && refs_.LiveUnitsIn(c) == 0) (void)store_->DeleteContainer(c);
   }
 
-  for (auto& [addr, node] : dirty_nodes_) cache_.Put(addr, node);
-  dirty_nodes_.clear();
-  dirty_data_.clear();
-  overlays_.clear();
+  dirty_nodes_.ForEach([&](uint64_t addr, const std::shared_ptr<Node>& node) { cache_.Put(addr, node); });
+  dirty_nodes_.Clear();
+  dirty_data_.Clear();
+  overlays_.Clear();
   dirty_bytes_ = 0;
   vtable_dirty_ = false;
   return Status::OK();

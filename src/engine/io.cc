@@ -29,12 +29,12 @@ Status PoolImpl::ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, 
     std::memset(dst, 0, length);
     return Status::OK();
   }
-  if (auto d = dirty_data_.find(p.addr); d != dirty_data_.end()) {
-    std::memcpy(dst, d->second->data() + offset, length);
+  if (auto d = dirty_data_.Get(p.addr)) {
+    std::memcpy(dst, d->data() + offset, length);
     return Status::OK();
   }
   const uint32_t cu = cluster_units();
-  RETURN_IF_ERROR(store_->CheckAddr(p.addr, cu, cursor_));
+  RETURN_IF_ERROR(store_->CheckAddr(p.addr, cu, cursor_.load()));
   uint32_t u0 = offset / kUnit, u1 = (offset + length - 1) / kUnit + 1;
   std::unique_ptr<char[]> buf(new char[size_t{u1 - u0} * kUnit]);
   RETURN_IF_ERROR(store_->ReadUnits(p.addr + u0, u1 - u0, buf.get()));
@@ -54,8 +54,8 @@ Status PoolImpl::ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, 
       }
     }
   }
-  if (auto ov = overlays_.find(p.addr); ov != overlays_.end()) {
-    for (auto& [u, unit] : ov->second) {
+  if (auto ov = overlays_.Get(p.addr)) {
+    for (auto& [u, unit] : *ov) {
       if (u >= u0 && u < u1) std::memcpy(buf.get() + size_t{u - u0} * kUnit, unit.after.data(), kUnit);
     }
   }
@@ -84,8 +84,8 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
     return Status::OK();
   }
   const bool shared = refs_.Get(e.addr) > 1;
-  if (auto d = dirty_data_.find(e.addr); d != dirty_data_.end() && !shared) {
-    std::memcpy(d->second->data() + o, data, l);
+  if (auto d = dirty_data_.Get(e.addr); d && !shared) {
+    std::memcpy(d->data() + o, data, l);
     return Status::OK();
   }
   if (shared) {
@@ -98,13 +98,18 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
   }
   // Private committed block: patch only the units touched (an overlay).
   uint32_t u0 = o / kUnit, u1 = (o + l - 1) / kUnit + 1;
-  Overlay& ov = overlays_[e.addr];
+  std::shared_ptr<Overlay> ovp = overlays_.Get(e.addr);
+  if (!ovp) {
+    ovp = std::make_shared<Overlay>();
+    overlays_.Put(e.addr, ovp);
+  }
+  Overlay& ov = *ovp;
   std::vector<uint64_t> sums;
   for (uint32_t u = u0; u < u1; ++u) {
     if (ov.count(u)) continue;
     if (sums.empty()) {
       sums.resize(cluster_units());
-      RETURN_IF_ERROR(store_->CheckAddr(e.addr, cluster_units(), cursor_));
+      RETURN_IF_ERROR(store_->CheckAddr(e.addr, cluster_units(), cursor_.load()));
       RETURN_IF_ERROR(store_->ReadSums(e.addr, cluster_units(), sums.data()));
       if (BlockChecksum(sums.data(), sums.size()) != e.csum) {
         return Corruption("data block " + Hex(e.addr) + ": unit checksums damaged");
@@ -154,8 +159,9 @@ Status PoolImpl::DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Di
 }
 
 Status PoolImpl::Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadStats* stats) {
-  std::shared_lock<std::shared_mutex> l(mu_);
-  ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
+  ASSIGN_OR_RETURN(auto state, FindForRead(id));
+  std::shared_lock<std::shared_mutex> l(state->mu);
+  const VolumeRecord* v = &state->rec;
   RETURN_IF_ERROR(CheckRange(*v, offset, buf.size()));
   return ForEachCluster(
       offset, buf.size(), sb_.cluster_size, [&](uint64_t ci, uint32_t o, uint32_t n, uint64_t done) -> Status {
@@ -166,8 +172,9 @@ Status PoolImpl::Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadSta
 }
 
 StatusOr<std::vector<Extent>> PoolImpl::Map(VolumeId id, uint64_t offset, uint64_t length) {
-  std::shared_lock<std::shared_mutex> l(mu_);
-  ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
+  ASSIGN_OR_RETURN(auto state, FindForRead(id));
+  std::shared_lock<std::shared_mutex> l(state->mu);
+  const VolumeRecord* v = &state->rec;
   RETURN_IF_ERROR(CheckRange(*v, offset, length));
   std::vector<Extent> out;
   if (length == 0) return out;

@@ -28,10 +28,16 @@
 // state exactly), replay redo records in order, checkpoint, and punch space no
 // block references (garbage of an interrupted generation).
 //
-// LOCKING. mu_ is taken shared by reads and exclusively by every mutation and by
-// the checkpoint. Clean nodes live in a sharded cache with its own locks.
+// LOCKING. No lock is shared by all readers. A read takes only its volume's
+// reader lock and, briefly, shard locks of the sharded maps below. Mutations are
+// serialised by writer_mu_ and take the one volume they change exclusively: a
+// node or block is modified in place only when its whole path from that
+// volume's root is private (lazy counts of 1), so no other volume can see it.
+// The checkpoint, which rewrites checksums in dirty nodes and swaps the
+// generation, holds writer_mu_ and every volume lock.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -45,12 +51,15 @@
 #include "engine/refs.h"
 #include "engine/store.h"
 #include "engine/wal.h"
+#include "util/sharded_map.h"
 #include "vmstore/pool.h"
 
 namespace vmstore::internal {
 
-struct Volume {
-  VolumeRecord rec;
+// One volume's record and the lock its readers share.
+struct VolumeState {
+  mutable std::shared_mutex mu;
+  VolumeRecord rec;  // guarded by mu for readers; written under writer_mu_ + mu
 };
 
 // A patched 4 KiB unit of a committed data block, waiting for the checkpoint.
@@ -123,8 +132,16 @@ class PoolImpl final : public Pool {
   Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode);
 
   // --- volume_ops.cc
+  // Writer side (writer_mu_ held).
   StatusOr<VolumeRecord*> Find(VolumeId id);
   StatusOr<const VolumeRecord*> FindConst(VolumeId id) const;
+  StatusOr<std::shared_ptr<VolumeState>> FindState(VolumeId id) const;
+  void InsertVolume(const VolumeRecord& r);
+  // Reader side: the volume's state, to be locked shared by the caller.
+  StatusOr<std::shared_ptr<VolumeState>> FindForRead(VolumeId id) const;
+  // Every volume's lock, exclusively, in id order (writer_mu_ held).
+  std::vector<std::unique_lock<std::shared_mutex>> LockAllVolumes();
+  uint64_t AllocateAddr(uint32_t units);
   Status CheckRange(const VolumeRecord& v, uint64_t offset, uint64_t length) const;
   Status CheckWritable(const VolumeRecord& v) const;
   Status DoCreate(VolumeId id, uint64_t size, int64_t now);
@@ -152,16 +169,17 @@ class PoolImpl final : public Pool {
   PoolOptions opts_;
   std::unique_ptr<Env::Lock> lock_;
   Superblock sb_;
-  uint64_t cursor_ = 0;  // next free address (the committed one is sb_.cursor)
+  std::atomic<uint64_t> cursor_{0};  // next free address (the committed one is sb_.cursor)
   uint64_t next_id_ = 1;
   std::unique_ptr<ContainerStore> store_;
   std::unique_ptr<Wal> wal_;
-  mutable std::shared_mutex mu_;
-  std::map<VolumeId, VolumeRecord> vols_;
-  RefTable refs_;
-  std::unordered_map<uint64_t, std::shared_ptr<Node>> dirty_nodes_;
-  std::unordered_map<uint64_t, std::shared_ptr<std::string>> dirty_data_;
-  std::unordered_map<uint64_t, Overlay> overlays_;
+  mutable std::mutex writer_mu_;                                  // serialises every mutation, checkpoint and check
+  std::map<VolumeId, std::shared_ptr<VolumeState>> vols_;         // writer side, ordered
+  ShardedMap<VolumeId, std::shared_ptr<VolumeState>> vol_index_;  // reader side
+  RefTable refs_;                                                 // writer side only
+  ShardedMap<uint64_t, std::shared_ptr<Node>> dirty_nodes_;
+  ShardedMap<uint64_t, std::shared_ptr<std::string>> dirty_data_;
+  ShardedMap<uint64_t, std::shared_ptr<Overlay>> overlays_;
   std::vector<std::pair<uint64_t, uint32_t>> pending_free_;  // committed blocks freed this generation
   mutable NodeCache cache_;
   uint64_t dirty_bytes_ = 0;

@@ -119,7 +119,7 @@ Status PoolImpl::LoadVolumeTable() {
     return Corruption("volume table block " + Hex(sb_.vtable.addr) + ": checksum mismatch");
   }
   ASSIGN_OR_RETURN(auto recs, DecodeVolumeTable(blob));
-  for (auto& r : recs) vols_[r.id] = r;
+  for (auto& r : recs) InsertVolume(r);
   refs_.Incr(sb_.vtable.addr, sb_.vtable_units);
   return Status::OK();
 }
@@ -138,8 +138,9 @@ Status PoolImpl::OpenExisting() {
   ASSIGN_OR_RETURN(auto wf, env_->OpenFile(dir_ + "/wal", true));
   wal_ = std::make_unique<Wal>(std::move(wf));
   Status s = LoadVolumeTable();
-  for (auto& [id, v] : vols_) {
+  for (auto& [id, st] : vols_) {
     if (!s.ok()) break;
+    const VolumeRecord& v = st->rec;
     s = WalkRefs(v.root, static_cast<int>(v.height) - 1, &refs_, &open_problems_);
     if (!s.ok()) s = s.WithContext("volume " + std::to_string(id));
   }
@@ -191,7 +192,8 @@ Status PoolImpl::Recover() {
     }
   }
   replaying_ = false;
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
+  auto locks = LockAllVolumes();
   if (replayed || !records.empty()) RETURN_IF_ERROR(CheckpointLocked());
   if (opts_.reclaim_garbage) {
     uint64_t garbage = 0;
@@ -235,7 +237,8 @@ Status PoolImpl::ReclaimGarbage(uint64_t* garbage, bool punch) {
 }
 
 Status PoolImpl::Close() {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
+  auto locks = LockAllVolumes();
   if (closed_ || !wal_) return Status::OK();
   Status s = broken_.ok() ? CheckpointLocked() : broken_;
   closed_ = true;

@@ -37,15 +37,13 @@ Status ContainerStore::CheckAddr(uint64_t addr, uint32_t units, uint64_t cursor)
   return Status::OK();
 }
 
-StatusOr<File*> ContainerStore::GetFile(uint64_t c, bool create) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = files_.find(c);
-  if (it != files_.end()) return it->second.get();
+StatusOr<std::shared_ptr<File>> ContainerStore::GetFile(uint64_t c, bool create) {
+  if (auto f = files_.Get(c)) return f;
   std::string path = PathOf(c);
   bool existed = env_->FileExists(path);
   if (!existed && !create) return Corruption("container " + ContainerFileName(c) + " is missing");
-  ASSIGN_OR_RETURN(auto f, env_->OpenFile(path, create));
-  if (!existed) {
+  ASSIGN_OR_RETURN(std::unique_ptr<File> f, env_->OpenFile(path, create));
+  if (!existed) {  // only the (serialised) checkpoint creates containers
     ContainerHeader h;
     h.units = units_;
     h.number = c;
@@ -53,21 +51,22 @@ StatusOr<File*> ContainerStore::GetFile(uint64_t c, bool create) {
     char buf[ContainerHeader::kSize];
     h.EncodeTo(buf);
     RETURN_IF_ERROR(f->WriteAt(0, buf, sizeof buf));
+    std::lock_guard<std::mutex> l(mu_);
     created_ = true;
     touched_.insert(c);
   }
-  File* raw = f.get();
-  files_[c] = std::move(f);
-  return raw;
+  std::shared_ptr<File> shared(std::move(f));
+  files_.Put(c, shared);  // two readers racing here both get a valid file
+  return shared;
 }
 
 Status ContainerStore::ReadUnits(uint64_t addr, uint32_t units, char* dst) {
-  ASSIGN_OR_RETURN(File * f, GetFile(ContainerOf(addr), false));
+  ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(ContainerOf(addr), false));
   return f->ReadAt(DataOffset(units_, IndexOf(addr)), size_t{units} * kUnit, dst);
 }
 
 Status ContainerStore::ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) {
-  ASSIGN_OR_RETURN(File * f, GetFile(ContainerOf(addr), false));
+  ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(ContainerOf(addr), false));
   return f->ReadAt(SumOffset(IndexOf(addr)), size_t{units} * 8, reinterpret_cast<char*>(dst));
 }
 
@@ -89,7 +88,7 @@ Status ContainerStore::WriteBlocks(std::vector<UnitWrite> writes) {
       ++j;
       if (data.size() >= kWalBufferBytes) break;
     }
-    ASSIGN_OR_RETURN(File * f, GetFile(c, true));
+    ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, true));
     RETURN_IF_ERROR(f->WriteAt(DataOffset(units_, start), data.data(), data.size()));
     RETURN_IF_ERROR(f->WriteAt(SumOffset(start), sums.data(), sums.size()));
     {
@@ -111,7 +110,7 @@ Status ContainerStore::SyncTouched() {
     created_ = false;
   }
   for (uint64_t c : t) {
-    ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+    ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, false));
     RETURN_IF_ERROR(f->Sync());
   }
   if (created) RETURN_IF_ERROR(env_->SyncDir(dir_));
@@ -119,14 +118,14 @@ Status ContainerStore::SyncTouched() {
 }
 
 Status ContainerStore::Punch(uint64_t addr, uint32_t units) {
-  ASSIGN_OR_RETURN(File * f, GetFile(ContainerOf(addr), false));
+  ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(ContainerOf(addr), false));
   return f->PunchHole(DataOffset(units_, IndexOf(addr)), uint64_t{units} * kUnit);
 }
 
 Status ContainerStore::DeleteContainer(uint64_t c) {
+  files_.Erase(c);
   {
     std::lock_guard<std::mutex> l(mu_);
-    files_.erase(c);
     touched_.erase(c);
   }
   return env_->DeleteFile(PathOf(c));
@@ -134,7 +133,7 @@ Status ContainerStore::DeleteContainer(uint64_t c) {
 
 Status ContainerStore::TruncateAt(uint64_t c, uint64_t index) {
   if (!env_->FileExists(PathOf(c))) return Status::OK();
-  ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+  ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, false));
   ASSIGN_OR_RETURN(uint64_t size, f->Size());
   uint64_t end = DataOffset(units_, index);
   if (size > end) RETURN_IF_ERROR(f->Truncate(end));
@@ -145,7 +144,7 @@ StatusOr<uint64_t> ContainerStore::AllocatedBytes() {
   ASSIGN_OR_RETURN(auto list, List());
   uint64_t total = 0;
   for (uint64_t c : list) {
-    ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+    ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, false));
     ASSIGN_OR_RETURN(uint64_t b, f->AllocatedBytes());
     total += b;
   }
@@ -153,7 +152,7 @@ StatusOr<uint64_t> ContainerStore::AllocatedBytes() {
 }
 
 StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> ContainerStore::AllocatedUnits(uint64_t c) {
-  ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+  ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, false));
   ASSIGN_OR_RETURN(auto ranges, f->DataRanges());
   std::vector<std::pair<uint64_t, uint64_t>> out;
   uint64_t base = DataOffset(units_, 0);
@@ -168,7 +167,7 @@ StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> ContainerStore::AllocatedUn
 }
 
 Status ContainerStore::CheckHeader(uint64_t c) {
-  ASSIGN_OR_RETURN(File * f, GetFile(c, false));
+  ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, false));
   char buf[ContainerHeader::kSize];
   RETURN_IF_ERROR(f->ReadAt(0, sizeof buf, buf));
   auto h = ContainerHeader::Decode(buf);

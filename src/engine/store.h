@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/format.h"
+#include "util/sharded_map.h"
 #include "vmstore/env.h"
 
 namespace vmstore::internal {
@@ -67,14 +68,14 @@ class ContainerStore {
   Status CheckHeader(uint64_t container);
 
  private:
-  StatusOr<File*> GetFile(uint64_t container, bool create);
+  StatusOr<std::shared_ptr<File>> GetFile(uint64_t container, bool create);
 
   Env* env_;
   std::string dir_;
   std::array<uint8_t, 16> uuid_;
   uint32_t units_;
-  std::mutex mu_;  // guards files_ and touched_
-  std::map<uint64_t, std::unique_ptr<File>> files_;
+  ShardedMap<uint64_t, std::shared_ptr<File>> files_;  // open containers; readers look up here
+  std::mutex mu_;                                      // guards touched_ and created_ (writers)
   std::set<uint64_t> touched_;
   bool created_ = false;
 };

@@ -12,10 +12,9 @@ static inline int Digit(uint64_t cluster, int level) {
 
 StatusOr<std::shared_ptr<const Node>> PoolImpl::LoadNode(const BlockPtr& p, ReadStats* stats) const {
   if (stats) ++stats->nodes_visited;
-  auto d = dirty_nodes_.find(p.addr);
-  if (d != dirty_nodes_.end()) return std::shared_ptr<const Node>(d->second);
+  if (auto d = dirty_nodes_.Get(p.addr)) return std::shared_ptr<const Node>(std::move(d));
   if (auto n = cache_.Get(p.addr)) return n;
-  RETURN_IF_ERROR(store_->CheckAddr(p.addr, 1, cursor_));
+  RETURN_IF_ERROR(store_->CheckAddr(p.addr, 1, cursor_.load()));
   char buf[kUnit];
   RETURN_IF_ERROR(store_->ReadUnits(p.addr, 1, buf));
   uint64_t sum;
@@ -30,20 +29,21 @@ StatusOr<std::shared_ptr<const Node>> PoolImpl::LoadNode(const BlockPtr& p, Read
 
 StatusOr<Node*> PoolImpl::MutableNode(BlockPtr* ref) {
   if (ref->addr == kHoleAddr) {
-    uint64_t a = store_->Allocate(&cursor_, 1);
+    uint64_t a = AllocateAddr(1);
     refs_.Incr(a, 1);
     auto n = std::make_shared<Node>();
-    dirty_nodes_[a] = n;
+    dirty_nodes_.Put(a, n);
     dirty_bytes_ += kUnit;
     *ref = {a, 0};
     return n.get();
   }
   uint32_t rc = refs_.Get(ref->addr);
-  auto d = dirty_nodes_.find(ref->addr);
-  if (d != dirty_nodes_.end() && rc == 1) return d->second.get();
+  if (rc == 1) {
+    if (auto d = dirty_nodes_.Get(ref->addr)) return d.get();
+  }
   ASSIGN_OR_RETURN(auto old, LoadNode(*ref, nullptr));
   auto n = std::make_shared<Node>(*old);
-  uint64_t a = store_->Allocate(&cursor_, 1);
+  uint64_t a = AllocateAddr(1);
   refs_.Incr(a, 1);
   if (rc > 1) {
     // Shared: the copy takes its own reference to every child.
@@ -56,25 +56,25 @@ StatusOr<Node*> PoolImpl::MutableNode(BlockPtr* ref) {
     refs_.Decr(ref->addr, 1);
     Release(ref->addr, 1);
   }
-  dirty_nodes_[a] = n;
+  dirty_nodes_.Put(a, n);
   dirty_bytes_ += kUnit;
   *ref = {a, 0};
   return n.get();
 }
 
 void PoolImpl::Release(uint64_t addr, uint32_t units) {
-  if (dirty_nodes_.erase(addr)) {
+  if (dirty_nodes_.Erase(addr)) {
     dirty_bytes_ -= kUnit;
-  } else if (auto it = dirty_data_.find(addr); it != dirty_data_.end()) {
-    dirty_bytes_ -= it->second->size();
-    dirty_data_.erase(it);
+  } else if (auto d = dirty_data_.Get(addr)) {
+    dirty_bytes_ -= d->size();
+    dirty_data_.Erase(addr);
   } else {
     pending_free_.emplace_back(addr, units);
     cache_.Erase(addr);
   }
-  if (auto it = overlays_.find(addr); it != overlays_.end()) {
-    dirty_bytes_ -= it->second.size() * 2 * kUnit;
-    overlays_.erase(it);
+  if (auto ov = overlays_.Get(addr)) {
+    dirty_bytes_ -= ov->size() * 2 * kUnit;
+    overlays_.Erase(addr);
   }
 }
 
@@ -116,11 +116,18 @@ StatusOr<std::pair<Node*, int>> PoolImpl::LeafForWrite(VolumeRecord* v, uint64_t
   return std::make_pair(n, Digit(cluster, 0));
 }
 
+uint64_t PoolImpl::AllocateAddr(uint32_t units) {
+  uint64_t c = cursor_.load();
+  uint64_t a = store_->Allocate(&c, units);
+  cursor_.store(c);
+  return a;
+}
+
 BlockPtr PoolImpl::NewDataBlock(std::string content) {
-  uint64_t a = store_->Allocate(&cursor_, cluster_units());
+  uint64_t a = AllocateAddr(cluster_units());
   refs_.Incr(a, cluster_units());
   dirty_bytes_ += content.size();
-  dirty_data_[a] = std::make_shared<std::string>(std::move(content));
+  dirty_data_.Put(a, std::make_shared<std::string>(std::move(content)));
   return {a, 0};
 }
 
@@ -128,8 +135,8 @@ Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vec
   if (!IsReal(p.addr)) return Status::OK();
   uint32_t units = level >= 0 ? 1 : cluster_units();
   bool overlap = false;
-  if (!dirty_nodes_.count(p.addr) && !dirty_data_.count(p.addr)) {
-    Status s = store_->CheckAddr(p.addr, units, cursor_);
+  if (!dirty_nodes_.Contains(p.addr) && !dirty_data_.Contains(p.addr)) {
+    Status s = store_->CheckAddr(p.addr, units, cursor_.load());
     if (!s.ok()) return s;
   }
   if (refs->Incr(p.addr, units, &overlap) > 1) return Status::OK();

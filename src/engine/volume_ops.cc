@@ -28,16 +28,40 @@ std::string Pack(std::initializer_list<uint64_t> vals) {
 std::string VolName(VolumeId id) { return "volume " + std::to_string(id); }
 }  // namespace
 
-StatusOr<VolumeRecord*> PoolImpl::Find(VolumeId id) {
+StatusOr<std::shared_ptr<VolumeState>> PoolImpl::FindState(VolumeId id) const {
   auto it = vols_.find(id);
   if (it == vols_.end()) return NotFound(VolName(id) + " does not exist");
-  return &it->second;
+  return it->second;
+}
+
+StatusOr<VolumeRecord*> PoolImpl::Find(VolumeId id) {
+  ASSIGN_OR_RETURN(auto st, FindState(id));
+  return &st->rec;
 }
 
 StatusOr<const VolumeRecord*> PoolImpl::FindConst(VolumeId id) const {
-  auto it = vols_.find(id);
-  if (it == vols_.end()) return NotFound(VolName(id) + " does not exist");
-  return &it->second;
+  ASSIGN_OR_RETURN(auto st, FindState(id));
+  return &st->rec;
+}
+
+StatusOr<std::shared_ptr<VolumeState>> PoolImpl::FindForRead(VolumeId id) const {
+  auto st = vol_index_.Get(id);
+  if (!st) return NotFound(VolName(id) + " does not exist");
+  return st;
+}
+
+void PoolImpl::InsertVolume(const VolumeRecord& r) {
+  auto st = std::make_shared<VolumeState>();
+  st->rec = r;
+  vols_[r.id] = st;
+  vol_index_.Put(r.id, st);
+}
+
+std::vector<std::unique_lock<std::shared_mutex>> PoolImpl::LockAllVolumes() {
+  std::vector<std::unique_lock<std::shared_mutex>> locks;
+  locks.reserve(vols_.size());
+  for (auto& [id, st] : vols_) locks.emplace_back(st->mu);
+  return locks;
 }
 
 Status PoolImpl::CheckRange(const VolumeRecord& v, uint64_t offset, uint64_t length) const {
@@ -71,7 +95,10 @@ Status PoolImpl::SyncMetadata() { return opts_.sync_metadata_ops ? wal_->Sync() 
 Status PoolImpl::Admit() {
   if (!broken_.ok()) return broken_;
   if (replaying_) return Status::OK();
-  if (dirty_bytes_ >= opts_.max_dirty_bytes || wal_->bytes() >= opts_.max_wal_bytes) return CheckpointLocked();
+  if (dirty_bytes_ >= opts_.max_dirty_bytes || wal_->bytes() >= opts_.max_wal_bytes) {
+    auto locks = LockAllVolumes();
+    return CheckpointLocked();
+  }
   return Status::OK();
 }
 
@@ -83,16 +110,21 @@ Status PoolImpl::DoCreate(VolumeId id, uint64_t size, int64_t now) {
   r.size = size;
   r.height = HeightFor((size + sb_.cluster_size - 1) / sb_.cluster_size);
   r.created_ns = now;
-  vols_[id] = r;
+  InsertVolume(r);
   next_id_ = std::max(next_id_, id + 1);
   vtable_dirty_ = true;
   return Status::OK();
 }
 
 Status PoolImpl::DoDelete(VolumeId id) {
-  ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
-  VolumeRecord r = *v;
-  vols_.erase(id);
+  ASSIGN_OR_RETURN(auto st, FindState(id));
+  VolumeRecord r;
+  {
+    std::unique_lock<std::shared_mutex> l(st->mu);  // waits for the volume's readers
+    r = st->rec;
+    vol_index_.Erase(id);
+    vols_.erase(id);
+  }
   vtable_dirty_ = true;
   return Unref(r.root, static_cast<int>(r.height) - 1);
 }
@@ -142,7 +174,7 @@ Status PoolImpl::DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read
   r.parent = source;
   r.created_ns = now;
   if (IsReal(r.root.addr)) refs_.Incr(r.root.addr);
-  vols_[new_id] = r;
+  InsertVolume(r);
   next_id_ = std::max(next_id_, new_id + 1);
   vtable_dirty_ = true;
   return Status::OK();
@@ -201,7 +233,7 @@ Status PoolImpl::Apply(const WalRecord& r) {
 // ---- public entry points
 
 StatusOr<VolumeId> PoolImpl::CreateVolume(uint64_t size) {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   RETURN_IF_ERROR(CheckSize(size));
   RETURN_IF_ERROR(Admit());
   VolumeId id = next_id_;
@@ -213,18 +245,19 @@ StatusOr<VolumeId> PoolImpl::CreateVolume(uint64_t size) {
 }
 
 Status PoolImpl::ResizeVolume(VolumeId id, uint64_t size) {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   RETURN_IF_ERROR(CheckSize(size));
   ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
   RETURN_IF_ERROR(CheckWritable(*v));
   RETURN_IF_ERROR(Admit());
+  std::unique_lock<std::shared_mutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
   RETURN_IF_ERROR(Log(WalType::kResize, Pack({id, size})));
   RETURN_IF_ERROR(DoResize(v, size));
   return SyncMetadata();
 }
 
 Status PoolImpl::DeleteVolume(VolumeId id) {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   RETURN_IF_ERROR(FindConst(id).status());
   RETURN_IF_ERROR(Admit());
   RETURN_IF_ERROR(Log(WalType::kDelete, Pack({id})));
@@ -233,7 +266,7 @@ Status PoolImpl::DeleteVolume(VolumeId id) {
 }
 
 StatusOr<VolumeId> PoolImpl::CopyVolume(VolumeId source, bool read_only) {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   RETURN_IF_ERROR(FindConst(source).status());
   RETURN_IF_ERROR(Admit());
   VolumeId id = next_id_;
@@ -250,24 +283,26 @@ StatusOr<VolumeId> PoolImpl::Snapshot(VolumeId source) { return CopyVolume(sourc
 StatusOr<VolumeId> PoolImpl::Clone(VolumeId source) { return CopyVolume(source, /*read_only=*/false); }
 
 Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(VolumeRecord * v, Find(volume));
   ASSIGN_OR_RETURN(VolumeRecord * s, Find(snapshot));
   RETURN_IF_ERROR(CheckWritable(*v));
   if (volume == snapshot) return InvalidArgument("cannot roll " + VolName(volume) + " back to itself");
   RETURN_IF_ERROR(Admit());
+  std::unique_lock<std::shared_mutex> vl(vols_.at(volume)->mu);  // excludes this volume's readers
   RETURN_IF_ERROR(Log(WalType::kRollback, Pack({volume, snapshot})));
   RETURN_IF_ERROR(DoRollback(v, *s));
   return SyncMetadata();
 }
 
 Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
   RETURN_IF_ERROR(CheckWritable(*v));
   RETURN_IF_ERROR(CheckRange(*v, offset, data.size()));
   if (data.empty()) return Status::OK();
   RETURN_IF_ERROR(Admit());
+  std::unique_lock<std::shared_mutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
   std::string payload = Pack({id, offset});
   payload.append(data.data(), data.size());
   RETURN_IF_ERROR(Log(WalType::kWrite, payload));
@@ -275,29 +310,31 @@ Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data)
 }
 
 Status PoolImpl::Trim(VolumeId id, uint64_t offset, uint64_t length) {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
   RETURN_IF_ERROR(CheckWritable(*v));
   RETURN_IF_ERROR(CheckRange(*v, offset, length));
   if (length == 0) return Status::OK();
   RETURN_IF_ERROR(Admit());
+  std::unique_lock<std::shared_mutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
   RETURN_IF_ERROR(Log(WalType::kTrim, Pack({id, offset, length})));
   return DoDiscard(v, offset, length, Discard::kTrim);
 }
 
 Status PoolImpl::WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool may_punch) {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
   RETURN_IF_ERROR(CheckWritable(*v));
   RETURN_IF_ERROR(CheckRange(*v, offset, length));
   if (length == 0) return Status::OK();
   RETURN_IF_ERROR(Admit());
+  std::unique_lock<std::shared_mutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
   RETURN_IF_ERROR(Log(WalType::kZero, Pack({id, offset, length, may_punch ? 1u : 0u})));
   return DoDiscard(v, offset, length, may_punch ? Discard::kZeroPunch : Discard::kZeroAlloc);
 }
 
 Status PoolImpl::Flush() {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   if (!broken_.ok()) return broken_;
   return wal_->Sync();
 }
@@ -309,20 +346,20 @@ static VolumeInfo ToInfo(const VolumeRecord& r) {
 }
 
 StatusOr<VolumeInfo> PoolImpl::Info(VolumeId id) {
-  std::shared_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
   return ToInfo(*v);
 }
 
 std::vector<VolumeInfo> PoolImpl::ListVolumes() {
-  std::shared_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   std::vector<VolumeInfo> out;
-  for (auto& [id, r] : vols_) out.push_back(ToInfo(r));
+  for (auto& [id, st] : vols_) out.push_back(ToInfo(st->rec));
   return out;
 }
 
 StatusOr<SpaceInfo> PoolImpl::Space(VolumeId id) {
-  std::shared_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
   SpaceInfo s;
   s.logical = v->size;
@@ -351,7 +388,7 @@ StatusOr<SpaceInfo> PoolImpl::Space(VolumeId id) {
 }
 
 StatusOr<PoolStats> PoolImpl::Stats() {
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::lock_guard<std::mutex> w(writer_mu_);
   PoolStats s;
   s.cluster_size = sb_.cluster_size;
   s.generation = sb_.generation;
