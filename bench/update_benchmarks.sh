@@ -21,7 +21,7 @@ Commit $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d), kernel $(uname -r), 
 $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //').
 A 10 GiB volume in a pool with 64 KiB clusters; 2 GiB of it written, random 4 KiB I/O over those
 2 GiB, single thread, no NBD. Snapshots between measurements are followed by 16 scattered 4 KiB
-writes each (to 1,000), then taken back to back (to 10,000). Reads: best of three runs.
+writes each (to 1,000), then taken back to back (to 10,000). Reads and steady-state writes: best of three runs.
 
 \`\`\`
 $(cat "$out")
