@@ -19,16 +19,12 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "vmstore/pool.h"
 
 using namespace vmstore;
-using Clock = std::chrono::steady_clock;
-
-static void Die(const Status& s, const char* what) {
-  if (s.ok()) return;
-  std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
-  std::exit(1);
-}
+using vmstore::bench::Clock;
+using vmstore::bench::Die;
 
 static double Pct(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());

@@ -15,18 +15,12 @@
 #include <random>
 #include <string>
 
+#include "bench_util.h"
 #include "vmstore/pool.h"
 
 using namespace vmstore;
-using Clock = std::chrono::steady_clock;
-
-static void Die(const Status& s, const char* what) {
-  if (s.ok()) return;
-  std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
-  std::exit(1);
-}
-
-static double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using vmstore::bench::Clock;
+using vmstore::bench::Die;
 
 int main(int argc, char** argv) {
   std::string dir = "/var/tmp/vmstore-wcost-" + std::to_string(getpid());
@@ -59,10 +53,10 @@ int main(int argc, char** argv) {
     for (int round = 0; round < 6; ++round) {
       auto t0 = Clock::now();
       for (int k = 0; k < 4000; ++k, ++n) Die(pool->Write(v, (rng() % (span / 4096)) * 4096, b), "write");
-      tw += Since(t0);
+      tw += vmstore::bench::SecondsSince(t0);
       t0 = Clock::now();
       Die(pool->Checkpoint(), "checkpoint");
-      tc += Since(t0);
+      tc += vmstore::bench::SecondsSince(t0);
     }
     std::printf("%-12d %16.2f %16.2f %12.0f\n", snapshots, tw / n * 1e6, tc / n * 1e6, n / (tw + tc));
     return n / (tw + tc);
