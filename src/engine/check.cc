@@ -11,10 +11,7 @@ Status PoolImpl::VerifyRefcounts() {
   std::lock_guard<std::mutex> w(writer_mu_);
   auto locks = LockAllVolumes();
   RefTable fresh(sb_.container_units);
-  if (IsReal(sb_.vtable.addr)) fresh.Incr(sb_.vtable.addr, sb_.vtable_units);
-  for (auto& [id, st] : vols_) {
-    RETURN_IF_ERROR(WalkRefs(st->rec.root, static_cast<int>(st->rec.height) - 1, &fresh, nullptr));
-  }
+  RETURN_IF_ERROR(RebuildRefs(&fresh, nullptr, /*keep_going=*/false));
   std::string d = refs_.Diff(fresh);
   if (!d.empty()) return Internal("reference counts differ from a fresh walk: " + d);
   return Status::OK();
@@ -55,29 +52,18 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
 
   for (auto& p : open_problems_) report->errors.push_back(p);
   RefTable fresh(sb_.container_units);
-  if (IsReal(sb_.vtable.addr)) fresh.Incr(sb_.vtable.addr, sb_.vtable_units);
-  std::vector<std::string> problems;
-  for (auto& [id, st] : vols_) {
-    Status s = WalkRefs(st->rec.root, static_cast<int>(st->rec.height) - 1, &fresh, &problems);
-    if (!s.ok()) problems.push_back("volume " + std::to_string(id) + ": " + s.message());
-  }
-  for (auto& p : problems) report->errors.push_back(p);
+  RETURN_IF_ERROR(RebuildRefs(&fresh, &report->errors, /*keep_going=*/true));
   if (std::string d = refs_.Diff(fresh); !d.empty()) report->errors.push_back("reference counts: " + d);
   ASSIGN_OR_RETURN(auto containers, store_->List());
   for (uint64_t c : containers) {
     Status s = store_->CheckHeader(c);
     if (!s.ok()) report->errors.push_back(s.message());
   }
-  {
-    ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + "/superblock", false));
-    char slots[2 * Superblock::kSlotSize];
-    RETURN_IF_ERROR(f->ReadAt(0, sizeof slots, slots));
-    for (int i = 0; i < 2; ++i) {
-      auto sb = Superblock::Decode(slots + i * Superblock::kSlotSize);
-      if (!sb.ok()) {
-        report->errors.push_back("superblock copy " + std::to_string(i) + ": " + sb.status().message() +
-                                 " (the other copy is in use; the next checkpoint rewrites both)");
-      }
+  ASSIGN_OR_RETURN(auto slots, ReadSuperblockSlots());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!slots[i].ok()) {
+      report->errors.push_back("superblock copy " + std::to_string(i) + ": " + slots[i].status().message() +
+                               " (the other copy is in use; the next checkpoint rewrites both)");
     }
   }
   uint64_t garbage = 0;

@@ -67,13 +67,11 @@ Status PoolImpl::CheckpointLocked() {
   std::unordered_map<uint64_t, uint64_t> new_csums;
   std::vector<UnitWrite> writes, patches;
   std::vector<std::unique_ptr<char[]>> bufs;
-  std::vector<std::shared_ptr<std::string>> datas;  // keeps the buffers alive
   dirty_data_.ForEach([&](uint64_t addr, const std::shared_ptr<std::string>& data) {
     bufs.emplace_back(new char[size_t{cu} * 8]);
     uint64_t* sums = reinterpret_cast<uint64_t*>(bufs.back().get());
     new_csums[addr] = ChecksumUnits(data->data(), cu, sums);
-    writes.push_back({addr, data->data(), cu, sums});
-    datas.push_back(data);
+    writes.push_back({addr, data->data(), cu, sums});  // dirty_data_ keeps the buffer until the end
   });
   for (auto& [addr, ov] : overlays) {
     bufs.emplace_back(new char[size_t{cu} * 8]);

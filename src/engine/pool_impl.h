@@ -103,6 +103,8 @@ class PoolImpl final : public Pool {
  private:
   // --- pool_open.cc
   Status LoadSuperblock();
+  // Both superblock slots, each decoded or with the reason it is not valid.
+  StatusOr<std::vector<StatusOr<Superblock>>> ReadSuperblockSlots();
   Status LoadVolumeTable();
   Status Recover();
   Status ReclaimGarbage(uint64_t* garbage_bytes, bool punch);
@@ -120,6 +122,11 @@ class PoolImpl final : public Pool {
   BlockPtr NewDataBlock(std::string content);
   // Adds the references of every block reachable from p into `refs` (open, verify).
   Status WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems) const;
+  // Counts the volume table and every block reachable from every volume into
+  // `refs`. Overlapping blocks go to `problems`. An unreadable tree fails the
+  // call ("volume N: ..."), or with `keep_going` is appended to `problems` and
+  // the walk goes on.
+  Status RebuildRefs(RefTable* refs, std::vector<std::string>* problems, bool keep_going) const;
   using LeafFn = std::function<Status(uint64_t first_cluster, uint64_t count, const BlockPtr& p)>;
   // Calls fn for every leaf entry (or hole run) covering clusters [lo, hi).
   Status WalkLeaves(const BlockPtr& p, int level, uint64_t base, uint64_t lo, uint64_t hi, const LeafFn& fn) const;
@@ -153,6 +160,12 @@ class PoolImpl final : public Pool {
   Status DoRollback(VolumeRecord* v, const VolumeRecord& snap);
   Status Apply(const WalRecord& r);  // replays one redo record
   Status Log(WalType type, const std::string& payload);
+  // The common start of Write / Trim / WriteZeroes (writer_mu_ held): checks the
+  // volume and range, returns nullptr when there is nothing to do, otherwise
+  // runs Admit() and only then locks the volume into *vl - Admit may checkpoint,
+  // which takes every volume lock, so the order matters.
+  StatusOr<VolumeRecord*> BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length,
+                                             std::unique_lock<std::shared_mutex>* vl);
   // Before a mutation: checkpoint if dirty state or the log is over its bound.
   Status Admit();
   // The log sync that ends a metadata operation (PoolOptions::sync_metadata_ops).

@@ -81,17 +81,23 @@ Status PoolImpl::InitNew() {
   return OpenExisting();
 }
 
+StatusOr<std::vector<StatusOr<Superblock>>> PoolImpl::ReadSuperblockSlots() {
+  ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + "/superblock", false));
+  char slots[2 * Superblock::kSlotSize];
+  RETURN_IF_ERROR(f->ReadAt(0, sizeof slots, slots));
+  std::vector<StatusOr<Superblock>> out;
+  for (int i = 0; i < 2; ++i) out.push_back(Superblock::Decode(slots + i * Superblock::kSlotSize));
+  return out;
+}
+
 Status PoolImpl::LoadSuperblock() {
   if (!env_->FileExists(dir_ + "/superblock")) {
     return NotFound("no VMStore pool in " + dir_ + " (create one with `vmstore init --pool " + dir_ + "`)");
   }
-  ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + "/superblock", false));
-  char slots[2 * Superblock::kSlotSize];
-  RETURN_IF_ERROR(f->ReadAt(0, sizeof slots, slots));
+  ASSIGN_OR_RETURN(auto slots, ReadSuperblockSlots());
   bool found = false;
   Status first_error;
-  for (int i = 0; i < 2; ++i) {
-    auto sb = Superblock::Decode(slots + i * Superblock::kSlotSize);
+  for (const auto& sb : slots) {
     if (!sb.ok()) {
       if (first_error.ok() || sb.status().code() == Code::kNotSupported) first_error = sb.status();
       continue;
@@ -120,7 +126,6 @@ Status PoolImpl::LoadVolumeTable() {
   }
   ASSIGN_OR_RETURN(auto recs, DecodeVolumeTable(blob));
   for (auto& r : recs) InsertVolume(r);
-  refs_.Incr(sb_.vtable.addr, sb_.vtable_units);
   return Status::OK();
 }
 
@@ -138,12 +143,7 @@ Status PoolImpl::OpenExisting() {
   ASSIGN_OR_RETURN(auto wf, env_->OpenFile(dir_ + "/wal", true));
   wal_ = std::make_unique<Wal>(std::move(wf));
   Status s = LoadVolumeTable();
-  for (auto& [id, st] : vols_) {
-    if (!s.ok()) break;
-    const VolumeRecord& v = st->rec;
-    s = WalkRefs(v.root, static_cast<int>(v.height) - 1, &refs_, &open_problems_);
-    if (!s.ok()) s = s.WithContext("volume " + std::to_string(id));
-  }
+  if (s.ok()) s = RebuildRefs(&refs_, &open_problems_, /*keep_going=*/false);
   if (!s.ok()) {
     return Status(s.code(), "cannot open pool " + dir_ + ": " + s.message() + " (run `vmstore fsck`)");
   }

@@ -147,6 +147,18 @@ Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vec
   return Status::OK();
 }
 
+Status PoolImpl::RebuildRefs(RefTable* refs, std::vector<std::string>* problems, bool keep_going) const {
+  if (IsReal(sb_.vtable.addr)) refs->Incr(sb_.vtable.addr, sb_.vtable_units);
+  for (auto& [id, st] : vols_) {
+    Status s = WalkRefs(st->rec.root, static_cast<int>(st->rec.height) - 1, refs, problems);
+    if (s.ok()) continue;
+    s = s.WithContext("volume " + std::to_string(id));
+    if (!keep_going) return s;
+    problems->push_back(s.message());
+  }
+  return Status::OK();
+}
+
 Status PoolImpl::WalkLeaves(const BlockPtr& p, int level, uint64_t base, uint64_t lo, uint64_t hi,
                             const LeafFn& fn) const {
   uint64_t span = uint64_t{1} << (kFanoutBits * (level + 1));  // clusters under this node

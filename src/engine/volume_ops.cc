@@ -295,14 +295,22 @@ Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
   return SyncMetadata();
 }
 
+StatusOr<VolumeRecord*> PoolImpl::BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length,
+                                                     std::unique_lock<std::shared_mutex>* vl) {
+  ASSIGN_OR_RETURN(auto st, FindState(id));
+  RETURN_IF_ERROR(CheckWritable(st->rec));
+  RETURN_IF_ERROR(CheckRange(st->rec, offset, length));
+  if (length == 0) return nullptr;
+  RETURN_IF_ERROR(Admit());
+  *vl = std::unique_lock<std::shared_mutex>(st->mu);  // excludes this volume's readers
+  return &st->rec;
+}
+
 Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
   std::lock_guard<std::mutex> w(writer_mu_);
-  ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
-  RETURN_IF_ERROR(CheckWritable(*v));
-  RETURN_IF_ERROR(CheckRange(*v, offset, data.size()));
-  if (data.empty()) return Status::OK();
-  RETURN_IF_ERROR(Admit());
-  std::unique_lock<std::shared_mutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
+  std::unique_lock<std::shared_mutex> vl;
+  ASSIGN_OR_RETURN(VolumeRecord * v, BeginRangeMutation(id, offset, data.size(), &vl));
+  if (!v) return Status::OK();
   std::string payload = Pack({id, offset});
   payload.append(data.data(), data.size());
   RETURN_IF_ERROR(Log(WalType::kWrite, payload));
@@ -311,24 +319,18 @@ Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data)
 
 Status PoolImpl::Trim(VolumeId id, uint64_t offset, uint64_t length) {
   std::lock_guard<std::mutex> w(writer_mu_);
-  ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
-  RETURN_IF_ERROR(CheckWritable(*v));
-  RETURN_IF_ERROR(CheckRange(*v, offset, length));
-  if (length == 0) return Status::OK();
-  RETURN_IF_ERROR(Admit());
-  std::unique_lock<std::shared_mutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
+  std::unique_lock<std::shared_mutex> vl;
+  ASSIGN_OR_RETURN(VolumeRecord * v, BeginRangeMutation(id, offset, length, &vl));
+  if (!v) return Status::OK();
   RETURN_IF_ERROR(Log(WalType::kTrim, Pack({id, offset, length})));
   return DoDiscard(v, offset, length, Discard::kTrim);
 }
 
 Status PoolImpl::WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool may_punch) {
   std::lock_guard<std::mutex> w(writer_mu_);
-  ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
-  RETURN_IF_ERROR(CheckWritable(*v));
-  RETURN_IF_ERROR(CheckRange(*v, offset, length));
-  if (length == 0) return Status::OK();
-  RETURN_IF_ERROR(Admit());
-  std::unique_lock<std::shared_mutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
+  std::unique_lock<std::shared_mutex> vl;
+  ASSIGN_OR_RETURN(VolumeRecord * v, BeginRangeMutation(id, offset, length, &vl));
+  if (!v) return Status::OK();
   RETURN_IF_ERROR(Log(WalType::kZero, Pack({id, offset, length, may_punch ? 1u : 0u})));
   return DoDiscard(v, offset, length, may_punch ? Discard::kZeroPunch : Discard::kZeroAlloc);
 }
