@@ -122,11 +122,17 @@ int main(int argc, char** argv) {
   // has it: one with the same history and the snapshots deleted, one after as
   // much data of another volume as the snapshot pool keeps before it.
   std::vector<Subject> subjects(5);
-  subjects[0] = {"0 (first data)", 0, false, 0};
-  subjects[1] = {"0 (1000 deleted)", 1000, true, 0};
-  subjects[2] = {"0 (placed later)", 0, false, kSpan + (1000ull * 16 << 16)};
-  subjects[3] = {"100", 100, false, 0};
-  subjects[4] = {"1000", 1000, false, 0};
+  auto set = [&](size_t i, const char* label, int snapshots, bool delete_them, uint64_t ballast) {
+    subjects[i].label = label;
+    subjects[i].snapshots = snapshots;
+    subjects[i].delete_them = delete_them;
+    subjects[i].ballast = ballast;
+  };
+  set(0, "0 (first data)", 0, false, 0);
+  set(1, "0 (1000 deleted)", 1000, true, 0);
+  set(2, "0 (placed later)", 0, false, kSpan + (1000ull * 16 << 16));
+  set(3, "100", 100, false, 0);
+  set(4, "1000", 1000, false, 0);
   for (size_t i = 0; i < subjects.size(); ++i) Prepare(&subjects[i], dir + "/" + std::to_string(i));
   for (int r = 0; r < rounds; ++r) {
     for (size_t k = 0; k < subjects.size(); ++k) Round(&subjects[(r + k) % subjects.size()]);

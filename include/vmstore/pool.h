@@ -71,6 +71,7 @@ struct VolumeInfo {
   VolumeId parent = 0;  // the volume it was snapshotted or cloned from (0: none)
   int64_t created_ns = 0;
   uint32_t height = 0;  // index levels
+  uint64_t tag = 0;     // as given at creation (0: none)
 };
 
 // Space of one volume, as ZFS reports used / referenced.
@@ -116,14 +117,27 @@ class Pool {
 
   virtual ~Pool() = default;
 
-  // Volume lifecycle. Sizes must be multiples of 512.
-  virtual StatusOr<VolumeId> CreateVolume(uint64_t size) = 0;
+  // Volume lifecycle. Sizes must be multiples of 512. `tag` is an opaque
+  // number kept with the volume and shown in VolumeInfo (0: none); the catalog
+  // marks the volumes of an unfinished operation with it, to find them after a
+  // crash.
+  virtual StatusOr<VolumeId> CreateVolume(uint64_t size, uint64_t tag) = 0;
+  StatusOr<VolumeId> CreateVolume(uint64_t size) { return CreateVolume(size, 0); }
   virtual Status ResizeVolume(VolumeId id, uint64_t size) = 0;
   virtual Status DeleteVolume(VolumeId id) = 0;
+  // Read-only copies of several volumes at one point: no write lands between
+  // them. O(1) each; durable on return (one log sync). Returns the new ids in
+  // the order of `sources`. Errors: NotFound, InvalidArgument (a volume twice);
+  // after an I/O error some of them may exist, carrying `tag`.
+  virtual StatusOr<std::vector<VolumeId>> SnapshotMany(std::span<const VolumeId> sources, uint64_t tag) = 0;
   // A read-only point-in-time copy of `source`; O(1); durable on return.
-  virtual StatusOr<VolumeId> Snapshot(VolumeId source) = 0;
+  StatusOr<VolumeId> Snapshot(VolumeId source, uint64_t tag = 0) {
+    ASSIGN_OR_RETURN(std::vector<VolumeId> ids, SnapshotMany({&source, 1}, tag));
+    return ids[0];
+  }
   // A writable copy of `source` (normally a snapshot); O(1); durable on return.
-  virtual StatusOr<VolumeId> Clone(VolumeId source) = 0;
+  virtual StatusOr<VolumeId> Clone(VolumeId source, uint64_t tag) = 0;
+  StatusOr<VolumeId> Clone(VolumeId source) { return Clone(source, 0); }
   // Makes writable `volume` equal to `snapshot` (size included). Other
   // snapshots, older and newer, are kept. O(1) plus freeing what only `volume` held.
   virtual Status Rollback(VolumeId volume, VolumeId snapshot) = 0;

@@ -138,7 +138,7 @@ std::string EncodeVolumeTable(const std::vector<VolumeRecord>& vols) {
     AppendU32(&s, v.flags);
     AppendU64(&s, v.parent);
     AppendU64(&s, static_cast<uint64_t>(v.created_ns));
-    AppendU64(&s, 0);
+    AppendU64(&s, v.tag);
   }
   s.resize((s.size() + kUnit - 1) / kUnit * kUnit, '\0');
   return s;
@@ -160,6 +160,7 @@ StatusOr<std::vector<VolumeRecord>> DecodeVolumeTable(const std::string& b) {
     v.flags = GetU32(p + 36);
     v.parent = GetU64(p + 40);
     v.created_ns = static_cast<int64_t>(GetU64(p + 48));
+    v.tag = GetU64(p + 56);
     if (v.height < 1 || v.height > 8) return Corruption("volume table: impossible tree height");
   }
   return out;

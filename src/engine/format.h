@@ -108,6 +108,7 @@ struct VolumeRecord {
   uint32_t flags = 0;  // bit 0: read-only
   uint64_t parent = 0;
   int64_t created_ns = 0;
+  uint64_t tag = 0;  // opaque, for the layer above (0: none)
   bool read_only() const { return flags & 1; }
 };
 std::string EncodeVolumeTable(const std::vector<VolumeRecord>& vols);  // padded to units

@@ -75,11 +75,13 @@ class PoolImpl final : public Pool {
   PoolImpl(Env* env, std::string dir, PoolOptions opts);
   ~PoolImpl() override;
 
-  StatusOr<VolumeId> CreateVolume(uint64_t size) override;
+  using Pool::Clone;
+  using Pool::CreateVolume;
+  StatusOr<VolumeId> CreateVolume(uint64_t size, uint64_t tag) override;
   Status ResizeVolume(VolumeId id, uint64_t size) override;
   Status DeleteVolume(VolumeId id) override;
-  StatusOr<VolumeId> Snapshot(VolumeId source) override;
-  StatusOr<VolumeId> Clone(VolumeId source) override;
+  StatusOr<std::vector<VolumeId>> SnapshotMany(std::span<const VolumeId> sources, uint64_t tag) override;
+  StatusOr<VolumeId> Clone(VolumeId source, uint64_t tag) override;
   Status Rollback(VolumeId volume, VolumeId snapshot) override;
   Status Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadStats* stats) override;
   Status Write(VolumeId id, uint64_t offset, std::span<const char> data) override;
@@ -151,12 +153,13 @@ class PoolImpl final : public Pool {
   uint64_t AllocateAddr(uint32_t units);
   Status CheckRange(const VolumeRecord& v, uint64_t offset, uint64_t length) const;
   Status CheckWritable(const VolumeRecord& v) const;
-  Status DoCreate(VolumeId id, uint64_t size, int64_t now);
+  Status DoCreate(VolumeId id, uint64_t size, int64_t now, uint64_t tag);
   Status DoDelete(VolumeId id);
   Status DoResize(VolumeRecord* v, uint64_t size);
   // Snapshot (read-only) or clone: logs, applies and syncs.
-  StatusOr<VolumeId> CopyVolume(VolumeId source, bool read_only);
-  Status DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only);
+  // Logs and applies one snapshot or clone; the caller holds writer_mu_ and syncs.
+  StatusOr<VolumeId> CopyVolumeLocked(VolumeId source, bool read_only, uint64_t tag);
+  Status DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only, uint64_t tag);
   Status DoRollback(VolumeRecord* v, const VolumeRecord& snap);
   Status Apply(const WalRecord& r);  // replays one redo record
   Status Log(WalType type, const std::string& payload);

@@ -65,6 +65,51 @@ TEST_F(PoolTest, RollbackToItselfIsRefused) {
   EXPECT_EQ(s.message(), "cannot roll volume 1 back to itself");
 }
 
+TEST_F(PoolTest, SnapshotManyTakesAllOrRefusesBadInput) {
+  VolumeId second = Unwrap(pool_->CreateVolume(1 << 20));
+  ASSERT_OK(pool_->Write(vol_, 0, std::string(4096, 'a')));
+  ASSERT_OK(pool_->Write(second, 0, std::string(4096, 'b')));
+  std::vector<VolumeId> both = {vol_, second};
+  std::vector<VolumeId> ids = Unwrap(pool_->SnapshotMany(both, 42));
+  ASSERT_EQ(ids.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    VolumeInfo info = Unwrap(pool_->Info(ids[i]));
+    EXPECT_TRUE(info.read_only);
+    EXPECT_EQ(info.parent, both[i]);
+    EXPECT_EQ(info.tag, 42u);
+    std::string buf(4096, '\0');
+    ASSERT_OK(pool_->Read(ids[i], 0, buf));
+    EXPECT_EQ(buf, std::string(4096, i == 0 ? 'a' : 'b'));
+  }
+  size_t before = pool_->ListVolumes().size();
+  std::vector<VolumeId> twice = {vol_, vol_};
+  Status s = pool_->SnapshotMany(twice, 0).status();
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.message(), "volume 1 is listed twice");
+  std::vector<VolumeId> unknown = {vol_, 99};
+  EXPECT_EQ(pool_->SnapshotMany(unknown, 0).status().code(), Code::kNotFound);
+  EXPECT_EQ(pool_->ListVolumes().size(), before);  // nothing taken by a refused call
+}
+
+TEST_F(PoolTest, TagsSurviveReplayAndCheckpoint) {
+  VolumeId tagged = Unwrap(pool_->CreateVolume(1 << 20, 7));
+  VolumeId snap = Unwrap(pool_->Snapshot(tagged, 8));
+  VolumeId clone = Unwrap(pool_->Clone(snap, 9));
+  for (bool checkpoint : {false, true}) {
+    if (checkpoint) ASSERT_OK(pool_->Checkpoint());
+    env_.SimulateCrash(1);
+    env_.SetDead(true);
+    pool_.reset();  // must not write: the env is dead
+    env_.SetDead(false);
+    pool_ = Unwrap(Pool::Open("/pool", opts_));
+    ASSERT_TRUE(pool_);
+    EXPECT_EQ(Unwrap(pool_->Info(tagged)).tag, 7u);
+    EXPECT_EQ(Unwrap(pool_->Info(snap)).tag, 8u);
+    EXPECT_EQ(Unwrap(pool_->Info(clone)).tag, 9u);
+    EXPECT_EQ(Unwrap(pool_->Info(vol_)).tag, 0u);
+  }
+}
+
 TEST_F(PoolTest, SecondOpenOfALockedPoolIsRefused) {
   auto second = Pool::Open("/pool", opts_);
   ASSERT_FALSE(second.ok());

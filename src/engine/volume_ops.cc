@@ -2,6 +2,7 @@
 // public entry points that log and apply them, and log replay.
 #include <functional>
 #include <mutex>
+#include <set>
 
 #include "engine/pool_impl.h"
 #include "util/coding.h"
@@ -104,9 +105,10 @@ Status PoolImpl::Admit() {
 
 // ---- apply (shared by live calls and replay)
 
-Status PoolImpl::DoCreate(VolumeId id, uint64_t size, int64_t now) {
+Status PoolImpl::DoCreate(VolumeId id, uint64_t size, int64_t now, uint64_t tag) {
   VolumeRecord r;
   r.id = id;
+  r.tag = tag;
   r.size = size;
   r.height = HeightFor((size + sb_.cluster_size - 1) / sb_.cluster_size);
   r.created_ns = now;
@@ -166,10 +168,11 @@ Status PoolImpl::DoResize(VolumeRecord* v, uint64_t size) {
   return Status::OK();
 }
 
-Status PoolImpl::DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only) {
+Status PoolImpl::DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only, uint64_t tag) {
   ASSIGN_OR_RETURN(VolumeRecord * src, Find(source));
   VolumeRecord r = *src;
   r.id = new_id;
+  r.tag = tag;
   r.flags = read_only ? 1 : 0;
   r.parent = source;
   r.created_ns = now;
@@ -196,7 +199,7 @@ Status PoolImpl::Apply(const WalRecord& r) {
   auto u64 = [&](size_t i) { return p.size() >= (i + 1) * 8 ? GetU64(p.data() + i * 8) : 0; };
   switch (r.type) {
     case WalType::kCreate:
-      return DoCreate(u64(0), u64(1), static_cast<int64_t>(u64(2)));
+      return DoCreate(u64(0), u64(1), static_cast<int64_t>(u64(2)), u64(3));
     case WalType::kDelete:
       return DoDelete(u64(0));
     case WalType::kResize: {
@@ -205,7 +208,7 @@ Status PoolImpl::Apply(const WalRecord& r) {
     }
     case WalType::kSnapshot:
     case WalType::kClone:
-      return DoCopy(u64(0), u64(1), static_cast<int64_t>(u64(2)), r.type == WalType::kSnapshot);
+      return DoCopy(u64(0), u64(1), static_cast<int64_t>(u64(2)), r.type == WalType::kSnapshot, u64(3));
     case WalType::kRollback: {
       ASSIGN_OR_RETURN(VolumeRecord * v, Find(u64(0)));
       ASSIGN_OR_RETURN(VolumeRecord * s, Find(u64(1)));
@@ -232,14 +235,14 @@ Status PoolImpl::Apply(const WalRecord& r) {
 
 // ---- public entry points
 
-StatusOr<VolumeId> PoolImpl::CreateVolume(uint64_t size) {
+StatusOr<VolumeId> PoolImpl::CreateVolume(uint64_t size, uint64_t tag) {
   std::lock_guard<std::mutex> w(writer_mu_);
   RETURN_IF_ERROR(CheckSize(size));
   RETURN_IF_ERROR(Admit());
   VolumeId id = next_id_;
   int64_t now = env_->NowNanos();
-  RETURN_IF_ERROR(Log(WalType::kCreate, Pack({id, size, static_cast<uint64_t>(now)})));
-  RETURN_IF_ERROR(DoCreate(id, size, now));
+  RETURN_IF_ERROR(Log(WalType::kCreate, Pack({id, size, static_cast<uint64_t>(now), tag})));
+  RETURN_IF_ERROR(DoCreate(id, size, now, tag));
   RETURN_IF_ERROR(SyncMetadata());
   return id;
 }
@@ -265,22 +268,40 @@ Status PoolImpl::DeleteVolume(VolumeId id) {
   return SyncMetadata();
 }
 
-StatusOr<VolumeId> PoolImpl::CopyVolume(VolumeId source, bool read_only) {
-  std::lock_guard<std::mutex> w(writer_mu_);
-  RETURN_IF_ERROR(FindConst(source).status());
-  RETURN_IF_ERROR(Admit());
+StatusOr<VolumeId> PoolImpl::CopyVolumeLocked(VolumeId source, bool read_only, uint64_t tag) {
   VolumeId id = next_id_;
   int64_t now = env_->NowNanos();
   WalType type = read_only ? WalType::kSnapshot : WalType::kClone;
-  RETURN_IF_ERROR(Log(type, Pack({id, source, static_cast<uint64_t>(now)})));
-  RETURN_IF_ERROR(DoCopy(id, source, now, read_only));
-  RETURN_IF_ERROR(SyncMetadata());
+  RETURN_IF_ERROR(Log(type, Pack({id, source, static_cast<uint64_t>(now), tag})));
+  RETURN_IF_ERROR(DoCopy(id, source, now, read_only, tag));
   return id;
 }
 
-StatusOr<VolumeId> PoolImpl::Snapshot(VolumeId source) { return CopyVolume(source, /*read_only=*/true); }
+StatusOr<std::vector<VolumeId>> PoolImpl::SnapshotMany(std::span<const VolumeId> sources, uint64_t tag) {
+  std::lock_guard<std::mutex> w(writer_mu_);
+  std::set<VolumeId> seen;
+  for (VolumeId s : sources) {
+    RETURN_IF_ERROR(FindConst(s).status());
+    if (!seen.insert(s).second) return InvalidArgument(VolName(s) + " is listed twice");
+  }
+  RETURN_IF_ERROR(Admit());
+  std::vector<VolumeId> ids;
+  for (VolumeId s : sources) {
+    ASSIGN_OR_RETURN(VolumeId id, CopyVolumeLocked(s, /*read_only=*/true, tag));
+    ids.push_back(id);
+  }
+  RETURN_IF_ERROR(SyncMetadata());
+  return ids;
+}
 
-StatusOr<VolumeId> PoolImpl::Clone(VolumeId source) { return CopyVolume(source, /*read_only=*/false); }
+StatusOr<VolumeId> PoolImpl::Clone(VolumeId source, uint64_t tag) {
+  std::lock_guard<std::mutex> w(writer_mu_);
+  RETURN_IF_ERROR(FindConst(source).status());
+  RETURN_IF_ERROR(Admit());
+  ASSIGN_OR_RETURN(VolumeId id, CopyVolumeLocked(source, /*read_only=*/false, tag));
+  RETURN_IF_ERROR(SyncMetadata());
+  return id;
+}
 
 Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
   std::lock_guard<std::mutex> w(writer_mu_);
@@ -344,7 +365,7 @@ Status PoolImpl::Flush() {
 // ---- information
 
 static VolumeInfo ToInfo(const VolumeRecord& r) {
-  return VolumeInfo{r.id, r.size, r.read_only(), r.parent, r.created_ns, r.height};
+  return VolumeInfo{r.id, r.size, r.read_only(), r.parent, r.created_ns, r.height, r.tag};
 }
 
 StatusOr<VolumeInfo> PoolImpl::Info(VolumeId id) {
