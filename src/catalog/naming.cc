@@ -30,26 +30,45 @@ int64_t DaysFromCivil(int64_t y, int m, int d) {
 }
 }  // namespace
 
-Status ValidateSnapshotName(std::string_view name) {
-  bool ok = !name.empty() && name.size() <= kMaxName;
-  for (char c : name) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
-  }
-  if (ok) return Status::OK();
+namespace {
+
+bool IsWordChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// The name as it can be shown in a message: at most 80 bytes, no control characters.
+std::string Printable(std::string_view name) {
   std::string shown(name.substr(0, 80));
   for (char& c : shown) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
   }
-  return InvalidArgument("invalid snapshot name '" + shown +
+  return shown;
+}
+
+}  // namespace
+
+Status ValidateSnapshotName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= kMaxName;
+  for (char c : name) ok = ok && IsWordChar(c);
+  if (ok) return Status::OK();
+  return InvalidArgument("invalid snapshot name '" + Printable(name) +
                          "': use 1-64 letters, digits or underscores (e.g. snapshot_1); the time tag is added "
                          "automatically");
+}
+
+Status ValidateObjectName(std::string_view kind, std::string_view name) {
+  bool ok = !name.empty() && name.size() <= kMaxName && IsWordChar(name[0]);
+  for (char c : name) ok = ok && (IsWordChar(c) || c == '-' || c == '.');
+  if (ok) return Status::OK();
+  return InvalidArgument("invalid " + std::string(kind) + " name '" + Printable(name) +
+                         "': use 1-64 letters, digits, '_', '-' or '.', starting with a letter, digit or '_'");
 }
 
 std::string TimeTag(int64_t unix_ns) {
   time_t secs = static_cast<time_t>(unix_ns >= 0 ? unix_ns / 1000000000 : (unix_ns - 999999999) / 1000000000);
   struct tm tm;
   gmtime_r(&secs, &tm);
-  char buf[32];
+  char buf[80];  // room for any int fields, so the compiler can prove no truncation
   std::snprintf(buf, sizeof buf, "%04d%02d%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;

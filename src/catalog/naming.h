@@ -18,6 +18,10 @@ namespace vmstore::catalog {
 
 // InvalidArgument naming the rule when `name` breaks it.
 Status ValidateSnapshotName(std::string_view name);
+// Names of SRs, VMs and disks: 1-64 of letters, digits, '_', '-' and '.',
+// starting with a letter, digit or '_' (they appear in export names
+// "VM/DISK@SNAPSHOT", so never '/' or '@'). `kind` is "VM", "disk" or "SR".
+Status ValidateObjectName(std::string_view kind, std::string_view name);
 // "YYYYMMDDTHH:MM:SS" for a time in ns since the Unix epoch (UTC).
 std::string TimeTag(int64_t unix_ns);
 // NAME + "_" + TimeTag(unix_ns).

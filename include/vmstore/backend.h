@@ -1,0 +1,94 @@
+// The Snapshot API (snapshot paper, section 3): one small interface over the
+// different places a storage repository (SR) can keep disks and snapshots. The
+// catalog decides what a disk or snapshot is; a backend only holds volumes,
+// named by handles it chooses. Backends register by SR type.
+//
+// Example:
+//   ASSIGN_OR_RETURN(auto b, OpenBackend("native", "/srv/pool", {.create = true}));
+//   ASSIGN_OR_RETURN(std::string disk, b->CreateDisk(10ull << 30, /*tag=*/0));
+//   std::vector<std::string> disks = {disk};
+//   ASSIGN_OR_RETURN(auto snaps, b->Snapshot(disks, /*tag=*/0));
+//
+// Capabilities are asked once (caps()) and checked by the caller before it
+// relies on them. Tags: an opaque number stored with a new volume and listed
+// by List(), so the catalog can find the volumes of an operation a crash
+// interrupted. Errors: NotFound for an unknown handle; others as the storage
+// reports them. Thread-safety: implementations are thread-safe.
+// Ownership: a Backend owns what it opened; Close() or destruction releases it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vmstore/pool.h"
+#include "vmstore/status.h"
+
+namespace vmstore::backend {
+
+struct Caps {
+  bool atomic_multi_snapshot = false;  // Snapshot() of several disks is one point in time
+  bool space_accounting = false;       // Stat() fills referenced/exclusive
+  bool allocation_map = false;         // Map() works
+};
+
+struct VolumeStat {
+  std::string handle;
+  uint64_t size = 0;
+  bool read_only = false;
+  uint64_t tag = 0;
+  uint64_t referenced = 0;
+  uint64_t exclusive = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string type() const = 0;
+  virtual Caps caps() const = 0;
+
+  virtual StatusOr<std::string> CreateDisk(uint64_t size, uint64_t tag) = 0;
+  // Deletes a disk or a snapshot.
+  virtual Status Delete(const std::string& handle) = 0;
+  virtual Status Resize(const std::string& disk, uint64_t size) = 0;
+  // Read-only copies of `disks`, in their order.
+  virtual StatusOr<std::vector<std::string>> Snapshot(std::span<const std::string> disks, uint64_t tag) = 0;
+  // A writable disk with the content of `snapshot`.
+  virtual StatusOr<std::string> Clone(const std::string& snapshot, uint64_t tag) = 0;
+  // Makes `disk` equal to `snapshot`, keeping every other snapshot.
+  virtual Status Rollback(const std::string& disk, const std::string& snapshot) = 0;
+  virtual StatusOr<VolumeStat> Stat(const std::string& handle) = 0;
+  virtual StatusOr<std::vector<VolumeStat>> List() = 0;
+  // Allocation map of a byte range (needs caps().allocation_map).
+  virtual StatusOr<std::vector<Extent>> Map(const std::string& handle, uint64_t offset, uint64_t length) = 0;
+  // Verifies the backend's own structures; problems go to report->errors.
+  virtual Status Check(bool structure, CheckReport* report) = 0;
+  virtual Status Close() = 0;
+
+  // The native engine behind this backend, or nullptr (the NBD server reads
+  // and writes through it directly).
+  virtual Pool* native_pool() { return nullptr; }
+};
+
+struct OpenOptions {
+  bool create = false;  // make a new, empty store at the location
+  // Geometry of a new native store (ignored by other types).
+  uint32_t cluster_size = 64 * 1024;
+  uint64_t container_size = 64ull << 20;
+};
+
+// Opens (or creates) the backend of SR type `type` at `location`.
+// NotSupported for an unregistered type.
+StatusOr<std::unique_ptr<Backend>> OpenBackend(const std::string& type, const std::string& location,
+                                               const OpenOptions& options);
+
+using BackendFactory =
+    std::function<StatusOr<std::unique_ptr<Backend>>(const std::string& location, const OpenOptions& options)>;
+// Registers a type; returns false if it was already registered.
+bool RegisterBackend(const std::string& type, BackendFactory factory);
+std::vector<std::string> BackendTypes();
+
+}  // namespace vmstore::backend

@@ -1,0 +1,110 @@
+#include "backend/native_backend.h"
+
+#include <charconv>
+
+namespace vmstore::backend {
+namespace {
+
+class NativeBackend : public Backend {
+ public:
+  explicit NativeBackend(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
+  ~NativeBackend() override { (void)Close(); }
+
+  std::string type() const override { return "native"; }
+  Caps caps() const override { return Caps{true, true, true}; }
+
+  StatusOr<std::string> CreateDisk(uint64_t size, uint64_t tag) override {
+    ASSIGN_OR_RETURN(VolumeId id, pool_->CreateVolume(size, tag));
+    return std::to_string(id);
+  }
+
+  Status Delete(const std::string& handle) override {
+    ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(handle));
+    return pool_->DeleteVolume(id);
+  }
+
+  Status Resize(const std::string& disk, uint64_t size) override {
+    ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(disk));
+    return pool_->ResizeVolume(id, size);
+  }
+
+  StatusOr<std::vector<std::string>> Snapshot(std::span<const std::string> disks, uint64_t tag) override {
+    std::vector<VolumeId> ids;
+    for (const std::string& d : disks) {
+      ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(d));
+      ids.push_back(id);
+    }
+    ASSIGN_OR_RETURN(std::vector<VolumeId> snaps, pool_->SnapshotMany(ids, tag));
+    std::vector<std::string> out;
+    for (VolumeId s : snaps) out.push_back(std::to_string(s));
+    return out;
+  }
+
+  StatusOr<std::string> Clone(const std::string& snapshot, uint64_t tag) override {
+    ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(snapshot));
+    ASSIGN_OR_RETURN(VolumeId c, pool_->Clone(id, tag));
+    return std::to_string(c);
+  }
+
+  Status Rollback(const std::string& disk, const std::string& snapshot) override {
+    ASSIGN_OR_RETURN(VolumeId d, NativeVolumeId(disk));
+    ASSIGN_OR_RETURN(VolumeId s, NativeVolumeId(snapshot));
+    return pool_->Rollback(d, s);
+  }
+
+  StatusOr<VolumeStat> Stat(const std::string& handle) override {
+    ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(handle));
+    ASSIGN_OR_RETURN(VolumeInfo info, pool_->Info(id));
+    ASSIGN_OR_RETURN(SpaceInfo space, pool_->Space(id));
+    return VolumeStat{handle, info.size, info.read_only, info.tag, space.referenced, space.exclusive};
+  }
+
+  StatusOr<std::vector<VolumeStat>> List() override {
+    std::vector<VolumeStat> out;
+    for (const VolumeInfo& v : pool_->ListVolumes()) {
+      out.push_back(VolumeStat{std::to_string(v.id), v.size, v.read_only, v.tag, 0, 0});
+    }
+    return out;
+  }
+
+  StatusOr<std::vector<Extent>> Map(const std::string& handle, uint64_t offset, uint64_t length) override {
+    ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(handle));
+    return pool_->Map(id, offset, length);
+  }
+
+  Status Check(bool structure, CheckReport* report) override { return pool_->Check(structure, report); }
+
+  Status Close() override {
+    if (!pool_) return Status::OK();
+    Status s = pool_->Close();
+    pool_.reset();
+    return s;
+  }
+
+  Pool* native_pool() override { return pool_.get(); }
+
+ private:
+  std::unique_ptr<Pool> pool_;
+};
+
+}  // namespace
+
+StatusOr<VolumeId> NativeVolumeId(const std::string& handle) {
+  VolumeId id = 0;
+  auto [p, ec] = std::from_chars(handle.data(), handle.data() + handle.size(), id);
+  if (ec != std::errc() || p != handle.data() + handle.size() || handle.empty()) {
+    return InvalidArgument("'" + handle + "' is not a native volume handle");
+  }
+  return id;
+}
+
+StatusOr<std::unique_ptr<Backend>> OpenNativeBackend(const std::string& location, const OpenOptions& options) {
+  PoolOptions o;
+  o.cluster_size = options.cluster_size;
+  o.container_size = options.container_size;
+  auto pool = options.create ? Pool::Create(location, o) : Pool::Open(location, o);
+  if (!pool.ok()) return pool.status();
+  return std::unique_ptr<Backend>(new NativeBackend(std::move(pool).value()));
+}
+
+}  // namespace vmstore::backend

@@ -1,0 +1,14 @@
+// The native backend: an SR kept by VMStore's own chain-free engine (Pool).
+// Handles are the engine's volume ids in decimal.
+#pragma once
+
+#include "vmstore/backend.h"
+
+namespace vmstore::backend {
+
+StatusOr<std::unique_ptr<Backend>> OpenNativeBackend(const std::string& location, const OpenOptions& options);
+
+// Parses a native handle; InvalidArgument if it is not a volume id.
+StatusOr<VolumeId> NativeVolumeId(const std::string& handle);
+
+}  // namespace vmstore::backend

@@ -1,0 +1,155 @@
+// ManagerImpl: the catalog (SQLite) and the backends behind vmstore::Manager.
+//
+// Keeping the catalog and the backends in step. A backend call cannot join an
+// SQLite transaction, so every operation that touches a backend is cut into
+// steps around an intent row (table `intent`, body JSON):
+//
+//   create-like (disk create, snapshot create, vm clone):
+//     1. commit intent {kind: "create", srs}        -> its id is the tag
+//     2. backend creates volumes, each tagged with the id
+//     3. one transaction: the new rows + delete the intent
+//   A crash before 3 leaves tagged volumes no row refers to; Recover() deletes
+//   every volume carrying the id of a pending "create" intent (undo).
+//
+//   delete-like (disk, VM, snapshot delete):
+//     1. one transaction: rows removed or marked deleted + intent {kind:
+//        "delete", volumes}
+//     2. backend deletes the volumes
+//     3. delete the intent
+//   Recover() repeats 2 (NotFound counts as done) and 3 (redo).
+//
+//   rollback and resize: 1. intent with the target state; 2. backend; 3. the
+//   catalog's sizes + delete the intent. Both backend steps are idempotent, so
+//   Recover() redoes them.
+//
+// So after Open() the catalog is always before or after each operation, and
+// every volume in a backend belongs to exactly one VDI row (Check() verifies).
+//
+// Deletion rules: see DeleteVmTx / DeleteSnapTx in manager_delete.cc. A delete
+// plans and applies its changes inside one transaction; a dry run rolls it back.
+//
+// Thread-safety: every public method takes mu_.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "catalog/catalog_db.h"
+#include "catalog/snapshot_index.h"
+#include "catalog/sqlite_db.h"
+#include "vmstore/manager.h"
+
+namespace vmstore::catalog {
+
+// A disk of a live VM: its attachment and its VDI.
+struct DiskRow {
+  VmRow vm;
+  VbdRow vbd;
+  VdiRow vdi;
+};
+
+// What a delete transaction collects.
+struct DeletePlan {
+  DeleteReport report;
+  std::vector<std::pair<std::string, std::string>> volumes;  // (sr uuid, handle) to delete
+};
+
+class ManagerImpl : public Manager {
+ public:
+  ManagerImpl(std::string dir, ManagerOptions options, std::unique_ptr<Env::Lock> lock, std::unique_ptr<SqliteDb> db);
+  ~ManagerImpl() override;
+
+  // Finishes or undoes the intents a crash left (see above).
+  Status Recover();
+  // Registers the default native SR (at Create).
+  Status InitDefaultSr();
+
+  StatusOr<SrInfo> CreateSr(const std::string& name, const std::string& type, const std::string& location) override;
+  StatusOr<std::vector<SrInfo>> ListSrs() override;
+  StatusOr<SrInfo> GetSr(const std::string& name) override;
+  Status DeleteSr(const std::string& name) override;
+
+  StatusOr<VmInfo> CreateVm(const std::string& name) override;
+  StatusOr<std::vector<VmInfo>> ListVms(bool include_deleted) override;
+  StatusOr<VmInfo> GetVm(const std::string& vm) override;
+  StatusOr<DeleteReport> DeleteVm(const std::string& vm, bool recursive, bool dry_run) override;
+  StatusOr<VmInfo> CloneVm(const std::string& snapshot, const std::string& new_name) override;
+
+  StatusOr<DiskInfo> CreateDisk(const std::string& vm, const std::string& disk, uint64_t size,
+                                const std::string& sr) override;
+  StatusOr<std::vector<DiskInfo>> ListDisks(const std::string& vm) override;
+  StatusOr<DiskInfo> GetDisk(const std::string& vm_disk) override;
+  StatusOr<DiskInfo> ResizeDisk(const std::string& vm_disk, uint64_t size) override;
+  Status DeleteDisk(const std::string& vm_disk) override;
+
+  StatusOr<SnapshotInfo> CreateSnapshot(const std::string& vm, const std::string& name,
+                                        const std::string& disk) override;
+  StatusOr<std::vector<SnapshotInfo>> ListSnapshots(const std::string& vm, bool include_deleted) override;
+  StatusOr<std::vector<SnapshotInfo>> FindSnapshots(const std::string& vm, const SnapshotQuery& q) override;
+  StatusOr<SnapshotInfo> GetSnapshot(const std::string& vm_at_full) override;
+  StatusOr<TreeNode> SnapshotTree(const std::string& vm, bool include_deleted) override;
+  Status Rollback(const std::string& vm_at_full) override;
+  StatusOr<DeleteReport> DeleteSnapshot(const std::string& vm_at_full, bool recursive, bool dry_run) override;
+
+  StatusOr<DiskRef> Resolve(const std::string& name) override;
+  Status Check(bool deep, ConsistencyReport* report) override;
+  StatusOr<std::string> ExportCatalog() override;
+  Status Close() override;
+
+ private:
+  friend Status vmstore::ImportCatalog(const std::string&, const std::string&, const ManagerOptions&);
+
+  int64_t Now() const;
+  void Step(const char* point) const {
+    if (opts_.step_hook) opts_.step_hook(point);
+  }
+  std::string AbsLocation(const std::string& location) const;
+
+  // Lookups (mu_ held). Live objects unless said otherwise.
+  StatusOr<VmRow> FindVm(const std::string& ref);
+  StatusOr<SrRow> FindSr(const std::string& name);
+  StatusOr<DiskRow> FindDisk(const std::string& vm_disk);
+  StatusOr<std::pair<VmRow, SnapRow>> FindSnap(const std::string& vm_at_full);
+  StatusOr<backend::Backend*> BackendFor(const std::string& sr_uuid);
+  StatusOr<std::vector<DiskRow>> DisksOf(const VmRow& vm);
+
+  // Views.
+  StatusOr<DiskInfo> MakeDiskInfo(const DiskRow& d);
+  StatusOr<VmInfo> MakeVmInfo(const VmRow& vm);
+  StatusOr<SnapshotInfo> MakeSnapInfo(const VmRow& vm, const SnapRow& s);
+  StatusOr<TreeNode> TreeOf(const VmRow& vm, bool include_deleted);
+  StatusOr<std::string> SnapLabel(const std::string& snap_uuid);  // "VM@FULL"
+  StatusOr<SnapshotIndex*> IndexOf(const VmRow& vm);
+
+  // Deletion (manager_delete.cc), inside an open transaction.
+  Status DeleteVmTx(const VmRow& vm, bool recursive, DeletePlan* plan);
+  Status DeleteSnapTx(const VmRow& vm, const SnapRow& s, bool recursive, DeletePlan* plan);
+  Status RemoveSnapTx(const SnapRow& s, DeletePlan* plan);
+  Status RemoveVmRowTx(const VmRow& vm, DeletePlan* plan);
+  Status RemoveDiskTx(const DiskRow& d, DeletePlan* plan);
+  // Commits `plan` with a delete intent, then deletes its volumes (or, for a
+  // dry run, rolls everything back).
+  StatusOr<DeleteReport> FinishDelete(SqliteTxn* txn, DeletePlan plan, bool dry_run);
+  Status DeleteVolumes(const std::vector<std::pair<std::string, std::string>>& volumes);
+
+  // Intent helpers.
+  StatusOr<int64_t> BeginIntent(const std::string& kind, const std::string& body);
+  Status UndoCreate(int64_t id, const std::vector<std::string>& srs);
+
+  std::mutex mu_;
+  const std::string dir_;
+  const ManagerOptions opts_;
+  std::unique_ptr<Env::Lock> lock_;
+  std::unique_ptr<SqliteDb> db_;
+  CatalogDb cat_;
+  std::map<std::string, std::unique_ptr<backend::Backend>> backends_;  // by SR uuid, opened on first use
+  std::map<std::string, SnapshotIndex> indexes_;                       // by VM uuid, live snapshots
+};
+
+std::string NewUuid();
+
+}  // namespace vmstore::catalog
