@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Black-box tests of the vmstore CLI: init, demo, status, fsck, scrub, exit codes
-# and error messages. Usage: cli_test.sh PATH_TO_VMSTORE
+# Black-box tests of the vmstore CLI: init, demo, status, fsck, scrub, the object
+# commands (sr, vm, disk, snapshot, catalog), --json, exit codes and error
+# messages. Usage: cli_test.sh PATH_TO_VMSTORE (needs jq)
 set -u
 bin=${1:?usage: cli_test.sh VMSTORE_BINARY}
 tmp=$(mktemp -d)
@@ -28,13 +29,68 @@ check "init twice is a user error" 1 "already exists" -- "$bin" --pool "$p" init
 check "bad cluster size" 1 "power of two" -- "$bin" --pool "$tmp/p2" init --cluster-size 3000
 check "bad size suffix" 1 "unknown suffix" -- "$bin" --pool "$tmp/p3" init --cluster-size 64Q
 check "no pool given" 1 "pass --pool DIR or set VMSTORE_POOL" -- env -u VMSTORE_POOL "$bin" status
-check "missing pool" 1 "no VMStore pool" -- "$bin" --pool "$tmp/none" status
+check "missing pool" 1 "no pool in .*vmstore --pool .* init" -- "$bin" --pool "$tmp/none" status
 check "demo writes and snapshots" 0 "snapshot @4096: OPQRST" -- "$bin" --pool "$p" demo --size 64M
-check "status lists the snapshot" 0 "snapshot +64.0 MiB" -- "$bin" --pool "$p" status
-check "VMSTORE_POOL works" 0 "volumes +2" -- env VMSTORE_POOL="$p" "$bin" status
+check "demo snapshot has space" 0 "snapshot demo_snapshot_[0-9T:]+: referenced 4.0 MiB, exclusive" -- "$bin" --pool "$p" demo --size 64M
+check "status lists the SR" 0 "default +native +4" -- "$bin" --pool "$p" status
+check "VMSTORE_POOL works" 0 "2 VMs \\(0 marked deleted\\), 2 disks, 2 snapshots" -- env VMSTORE_POOL="$p" "$bin" status
 check "fsck clean" 0 "^clean" -- "$bin" --pool "$p" fsck
 check "scrub clean" 0 "^clean" -- "$bin" --pool "$p" scrub
 check "help has an example" 0 "example: vmstore --pool" -- "$bin" fsck --help
+for cmd in "init" "status" "fsck" "scrub" "demo" "sr create" "sr list" "sr show" "sr delete" "vm create" "vm list" \
+  "vm show" "vm delete" "vm clone" "disk create" "disk list" "disk resize" "disk delete" "snapshot create" \
+  "snapshot list" "snapshot find" "snapshot rollback" "snapshot delete" "catalog export" "catalog import"; do
+  # shellcheck disable=SC2086
+  check "--help of '$cmd' has an example" 0 "example: vmstore" -- "$bin" $cmd --help
+done
+
+# The object commands.
+v="$bin --pool $tmp/obj"
+$v init >/dev/null
+check "vm create" 0 "created VM web" -- $v vm create web
+check "duplicate VM" 1 "VM 'web' already exists" -- $v vm create web
+check "bad VM name" 1 "invalid VM name 'a/b'" -- $v vm create a/b
+check "disk create" 0 "created disk web/root \\(1.0 GiB\\) in SR default" -- $v disk create web root --size 1G
+check "disk size not a multiple of 512" 1 "not a positive multiple of 512" -- $v disk create web x --size 1000
+check "disk in unknown VM" 1 "VM 'nope' does not exist" -- $v disk create nope x --size 1M
+check "disk in unknown SR" 1 "SR 'fast' does not exist" -- $v disk create web x --size 1M --sr fast
+check "sr create" 0 "created SR fast \\(native\\)" -- $v sr create fast
+check "disk in a second SR" 0 "in SR fast" -- $v disk create web data --size 64M --sr fast
+check "bad snapshot name" 1 "use 1-64 letters, digits or underscores" -- $v snapshot create web snap-1
+out=$($v snapshot create web snapshot_1)
+check "snapshot create prints the full name" 0 "web@snapshot_1_[0-9]{8}T[0-9]{2}:[0-9]{2}:[0-9]{2} \\(2 disks\\)" -- echo "$out"
+full=$($v --json snapshot list web | jq -r '.[0].full_name')
+check "snapshot list" 0 "^$full " -- $v snapshot list web
+check "snapshot find by name" 0 "^$full " -- $v snapshot find web "$full"
+check "snapshot find by time" 0 "^$full " -- $v snapshot find web --at 2999-01-01T00:00:00Z
+check "snapshot find before any" 1 "has no snapshot at or before 2000-01-01T00:00:00Z" -- $v snapshot find web --at 2000-01-01T00:00:00Z
+check "snapshot find by prefix" 0 "^$full " -- $v snapshot find web --prefix snapshot_
+check "snapshot find bad time" 1 "is not YYYY-MM-DDTHH:MM:SS" -- $v snapshot find web --at yesterday
+check "vm clone" 0 "cloned VM web2 from web@$full \\(2 disks\\)" -- $v vm clone "web@$full" web2
+check "tree" 0 "web2 \\(clone\\)" -- $v snapshot list web --tree
+check "rollback" 0 "rolled back to web@$full" -- $v snapshot rollback "web@$full"
+check "rollback across VMs" 1 "belongs to VM 'web'" -- $v snapshot rollback "web2@$full"
+check "resize grows" 0 "resized web/root to 2.0 GiB" -- $v disk resize web/root 2G
+check "json is valid everywhere" 0 "^ok$" -- bash -c "$v --json vm list | jq -e 'length == 2' >/dev/null && $v --json disk list | jq -e 'length == 4' >/dev/null && $v --json sr list | jq -e '.[0].name' >/dev/null && $v --json snapshot list web --tree | jq -e '.children[0].children[0].name == \"web2\"' >/dev/null && echo ok"
+check "vm delete deferred" 0 "deferred web: marked deleted.*kept by: web2" -- $v vm delete web
+check "deleted VM hidden" 1 "VM 'web' does not exist" -- $v vm show web
+check "deleted VM listed with --all" 0 "web +0 +1 +deleted" -- $v vm list --all
+check "deleted snapshot not cloneable" 1 "is deleted \\(kept only while its clones exist\\)" -- $v vm clone "$($v --json vm list --all | jq -r '.[] | select(.is_deleted) | .uuid')@$full" web3
+check "recursive dry run lists" 0 "would remove web2" -- $v vm delete web2 --recursive --dry-run
+check "last clone goes, cascade" 0 "removed web@$full" -- $v vm delete web2
+check "all gone" 0 "^NAME" -- $v vm list --all
+check "sr delete" 0 "deleted SR fast" -- $v sr delete fast
+check "fsck after all that" 0 "^clean" -- $v fsck
+
+# Catalog export and import into a pool that lost its catalog.
+$v vm create keep >/dev/null && $v disk create keep d --size 1M >/dev/null && $v snapshot create keep k >/dev/null
+check "catalog export" 0 "wrote" -- $v catalog export -o "$tmp/map.json"
+check "export has mapping records" 0 "^1$" -- jq '.mappings.vm_vbd_vdi | length' "$tmp/map.json"
+check "import refuses a non-empty catalog" 1 "not empty" -- $v catalog import "$tmp/map.json"
+rm -f "$tmp"/obj/catalog.db*
+check "import into the emptied pool" 0 "imported" -- $v catalog import "$tmp/map.json"
+check "imported objects are back" 0 "keep +1 +1 +active" -- $v vm list
+check "fsck after import" 0 "^clean" -- $v fsck
 
 # Damage a data unit: scrub and fsck report it and exit 2.
 ctr=$(ls "$p"/containers/*.ctr | head -1)
@@ -51,9 +107,9 @@ fi
 # A pool in use by another process is refused.
 p4=$tmp/p4
 "$bin" --pool "$p4" init >/dev/null
-exec 9>"$p4/pool.lock"
+exec 9>"$p4/catalog.lock"
 flock -n 9
-check "locked pool refused" 1 "in use by another process" -- "$bin" --pool "$p4" status
+check "locked pool refused" 1 "in use by another vmstore process" -- "$bin" --pool "$p4" status
 exec 9>&-
 
 echo "$pass passed, $fail failed"

@@ -153,6 +153,8 @@ class Manager {
   virtual StatusOr<std::vector<SrInfo>> ListSrs() = 0;
   virtual StatusOr<SrInfo> GetSr(const std::string& name) = 0;
   virtual Status DeleteSr(const std::string& name) = 0;  // only an SR holding no VDIs
+  // The backend of an SR, opened if needed; owned by the Manager.
+  virtual StatusOr<backend::Backend*> SrBackend(const std::string& name) = 0;
 
   // VMs.
   virtual StatusOr<VmInfo> CreateVm(const std::string& name) = 0;

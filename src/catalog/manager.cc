@@ -365,6 +365,12 @@ StatusOr<SrInfo> ManagerImpl::GetSr(const std::string& name) {
   return SrInfo{r.uuid, r.name, r.type, AbsLocation(r.location), r.created_ns, vdis.size()};
 }
 
+StatusOr<backend::Backend*> ManagerImpl::SrBackend(const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(SrRow r, FindSr(name));
+  return BackendFor(r.uuid);
+}
+
 Status ManagerImpl::DeleteSr(const std::string& name) {
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(SrRow r, FindSr(name));

@@ -145,9 +145,13 @@ TEST_F(CatalogCrashTest, EveryStepOfEveryOperationRecoversToBeforeOrAfter) {
         ASSERT_EQ(code, 0) << "the child did not stop at '" << point << "'";
         // Before or after the part that crashed, nothing in between.
         std::string got = DescribeDir(dir);
-        EXPECT_TRUE(got == states[hit - 1] || got == states[hit])
-            << "got:\n" << got << "before:\n" << states[hit - 1] << "after:\n" << states[hit];
-        if (!std::strcmp(point, "done")) EXPECT_EQ(got, states[hit]);
+        EXPECT_TRUE(got == states[hit - 1] || got == states[hit]) << "got:\n"
+                                                                  << got << "before:\n"
+                                                                  << states[hit - 1] << "after:\n"
+                                                                  << states[hit];
+        if (!std::strcmp(point, "done")) {
+          EXPECT_EQ(got, states[hit]);
+        }
       }
     }
   }

@@ -72,6 +72,7 @@ class ManagerImpl : public Manager {
   StatusOr<std::vector<SrInfo>> ListSrs() override;
   StatusOr<SrInfo> GetSr(const std::string& name) override;
   Status DeleteSr(const std::string& name) override;
+  StatusOr<backend::Backend*> SrBackend(const std::string& name) override;
 
   StatusOr<VmInfo> CreateVm(const std::string& name) override;
   StatusOr<std::vector<VmInfo>> ListVms(bool include_deleted) override;

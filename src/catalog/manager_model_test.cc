@@ -21,9 +21,9 @@ constexpr uint64_t kDiskSize = 256 << 10;
 struct Model {
   struct Vm {
     bool deleted = false;
-    std::string parent;                         // snapshot key "vm#n@full" or ""
-    std::map<std::string, std::string> disks;   // name -> content
-    std::vector<std::string> snapshots;         // keys, oldest first
+    std::string parent;                        // snapshot key "vm#n@full" or ""
+    std::map<std::string, std::string> disks;  // name -> content
+    std::vector<std::string> snapshots;        // keys, oldest first
   };
   struct Snap {
     std::string vm;  // vm key
@@ -252,7 +252,9 @@ TEST_P(ManagerModelTest, RandomSequencesMatchTheModel) {
   for (const VmInfo& v : Unwrap(m->ListVms(true))) {
     if (v.name == "probe") continue;
     auto r = m->DeleteVm(v.uuid, true, false);
-    if (!r.ok()) ASSERT_EQ(r.status().code(), Code::kNotFound);  // gone with an earlier one
+    if (!r.ok()) {
+      ASSERT_EQ(r.status().code(), Code::kNotFound);  // gone with an earlier one
+    }
   }
   EXPECT_EQ(Unwrap(m->ListVms(true)).size(), 1u);
   Pool* pool = Unwrap(m->Resolve("probe/p")).backend->native_pool();

@@ -1,5 +1,7 @@
 // Manager: disks, snapshots, clones and rollback.
 #include <algorithm>
+#include <climits>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "catalog/manager_impl.h"
@@ -264,6 +266,16 @@ StatusOr<VmInfo> ManagerImpl::CloneVm(const std::string& snapshot, const std::st
   ASSIGN_OR_RETURN(auto existing, cat_.Vms("name = ? AND deleted = 0", new_name));
   if (!existing.empty()) return AlreadyExists("VM '" + new_name + "' already exists");
   ASSIGN_OR_RETURN(auto src, cat_.Vdis("snapshot_uuid = ?", s.uuid));
+  // The clone's disks keep the device order of the disks the snapshot was taken of.
+  std::map<std::string, int64_t> device;
+  for (const VdiRow& v : src) {
+    device[v.uuid] = INT64_MAX;
+    if (!v.snapshot_of) continue;
+    ASSIGN_OR_RETURN(auto vbd, cat_.Vbds("vdi_uuid = ?", *v.snapshot_of));
+    if (!vbd.empty()) device[v.uuid] = vbd[0].device;
+  }
+  std::stable_sort(src.begin(), src.end(),
+                   [&](const VdiRow& a, const VdiRow& b) { return device[a.uuid] < device[b.uuid]; });
   json srs = json::array();
   for (const VdiRow& v : src) srs.push_back(v.sr_uuid);
   ASSIGN_OR_RETURN(int64_t intent, BeginIntent("create", json{{"srs", srs}}.dump()));

@@ -1,0 +1,45 @@
+// Helpers shared by the vmstore commands: exit codes, sizes, times, tables and
+// JSON output.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "vmstore/manager.h"
+#include "vmstore/status.h"
+
+namespace vmstore::cli {
+
+// 0 ok, 1 user error, 2 internal or I/O error.
+int ExitCode(const Status& s);
+// Prints "vmstore: <error>" to stderr and returns the exit code.
+int Fail(const Status& s);
+
+// "64K", "10G", "512" -> bytes (binary multiples).
+StatusOr<uint64_t> ParseSize(const std::string& text);
+std::string Human(uint64_t bytes);
+// "2014-02-19T02:52:44Z" style UTC time of a ns timestamp.
+std::string IsoTime(int64_t unix_ns);
+
+// Aligned text columns; the header is printed in capitals.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Print() const;
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+nlohmann::json ToJson(const SrInfo& s);
+nlohmann::json ToJson(const DiskInfo& d);
+nlohmann::json ToJson(const VmInfo& v);
+nlohmann::json ToJson(const SnapshotInfo& s);
+nlohmann::json ToJson(const DeleteReport& r);
+nlohmann::json ToJson(const TreeNode& t);
+void PrintJson(const nlohmann::json& j);
+
+}  // namespace vmstore::cli

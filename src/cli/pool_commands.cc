@@ -1,0 +1,239 @@
+// vmstore init | status | fsck | scrub | demo.
+#include <cinttypes>
+#include <cstdio>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "vmstore/pool.h"
+
+namespace vmstore::cli {
+
+using json = nlohmann::json;
+
+namespace {
+
+// Checks one native SR's engine offline, with garbage reported, not reclaimed.
+Status CheckEngine(const SrInfo& sr, bool structure, json* out, bool as_json, int* problems) {
+  PoolOptions o;
+  o.reclaim_garbage = !structure;
+  ASSIGN_OR_RETURN(auto pool, Pool::Open(sr.location, o));
+  CheckReport r;
+  RETURN_IF_ERROR(pool->Check(structure, &r));
+  RETURN_IF_ERROR(pool->Close());
+  *problems += static_cast<int>(r.errors.size());
+  if (as_json) {
+    out->push_back({{"sr", sr.name},
+                    {"volumes", r.volumes},
+                    {"index_nodes", r.nodes},
+                    {"data_blocks", r.data_blocks},
+                    {"bytes_verified", r.bytes_verified},
+                    {"garbage_bytes", r.garbage_bytes},
+                    {"errors", r.errors}});
+    return Status::OK();
+  }
+  std::printf("SR %s (%s): %" PRIu64 " volumes, %" PRIu64 " index nodes, %" PRIu64 " data blocks, %s verified\n",
+              sr.name.c_str(), sr.location.c_str(), r.volumes, r.nodes, r.data_blocks, Human(r.bytes_verified).c_str());
+  if (structure && r.garbage_bytes) {
+    std::printf("  unreferenced space: %s (left by an interrupted checkpoint; reclaimed at next open)\n",
+                Human(r.garbage_bytes).c_str());
+  }
+  for (auto& e : r.errors) std::printf("  ERROR: %s\n", e.c_str());
+  return Status::OK();
+}
+
+// fsck (structure) or scrub: every SR's own check, then the catalog against
+// the SRs.
+int RunCheck(Context* ctx, bool structure) {
+  auto m = ctx->Open();
+  if (!m.ok()) return Fail(m.status());
+  auto srs = (*m)->ListSrs();
+  if (!srs.ok()) return Fail(srs.status());
+  Status s = (*m)->Close();
+  m->reset();
+  if (!s.ok()) return Fail(s);
+  int problems = 0;
+  json report = json::array();
+  for (const SrInfo& sr : *srs) {
+    if (sr.type != "native") continue;  // other types are checked through the manager below
+    s = CheckEngine(sr, structure, &report, ctx->json, &problems);
+    if (!s.ok()) {
+      ++problems;
+      if (!ctx->json) std::printf("SR %s: ERROR: %s\n", sr.name.c_str(), s.ToString().c_str());
+      report.push_back({{"sr", sr.name}, {"errors", {s.ToString()}}});
+    }
+  }
+  m = ctx->Open();
+  if (!m.ok()) return Fail(m.status());
+  ConsistencyReport cr;
+  s = (*m)->Check(false, &cr);
+  if (!s.ok()) return Fail(s);
+  problems += static_cast<int>(cr.errors.size());
+  if (ctx->json) {
+    PrintJson({{"check", structure ? "fsck" : "scrub"},
+               {"srs", report},
+               {"catalog", {{"vdis", cr.vdis}, {"volumes", cr.volumes}, {"errors", cr.errors}}},
+               {"clean", problems == 0}});
+  } else {
+    std::printf("catalog: %" PRIu64 " VDIs, %" PRIu64 " volumes in the SRs\n", cr.vdis, cr.volumes);
+    for (auto& e : cr.errors) std::printf("  ERROR: %s\n", e.c_str());
+    if (problems) {
+      std::printf("%d problem(s) found\n", problems);
+    } else {
+      std::printf("clean\n");
+    }
+  }
+  (void)(*m)->Close();
+  return problems ? 2 : 0;
+}
+
+Status Status_(Manager& m, bool as_json) {
+  ASSIGN_OR_RETURN(auto srs, m.ListSrs());
+  ASSIGN_OR_RETURN(auto vms, m.ListVms(true));
+  json jsrs = json::array();
+  Table t({"sr", "type", "vdis", "live", "physical", "cluster", "location"});
+  for (const SrInfo& sr : srs) {
+    ASSIGN_OR_RETURN(backend::Backend * b, m.SrBackend(sr.name));
+    json j = ToJson(sr);
+    std::vector<std::string> row = {sr.name, sr.type, std::to_string(sr.vdis), "-", "-", "-", sr.location};
+    if (Pool* p = b->native_pool()) {
+      ASSIGN_OR_RETURN(PoolStats st, p->Stats());
+      j["live_bytes"] = st.live_bytes;
+      j["physical_bytes"] = st.physical_bytes;
+      j["cluster_size"] = st.cluster_size;
+      j["generation"] = st.generation;
+      row[3] = Human(st.live_bytes);
+      row[4] = Human(st.physical_bytes);
+      row[5] = Human(st.cluster_size);
+    }
+    jsrs.push_back(j);
+    t.Add(row);
+  }
+  size_t deleted = 0, snapshots = 0, disks = 0;
+  for (const VmInfo& v : vms) {
+    deleted += v.deleted;
+    snapshots += v.snapshots.size();
+    disks += v.disks.size();
+  }
+  if (as_json) {
+    PrintJson({{"srs", jsrs},
+               {"vms", vms.size() - deleted},
+               {"vms_deleted", deleted},
+               {"disks", disks},
+               {"snapshots", snapshots}});
+    return Status::OK();
+  }
+  t.Print();
+  std::printf("\n%zu VMs (%zu marked deleted), %zu disks, %zu snapshots\n", vms.size() - deleted, deleted, disks,
+              snapshots);
+  return Status::OK();
+}
+
+}  // namespace
+
+void AddPoolCommands(CLI::App& app, Context* ctx) {
+  {
+    auto* c = app.add_subcommand("init",
+                                 "Create a pool: a directory with the catalog and the default native SR\n"
+                                 "  example: vmstore --pool /srv/vmstore init --cluster-size 64K");
+    auto cluster = std::make_shared<std::string>("64K");
+    auto container = std::make_shared<std::string>("64M");
+    c->add_option("--cluster-size", *cluster, "Cluster size, a power of two from 4K to 1M (default 64K)");
+    c->add_option("--container-size", *container, "Data bytes per container file (default 64M)");
+    c->callback([=] {
+      auto run = [&]() -> Status {
+        ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
+        ASSIGN_OR_RETURN(uint64_t cs, ParseSize(*cluster));
+        ASSIGN_OR_RETURN(uint64_t ct, ParseSize(*container));
+        if (cs > UINT32_MAX) return InvalidArgument("cluster size " + *cluster + " is too large");
+        ManagerOptions o;
+        o.cluster_size = static_cast<uint32_t>(cs);
+        o.container_size = ct;
+        ASSIGN_OR_RETURN(auto m, Manager::Create(dir, o));
+        RETURN_IF_ERROR(m->Close());
+        if (ctx->json) {
+          PrintJson({{"pool", dir}, {"cluster_size", cs}, {"container_size", ct}});
+        } else {
+          std::printf("created pool %s (cluster size %s) with SR default\n", dir.c_str(), Human(cs).c_str());
+        }
+        return Status::OK();
+      };
+      Status s = run();
+      ctx->rc = s.ok() ? 0 : Fail(s);
+    });
+  }
+  app.add_subcommand("fsck",
+                     "Check a pool offline: every checksum, reference counts, overlaps, unreferenced space, and\n"
+                     "the catalog against the SRs\n  example: vmstore --pool /srv/vmstore fsck")
+      ->callback([=] { ctx->rc = RunCheck(ctx, true); });
+  app.add_subcommand("scrub",
+                     "Read and verify every reachable block, and the catalog against the SRs\n"
+                     "  example: vmstore --pool /srv/vmstore scrub")
+      ->callback([=] { ctx->rc = RunCheck(ctx, false); });
+  app.add_subcommand("status",
+                     "Show the pool: SRs with their space, and object counts\n"
+                     "  example: vmstore --pool /srv/vmstore status")
+      ->callback(WithManager(ctx, [=](Manager& m) { return Status_(m, ctx->json); }));
+
+  auto* demo = app.add_subcommand("demo",
+                                  "Create the pool if needed, then a demo VM with a disk, data and a snapshot, and\n"
+                                  "print the state\n  example: vmstore --pool /tmp/demo-pool demo");
+  auto size = std::make_shared<std::string>("1G");
+  demo->add_option("--size", *size, "Demo disk size (default 1G)");
+  demo->callback([=] {
+    auto run = [&]() -> Status {
+      ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
+      ASSIGN_OR_RETURN(uint64_t bytes, ParseSize(*size));
+      auto opened = Manager::Open(dir, ManagerOptions{});
+      if (!opened.ok() && opened.status().code() == Code::kNotFound) opened = Manager::Create(dir, ManagerOptions{});
+      ASSIGN_OR_RETURN(auto m, std::move(opened));
+      std::string vm = "demo";
+      for (int i = 2; m->GetVm(vm).ok(); ++i) vm = "demo-" + std::to_string(i);
+      RETURN_IF_ERROR(m->CreateVm(vm).status());
+      RETURN_IF_ERROR(m->CreateDisk(vm, "disk0", bytes, "").status());
+      ASSIGN_OR_RETURN(DiskRef d, m->Resolve(vm + "/disk0"));
+      Pool* p = d.backend->native_pool();
+      VolumeId id = std::stoull(d.handle);
+      // A "boot sector" and 4 MiB of data every 64 MiB, a snapshot, then new data.
+      std::string block(1 << 20, '\0');
+      for (size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>('A' + i % 26);
+      for (uint64_t off = 0; off + block.size() <= bytes; off += 64ull << 20) {
+        for (uint64_t k = 0; k < 4 && off + (k + 1) * block.size() <= bytes; ++k) {
+          RETURN_IF_ERROR(p->Write(id, off + k * block.size(), block));
+        }
+      }
+      RETURN_IF_ERROR(p->Flush());
+      ASSIGN_OR_RETURN(SnapshotInfo s, m->CreateSnapshot(vm, "demo_snapshot", ""));
+      std::string hello = "hello from VMStore after the snapshot";
+      RETURN_IF_ERROR(p->Write(id, 4096, hello));
+      RETURN_IF_ERROR(p->Flush());
+      ASSIGN_OR_RETURN(DiskRef sd, m->Resolve(vm + "/disk0@" + s.full_name));
+      std::string a(hello.size(), '\0'), b(hello.size(), '\0');
+      RETURN_IF_ERROR(p->Read(id, 4096, a));
+      RETURN_IF_ERROR(p->Read(std::stoull(sd.handle), 4096, b));
+      std::printf("demo VM %s: disk %s/disk0 (%s), snapshot %s@%s\n", vm.c_str(), vm.c_str(), Human(bytes).c_str(),
+                  vm.c_str(), s.full_name.c_str());
+      std::printf("disk     @4096: %s\nsnapshot @4096: %.*s\n\n", a.c_str(), static_cast<int>(b.size()), b.c_str());
+      ASSIGN_OR_RETURN(auto map, p->Map(id, 0, std::min<uint64_t>(bytes, 256ull << 20)));
+      std::printf("allocation map of the first 256 MiB:\n");
+      for (const Extent& e : map) {
+        std::printf("  %12" PRIu64 " %12" PRIu64 "  %s\n", e.offset, e.length,
+                    e.type == ExtentType::kData   ? "data"
+                    : e.type == ExtentType::kZero ? "zero"
+                                                  : "hole");
+      }
+      std::printf("\n");
+      ASSIGN_OR_RETURN(auto snaps, m->ListSnapshots(vm, false));
+      for (const SnapshotInfo& si : snaps) {
+        std::printf("snapshot %s: referenced %s, exclusive %s\n", si.full_name.c_str(), Human(si.referenced).c_str(),
+                    Human(si.exclusive).c_str());
+      }
+      std::printf("\n");
+      RETURN_IF_ERROR(Status_(*m, false));
+      return m->Close();
+    };
+    Status s = run();
+    ctx->rc = s.ok() ? 0 : Fail(s);
+  });
+}
+
+}  // namespace vmstore::cli

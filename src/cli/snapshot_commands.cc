@@ -1,0 +1,171 @@
+// vmstore snapshot create | list | find | rollback | delete.
+#include <cstdio>
+
+#include "catalog/naming.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+
+namespace vmstore::cli {
+
+using json = nlohmann::json;
+
+namespace {
+
+void PrintSnapshots(const std::vector<SnapshotInfo>& snaps, bool as_json) {
+  if (as_json) {
+    json a = json::array();
+    for (auto& s : snaps) a.push_back(ToJson(s));
+    return PrintJson(a);
+  }
+  Table t({"snapshot", "created", "disks", "referenced", "exclusive", "state", "clones"});
+  for (const SnapshotInfo& s : snaps) {
+    std::string clones;
+    for (auto& c : s.clones) clones += (clones.empty() ? "" : ",") + c;
+    t.Add({s.full_name, IsoTime(s.created_ns), std::to_string(s.disks.size()), Human(s.referenced), Human(s.exclusive),
+           s.deleted ? "deleted" : "active", clones.empty() ? "-" : clones});
+  }
+  t.Print();
+}
+
+void PrintTree(const TreeNode& n, const std::string& prefix, bool last, bool root) {
+  std::string label = n.label + (n.is_vm && !root ? " (clone)" : "") + (n.deleted ? " [deleted]" : "");
+  if (root) {
+    std::printf("%s\n", label.c_str());
+  } else {
+    std::printf("%s%s%s\n", prefix.c_str(), last ? "`-- " : "|-- ", label.c_str());
+  }
+  std::string next = root ? "" : prefix + (last ? "    " : "|   ");
+  for (size_t i = 0; i < n.children.size(); ++i) PrintTree(n.children[i], next, i + 1 == n.children.size(), false);
+}
+
+// "2014-02-19T02:52:44Z" or "20140219T02:52:44": the end of that second, so a
+// snapshot taken during it counts as "at or before".
+StatusOr<int64_t> ParseAt(const std::string& text) {
+  auto secs = catalog::ParseTimeTag(text);
+  if (!secs.ok()) {
+    return InvalidArgument("time '" + text + "' is not YYYY-MM-DDTHH:MM:SS[Z] or YYYYMMDDTHH:MM:SS (UTC)");
+  }
+  constexpr int64_t kMaxSecs = INT64_MAX / 1000000000 - 1;
+  if (*secs > kMaxSecs) return INT64_MAX;  // far future: the newest snapshot
+  return *secs * 1000000000 + 999999999;
+}
+
+}  // namespace
+
+void AddSnapshotCommands(CLI::App& app, Context* ctx) {
+  auto* snap = app.add_subcommand("snapshot", "Chain-free snapshots of VMs");
+  snap->require_subcommand(1);
+  {
+    auto* c = snap->add_subcommand(
+        "create",
+        "Snapshot every disk of a VM at one point (or one disk); the UTC time tag is appended\n"
+        "  example: vmstore snapshot create web before_upgrade   ->  web@before_upgrade_20140219T02:52:44");
+    auto vm = std::make_shared<std::string>();
+    auto name = std::make_shared<std::string>();
+    auto disk = std::make_shared<std::string>();
+    c->add_option("VM", *vm, "VM name")->required();
+    c->add_option("NAME", *name, "Letters, digits and underscores, 1-64 characters")->required();
+    c->add_option("--disk", *disk, "Snapshot only this disk");
+    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      ASSIGN_OR_RETURN(SnapshotInfo s, m.CreateSnapshot(*vm, *name, *disk));
+      if (ctx->json) {
+        PrintJson(ToJson(s));
+      } else {
+        std::printf("created snapshot %s@%s (%zu disk%s)\n", s.vm.c_str(), s.full_name.c_str(), s.disks.size(),
+                    s.disks.size() == 1 ? "" : "s");
+      }
+      return Status::OK();
+    }));
+  }
+  {
+    auto* c = snap->add_subcommand("list",
+                                   "List a VM's snapshots, oldest first, with their space\n"
+                                   "  example: vmstore snapshot list web --tree");
+    auto vm = std::make_shared<std::string>();
+    auto tree = std::make_shared<bool>(false);
+    auto all = std::make_shared<bool>(false);
+    c->add_option("VM", *vm, "VM name or UUID")->required();
+    c->add_flag("--tree", *tree, "Show the tree of snapshots and the VMs cloned from them");
+    c->add_flag("--all", *all, "Include snapshots marked deleted (kept for their clones)");
+    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      if (*tree) {
+        ASSIGN_OR_RETURN(TreeNode t, m.SnapshotTree(*vm, *all));
+        if (ctx->json) {
+          PrintJson(ToJson(t));
+        } else {
+          PrintTree(t, "", true, true);
+        }
+        return Status::OK();
+      }
+      ASSIGN_OR_RETURN(auto snaps, m.ListSnapshots(*vm, *all));
+      PrintSnapshots(snaps, ctx->json);
+      return Status::OK();
+    }));
+  }
+  {
+    auto* c = snap->add_subcommand(
+        "find",
+        "Find snapshots by binary search: by full name, the one at or before a time, or by prefix\n"
+        "  example: vmstore snapshot find web --at 2014-02-19T03:00:00Z");
+    auto vm = std::make_shared<std::string>();
+    auto full = std::make_shared<std::string>();
+    auto at = std::make_shared<std::string>();
+    auto prefix = std::make_shared<std::string>();
+    c->add_option("VM", *vm, "VM name or UUID")->required();
+    c->add_option("FULLNAME", *full, "Exact full name NAME_YYYYMMDDTHH:MM:SS");
+    auto* at_opt = c->add_option("--at", *at, "UTC time: the newest snapshot at or before it");
+    auto* pre_opt = c->add_option("--prefix", *prefix, "Every snapshot whose full name starts with this");
+    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      SnapshotQuery q;
+      q.full_name = *full;
+      if (at_opt->count()) {
+        ASSIGN_OR_RETURN(q.at_ns, ParseAt(*at));
+      }
+      if (pre_opt->count()) q.prefix = *prefix;
+      ASSIGN_OR_RETURN(auto found, m.FindSnapshots(*vm, q));
+      if (found.empty()) {
+        std::string what = !full->empty()    ? "named " + *full
+                           : at_opt->count() ? "at or before " + *at
+                                             : "starting with '" + *prefix + "'";
+        return NotFound("VM '" + *vm + "' has no snapshot " + what);
+      }
+      PrintSnapshots(found, ctx->json);
+      return Status::OK();
+    }));
+  }
+  {
+    auto* c = snap->add_subcommand("rollback",
+                                   "Roll every disk of the VM back to a snapshot; newer snapshots are kept\n"
+                                   "  example: vmstore snapshot rollback web@before_upgrade_20140219T02:52:44");
+    auto ref = std::make_shared<std::string>();
+    c->add_option("VM@SNAPSHOT", *ref, "The snapshot, as VM@FULLNAME")->required();
+    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      RETURN_IF_ERROR(m.Rollback(*ref));
+      if (ctx->json) {
+        PrintJson({{"rolled_back_to", *ref}});
+      } else {
+        std::printf("rolled back to %s (newer snapshots kept)\n", ref->c_str());
+      }
+      return Status::OK();
+    }));
+  }
+  {
+    auto* c = snap->add_subcommand(
+        "delete",
+        "Delete a snapshot; if VMs were cloned from it, it is marked deleted and kept until they go\n"
+        "  example: vmstore snapshot delete web@daily_20140219T02:52:44 --recursive --dry-run");
+    auto ref = std::make_shared<std::string>();
+    auto rec = std::make_shared<bool>(false);
+    auto dry = std::make_shared<bool>(false);
+    c->add_option("VM@SNAPSHOT", *ref, "The snapshot, as VM@FULLNAME")->required();
+    c->add_flag("--recursive,-r", *rec, "Also delete every VM cloned from it, and their dependants");
+    c->add_flag("--dry-run,-n", *dry, "Only list what would be removed");
+    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      ASSIGN_OR_RETURN(DeleteReport r, m.DeleteSnapshot(*ref, *rec, *dry));
+      PrintDeleteReport(r, ctx->json);
+      return Status::OK();
+    }));
+  }
+}
+
+}  // namespace vmstore::cli
