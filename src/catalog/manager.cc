@@ -338,7 +338,13 @@ StatusOr<SrInfo> ManagerImpl::CreateSr(const std::string& name, const std::strin
   std::string loc = location.empty() ? "srs/" + name : location;
   if (loc.find("..") != std::string::npos) return InvalidArgument("SR location '" + loc + "' must not contain '..'");
   std::string abs = AbsLocation(loc);
-  if (type == "native" && location.empty()) RETURN_IF_ERROR(Env::Default()->CreateDir(dir_ + "/srs"));
+  if (location.empty()) {
+    // A directory here without a catalog row is what a crash between making
+    // the store and committing the row leaves: start again.
+    std::error_code ec;
+    std::filesystem::remove_all(abs, ec);
+    RETURN_IF_ERROR(Env::Default()->CreateDir(dir_ + "/srs"));
+  }
   backend::OpenOptions bo;
   bo.create = true;
   ASSIGN_OR_RETURN(auto b, backend::OpenBackend(type, abs, bo));
