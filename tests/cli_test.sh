@@ -32,8 +32,9 @@ check "no pool given" 1 "pass --pool DIR or set VMSTORE_POOL" -- env -u VMSTORE_
 check "missing pool" 1 "no pool in .*vmstore --pool .* init" -- "$bin" --pool "$tmp/none" status
 check "demo writes and snapshots" 0 "snapshot @4096: OPQRST" -- "$bin" --pool "$p" demo --size 64M
 check "demo snapshot has space" 0 "snapshot demo_snapshot_[0-9T:]+: referenced 4.0 MiB, exclusive" -- "$bin" --pool "$p" demo --size 64M
-check "status lists the SR" 0 "default +native +4" -- "$bin" --pool "$p" status
-check "VMSTORE_POOL works" 0 "2 VMs \\(0 marked deleted\\), 2 disks, 2 snapshots" -- env VMSTORE_POOL="$p" "$bin" status
+check "demo --json" 0 "^4194304$" -- bash -c "$bin --json --pool $p demo --size 64M | jq .snapshot.referenced"
+check "status lists the SR" 0 "default +native +6" -- "$bin" --pool "$p" status
+check "VMSTORE_POOL works" 0 "3 VMs \\(0 marked deleted\\), 3 disks, 3 snapshots" -- env VMSTORE_POOL="$p" "$bin" status
 check "fsck clean" 0 "^clean" -- "$bin" --pool "$p" fsck
 check "scrub clean" 0 "^clean" -- "$bin" --pool "$p" scrub
 check "help has an example" 0 "example: vmstore --pool" -- "$bin" fsck --help

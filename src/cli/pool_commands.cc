@@ -210,24 +210,33 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
       std::string a(hello.size(), '\0'), b(hello.size(), '\0');
       RETURN_IF_ERROR(p->Read(id, 4096, a));
       RETURN_IF_ERROR(p->Read(std::stoull(sd.handle), 4096, b));
+      ASSIGN_OR_RETURN(auto map, p->Map(id, 0, std::min<uint64_t>(bytes, 256ull << 20)));
+      ASSIGN_OR_RETURN(SnapshotInfo si, m->GetSnapshot(vm + "@" + s.full_name));
+      auto kind = [](ExtentType t) {
+        return t == ExtentType::kData ? "data" : t == ExtentType::kZero ? "zero" : "hole";
+      };
+      if (ctx->json) {
+        json extents = json::array();
+        for (const Extent& e : map)
+          extents.push_back({{"offset", e.offset}, {"length", e.length}, {"type", kind(e.type)}});
+        PrintJson({{"vm", vm},
+                   {"disk", vm + "/disk0"},
+                   {"size", bytes},
+                   {"snapshot", ToJson(si)},
+                   {"disk_at_4096", a},
+                   {"snapshot_at_4096", b},
+                   {"map_first_256MiB", extents}});
+        return m->Close();
+      }
       std::printf("demo VM %s: disk %s/disk0 (%s), snapshot %s@%s\n", vm.c_str(), vm.c_str(), Human(bytes).c_str(),
                   vm.c_str(), s.full_name.c_str());
       std::printf("disk     @4096: %s\nsnapshot @4096: %.*s\n\n", a.c_str(), static_cast<int>(b.size()), b.c_str());
-      ASSIGN_OR_RETURN(auto map, p->Map(id, 0, std::min<uint64_t>(bytes, 256ull << 20)));
       std::printf("allocation map of the first 256 MiB:\n");
       for (const Extent& e : map) {
-        std::printf("  %12" PRIu64 " %12" PRIu64 "  %s\n", e.offset, e.length,
-                    e.type == ExtentType::kData   ? "data"
-                    : e.type == ExtentType::kZero ? "zero"
-                                                  : "hole");
+        std::printf("  %12" PRIu64 " %12" PRIu64 "  %s\n", e.offset, e.length, kind(e.type));
       }
-      std::printf("\n");
-      ASSIGN_OR_RETURN(auto snaps, m->ListSnapshots(vm, false));
-      for (const SnapshotInfo& si : snaps) {
-        std::printf("snapshot %s: referenced %s, exclusive %s\n", si.full_name.c_str(), Human(si.referenced).c_str(),
-                    Human(si.exclusive).c_str());
-      }
-      std::printf("\n");
+      std::printf("\nsnapshot %s: referenced %s, exclusive %s\n\n", si.full_name.c_str(), Human(si.referenced).c_str(),
+                  Human(si.exclusive).c_str());
       RETURN_IF_ERROR(Status_(*m, false));
       return m->Close();
     };
