@@ -44,6 +44,26 @@ struct VolumeStat {
   uint64_t exclusive = 0;
 };
 
+// One disk or disk snapshot opened for I/O (what the NBD server serves).
+// Thread-safety: all methods may be called concurrently. Errors: OutOfRange
+// past the end, FailedPrecondition for writes to a snapshot, Corruption for
+// damaged data (never returned as bytes), IOError/NoSpace from storage.
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual uint64_t size() const = 0;
+  virtual bool read_only() const = 0;
+  virtual Status Read(uint64_t offset, std::span<char> buf) = 0;
+  // With `fua`, durable on return.
+  virtual Status Write(uint64_t offset, std::span<const char> data, bool fua) = 0;
+  virtual Status Trim(uint64_t offset, uint64_t length, bool fua) = 0;
+  // Zeroes a range; `may_punch` lets it become a hole.
+  virtual Status WriteZeroes(uint64_t offset, uint64_t length, bool may_punch, bool fua) = 0;
+  // Makes every completed write of every device of the backend durable.
+  virtual Status Flush() = 0;
+  virtual StatusOr<std::vector<Extent>> Map(uint64_t offset, uint64_t length) = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -64,6 +84,8 @@ class Backend {
   virtual StatusOr<std::vector<VolumeStat>> List() = 0;
   // Allocation map of a byte range (needs caps().allocation_map).
   virtual StatusOr<std::vector<Extent>> Map(const std::string& handle, uint64_t offset, uint64_t length) = 0;
+  // Opens a disk or snapshot for I/O. The Device must not outlive the Backend.
+  virtual StatusOr<std::unique_ptr<Device>> OpenDevice(const std::string& handle) = 0;
   // Verifies the backend's own structures; problems go to report->errors.
   virtual Status Check(bool structure, CheckReport* report) = 0;
   virtual Status Close() = 0;

@@ -5,6 +5,37 @@
 namespace vmstore::backend {
 namespace {
 
+class NativeDevice : public Device {
+ public:
+  NativeDevice(Pool* pool, VolumeId id, uint64_t size, bool read_only)
+      : pool_(pool), id_(id), size_(size), read_only_(read_only) {}
+  uint64_t size() const override { return size_; }
+  bool read_only() const override { return read_only_; }
+  Status Read(uint64_t offset, std::span<char> buf) override { return pool_->Read(id_, offset, buf); }
+  Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
+    RETURN_IF_ERROR(pool_->Write(id_, offset, data));
+    return fua ? pool_->Flush() : Status::OK();
+  }
+  Status Trim(uint64_t offset, uint64_t length, bool fua) override {
+    RETURN_IF_ERROR(pool_->Trim(id_, offset, length));
+    return fua ? pool_->Flush() : Status::OK();
+  }
+  Status WriteZeroes(uint64_t offset, uint64_t length, bool may_punch, bool fua) override {
+    RETURN_IF_ERROR(pool_->WriteZeroes(id_, offset, length, may_punch));
+    return fua ? pool_->Flush() : Status::OK();
+  }
+  Status Flush() override { return pool_->Flush(); }
+  StatusOr<std::vector<Extent>> Map(uint64_t offset, uint64_t length) override {
+    return pool_->Map(id_, offset, length);
+  }
+
+ private:
+  Pool* pool_;
+  VolumeId id_;
+  uint64_t size_;
+  bool read_only_;
+};
+
 class NativeBackend : public Backend {
  public:
   explicit NativeBackend(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
@@ -70,6 +101,12 @@ class NativeBackend : public Backend {
   StatusOr<std::vector<Extent>> Map(const std::string& handle, uint64_t offset, uint64_t length) override {
     ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(handle));
     return pool_->Map(id, offset, length);
+  }
+
+  StatusOr<std::unique_ptr<Device>> OpenDevice(const std::string& handle) override {
+    ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(handle));
+    ASSIGN_OR_RETURN(VolumeInfo info, pool_->Info(id));
+    return std::unique_ptr<Device>(new NativeDevice(pool_.get(), id, info.size, info.read_only));
   }
 
   Status Check(bool structure, CheckReport* report) override { return pool_->Check(structure, report); }

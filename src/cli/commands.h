@@ -42,5 +42,6 @@ void PrintDeleteReport(const DeleteReport& r, bool as_json);
 void AddPoolCommands(CLI::App& app, Context* ctx);      // init, status, fsck, scrub, demo
 void AddObjectCommands(CLI::App& app, Context* ctx);    // sr, vm, disk, catalog
 void AddSnapshotCommands(CLI::App& app, Context* ctx);  // snapshot
+void AddServeCommand(CLI::App& app, Context* ctx);      // serve
 
 }  // namespace vmstore::cli

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   AddPoolCommands(app, &ctx);
   AddObjectCommands(app, &ctx);
   AddSnapshotCommands(app, &ctx);
+  AddServeCommand(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

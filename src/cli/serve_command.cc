@@ -1,0 +1,56 @@
+// vmstore serve: the NBD server on a pool until SIGTERM or SIGINT.
+#include <csignal>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "nbd/manager_exports.h"
+#include "nbd/server.h"
+
+namespace vmstore::cli {
+
+void AddServeCommand(CLI::App& app, Context* ctx) {
+  auto* c = app.add_subcommand(
+      "serve",
+      "Serve the pool's disks (VM/DISK) and snapshots (VM/DISK@FULLNAME) over NBD until SIGTERM/SIGINT\n"
+      "  example: vmstore --pool /srv/vmstore serve --listen 127.0.0.1:10809\n"
+      "           qemu-img info nbd://127.0.0.1:10809/web/root");
+  auto listen = std::make_shared<std::string>("127.0.0.1:10809");
+  auto sock = std::make_shared<std::string>();
+  auto workers = std::make_shared<int>(4);
+  c->add_option("--listen", *listen, "TCP HOST:PORT, loopback by default (\"\" for none)");
+  c->add_option("--socket", *sock, "Also listen on this Unix socket");
+  c->add_option("--workers", *workers, "Requests served at once per connection (default 4)");
+  c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+    // Block the signals first so every thread inherits the mask; sigwait below.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    nbd::ManagerExports exports(&m);
+    nbd::ServerOptions o;
+    o.listen = *listen;
+    o.unix_socket = *sock;
+    o.workers_per_connection = *workers;
+    nbd::Server server(&exports, o);
+    RETURN_IF_ERROR(server.Start());
+    ASSIGN_OR_RETURN(auto list, exports.List());
+    if (!listen->empty()) {
+      std::string host = listen->substr(0, listen->rfind(':'));
+      std::printf("serving %zu exports on nbd://%s:%d/VM/DISK[@SNAPSHOT]\n", list.size(), host.c_str(),
+                  server.tcp_port());
+    }
+    if (!sock->empty()) std::printf("serving on nbd+unix:///VM/DISK?socket=%s\n", sock->c_str());
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    server.Stop();
+    auto st = server.stats();
+    std::printf("stopped on signal %d: %llu connections, %llu requests, %llu errors\n", sig,
+                static_cast<unsigned long long>(st.connections), static_cast<unsigned long long>(st.requests),
+                static_cast<unsigned long long>(st.errors));
+    return Status::OK();
+  }));
+}
+
+}  // namespace vmstore::cli

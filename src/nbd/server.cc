@@ -1,0 +1,589 @@
+// The NBD server: listening sockets, the handshake, and transmission.
+#include "nbd/server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+
+#include "nbd/protocol.h"
+
+namespace vmstore::nbd {
+namespace {
+
+bool ReadFull(int fd, char* p, size_t n) {
+  while (n) {
+    ssize_t r = ::recv(fd, p, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool WriteFull(int fd, const char* p, size_t n) {
+  while (n) {
+    ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+uint32_t ErrnoFor(const Status& s) {
+  switch (s.code()) {
+    case Code::kOk:
+      return 0;
+    case Code::kInvalidArgument:
+    case Code::kOutOfRange:
+      return kEINVAL;
+    case Code::kFailedPrecondition:
+      return kEPERM;
+    case Code::kNoSpace:
+      return kENOSPC;
+    case Code::kNotSupported:
+      return kENOTSUP;
+    default:
+      return kEIO;
+  }
+}
+
+std::string OptionReply(uint32_t option, uint32_t type, const std::string& data) {
+  std::string r;
+  PutBe64(&r, kRepMagic);
+  PutBe32(&r, option);
+  PutBe32(&r, type);
+  PutBe32(&r, static_cast<uint32_t>(data.size()));
+  return r + data;
+}
+
+constexpr uint32_t kAllocContextId = 1;
+constexpr char kAllocContext[] = "base:allocation";
+
+}  // namespace
+
+struct Server::Conn {
+  int fd = -1;
+  std::mutex wmu;  // one reply at a time
+  bool structured = false;
+  bool no_zeroes = false;
+  bool meta_alloc = false;  // base:allocation selected
+  std::string meta_export;  // ... for this export
+  std::unique_ptr<backend::Device> dev;
+  uint64_t size = 0;
+  bool read_only = false;
+
+  bool Send(const std::string& s) {
+    std::lock_guard<std::mutex> l(wmu);
+    return WriteFull(fd, s.data(), s.size());
+  }
+};
+
+Server::Server(ExportSource* exports, ServerOptions options) : exports_(exports), opts_(std::move(options)) {}
+
+Server::~Server() { Stop(); }
+
+ServerStats Server::stats() const { return {n_conns_.load(), n_requests_.load(), n_errors_.load()}; }
+
+Status Server::Start() {
+  if (!opts_.listen.empty()) {
+    size_t colon = opts_.listen.rfind(':');
+    if (colon == std::string::npos) {
+      return InvalidArgument("listen address '" + opts_.listen + "' is not HOST:PORT");
+    }
+    std::string host = opts_.listen.substr(0, colon), port = opts_.listen.substr(colon + 1);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    if (int e = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res); e != 0) {
+      return InvalidArgument("listen address '" + opts_.listen + "': " + gai_strerror(e));
+    }
+    int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || ::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 64) != 0) {
+      int err = errno;
+      ::freeaddrinfo(res);
+      if (fd >= 0) ::close(fd);
+      return ErrnoStatus(err, "listen on " + opts_.listen);
+    }
+    ::freeaddrinfo(res);
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof ss;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl);
+    tcp_port_ = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                         : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    listen_fds_.push_back(fd);
+  }
+  if (!opts_.unix_socket.empty()) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (opts_.unix_socket.size() >= sizeof sa.sun_path) {
+      return InvalidArgument("unix socket path '" + opts_.unix_socket + "' is too long");
+    }
+    std::strcpy(sa.sun_path, opts_.unix_socket.c_str());
+    ::unlink(opts_.unix_socket.c_str());
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 64) != 0) {
+      int err = errno;
+      if (fd >= 0) ::close(fd);
+      return ErrnoStatus(err, "listen on " + opts_.unix_socket);
+    }
+    listen_fds_.push_back(fd);
+  }
+  if (listen_fds_.empty()) return InvalidArgument("nothing to listen on (give --listen or --socket)");
+  for (int fd : listen_fds_) acceptors_.emplace_back([this, fd] { AcceptLoop(fd); });
+  return Status::OK();
+}
+
+void Server::AcceptLoop(int listen_fd) {
+  while (!stopping_) {
+    pollfd p{listen_fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto c = std::make_shared<Conn>();
+    c->fd = fd;
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) {
+      ::close(fd);
+      break;
+    }
+    conns_.insert(c);
+    ++n_conns_;
+    conn_threads_.emplace_back([this, c] {
+      Serve(c);
+      std::lock_guard<std::mutex> l2(mu_);
+      conns_.erase(c);
+    });
+  }
+}
+
+void Server::Stop() {
+  if (stopping_.exchange(true)) return;
+  for (auto& t : acceptors_) t.join();
+  acceptors_.clear();
+  for (int fd : listen_fds_) ::close(fd);
+  listen_fds_.clear();
+  if (!opts_.unix_socket.empty()) ::unlink(opts_.unix_socket.c_str());
+  {
+    // Wake every reader; workers finish what was read and the connection flushes.
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& c : conns_) ::shutdown(c->fd, SHUT_RD);
+  }
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    threads.swap(conn_threads_);
+  }
+  for (auto& t : threads) t.join();
+}
+
+// ---- one connection
+
+namespace {
+
+struct Request {
+  uint16_t flags = 0, type = 0;
+  uint64_t cookie = 0, offset = 0;
+  uint32_t length = 0;
+  std::string data;  // WRITE payload
+};
+
+// Handshake state and helpers, used by Serve.
+class Handshake {
+ public:
+  Handshake(int fd, ExportSource* exports) : fd_(fd), exports_(exports) {}
+  bool structured = false, no_zeroes = false, meta_alloc = false;
+  std::string meta_export;
+  std::unique_ptr<backend::Device> dev;
+  std::string export_name;
+
+  // Runs the option phase; true when transmission should start.
+  bool Run() {
+    std::string hello;
+    PutBe64(&hello, kNbdMagic);
+    PutBe64(&hello, kOptMagic);
+    PutBe16(&hello, kFlagFixedNewstyle | kFlagNoZeroes);
+    if (!WriteFull(fd_, hello.data(), hello.size())) return false;
+    char cf[4];
+    if (!ReadFull(fd_, cf, 4)) return false;
+    uint32_t client_flags = GetBe32(cf);
+    if (!(client_flags & kClientFixedNewstyle)) return false;  // only fixed newstyle clients
+    no_zeroes = client_flags & kClientNoZeroes;
+    for (;;) {
+      char h[16];
+      if (!ReadFull(fd_, h, 16)) return false;
+      if (GetBe64(h) != kOptMagic) return false;
+      uint32_t opt = GetBe32(h + 8), len = GetBe32(h + 12);
+      if (len > kMaxOptionLength) {
+        if (len > (1u << 20)) return false;  // not worth reading
+        std::string skip(len, '\0');
+        if (!ReadFull(fd_, skip.data(), len)) return false;
+        if (!Reply(opt, kRepErrTooBig, "option too long")) return false;
+        continue;
+      }
+      std::string data(len, '\0');
+      if (len && !ReadFull(fd_, data.data(), len)) return false;
+      int r = Option(opt, data);
+      if (r < 0) return false;
+      if (r > 0) return true;
+    }
+  }
+
+ private:
+  bool Send(const std::string& s) { return WriteFull(fd_, s.data(), s.size()); }
+  bool Reply(uint32_t opt, uint32_t type, const std::string& data = "") { return Send(OptionReply(opt, type, data)); }
+
+  uint16_t TransmissionFlags() const {
+    uint16_t f = kFlagHasFlags | kFlagSendFlush | kFlagSendFua | kFlagSendTrim | kFlagSendWriteZeroes | kFlagSendCache |
+                 kFlagSendFastZero | kFlagCanMultiConn;
+    if (structured) f |= kFlagSendDf;
+    if (dev->read_only()) f |= kFlagReadOnly;
+    return f;
+  }
+
+  // -1: drop the connection; 0: continue; 1: start transmission.
+  int Option(uint32_t opt, const std::string& d) {
+    switch (opt) {
+      case kOptExportName: {
+        auto dev_or = exports_->Open(d);
+        if (!dev_or.ok()) return -1;  // the protocol has no error reply here
+        dev = std::move(dev_or).value();
+        export_name = d;
+        std::string r;
+        PutBe64(&r, dev->size());
+        PutBe16(&r, TransmissionFlags());
+        if (!no_zeroes) r.append(124, '\0');
+        return Send(r) ? 1 : -1;
+      }
+      case kOptAbort:
+        Reply(opt, kRepAck);
+        return -1;
+      case kOptList: {
+        if (!d.empty()) return Reply(opt, kRepErrInvalid, "NBD_OPT_LIST takes no data") ? 0 : -1;
+        auto list = exports_->List();
+        if (!list.ok()) return Reply(opt, kRepErrPlatform, list.status().ToString()) ? 0 : -1;
+        for (const auto& e : *list) {
+          std::string p;
+          PutBe32(&p, static_cast<uint32_t>(e.name.size()));
+          p += e.name + e.description;
+          if (!Reply(opt, kRepServer, p)) return -1;
+        }
+        return Reply(opt, kRepAck) ? 0 : -1;
+      }
+      case kOptStructuredReply:
+        if (!d.empty()) return Reply(opt, kRepErrInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data") ? 0 : -1;
+        structured = true;
+        return Reply(opt, kRepAck) ? 0 : -1;
+      case kOptInfo:
+      case kOptGo:
+        return InfoOrGo(opt, d);
+      case kOptListMetaContext:
+      case kOptSetMetaContext:
+        return MetaContext(opt, d);
+      case kOptStartTls:
+        return Reply(opt, kRepErrPolicy, "TLS is not configured on this server") ? 0 : -1;
+      default:
+        return Reply(opt, kRepErrUnsup, "option " + std::to_string(opt) + " is not supported") ? 0 : -1;
+    }
+  }
+
+  int InfoOrGo(uint32_t opt, const std::string& d) {
+    if (d.size() < 6) return Reply(opt, kRepErrInvalid, "option too short") ? 0 : -1;
+    uint32_t nlen = GetBe32(d.data());
+    if (d.size() < 4ull + nlen + 2) return Reply(opt, kRepErrInvalid, "export name overruns the option") ? 0 : -1;
+    std::string name = d.substr(4, nlen);
+    uint16_t nreq = GetBe16(d.data() + 4 + nlen);
+    if (d.size() != 4ull + nlen + 2 + 2ull * nreq) {
+      return Reply(opt, kRepErrInvalid, "information requests do not match the option length") ? 0 : -1;
+    }
+    bool want_name = false, want_desc = false, want_block = false;
+    for (uint16_t i = 0; i < nreq; ++i) {
+      uint16_t t = GetBe16(d.data() + 4 + nlen + 2 + 2 * i);
+      want_name |= t == kInfoName;
+      want_desc |= t == kInfoDescription;
+      want_block |= t == kInfoBlockSize;
+    }
+    auto dev_or = exports_->Open(name);
+    if (!dev_or.ok()) {
+      uint32_t err = dev_or.status().code() == Code::kNotFound ? kRepErrUnknown : kRepErrPlatform;
+      return Reply(opt, err, dev_or.status().message()) ? 0 : -1;
+    }
+    dev = std::move(dev_or).value();
+    std::string info;
+    PutBe16(&info, kInfoExport);
+    PutBe64(&info, dev->size());
+    PutBe16(&info, TransmissionFlags());
+    if (!Reply(opt, kRepInfo, info)) return -1;
+    if (want_name) {
+      std::string p;
+      PutBe16(&p, kInfoName);
+      if (!Reply(opt, kRepInfo, p + name)) return -1;
+    }
+    if (want_desc) {
+      std::string p;
+      PutBe16(&p, kInfoDescription);
+      if (!Reply(opt, kRepInfo, p + (dev->read_only() ? "snapshot (read-only)" : "disk"))) return -1;
+    }
+    if (want_block) {
+      std::string p;
+      PutBe16(&p, kInfoBlockSize);
+      PutBe32(&p, 1);
+      PutBe32(&p, kPreferredBlock);
+      PutBe32(&p, kMaxPayload);
+      if (!Reply(opt, kRepInfo, p)) return -1;
+    }
+    if (!Reply(opt, kRepAck)) return -1;
+    if (opt == kOptInfo) {
+      dev.reset();
+      return 0;
+    }
+    export_name = name;
+    if (meta_alloc && meta_export != name) meta_alloc = false;  // contexts were for another export
+    return 1;
+  }
+
+  int MetaContext(uint32_t opt, const std::string& d) {
+    if (opt == kOptSetMetaContext && !structured) {
+      return Reply(opt, kRepErrInvalid, "negotiate structured replies first") ? 0 : -1;
+    }
+    if (d.size() < 8) return Reply(opt, kRepErrInvalid, "option too short") ? 0 : -1;
+    uint32_t nlen = GetBe32(d.data());
+    if (d.size() < 8ull + nlen) return Reply(opt, kRepErrInvalid, "export name overruns the option") ? 0 : -1;
+    std::string name = d.substr(4, nlen);
+    uint32_t nq = GetBe32(d.data() + 4 + nlen);
+    size_t pos = 8 + nlen;
+    std::vector<std::string> queries;
+    for (uint32_t i = 0; i < nq; ++i) {
+      if (pos + 4 > d.size()) return Reply(opt, kRepErrInvalid, "query overruns the option") ? 0 : -1;
+      uint32_t ql = GetBe32(d.data() + pos);
+      if (pos + 4 + ql > d.size()) return Reply(opt, kRepErrInvalid, "query overruns the option") ? 0 : -1;
+      queries.push_back(d.substr(pos + 4, ql));
+      pos += 4 + ql;
+    }
+    if (pos != d.size()) return Reply(opt, kRepErrInvalid, "trailing bytes in the option") ? 0 : -1;
+    auto probe = exports_->Open(name);
+    if (!probe.ok()) return Reply(opt, kRepErrUnknown, probe.status().message()) ? 0 : -1;
+    bool match = false;
+    if (queries.empty()) match = opt == kOptListMetaContext;
+    for (const std::string& q : queries) match |= q == kAllocContext || (opt == kOptListMetaContext && q == "base:");
+    if (opt == kOptSetMetaContext) {
+      meta_alloc = match;
+      meta_export = name;
+    }
+    if (match) {
+      std::string p;
+      PutBe32(&p, kAllocContextId);
+      if (!Reply(opt, kRepMetaContext, p + kAllocContext)) return -1;
+    }
+    return Reply(opt, kRepAck) ? 0 : -1;
+  }
+
+  int fd_;
+  ExportSource* exports_;
+};
+
+}  // namespace
+
+void Server::Serve(std::shared_ptr<Conn> c) {
+  Handshake hs(c->fd, exports_);
+  if (!hs.Run()) {
+    ::close(c->fd);
+    return;
+  }
+  c->structured = hs.structured;
+  c->meta_alloc = hs.meta_alloc;
+  c->dev = std::move(hs.dev);
+  c->size = c->dev->size();
+  c->read_only = c->dev->read_only();
+
+  // Transmission: this thread reads; workers run requests and reply.
+  std::mutex qmu;
+  std::condition_variable qcv;
+  std::deque<Request> queue;
+  bool closing = false;
+
+  auto reply = [&](const Request& r, const Status& st, const std::string& payload) {
+    std::string out;
+    uint32_t err = ErrnoFor(st);
+    if (err) ++n_errors_;
+    if (!c->structured) {
+      PutBe32(&out, kSimpleReplyMagic);
+      PutBe32(&out, err);
+      PutBe64(&out, r.cookie);
+      if (!err) out += payload;
+      return c->Send(out);
+    }
+    auto chunk = [&](uint16_t flags, uint16_t type, const std::string& p) {
+      PutBe32(&out, kStructuredReplyMagic);
+      PutBe16(&out, flags);
+      PutBe16(&out, type);
+      PutBe64(&out, r.cookie);
+      PutBe32(&out, static_cast<uint32_t>(p.size()));
+      out += p;
+    };
+    if (err) {
+      std::string msg = st.message().substr(0, 1024), p;
+      PutBe32(&p, err);
+      PutBe16(&p, static_cast<uint16_t>(msg.size()));
+      chunk(kReplyFlagDone, kReplyError, p + msg);
+    } else if (r.type == kCmdRead) {
+      std::string p;
+      PutBe64(&p, r.offset);
+      chunk(kReplyFlagDone, kReplyOffsetData, p + payload);
+    } else if (r.type == kCmdBlockStatus) {
+      chunk(kReplyFlagDone, kReplyBlockStatus, payload);
+    } else {
+      chunk(kReplyFlagDone, kReplyNone, "");
+    }
+    return c->Send(out);
+  };
+
+  auto run = [&](Request& r) {
+    ++n_requests_;
+    backend::Device& dev = *c->dev;
+    auto bounds = [&](uint32_t overflow_err_code) -> Status {
+      if (r.offset > c->size || r.length > c->size - r.offset) {
+        return overflow_err_code == kENOSPC
+                   ? NoSpace("request " + std::to_string(r.offset) + "+" + std::to_string(r.length) +
+                             " is past the end of the export (" + std::to_string(c->size) + " bytes)")
+                   : OutOfRange("request " + std::to_string(r.offset) + "+" + std::to_string(r.length) +
+                                " is past the end of the export (" + std::to_string(c->size) + " bytes)");
+      }
+      return Status::OK();
+    };
+    auto writable = [&]() -> Status {
+      if (c->read_only) return FailedPrecondition("export is read-only (a snapshot)");
+      return Status::OK();
+    };
+    const bool fua = r.flags & kCmdFlagFua;
+    Status st;
+    std::string payload;
+    switch (r.type) {
+      case kCmdRead:
+        st = r.length > kMaxPayload ? InvalidArgument("read longer than 32 MiB") : bounds(kEINVAL);
+        if (st.ok()) {
+          payload.resize(r.length);
+          st = dev.Read(r.offset, payload);
+        }
+        break;
+      case kCmdWrite:
+        st = writable();
+        if (st.ok()) st = bounds(kENOSPC);
+        if (st.ok()) st = dev.Write(r.offset, r.data, fua);
+        break;
+      case kCmdFlush:
+        st = dev.Flush();
+        break;
+      case kCmdTrim:
+        st = writable();
+        if (st.ok()) st = bounds(kEINVAL);
+        if (st.ok()) st = dev.Trim(r.offset, r.length, fua);
+        break;
+      case kCmdWriteZeroes:
+        st = writable();
+        if (st.ok()) st = bounds(kENOSPC);
+        if (st.ok()) st = dev.WriteZeroes(r.offset, r.length, !(r.flags & kCmdFlagNoHole), fua);
+        break;
+      case kCmdCache:
+        st = bounds(kEINVAL);
+        break;
+      case kCmdBlockStatus: {
+        if (!c->meta_alloc) {
+          st = InvalidArgument("no metadata context negotiated (ask for base:allocation)");
+          break;
+        }
+        st = r.length == 0 ? InvalidArgument("block status of zero bytes") : bounds(kEINVAL);
+        if (!st.ok()) break;
+        auto map = dev.Map(r.offset, r.length);
+        st = map.status();
+        if (!st.ok()) break;
+        PutBe32(&payload, kAllocContextId);
+        for (const Extent& e : *map) {
+          uint32_t flags = e.type == ExtentType::kHole   ? (kStateHole | kStateZero)
+                           : e.type == ExtentType::kZero ? kStateZero
+                                                         : 0;
+          // Descriptors are 32-bit: split longer extents.
+          for (uint64_t done = 0; done < e.length;) {
+            uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(e.length - done, 0x80000000u));
+            PutBe32(&payload, len);
+            PutBe32(&payload, flags);
+            done += len;
+            if (r.flags & kCmdFlagReqOne) break;
+          }
+          if (r.flags & kCmdFlagReqOne) break;
+        }
+        break;
+      }
+      default:
+        st = InvalidArgument("unknown command " + std::to_string(r.type));
+    }
+    reply(r, st, payload);
+  };
+
+  const int nworkers = std::max(1, opts_.workers_per_connection);
+  std::vector<std::thread> workers;
+  for (int i = 0; i < nworkers; ++i) {
+    workers.emplace_back([&] {
+      for (;;) {
+        Request r;
+        {
+          std::unique_lock<std::mutex> l(qmu);
+          qcv.wait(l, [&] { return closing || !queue.empty(); });
+          if (queue.empty()) return;
+          r = std::move(queue.front());
+          queue.pop_front();
+        }
+        run(r);
+      }
+    });
+  }
+  for (;;) {
+    char h[28];
+    if (!ReadFull(c->fd, h, 28)) break;
+    if (GetBe32(h) != kRequestMagic) break;  // the stream cannot be trusted any more
+    Request r;
+    r.flags = GetBe16(h + 4);
+    r.type = GetBe16(h + 6);
+    r.cookie = GetBe64(h + 8);
+    r.offset = GetBe64(h + 16);
+    r.length = GetBe32(h + 24);
+    if (r.type == kCmdDisc) break;
+    if (r.type == kCmdWrite) {
+      if (r.length > kMaxPayload) break;  // cannot skip that much safely
+      r.data.resize(r.length);
+      if (!ReadFull(c->fd, r.data.data(), r.length)) break;
+    }
+    {
+      std::lock_guard<std::mutex> l(qmu);
+      queue.push_back(std::move(r));
+    }
+    qcv.notify_one();
+  }
+  {
+    std::lock_guard<std::mutex> l(qmu);
+    closing = true;
+  }
+  qcv.notify_all();
+  for (auto& w : workers) w.join();
+  (void)c->dev->Flush();  // a clean or abrupt end: what was written is made durable
+  ::close(c->fd);
+}
+
+}  // namespace vmstore::nbd

@@ -1,0 +1,90 @@
+// An NBD server (fixed newstyle handshake, structured replies, base:allocation)
+// over Devices found by export name.
+//
+// Example:
+//   ManagerExports exports(manager.get());
+//   nbd::Server server(&exports, {.listen = "127.0.0.1:10809"});
+//   RETURN_IF_ERROR(server.Start());
+//   ...                       // serve until told to stop
+//   server.Stop();            // no new connections; in-flight requests finish; flushes
+//
+// Each connection has a reader thread, which parses requests (and write
+// payloads) in order, and a few worker threads that run them concurrently and
+// send replies under the connection's write lock, so a client's queue of
+// requests is served in parallel. A malformed request gets the protocol's
+// error reply or, when the stream cannot be trusted any more (bad magic, a
+// length over the limit), a disconnect; other connections are not affected.
+// Thread-safety: Start/Stop from one thread. Ownership: the Server does not
+// own the ExportSource, which must outlive it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vmstore/backend.h"
+#include "vmstore/status.h"
+
+namespace vmstore::nbd {
+
+// Where exports come from.
+class ExportSource {
+ public:
+  virtual ~ExportSource() = default;
+  struct Entry {
+    std::string name, description;
+  };
+  virtual StatusOr<std::vector<Entry>> List() = 0;
+  // NotFound for an unknown name.
+  virtual StatusOr<std::unique_ptr<backend::Device>> Open(const std::string& name) = 0;
+};
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:10809";  // HOST:PORT for TCP ("" = none; port 0 = any free one)
+  std::string unix_socket;                 // path of a Unix socket ("" = none)
+  int workers_per_connection = 4;
+};
+
+struct ServerStats {
+  uint64_t connections = 0, requests = 0, errors = 0;
+};
+
+class Server {
+ public:
+  Server(ExportSource* exports, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting. Errors: InvalidArgument (bad address),
+  // IOError (bind/listen failed, e.g. the port is taken).
+  Status Start();
+  // Stops accepting, lets in-flight requests finish, flushes, closes.
+  void Stop();
+  // The TCP port actually bound (useful with port 0); 0 without TCP.
+  int tcp_port() const { return tcp_port_; }
+  ServerStats stats() const;
+
+ private:
+  struct Conn;
+  void AcceptLoop(int listen_fd);
+  void Serve(std::shared_ptr<Conn> c);
+
+  ExportSource* exports_;
+  ServerOptions opts_;
+  std::vector<int> listen_fds_;
+  std::vector<std::thread> acceptors_;
+  int tcp_port_ = 0;
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex mu_;
+  std::set<std::shared_ptr<Conn>> conns_;
+  std::vector<std::thread> conn_threads_;
+  std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0};
+};
+
+}  // namespace vmstore::nbd
