@@ -6,22 +6,8 @@ set -u
 bin=${1:?usage: cli_test.sh VMSTORE_BINARY}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-check() {  # check NAME EXPECTED_RC PATTERN -- command...
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [[ $rc -eq $want ]] && grep -qE -- "$pattern" <<<"$out"; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1))
-    echo "FAIL: $name (rc $rc, want $want; pattern '$pattern')"
-    echo "$out" | head -20 | sed 's/^/    /'
-  fi
-}
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 p=$tmp/pool
 check "init creates a pool" 0 "created pool" -- "$bin" --pool "$p" init --cluster-size 16K
