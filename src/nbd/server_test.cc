@@ -1,0 +1,365 @@
+// The NBD server against a raw protocol client: the handshake's options and
+// errors, every command, malformed and abrupt clients (the server answers with
+// the protocol's errors or disconnects them and keeps serving the others), and
+// pipelining (many requests in flight on one connection).
+#include "nbd/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "catalog/catalog_test_util.h"
+#include "nbd/manager_exports.h"
+#include "nbd/protocol.h"
+
+namespace vmstore::nbd {
+namespace {
+
+using vmstore::testing::TempDir;
+using vmstore::testing::Unwrap;
+
+// A minimal NBD client speaking the wire protocol directly.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  }
+  ~RawClient() { ::close(fd_); }
+
+  bool Send(const std::string& s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == (ssize_t)s.size(); }
+  // Reads exactly n bytes; "" at EOF or error.
+  std::string Recv(size_t n) {
+    std::string out(n, '\0');
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::recv(fd_, out.data() + got, n - got, 0);
+      if (r <= 0) return "";
+      got += static_cast<size_t>(r);
+    }
+    return out;
+  }
+  bool Closed() {  // the server hung up
+    char c;
+    timeval tv{2, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return ::recv(fd_, &c, 1, 0) == 0;
+  }
+
+  // Greeting + client flags. Returns the handshake flags.
+  uint16_t Hello(uint32_t client_flags = kClientFixedNewstyle | kClientNoZeroes) {
+    std::string g = Recv(18);
+    EXPECT_EQ(GetBe64(g.data()), kNbdMagic);
+    EXPECT_EQ(GetBe64(g.data() + 8), kOptMagic);
+    std::string f;
+    PutBe32(&f, client_flags);
+    Send(f);
+    return GetBe16(g.data() + 16);
+  }
+  void Option(uint32_t opt, const std::string& data, uint64_t magic = kOptMagic) {
+    std::string o;
+    PutBe64(&o, magic);
+    PutBe32(&o, opt);
+    PutBe32(&o, static_cast<uint32_t>(data.size()));
+    Send(o + data);
+  }
+  struct OptReply {
+    uint32_t opt = 0, type = 0;
+    std::string data;
+  };
+  OptReply ReadOptReply() {
+    std::string h = Recv(20);
+    if (h.empty()) return {0, 0, "EOF"};
+    EXPECT_EQ(GetBe64(h.data()), kRepMagic);
+    OptReply r{GetBe32(h.data() + 8), GetBe32(h.data() + 12), ""};
+    r.data = Recv(GetBe32(h.data() + 16));
+    return r;
+  }
+  static std::string GoData(const std::string& name) {
+    std::string d;
+    PutBe32(&d, static_cast<uint32_t>(name.size()));
+    d += name;
+    PutBe16(&d, 0);
+    return d;
+  }
+  static std::string MetaData(const std::string& name, const std::string& query) {
+    std::string d;
+    PutBe32(&d, static_cast<uint32_t>(name.size()));
+    d += name;
+    PutBe32(&d, 1);
+    PutBe32(&d, static_cast<uint32_t>(query.size()));
+    return d + query;
+  }
+  // Negotiates structured replies + base:allocation and goes into transmission.
+  // Returns the export size.
+  uint64_t Go(const std::string& name, bool structured = true) {
+    Hello();
+    if (structured) {
+      Option(kOptStructuredReply, "");
+      EXPECT_EQ(ReadOptReply().type, kRepAck);
+      Option(kOptSetMetaContext, MetaData(name, "base:allocation"));
+      EXPECT_EQ(ReadOptReply().type, kRepMetaContext);
+      EXPECT_EQ(ReadOptReply().type, kRepAck);
+    }
+    Option(kOptGo, GoData(name));
+    uint64_t size = 0;
+    for (;;) {
+      OptReply r = ReadOptReply();
+      if (r.type == kRepInfo && GetBe16(r.data.data()) == kInfoExport) size = GetBe64(r.data.data() + 2);
+      if (r.type != kRepInfo) {
+        EXPECT_EQ(r.type, kRepAck) << r.data;
+        break;
+      }
+    }
+    structured_ = structured;
+    return size;
+  }
+  void Request(uint16_t type, uint64_t cookie, uint64_t offset, uint32_t length, const std::string& data = "",
+               uint16_t flags = 0, uint32_t magic = kRequestMagic) {
+    std::string r;
+    PutBe32(&r, magic);
+    PutBe16(&r, flags);
+    PutBe16(&r, type);
+    PutBe64(&r, cookie);
+    PutBe64(&r, offset);
+    PutBe32(&r, length);
+    Send(r + data);
+  }
+  struct Reply {
+    uint64_t cookie = 0;
+    uint32_t error = 0;
+    uint16_t type = 0;
+    std::string data;  // READ data, or the block status payload
+    bool eof = false;
+  };
+  // Reads one reply (structured: one chunk, which this server always marks done).
+  Reply ReadReply(uint32_t read_length = 0) {
+    Reply out;
+    if (!structured_) {
+      std::string h = Recv(16);
+      if (h.empty()) return {0, 0, 0, "", true};
+      out.cookie = GetBe64(h.data() + 8);
+      out.error = GetBe32(h.data() + 4);
+      if (!out.error && read_length) out.data = Recv(read_length);
+      return out;
+    }
+    std::string h = Recv(20);
+    if (h.empty()) return {0, 0, 0, "", true};
+    EXPECT_EQ(GetBe32(h.data()), kStructuredReplyMagic);
+    EXPECT_EQ(GetBe16(h.data() + 4) & kReplyFlagDone, kReplyFlagDone);
+    out.type = GetBe16(h.data() + 6);
+    out.cookie = GetBe64(h.data() + 8);
+    std::string p = Recv(GetBe32(h.data() + 16));
+    if (out.type == kReplyError) {
+      out.error = GetBe32(p.data());
+      out.data = p.substr(6);
+    } else if (out.type == kReplyOffsetData) {
+      out.data = p.substr(8);
+    } else {
+      out.data = p;
+    }
+    return out;
+  }
+  bool connected() const { return connected_; }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  bool structured_ = false;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ManagerOptions o;
+    m_ = Unwrap(Manager::Create(dir_.path(), o));
+    ASSERT_TRUE(m_);
+    ASSERT_TRUE(m_->CreateVm("vm").ok());
+    ASSERT_TRUE(m_->CreateDisk("vm", "d", 1 << 20, "").ok());
+    ASSERT_TRUE(vmstore::testing::WriteDisk(*m_, "vm/d", 0, std::string(4096, 'o')).ok());
+    snap_ = "vm/d@" + Unwrap(m_->CreateSnapshot("vm", "s", "")).full_name;
+    exports_ = std::make_unique<ManagerExports>(m_.get());
+    ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    server_ = std::make_unique<Server>(exports_.get(), so);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  void TearDown() override {
+    server_->Stop();
+    server_.reset();
+    ASSERT_TRUE(m_->Close().ok());
+  }
+  int port() const { return server_->tcp_port(); }
+
+  TempDir dir_;
+  std::unique_ptr<Manager> m_;
+  std::string snap_;
+  std::unique_ptr<ManagerExports> exports_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(ServerTest, HandshakeAdvertisesFixedNewstyleAndListsExports) {
+  RawClient c(port());
+  ASSERT_TRUE(c.connected());
+  EXPECT_EQ(c.Hello(), kFlagFixedNewstyle | kFlagNoZeroes);
+  c.Option(kOptList, "");
+  std::set<std::string> names;
+  for (;;) {
+    auto r = c.ReadOptReply();
+    if (r.type != kRepServer) {
+      EXPECT_EQ(r.type, kRepAck);
+      break;
+    }
+    names.insert(r.data.substr(4, GetBe32(r.data.data())));
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"vm/d", snap_}));
+}
+
+TEST_F(ServerTest, UnknownExportAndOptionsGetErrorRepliesAndTheSessionGoesOn) {
+  RawClient c(port());
+  c.Hello();
+  c.Option(kOptGo, RawClient::GoData("vm/nope"));
+  auto r = c.ReadOptReply();
+  EXPECT_EQ(r.type, kRepErrUnknown);
+  EXPECT_NE(r.data.find("unknown export 'vm/nope'"), std::string::npos) << r.data;
+  c.Option(99, "xyz");
+  EXPECT_EQ(c.ReadOptReply().type, kRepErrUnsup);
+  c.Option(kOptList, std::string(kMaxOptionLength + 1, 'x'));
+  EXPECT_EQ(c.ReadOptReply().type, kRepErrTooBig);
+  c.Option(kOptGo, "\x00\x00\x00\x09vm");  // name length past the end
+  EXPECT_EQ(c.ReadOptReply().type, kRepErrInvalid);
+  c.Option(kOptSetMetaContext, RawClient::MetaData("vm/d", "base:allocation"));  // before structured replies
+  EXPECT_EQ(c.ReadOptReply().type, kRepErrInvalid);
+  c.Option(kOptStartTls, "");
+  EXPECT_EQ(c.ReadOptReply().type, kRepErrPolicy);
+  c.Option(kOptGo, RawClient::GoData("vm/d"));  // still usable
+  EXPECT_EQ(c.ReadOptReply().type, kRepInfo);
+}
+
+TEST_F(ServerTest, ClientsThatBreakTheProtocolAreDisconnectedAndOthersServed) {
+  {
+    RawClient old_style(port());
+    old_style.Hello(0);  // not fixed newstyle
+    EXPECT_TRUE(old_style.Closed());
+  }
+  {
+    RawClient bad_magic(port());
+    bad_magic.Hello();
+    bad_magic.Option(kOptList, "", 0x1234);
+    EXPECT_TRUE(bad_magic.Closed());
+  }
+  {
+    RawClient bad_request(port());
+    bad_request.Go("vm/d");
+    bad_request.Request(kCmdRead, 1, 0, 512, "", 0, 0xdeadbeef);
+    EXPECT_TRUE(bad_request.Closed());
+  }
+  {
+    RawClient huge_write(port());
+    huge_write.Go("vm/d");
+    huge_write.Request(kCmdWrite, 1, 0, kMaxPayload + 1);
+    EXPECT_TRUE(huge_write.Closed());
+  }
+  {
+    RawClient abrupt(port());
+    abrupt.Go("vm/d");
+    abrupt.Request(kCmdWrite, 1, 0, 65536, std::string(1000, 'x'));  // hangs up mid-payload
+  }
+  RawClient ok(port());
+  ASSERT_EQ(ok.Go("vm/d"), 1u << 20);
+  ok.Request(kCmdRead, 7, 0, 4096);
+  auto r = ok.ReadReply();
+  EXPECT_EQ(r.cookie, 7u);
+  EXPECT_EQ(r.error, 0u);
+  EXPECT_EQ(r.data, std::string(4096, 'o'));  // the abandoned write changed nothing
+}
+
+TEST_F(ServerTest, EveryCommandAndItsErrors) {
+  RawClient c(port());
+  ASSERT_EQ(c.Go("vm/d"), 1u << 20);
+  c.Request(kCmdWrite, 1, 8192, 4096, std::string(4096, 'w'), kCmdFlagFua);
+  EXPECT_EQ(c.ReadReply().error, 0u);
+  c.Request(kCmdRead, 2, 8192, 4096);
+  EXPECT_EQ(c.ReadReply().data, std::string(4096, 'w'));
+  c.Request(kCmdFlush, 3, 0, 0);
+  EXPECT_EQ(c.ReadReply().error, 0u);
+  c.Request(kCmdTrim, 4, 0, 65536);
+  EXPECT_EQ(c.ReadReply().error, 0u);
+  c.Request(kCmdWriteZeroes, 5, 65536, 65536, "", kCmdFlagNoHole | kCmdFlagFastZero);
+  EXPECT_EQ(c.ReadReply().error, 0u);
+  c.Request(kCmdCache, 6, 0, 4096);
+  EXPECT_EQ(c.ReadReply().error, 0u);
+  c.Request(kCmdBlockStatus, 7, 0, 1 << 20);
+  auto bs = c.ReadReply();
+  ASSERT_EQ(bs.type, kReplyBlockStatus);
+  ASSERT_GE(bs.data.size(), 12u);
+  EXPECT_EQ(GetBe32(bs.data.data()), 1u);                           // context id
+  EXPECT_EQ(GetBe32(bs.data.data() + 4), 65536u);                   // the trimmed cluster ...
+  EXPECT_EQ(GetBe32(bs.data.data() + 8), kStateHole | kStateZero);  // ... is a hole
+  EXPECT_EQ(GetBe32(bs.data.data() + 16), kStateZero);              // then allocated zeroes
+  c.Request(kCmdBlockStatus, 8, 0, 1 << 20, "", kCmdFlagReqOne);
+  EXPECT_EQ(c.ReadReply().data.size(), 12u);
+  // Errors.
+  c.Request(kCmdRead, 10, (1 << 20) - 512, 1024);
+  auto past = c.ReadReply();
+  EXPECT_EQ(past.error, kEINVAL);
+  EXPECT_NE(past.data.find("past the end"), std::string::npos);
+  c.Request(kCmdWrite, 11, 1 << 20, 512, std::string(512, 'x'));
+  EXPECT_EQ(c.ReadReply().error, kENOSPC);
+  c.Request(kCmdRead, 12, 0, kMaxPayload + 1);
+  EXPECT_EQ(c.ReadReply().error, kEINVAL);
+  c.Request(42, 13, 0, 0);
+  EXPECT_EQ(c.ReadReply().error, kEINVAL);
+  c.Request(kCmdBlockStatus, 14, 0, 0);
+  EXPECT_EQ(c.ReadReply().error, kEINVAL);
+  c.Request(kCmdDisc, 15, 0, 0);
+  EXPECT_TRUE(c.Closed());
+}
+
+TEST_F(ServerTest, SnapshotExportsAreReadOnlyAndKeepTheirData) {
+  RawClient c(port());
+  c.Go(snap_, /*structured=*/false);
+  c.Request(kCmdWrite, 1, 0, 512, std::string(512, 'x'));
+  EXPECT_EQ(c.ReadReply().error, kEPERM);
+  c.Request(kCmdTrim, 2, 0, 512);
+  EXPECT_EQ(c.ReadReply().error, kEPERM);
+  c.Request(kCmdRead, 3, 0, 4096);
+  auto r = c.ReadReply(4096);
+  EXPECT_EQ(r.error, 0u);
+  EXPECT_EQ(r.data, std::string(4096, 'o'));
+}
+
+TEST_F(ServerTest, ManyRequestsInFlightOnOneConnectionAllComeBack) {
+  RawClient c(port());
+  c.Go("vm/d");
+  const int n = 64;
+  for (int i = 0; i < n; ++i) {
+    std::string data(4096, static_cast<char>('a' + i % 26));
+    c.Request(kCmdWrite, 1000 + i, uint64_t(i) * 4096, 4096, data);
+  }
+  std::set<uint64_t> cookies;
+  for (int i = 0; i < n; ++i) {
+    auto r = c.ReadReply();
+    EXPECT_EQ(r.error, 0u);
+    cookies.insert(r.cookie);
+  }
+  EXPECT_EQ(cookies.size(), size_t{n});
+  for (int i = 0; i < n; ++i) c.Request(kCmdRead, 2000 + i, uint64_t(i) * 4096, 4096);
+  for (int i = 0; i < n; ++i) {
+    auto r = c.ReadReply();
+    ASSERT_EQ(r.error, 0u);
+    int k = static_cast<int>(r.cookie - 2000);
+    EXPECT_EQ(r.data, std::string(4096, static_cast<char>('a' + k % 26)));
+  }
+}
+
+}  // namespace
+}  // namespace vmstore::nbd
