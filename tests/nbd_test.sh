@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Black-box tests of `vmstore serve` with the real NBD clients from Debian's
-# packages: qemu-img, qemu-io, nbdinfo, nbdcopy. Usage: nbd_test.sh PATH_TO_VMSTORE
+# packages: qemu-img, qemu-io, nbdinfo, nbdcopy, fio. Usage: nbd_test.sh PATH_TO_VMSTORE
 # A missing client fails the test under CI=true and skips it (loudly) outside CI.
 set -u
 bin=${1:?usage: nbd_test.sh VMSTORE_BINARY}
-for tool in qemu-img qemu-io nbdinfo nbdcopy; do
+for tool in qemu-img qemu-io nbdinfo nbdcopy fio; do
   if ! command -v "$tool" >/dev/null; then
     if [[ ${CI:-} == true ]]; then
       echo "FAIL: $tool is not installed (scripts/setup.sh installs it)"
@@ -72,6 +72,11 @@ check "hole after trim" 0 "^hole,zero$" -- covering 104857600
 check "qemu-io write-zeroes" 0 "wrote 65536/65536" -- qemu-io -f raw -c "write -z 0 64k" -c "read -P 0 0 64k" "$url/web/root"
 check "unaligned write and read" 0 "read 1000/1000" -- qemu-io -f raw -c "write -P 0x5a 12345 1000" -c "read -P 0x5a 12345 1000" "$url/web/root"
 check "read past the end fails" 1 "Input/output error|Invalid argument" -- qemu-io -f raw -c "read 255M 2M" "$url/web/root"
+
+# fio's nbd engine: random writes verified by crc32c, queue depth 16, two connections.
+check "fio nbd verify, iodepth 16, 2 connections" 0 "err= 0" -- fio --name=verify --ioengine=nbd \
+  --uri="$url/web/data" --rw=randwrite --bs=4k --iodepth=16 --numjobs=2 --size=32M --offset_increment=32M \
+  --verify=crc32c --do_verify=1 --verify_fatal=1 --group_reporting
 
 # A snapshot, served read-only. (Commands on a served pool go through the
 # daemon's management API, which is still to come; until then the server stops.)
