@@ -78,11 +78,18 @@ check "fio nbd verify, iodepth 16, 2 connections" 0 "err= 0" -- fio --name=verif
   --uri="$url/web/data" --rw=randwrite --bs=4k --iodepth=16 --numjobs=2 --size=32M --offset_increment=32M \
   --verify=crc32c --do_verify=1 --verify_fatal=1 --group_reporting
 
-# A snapshot, served read-only. (Commands on a served pool go through the
-# daemon's management API, which is still to come; until then the server stops.)
+# While the server runs, commands go through it (its management socket).
+check "commands go through the server" 0 "^web +2 +0 +active" -- "$bin" vm list
+check "online fsck through the server" 0 "online check .*clean|^clean" -- "$bin" fsck
+check "a second server is refused" 1 "in use by another vmstore process" -- "$bin" serve --listen 127.0.0.1:0
+qemu-io -f raw -c "sleep 3000" "$url/web/data" >/dev/null 2>&1 &
+holder=$!
+sleep 0.5
+check "a disk open by a client cannot be deleted" 1 "export web/data is open by an NBD client \\(use --force" -- "$bin" disk delete web/data
+check "a snapshot is taken while clients are connected" 0 "created snapshot web@s1_" -- "$bin" snapshot create web s1
+wait "$holder"
 stop_server
 check "SIGTERM stops cleanly" 0 "stopped on signal 15" -- cat "$tmp/serve.log"
-check "snapshot" 0 "created snapshot" -- "$bin" snapshot create web s1
 full=$("$bin" --json snapshot list web | jq -r '.[0].full_name')
 start_server
 check "snapshot export listed" 0 "export=\"web/root@$full\"" -- nbdinfo --list "$url"

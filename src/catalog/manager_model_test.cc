@@ -39,14 +39,14 @@ struct Model {
 
   static std::string Name(const std::string& key) { return key.substr(0, key.find('#')); }
 
-  void RemoveSnap(const std::string& key) {
+  void RemoveSnap(std::string key) {  // by value: callers pass keys stored in the maps
     Snap s = snaps.at(key);
     snaps.erase(key);
     Vm& v = vms.at(s.vm);
     v.snapshots.erase(std::find(v.snapshots.begin(), v.snapshots.end(), key));
     if (v.deleted && v.snapshots.empty()) RemoveVm(s.vm);
   }
-  void RemoveVm(const std::string& key) {
+  void RemoveVm(std::string key) {
     Vm v = vms.at(key);
     vms.erase(key);
     if (v.parent.empty()) return;
@@ -54,7 +54,7 @@ struct Model {
     p.clones.erase(key);
     if (p.deleted && p.clones.empty()) RemoveSnap(v.parent);
   }
-  void DeleteSnap(const std::string& key, bool recursive) {
+  void DeleteSnap(std::string key, bool recursive) {
     if (recursive) {
       for (const std::string& c : std::set<std::string>(snaps.at(key).clones)) DeleteVm(c, true);
       if (!snaps.count(key)) return;
@@ -65,7 +65,7 @@ struct Model {
       snaps.at(key).deleted = true;
     }
   }
-  void DeleteVm(const std::string& key, bool recursive) {
+  void DeleteVm(std::string key, bool recursive) {
     Vm& v = vms.at(key);
     v.disks.clear();
     if (!v.deleted && live.count(Name(key)) && live[Name(key)] == key) live.erase(Name(key));

@@ -1,12 +1,32 @@
 #include "cli/cli_util.h"
 
 #include <algorithm>
+#include <cstdarg>
 #include <cstdio>
 #include <ctime>
 
 namespace vmstore::cli {
 
 using json = nlohmann::json;
+
+namespace {
+thread_local FILE* t_out = nullptr;
+thread_local FILE* t_err = nullptr;
+}  // namespace
+
+FILE* Out() { return t_out ? t_out : stdout; }
+FILE* Err() { return t_err ? t_err : stderr; }
+void SetOutput(FILE* out, FILE* err) {
+  t_out = out;
+  t_err = err;
+}
+
+void Printf(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  std::vfprintf(Out(), fmt, ap);
+  va_end(ap);
+}
 
 int ExitCode(const Status& s) {
   switch (s.code()) {
@@ -25,7 +45,7 @@ int ExitCode(const Status& s) {
 }
 
 int Fail(const Status& s) {
-  std::fprintf(stderr, "vmstore: %s\n", s.ToString().c_str());
+  std::fprintf(Err(), "vmstore: %s\n", s.ToString().c_str());
   return ExitCode(s);
 }
 
@@ -93,7 +113,7 @@ void Table::Print() const {
       line += cell;
       if (i + 1 < rows_[k].size()) line += std::string(w[i] - cell.size() + 2, ' ');
     }
-    std::printf("%s\n", line.c_str());
+    std::fprintf(Out(), "%s\n", line.c_str());
   }
 }
 
@@ -166,6 +186,6 @@ json ToJson(const TreeNode& t) {
   return {{"kind", t.is_vm ? "vm" : "snapshot"}, {"name", t.label}, {"is_deleted", t.deleted}, {"children", children}};
 }
 
-void PrintJson(const json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+void PrintJson(const json& j) { std::fprintf(Out(), "%s\n", j.dump(2).c_str()); }
 
 }  // namespace vmstore::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -11,6 +12,14 @@
 #include "vmstore/status.h"
 
 namespace vmstore::cli {
+
+// Where a command's output goes: stdout / stderr, or the buffers of a command
+// that the server runs for a client (see serve_command.cc). Per thread.
+FILE* Out();
+FILE* Err();
+void SetOutput(FILE* out, FILE* err);  // nullptr: back to stdout / stderr
+// printf to Out().
+void Printf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // 0 ok, 1 user error, 2 internal or I/O error.
 int ExitCode(const Status& s);

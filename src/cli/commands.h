@@ -3,18 +3,36 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/cli_util.h"
 #include "vmstore/manager.h"
 
 namespace vmstore::cli {
 
+// What a running server offers the commands it runs for its clients.
+struct ServeHooks {
+  // Names of the exports that NBD clients have open now.
+  std::function<std::vector<std::string>()> open_exports;
+  // Disconnects the clients of these exports and waits until they are gone.
+  std::function<void(const std::vector<std::string>&)> disconnect;
+  // Runs `fn` while writes to the disks of `vm` are held: the writes already
+  // acknowledged are in, the ones that arrive meanwhile wait.
+  std::function<Status(const std::string& vm, const std::function<Status()>& fn)> quiesce;
+};
+
 struct Context {
   std::string pool_flag;  // --pool
   bool json = false;      // --json
   int rc = 0;
+  // Set when `vmstore serve` runs the command for a client: the server's open
+  // Manager (commands use it and do not close it), and its pool directory.
+  Manager* shared = nullptr;
+  std::string shared_dir;
+  ServeHooks* hooks = nullptr;
   // --pool, else $VMSTORE_POOL; InvalidArgument if neither.
   StatusOr<std::string> Dir() const;
   StatusOr<std::unique_ptr<Manager>> Open() const;
@@ -25,6 +43,11 @@ struct Context {
 template <typename Body>
 std::function<void()> WithManager(Context* ctx, Body body) {
   return [ctx, body] {
+    if (ctx->shared) {
+      Status s = body(*ctx->shared);
+      ctx->rc = s.ok() ? 0 : Fail(s);
+      return;
+    }
     auto m = ctx->Open();
     if (!m.ok()) {
       ctx->rc = Fail(m.status());
@@ -37,7 +60,19 @@ std::function<void()> WithManager(Context* ctx, Body body) {
   };
 }
 
+// Refuses (FailedPrecondition naming them) when clients of the server have
+// exports open that `affected` selects, unless `force`, which disconnects them.
+// Without a server there is nothing to check.
+Status CheckNotOpen(Context* ctx, const std::function<bool(const std::string& export_name)>& affected, bool force,
+                    const std::string& what);
+// Runs `fn` with the VM's writes held when a server runs the command.
+Status Quiesced(Context* ctx, const std::string& vm, const std::function<Status()>& fn);
+
 void PrintDeleteReport(const DeleteReport& r, bool as_json);
+
+// Parses `args` (without the program name) and runs the command; returns the
+// exit code. Output goes to Out() / Err().
+int RunCli(const std::vector<std::string>& args, Context* ctx);
 
 void AddPoolCommands(CLI::App& app, Context* ctx);      // init, status, fsck, scrub, demo
 void AddObjectCommands(CLI::App& app, Context* ctx);    // sr, vm, disk, catalog

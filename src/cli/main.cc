@@ -2,41 +2,57 @@
 // error (including damage found by fsck / scrub).
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <sstream>
+#include <vector>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/control.h"
 
 namespace vmstore::cli {
 
 StatusOr<std::string> Context::Dir() const {
+  if (shared) return shared_dir;
   if (!pool_flag.empty()) return pool_flag;
   if (const char* e = std::getenv("VMSTORE_POOL"); e && *e) return std::string(e);
   return InvalidArgument("no pool given: pass --pool DIR or set VMSTORE_POOL");
 }
 
 StatusOr<std::unique_ptr<Manager>> Context::Open() const {
+  if (shared) return Internal("the served pool's manager is shared; commands use it directly");
   ASSIGN_OR_RETURN(std::string dir, Dir());
   return Manager::Open(dir, ManagerOptions{});
+}
+
+int RunCli(const std::vector<std::string>& args, Context* ctx) {
+  CLI::App app{"VMStore: chain-free snapshots and clones for virtual-machine disks"};
+  app.require_subcommand(1);
+  app.add_option("--pool", ctx->pool_flag, "Pool directory (default: $VMSTORE_POOL)");
+  app.add_flag("--json", ctx->json, "Machine-readable JSON output");
+  AddPoolCommands(app, ctx);
+  AddObjectCommands(app, ctx);
+  AddSnapshotCommands(app, ctx);
+  AddServeCommand(app, ctx);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    int rc = app.exit(e, out, err);
+    std::fputs(out.str().c_str(), Out());
+    std::fputs(err.str().c_str(), Err());
+    return rc == 0 ? 0 : 1;  // a usage error is a user error
+  }
+  return ctx->rc;
 }
 
 }  // namespace vmstore::cli
 
 int main(int argc, char** argv) {
   using namespace vmstore::cli;
-  CLI::App app{"VMStore: chain-free snapshots and clones for virtual-machine disks"};
-  app.require_subcommand(1);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // While `vmstore serve` runs on the pool, commands go through it.
+  if (auto rc = ForwardToServer(args)) return *rc;
   Context ctx;
-  app.add_option("--pool", ctx.pool_flag, "Pool directory (default: $VMSTORE_POOL)");
-  app.add_flag("--json", ctx.json, "Machine-readable JSON output");
-  AddPoolCommands(app, &ctx);
-  AddObjectCommands(app, &ctx);
-  AddSnapshotCommands(app, &ctx);
-  AddServeCommand(app, &ctx);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 1;  // a usage error is a user error
-  }
-  return ctx.rc;
+  return RunCli(args, &ctx);
 }

@@ -26,14 +26,14 @@ void PrintDisks(const std::vector<DiskInfo>& disks) {
 void PrintDeleteReport(const DeleteReport& r, bool as_json) {
   if (as_json) return PrintJson(ToJson(r));
   const char* verb = r.dry_run ? "would remove" : "removed";
-  for (const std::string& o : r.removed) std::printf("%s %s\n", verb, o.c_str());
+  for (const std::string& o : r.removed) Printf("%s %s\n", verb, o.c_str());
   for (const auto& d : r.deferred) {
     std::string by;
     for (const std::string& k : d.kept_by) by += (by.empty() ? "" : ", ") + k;
-    std::printf("%s %s: marked deleted, kept while its clones exist (kept by: %s)\n",
-                r.dry_run ? "would defer" : "deferred", d.object.c_str(), by.c_str());
+    Printf("%s %s: marked deleted, kept while its clones exist (kept by: %s)\n", r.dry_run ? "would defer" : "deferred",
+           d.object.c_str(), by.c_str());
   }
-  if (r.dry_run) std::printf("dry run: nothing changed\n");
+  if (r.dry_run) Printf("dry run: nothing changed\n");
 }
 
 void AddObjectCommands(CLI::App& app, Context* ctx) {
@@ -54,7 +54,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
       if (ctx->json) {
         PrintJson(ToJson(s));
       } else {
-        std::printf("created SR %s (%s) at %s\n", s.name.c_str(), s.type.c_str(), s.location.c_str());
+        Printf("created SR %s (%s) at %s\n", s.name.c_str(), s.type.c_str(), s.location.c_str());
       }
       return Status::OK();
     }));
@@ -84,9 +84,9 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
       if (ctx->json) {
         PrintJson(ToJson(s));
       } else {
-        std::printf("name      %s\ntype      %s\nlocation  %s\nvdis      %llu\nuuid      %s\ncreated   %s\n",
-                    s.name.c_str(), s.type.c_str(), s.location.c_str(), static_cast<unsigned long long>(s.vdis),
-                    s.uuid.c_str(), IsoTime(s.created_ns).c_str());
+        Printf("name      %s\ntype      %s\nlocation  %s\nvdis      %llu\nuuid      %s\ncreated   %s\n", s.name.c_str(),
+               s.type.c_str(), s.location.c_str(), static_cast<unsigned long long>(s.vdis), s.uuid.c_str(),
+               IsoTime(s.created_ns).c_str());
       }
       return Status::OK();
     }));
@@ -97,7 +97,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
     c->add_option("NAME", *name, "SR name")->required();
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
       RETURN_IF_ERROR(m.DeleteSr(*name));
-      if (!ctx->json) std::printf("deleted SR %s\n", name->c_str());
+      if (!ctx->json) Printf("deleted SR %s\n", name->c_str());
       if (ctx->json) PrintJson({{"deleted", *name}});
       return Status::OK();
     }));
@@ -115,7 +115,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
       if (ctx->json) {
         PrintJson(ToJson(v));
       } else {
-        std::printf("created VM %s (%s)\n", v.name.c_str(), v.uuid.c_str());
+        Printf("created VM %s (%s)\n", v.name.c_str(), v.uuid.c_str());
       }
       return Status::OK();
     }));
@@ -151,9 +151,9 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
         PrintJson(ToJson(v));
         return Status::OK();
       }
-      std::printf("name       %s%s\nuuid       %s\ncreated    %s\nparent     %s\nsnapshots  %zu\n\n", v.name.c_str(),
-                  v.deleted ? " (deleted)" : "", v.uuid.c_str(), IsoTime(v.created_ns).c_str(),
-                  v.parent.empty() ? "-" : v.parent.c_str(), v.snapshots.size());
+      Printf("name       %s%s\nuuid       %s\ncreated    %s\nparent     %s\nsnapshots  %zu\n\n", v.name.c_str(),
+             v.deleted ? " (deleted)" : "", v.uuid.c_str(), IsoTime(v.created_ns).c_str(),
+             v.parent.empty() ? "-" : v.parent.c_str(), v.snapshots.size());
       PrintDisks(v.disks);
       return Status::OK();
     }));
@@ -167,9 +167,17 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
     auto rec = std::make_shared<bool>(false);
     auto dry = std::make_shared<bool>(false);
     c->add_option("VM", *name, "VM name or UUID")->required();
+    auto force = std::make_shared<bool>(false);
     c->add_flag("--recursive,-r", *rec, "Also delete every VM cloned from its snapshots, and their dependants");
     c->add_flag("--dry-run,-n", *dry, "Only list what would be removed");
+    c->add_flag("--force", *force, "Disconnect NBD clients of what goes first");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      ASSIGN_OR_RETURN(VmInfo v, m.GetVm(*name));
+      if (!*dry) {
+        RETURN_IF_ERROR(CheckNotOpen(
+            ctx, [&](const std::string& e) { return *rec || e.rfind(v.name + "/", 0) == 0; }, *force,
+            "cannot delete VM '" + v.name + "'"));
+      }
       ASSIGN_OR_RETURN(DeleteReport r, m.DeleteVm(*name, *rec, *dry));
       PrintDeleteReport(r, ctx->json);
       return Status::OK();
@@ -188,7 +196,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
       if (ctx->json) {
         PrintJson(ToJson(v));
       } else {
-        std::printf("cloned VM %s from %s (%zu disks)\n", v.name.c_str(), snap->c_str(), v.disks.size());
+        Printf("cloned VM %s from %s (%zu disks)\n", v.name.c_str(), snap->c_str(), v.disks.size());
       }
       return Status::OK();
     }));
@@ -215,8 +223,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
       if (ctx->json) {
         PrintJson(ToJson(d));
       } else {
-        std::printf("created disk %s/%s (%s) in SR %s\n", d.vm.c_str(), d.name.c_str(), Human(d.size).c_str(),
-                    d.sr.c_str());
+        Printf("created disk %s/%s (%s) in SR %s\n", d.vm.c_str(), d.name.c_str(), Human(d.size).c_str(), d.sr.c_str());
       }
       return Status::OK();
     }));
@@ -251,7 +258,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
       if (ctx->json) {
         PrintJson(ToJson(d));
       } else {
-        std::printf("resized %s to %s\n", ref->c_str(), Human(d.size).c_str());
+        Printf("resized %s to %s\n", ref->c_str(), Human(d.size).c_str());
       }
       return Status::OK();
     }));
@@ -261,13 +268,17 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
                                    "Delete a disk (its snapshots stay with the VM's snapshots)\n"
                                    "  example: vmstore disk delete web/scratch");
     auto ref = std::make_shared<std::string>();
+    auto force = std::make_shared<bool>(false);
     c->add_option("VM/DISK", *ref, "The disk")->required();
+    c->add_flag("--force", *force, "Disconnect its NBD clients first");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      RETURN_IF_ERROR(CheckNotOpen(
+          ctx, [&](const std::string& e) { return e == *ref; }, *force, "cannot delete disk '" + *ref + "'"));
       RETURN_IF_ERROR(m.DeleteDisk(*ref));
       if (ctx->json) {
         PrintJson({{"deleted", *ref}});
       } else {
-        std::printf("deleted disk %s\n", ref->c_str());
+        Printf("deleted disk %s\n", ref->c_str());
       }
       return Status::OK();
     }));
@@ -283,14 +294,14 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
       ASSIGN_OR_RETURN(std::string text, m.ExportCatalog());
       if (out->empty()) {
-        std::printf("%s\n", text.c_str());
+        Printf("%s\n", text.c_str());
         return Status::OK();
       }
       std::ofstream f(*out);
       f << text << "\n";
       f.close();
       if (!f) return IOError("cannot write " + *out);
-      std::fprintf(stderr, "wrote %s\n", out->c_str());
+      std::fprintf(Err(), "wrote %s\n", out->c_str());
       return Status::OK();
     }));
   }
@@ -314,7 +325,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
       std::stringstream ss;
       ss << f.rdbuf();
       Status s = ImportCatalog(*dir, ss.str(), ManagerOptions{});
-      if (s.ok() && !ctx->json) std::printf("imported the catalog into %s\n", dir->c_str());
+      if (s.ok() && !ctx->json) Printf("imported the catalog into %s\n", dir->c_str());
       ctx->rc = s.ok() ? 0 : Fail(s);
     });
   }

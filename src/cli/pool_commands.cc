@@ -31,19 +31,37 @@ Status CheckEngine(const SrInfo& sr, bool structure, json* out, bool as_json, in
                     {"errors", r.errors}});
     return Status::OK();
   }
-  std::printf("SR %s (%s): %" PRIu64 " volumes, %" PRIu64 " index nodes, %" PRIu64 " data blocks, %s verified\n",
-              sr.name.c_str(), sr.location.c_str(), r.volumes, r.nodes, r.data_blocks, Human(r.bytes_verified).c_str());
+  Printf("SR %s (%s): %" PRIu64 " volumes, %" PRIu64 " index nodes, %" PRIu64 " data blocks, %s verified\n",
+         sr.name.c_str(), sr.location.c_str(), r.volumes, r.nodes, r.data_blocks, Human(r.bytes_verified).c_str());
   if (structure && r.garbage_bytes) {
-    std::printf("  unreferenced space: %s (left by an interrupted checkpoint; reclaimed at next open)\n",
-                Human(r.garbage_bytes).c_str());
+    Printf("  unreferenced space: %s (left by an interrupted checkpoint; reclaimed at next open)\n",
+           Human(r.garbage_bytes).c_str());
   }
-  for (auto& e : r.errors) std::printf("  ERROR: %s\n", e.c_str());
+  for (auto& e : r.errors) Printf("  ERROR: %s\n", e.c_str());
   return Status::OK();
 }
 
 // fsck (structure) or scrub: every SR's own check, then the catalog against
 // the SRs.
 int RunCheck(Context* ctx, bool structure) {
+  if (ctx->shared) {
+    // Online, through the server: each SR's own check on the open engine,
+    // then the catalog against the SRs.
+    ConsistencyReport cr;
+    Status s = ctx->shared->Check(/*deep=*/true, &cr);
+    if (!s.ok()) return Fail(s);
+    if (ctx->json) {
+      PrintJson({{"check", structure ? "fsck" : "scrub"},
+                 {"online", true},
+                 {"catalog", {{"vdis", cr.vdis}, {"volumes", cr.volumes}, {"errors", cr.errors}}},
+                 {"clean", cr.clean()}});
+    } else {
+      Printf("online check (the pool is being served): %" PRIu64 " VDIs, %" PRIu64 " volumes\n", cr.vdis, cr.volumes);
+      for (auto& e : cr.errors) Printf("  ERROR: %s\n", e.c_str());
+      Printf(cr.clean() ? "clean\n" : "%zu problem(s) found\n", cr.errors.size());
+    }
+    return cr.clean() ? 0 : 2;
+  }
   auto m = ctx->Open();
   if (!m.ok()) return Fail(m.status());
   auto srs = (*m)->ListSrs();
@@ -58,7 +76,7 @@ int RunCheck(Context* ctx, bool structure) {
     s = CheckEngine(sr, structure, &report, ctx->json, &problems);
     if (!s.ok()) {
       ++problems;
-      if (!ctx->json) std::printf("SR %s: ERROR: %s\n", sr.name.c_str(), s.ToString().c_str());
+      if (!ctx->json) Printf("SR %s: ERROR: %s\n", sr.name.c_str(), s.ToString().c_str());
       report.push_back({{"sr", sr.name}, {"errors", {s.ToString()}}});
     }
   }
@@ -74,12 +92,12 @@ int RunCheck(Context* ctx, bool structure) {
                {"catalog", {{"vdis", cr.vdis}, {"volumes", cr.volumes}, {"errors", cr.errors}}},
                {"clean", problems == 0}});
   } else {
-    std::printf("catalog: %" PRIu64 " VDIs, %" PRIu64 " volumes in the SRs\n", cr.vdis, cr.volumes);
-    for (auto& e : cr.errors) std::printf("  ERROR: %s\n", e.c_str());
+    Printf("catalog: %" PRIu64 " VDIs, %" PRIu64 " volumes in the SRs\n", cr.vdis, cr.volumes);
+    for (auto& e : cr.errors) Printf("  ERROR: %s\n", e.c_str());
     if (problems) {
-      std::printf("%d problem(s) found\n", problems);
+      Printf("%d problem(s) found\n", problems);
     } else {
-      std::printf("clean\n");
+      Printf("clean\n");
     }
   }
   (void)(*m)->Close();
@@ -123,8 +141,7 @@ Status Status_(Manager& m, bool as_json) {
     return Status::OK();
   }
   t.Print();
-  std::printf("\n%zu VMs (%zu marked deleted), %zu disks, %zu snapshots\n", vms.size() - deleted, deleted, disks,
-              snapshots);
+  Printf("\n%zu VMs (%zu marked deleted), %zu disks, %zu snapshots\n", vms.size() - deleted, deleted, disks, snapshots);
   return Status::OK();
 }
 
@@ -153,7 +170,7 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
         if (ctx->json) {
           PrintJson({{"pool", dir}, {"cluster_size", cs}, {"container_size", ct}});
         } else {
-          std::printf("created pool %s (cluster size %s) with SR default\n", dir.c_str(), Human(cs).c_str());
+          Printf("created pool %s (cluster size %s) with SR default\n", dir.c_str(), Human(cs).c_str());
         }
         return Status::OK();
       };
@@ -183,9 +200,13 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
     auto run = [&]() -> Status {
       ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
       ASSIGN_OR_RETURN(uint64_t bytes, ParseSize(*size));
-      auto opened = Manager::Open(dir, ManagerOptions{});
-      if (!opened.ok() && opened.status().code() == Code::kNotFound) opened = Manager::Create(dir, ManagerOptions{});
-      ASSIGN_OR_RETURN(auto m, std::move(opened));
+      std::unique_ptr<Manager> owned;
+      if (!ctx->shared) {
+        auto opened = Manager::Open(dir, ManagerOptions{});
+        if (!opened.ok() && opened.status().code() == Code::kNotFound) opened = Manager::Create(dir, ManagerOptions{});
+        ASSIGN_OR_RETURN(owned, std::move(opened));
+      }
+      Manager* m = ctx->shared ? ctx->shared : owned.get();
       std::string vm = "demo";
       for (int i = 2; m->GetVm(vm).ok(); ++i) vm = "demo-" + std::to_string(i);
       RETURN_IF_ERROR(m->CreateVm(vm).status());
@@ -226,19 +247,19 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
                    {"disk_at_4096", a},
                    {"snapshot_at_4096", b},
                    {"map_first_256MiB", extents}});
-        return m->Close();
+        return owned ? owned->Close() : Status::OK();
       }
-      std::printf("demo VM %s: disk %s/disk0 (%s), snapshot %s@%s\n", vm.c_str(), vm.c_str(), Human(bytes).c_str(),
-                  vm.c_str(), s.full_name.c_str());
-      std::printf("disk     @4096: %s\nsnapshot @4096: %.*s\n\n", a.c_str(), static_cast<int>(b.size()), b.c_str());
-      std::printf("allocation map of the first 256 MiB:\n");
+      Printf("demo VM %s: disk %s/disk0 (%s), snapshot %s@%s\n", vm.c_str(), vm.c_str(), Human(bytes).c_str(),
+             vm.c_str(), s.full_name.c_str());
+      Printf("disk     @4096: %s\nsnapshot @4096: %.*s\n\n", a.c_str(), static_cast<int>(b.size()), b.c_str());
+      Printf("allocation map of the first 256 MiB:\n");
       for (const Extent& e : map) {
-        std::printf("  %12" PRIu64 " %12" PRIu64 "  %s\n", e.offset, e.length, kind(e.type));
+        Printf("  %12" PRIu64 " %12" PRIu64 "  %s\n", e.offset, e.length, kind(e.type));
       }
-      std::printf("\nsnapshot %s: referenced %s, exclusive %s\n\n", si.full_name.c_str(), Human(si.referenced).c_str(),
-                  Human(si.exclusive).c_str());
+      Printf("\nsnapshot %s: referenced %s, exclusive %s\n\n", si.full_name.c_str(), Human(si.referenced).c_str(),
+             Human(si.exclusive).c_str());
       RETURN_IF_ERROR(Status_(*m, false));
-      return m->Close();
+      return owned ? owned->Close() : Status::OK();
     };
     Status s = run();
     ctx->rc = s.ok() ? 0 : Fail(s);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/control.h"
 #include "nbd/manager_exports.h"
 #include "nbd/server.h"
 
@@ -34,6 +35,14 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     o.workers_per_connection = *workers;
     nbd::Server server(&exports, o);
     RETURN_IF_ERROR(server.Start());
+    // The management API: other vmstore commands on this pool run here.
+    ServeHooks hooks;
+    hooks.open_exports = [&] { return server.OpenExports(); };
+    hooks.disconnect = [&](const std::vector<std::string>& e) { server.Disconnect(e); };
+    hooks.quiesce = [&](const std::string& vm, const std::function<Status()>& fn) { return exports.Quiesce(vm, fn); };
+    ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
+    ControlServer control(dir, &m, &hooks);
+    RETURN_IF_ERROR(control.Start());
     ASSIGN_OR_RETURN(auto list, exports.List());
     if (!listen->empty()) {
       std::string host = listen->substr(0, listen->rfind(':'));
@@ -44,6 +53,7 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     std::fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
+    control.Stop();
     server.Stop();
     auto st = server.stats();
     std::printf("stopped on signal %d: %llu connections, %llu requests, %llu errors\n", sig,

@@ -30,9 +30,9 @@ void PrintSnapshots(const std::vector<SnapshotInfo>& snaps, bool as_json) {
 void PrintTree(const TreeNode& n, const std::string& prefix, bool last, bool root) {
   std::string label = n.label + (n.is_vm && !root ? " (clone)" : "") + (n.deleted ? " [deleted]" : "");
   if (root) {
-    std::printf("%s\n", label.c_str());
+    Printf("%s\n", label.c_str());
   } else {
-    std::printf("%s%s%s\n", prefix.c_str(), last ? "`-- " : "|-- ", label.c_str());
+    Printf("%s%s%s\n", prefix.c_str(), last ? "`-- " : "|-- ", label.c_str());
   }
   std::string next = root ? "" : prefix + (last ? "    " : "|   ");
   for (size_t i = 0; i < n.children.size(); ++i) PrintTree(n.children[i], next, i + 1 == n.children.size(), false);
@@ -67,12 +67,17 @@ void AddSnapshotCommands(CLI::App& app, Context* ctx) {
     c->add_option("NAME", *name, "Letters, digits and underscores, 1-64 characters")->required();
     c->add_option("--disk", *disk, "Snapshot only this disk");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      ASSIGN_OR_RETURN(SnapshotInfo s, m.CreateSnapshot(*vm, *name, *disk));
+      ASSIGN_OR_RETURN(VmInfo v, m.GetVm(*vm));
+      SnapshotInfo s;
+      RETURN_IF_ERROR(Quiesced(ctx, v.name, [&]() -> Status {
+        ASSIGN_OR_RETURN(s, m.CreateSnapshot(*vm, *name, *disk));
+        return Status::OK();
+      }));
       if (ctx->json) {
         PrintJson(ToJson(s));
       } else {
-        std::printf("created snapshot %s@%s (%zu disk%s)\n", s.vm.c_str(), s.full_name.c_str(), s.disks.size(),
-                    s.disks.size() == 1 ? "" : "s");
+        Printf("created snapshot %s@%s (%zu disk%s)\n", s.vm.c_str(), s.full_name.c_str(), s.disks.size(),
+               s.disks.size() == 1 ? "" : "s");
       }
       return Status::OK();
     }));
@@ -138,13 +143,20 @@ void AddSnapshotCommands(CLI::App& app, Context* ctx) {
                                    "Roll every disk of the VM back to a snapshot; newer snapshots are kept\n"
                                    "  example: vmstore snapshot rollback web@before_upgrade_20140219T02:52:44");
     auto ref = std::make_shared<std::string>();
+    auto force = std::make_shared<bool>(false);
     c->add_option("VM@SNAPSHOT", *ref, "The snapshot, as VM@FULLNAME")->required();
+    c->add_flag("--force", *force, "Disconnect NBD clients of the VM's disks first");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      RETURN_IF_ERROR(m.Rollback(*ref));
+      ASSIGN_OR_RETURN(SnapshotInfo target, m.GetSnapshot(*ref));
+      const std::string vm = target.vm;
+      RETURN_IF_ERROR(CheckNotOpen(
+          ctx, [&](const std::string& e) { return e.rfind(vm + "/", 0) == 0 && e.find('@') == std::string::npos; },
+          *force, "cannot roll back VM '" + vm + "'"));
+      RETURN_IF_ERROR(Quiesced(ctx, vm, [&] { return m.Rollback(*ref); }));
       if (ctx->json) {
         PrintJson({{"rolled_back_to", *ref}});
       } else {
-        std::printf("rolled back to %s (newer snapshots kept)\n", ref->c_str());
+        Printf("rolled back to %s (newer snapshots kept)\n", ref->c_str());
       }
       return Status::OK();
     }));
@@ -158,9 +170,23 @@ void AddSnapshotCommands(CLI::App& app, Context* ctx) {
     auto rec = std::make_shared<bool>(false);
     auto dry = std::make_shared<bool>(false);
     c->add_option("VM@SNAPSHOT", *ref, "The snapshot, as VM@FULLNAME")->required();
+    auto force = std::make_shared<bool>(false);
     c->add_flag("--recursive,-r", *rec, "Also delete every VM cloned from it, and their dependants");
     c->add_flag("--dry-run,-n", *dry, "Only list what would be removed");
+    c->add_flag("--force", *force, "Disconnect NBD clients of what goes first");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      ASSIGN_OR_RETURN(SnapshotInfo target, m.GetSnapshot(*ref));
+      if (!*dry) {
+        // Conservative: any export of the snapshot, and with --recursive any export of any VM.
+        const std::string vm = target.vm, suffix = "@" + target.full_name;
+        RETURN_IF_ERROR(CheckNotOpen(
+            ctx,
+            [&](const std::string& e) {
+              return *rec || (e.rfind(vm + "/", 0) == 0 && e.size() > suffix.size() &&
+                              e.compare(e.size() - suffix.size(), suffix.size(), suffix) == 0);
+            },
+            *force, "cannot delete snapshot '" + *ref + "'"));
+      }
       ASSIGN_OR_RETURN(DeleteReport r, m.DeleteSnapshot(*ref, *rec, *dry));
       PrintDeleteReport(r, ctx->json);
       return Status::OK();

@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -75,7 +77,8 @@ constexpr char kAllocContext[] = "base:allocation";
 
 struct Server::Conn {
   int fd = -1;
-  std::mutex wmu;  // one reply at a time
+  std::string export_name;  // set when transmission starts; guarded by Server::mu_
+  std::mutex wmu;           // one reply at a time
   bool structured = false;
   bool no_zeroes = false;
   bool meta_alloc = false;  // base:allocation selected
@@ -171,6 +174,36 @@ void Server::AcceptLoop(int listen_fd) {
       std::lock_guard<std::mutex> l2(mu_);
       conns_.erase(c);
     });
+  }
+}
+
+std::vector<std::string> Server::OpenExports() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<std::string> out;
+  for (const auto& c : conns_) {
+    if (!c->export_name.empty()) out.push_back(c->export_name);
+  }
+  return out;
+}
+
+void Server::Disconnect(const std::vector<std::string>& exports) {
+  auto matching = [&] {
+    std::vector<int> fds;
+    for (const auto& c : conns_) {
+      if (std::find(exports.begin(), exports.end(), c->export_name) != exports.end()) fds.push_back(c->fd);
+    }
+    return fds;
+  };
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (int fd : matching()) ::shutdown(fd, SHUT_RDWR);
+  }
+  for (int i = 0; i < 1000; ++i) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (matching().empty()) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
@@ -406,6 +439,10 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   if (!hs.Run()) {
     ::close(c->fd);
     return;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    c->export_name = hs.export_name;
   }
   c->structured = hs.structured;
   c->meta_alloc = hs.meta_alloc;

@@ -69,6 +69,11 @@ class Server {
   // The TCP port actually bound (useful with port 0); 0 without TCP.
   int tcp_port() const { return tcp_port_; }
   ServerStats stats() const;
+  // Export names of the connections in transmission now.
+  std::vector<std::string> OpenExports() const;
+  // Disconnects the connections using these exports and waits (up to 10 s)
+  // until their in-flight requests are done.
+  void Disconnect(const std::vector<std::string>& exports);
 
  private:
   struct Conn;
