@@ -169,11 +169,26 @@ void Server::AcceptLoop(int listen_fd) {
     }
     conns_.insert(c);
     ++n_conns_;
-    conn_threads_.emplace_back([this, c] {
-      Serve(c);
-      std::lock_guard<std::mutex> l2(mu_);
-      conns_.erase(c);
-    });
+    // Reap threads whose connection has ended.
+    for (size_t i = 0; i < conn_threads_.size();) {
+      if (conn_threads_[i].done->load()) {
+        conn_threads_[i].thread.join();
+        conn_threads_[i] = std::move(conn_threads_.back());
+        conn_threads_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    conn_threads_.push_back({std::thread([this, c, done] {
+                               Serve(c);
+                               {
+                                 std::lock_guard<std::mutex> l2(mu_);
+                                 conns_.erase(c);
+                               }
+                               *done = true;
+                             }),
+                             done});
   }
 }
 
@@ -219,12 +234,12 @@ void Server::Stop() {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& c : conns_) ::shutdown(c->fd, SHUT_RD);
   }
-  std::vector<std::thread> threads;
+  std::vector<ConnThread> threads;
   {
     std::lock_guard<std::mutex> l(mu_);
     threads.swap(conn_threads_);
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads) t.thread.join();
 }
 
 // ---- one connection

@@ -88,7 +88,12 @@ class Server {
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   std::set<std::shared_ptr<Conn>> conns_;
-  std::vector<std::thread> conn_threads_;
+  // Connection threads; those whose connection ended are joined at the next accept.
+  struct ConnThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<ConnThread> conn_threads_;
   std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0};
 };
 
