@@ -2,7 +2,10 @@
 # The snapshot paper's workload through NBD (fio's nbd engine: 2 KiB requests,
 # 67 % reads, 100 % random, iodepth 16) on a 1 GiB disk:
 #   - a VMStore native disk with 0, 10, 100, 200 and 1,000 snapshots, each
-#     followed by 16 scattered 4 KiB writes (taken through the running server);
+#     followed by 16 scattered 4 KiB writes (taken through the running server),
+#     measured right after the snapshots (first writes to a cluster copy it,
+#     as in every copy-on-write design) and again in steady state, after one
+#     4 KiB write into every 64 KiB cluster;
 #   - a raw file served by `nbdkit file` (the reference);
 #   - qcow2 backing chains of 0, 10, 100 and 200 overlays served by qemu-nbd,
 #     each overlay holding 16 scattered 4 KiB writes (the chained design the
@@ -24,7 +27,7 @@ trap cleanup EXIT
 # fio on URI -> "IOPS mean_latency_us"
 run_fio() {
   fio --name=paper --ioengine=nbd --uri="$1" --rw=randrw --rwmixread=67 --bs=2k --iodepth=16 --size=1G \
-    --time_based --runtime="$secs" --ramp_time=1 --output-format=json 2>/dev/null |
+    --time_based --runtime="$secs" --ramp_time=1 --output-format=json 2>/dev/null | sed -n '/^{/,$p' |
     jq -r '.jobs[0] | [(.read.iops + .write.iops), ((.read.lat_ns.mean * .read.iops + .write.lat_ns.mean * .write.iops) / (.read.iops + .write.iops) / 1000)] | @tsv'
 }
 wait_port() {
@@ -46,7 +49,7 @@ scatter() {  # 16 scattered 4 KiB writes into URI, seeded
 }
 
 echo "# nbd_bench: fio nbd, 2 KiB, 67 % reads, random, iodepth 16, 1 GiB, ${secs} s per point"
-printf "%-34s %10s %14s\n" "target" "IOPS" "mean lat us"
+printf "%-40s %10s %14s\n" "target" "IOPS" "mean lat us"
 
 # Reference: a raw file through nbdkit.
 truncate -s 1G "$tmp/raw.img"
@@ -55,7 +58,7 @@ nbdkit --exit-with-parent -f -i 127.0.0.1 -p 10911 file "$tmp/raw.img" &
 pids+=($!)
 wait_port nbd://127.0.0.1:10911
 read -r raw_iops raw_lat < <(run_fio nbd://127.0.0.1:10911)
-printf "%-34s %10.0f %14.1f\n" "raw file (nbdkit file)" "$raw_iops" "$raw_lat"
+printf "%-40s %10.0f %14.1f\n" "raw file (nbdkit file)" "$raw_iops" "$raw_lat"
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 # VMStore: one disk, snapshots added through the running server.
@@ -76,8 +79,12 @@ for n in 0 10 100 200 1000; do
     have=$((have + 1))
   done
   read -r iops lat < <(run_fio nbd://127.0.0.1:10912/bench/d)
+  printf "%-40s %10.0f %14.1f\n" "vmstore, $n snapshots, right after" "$iops" "$lat"
+  fio --name=diverge --ioengine=nbd --uri=nbd://127.0.0.1:10912/bench/d --rw=write:60k --bs=4k --iodepth=16 \
+    --size=1G >/dev/null 2>&1
+  read -r iops lat < <(run_fio nbd://127.0.0.1:10912/bench/d)
   native[$n]=$iops
-  printf "%-34s %10.0f %14.1f\n" "vmstore, $n snapshots" "$iops" "$lat"
+  printf "%-40s %10.0f %14.1f\n" "vmstore, $n snapshots, steady" "$iops" "$lat"
 done
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
@@ -96,9 +103,9 @@ for n in 0 10 100 200; do
   pids+=($!)
   wait_port nbd://127.0.0.1:10913/chain
   read -r iops lat < <(run_fio nbd://127.0.0.1:10913/chain)
-  printf "%-34s %10.0f %14.1f\n" "qcow2 chain, $n overlays (qemu-nbd)" "$iops" "$lat"
+  printf "%-40s %10.0f %14.1f\n" "qcow2 chain, $n overlays (qemu-nbd)" "$iops" "$lat"
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 done
 
 awk -v a="${native[1000]}" -v b="${native[0]}" -v r="$raw_iops" \
-  'BEGIN {printf "ratio vmstore 1000 snapshots / none: %.3f; vmstore none / raw nbdkit: %.3f\n", a / b, b / r}'
+  'BEGIN {printf "steady state: vmstore 1000 snapshots / none %.3f; vmstore none / raw nbdkit %.3f\n", a / b, b / r}'

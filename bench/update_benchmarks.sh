@@ -7,6 +7,10 @@ out=$(mktemp)
 ./build/engine_bench | tee "$out"
 wcost=$(./build/write_cost_bench)
 search=$(./build/snapshot_search_bench)
+nbd=$(bash bench/nbd_bench.sh 10)
+nbdfield() { awk -v k="$1" -v n="$2" 'index($0, k) == 1 {print $n; exit}' <<<"$nbd"; }
+n0=$(nbdfield "vmstore, 0 snapshots, steady" 5); n1k=$(nbdfield "vmstore, 1000 snapshots, steady" 5)
+raw=$(nbdfield "raw file" 5); l0=$(nbdfield "vmstore, 0 snapshots, steady" 6); lraw=$(nbdfield "raw file" 6)
 field() { awk -v k="$1" -v n="$2" 'index($0, k) {gsub(",", ""); print $n; exit}' "$out"; }
 fsync_row=$(awk '/with log fsync/ {printf "%s µs at %s; ", $2, $1}' "$out")
 nofsync=$(awk '/no fsync/ {printf "%s µs at %s", $2, $1}' "$out")
@@ -40,8 +44,8 @@ $(cat "$out")
 |---|---|---|
 | snapshot creation p50 under 100 µs (no fsync) | $nofsync | $(awk '/no fsync/ {print ($2 < 100) ? "yes" : "no"}' "$out") |
 | snapshot creation p50 under 1 ms including one fsync | $fsync_row | $(awk '/with log fsync/ {if ($2 >= 1000) bad=1} END {print bad ? "no" : "yes"}' "$out") |
-| 4 KiB random read IOPS, 1,000 snapshots within 5 % of none (placed reference) | ratio $(field "steady state:" 6) | $(field "steady state:" 6 | awk '{print ($1 >= 0.95) ? "yes" : "no"}') |
-| 4 KiB random write IOPS, 1,000 snapshots within 5 % of none (steady state, placed reference) | ratio $(field "steady state:" 8) | $(field "steady state:" 8 | awk '{print ($1 >= 0.95) ? "yes" : "no"}') |
+| 4 KiB random read IOPS, 1,000 snapshots within 5 % of none (placed reference) | ratio $(field "ratio 1000/0 steady state:" 6) | $(field "ratio 1000/0 steady state:" 6 | awk '{print ($1 >= 0.95) ? "yes" : "no"}') |
+| 4 KiB random write IOPS, 1,000 snapshots within 5 % of none (steady state, placed reference) | ratio $(field "ratio 1000/0 steady state:" 8) | $(field "ratio 1000/0 steady state:" 8 | awk '{print ($1 >= 0.95) ? "yes" : "no"}') |
 
 How to read the write rows. "Steady state" means every cluster of the disk has been written
 since the newest snapshot, so writes patch private clusters (only the 4 KiB units touched are
@@ -71,12 +75,33 @@ same number of files (33) and of patched units (about 3,760). A pool that never 
 whose volume was written after 3 GiB of another volume, paid the same 60-70 ms (ratio to the
 1,000-snapshot pool 1.02). So the cost follows where the files lie on this virtual disk, not the
 snapshot count, and the comparisons therefore interleave the pools and put the reference's
-data as far into its pool as the snapshot pool's. That settles the 512 MiB split above, whose
-ratio to the placed reference has been 0.99-1.02. The 2 GiB engine run above still shows writes
-slower with 1,000 snapshots than with the placed reference in some runs (0.91 at commit
-b665dbe + this change), against 1.02 for the same comparison in the split run at 2 GiB; what
-other placement difference remains (the snapshot pool holds 5.7 GiB of containers, the
-reference 4.8 GiB) is the open item of issue 2.
+data as far into its pool as the snapshot pool's. With the placed reference the 512 MiB split above has measured 0.99-1.02 in four runs; the
+2 GiB engine run above still varies from run to run (0.83, 0.91 and 0.97 in three runs this session), so the
+write goal of issue 2 stays open until that run is understood.
+
+## Through NBD: the paper's workload (\`bench/nbd_bench.sh\`)
+
+fio's \`nbd\` engine with the snapshot paper's load (2 KiB requests, 67 % reads, 100 % random,
+queue depth 16) on a 1 GiB disk for 10 s per point, one client, all on this machine: a VMStore
+native disk served by \`vmstore serve\` with 0 to 1,000 snapshots (taken through the running
+server, each followed by 16 scattered 4 KiB writes), a raw file served by \`nbdkit file\`, and
+qcow2 backing chains served by \`qemu-nbd\` (each overlay holding 16 scattered writes).
+"Right after" rows run straight after the snapshots: the first write into each 64 KiB cluster
+copies it (copy-on-write; a new qcow2 overlay pays the same on its first write per cluster), so
+those rows mostly measure that copy, equally at 10 or 1,000 snapshots. "Steady" rows run after
+one 4 KiB write into every cluster, when no write has anything left to copy; the goals are read
+on those. The qcow2 rows show the chained design the paper measures against: each overlay adds
+a lookup to reads of blocks it does not hold.
+
+\`\`\`
+$nbd
+\`\`\`
+
+| goal (issue 4) | measured | met |
+|---|---|---|
+| IOPS with 1,000 snapshots at least 95 % of IOPS with none (steady state) | $n1k / $n0 | $(awk -v a="$n1k" -v b="$n0" 'BEGIN {printf "%.3f: %s", a / b, (a / b >= 0.95) ? "yes" : "no"}') |
+| at least 80 % of raw nbdkit's IOPS | $n0 / $raw | $(awk -v a="$n0" -v b="$raw" 'BEGIN {printf "%.3f: %s", a / b, (a / b >= 0.8) ? "yes" : "no"}') |
+| mean latency within 25 % of raw | $l0 us / $lraw us | $(awk -v a="$l0" -v b="$lraw" 'BEGIN {printf "%.3f: %s", a / b, (a / b <= 1.25) ? "yes" : "no"}') |
 
 ## Snapshot lookup (\`build/snapshot_search_bench\`)
 
