@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs, builds and runs every test: the release build, then the engine's
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Installs, builds and runs every test: the release build, again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, the concurrency tests under
+# ThreadSanitizer, and the libFuzzer harnesses for a bounded time.
 # Under CI=true a missing component fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,13 @@ if [[ "${VMSTORE_SKIP_TSAN:-}" != 1 ]]; then
   bash scripts/setup.sh build-tsan -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
   TSAN_OPTIONS=halt_on_error=1 ./build-tsan/engine_test --gtest_filter='*Concurrent*'
   TSAN_OPTIONS=halt_on_error=1 ./build-tsan/nbd_server_test
+fi
+if [[ "${VMSTORE_SKIP_FUZZ:-}" != 1 ]]; then
+  # libFuzzer on the NBD parsers: 30 s from the committed corpus (copied, so the
+  # checkout stays as it is). New crashers are left in build-fuzz/.
+  mkdir -p build-fuzz
+  clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+    fuzz/nbd_wire_fuzz.cc src/nbd/wire.cc src/util/status.cc -o build-fuzz/nbd_wire_fuzz
+  rm -rf build-fuzz/corpus && cp -r fuzz/corpus/nbd_wire build-fuzz/corpus
+  (cd build-fuzz && ./nbd_wire_fuzz -max_total_time=30 -print_final_stats=1 corpus 2>&1 | tail -3)
 fi

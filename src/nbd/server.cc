@@ -17,6 +17,7 @@
 #include <deque>
 
 #include "nbd/protocol.h"
+#include "nbd/wire.h"
 
 namespace vmstore::nbd {
 namespace {
@@ -353,17 +354,11 @@ class Handshake {
   }
 
   int InfoOrGo(uint32_t opt, const std::string& d) {
-    if (d.size() < 6) return Reply(opt, kRepErrInvalid, "option too short") ? 0 : -1;
-    uint32_t nlen = GetBe32(d.data());
-    if (d.size() < 4ull + nlen + 2) return Reply(opt, kRepErrInvalid, "export name overruns the option") ? 0 : -1;
-    std::string name = d.substr(4, nlen);
-    uint16_t nreq = GetBe16(d.data() + 4 + nlen);
-    if (d.size() != 4ull + nlen + 2 + 2ull * nreq) {
-      return Reply(opt, kRepErrInvalid, "information requests do not match the option length") ? 0 : -1;
-    }
+    auto req = ParseGo(d);
+    if (!req.ok()) return Reply(opt, kRepErrInvalid, req.status().message()) ? 0 : -1;
+    const std::string& name = req->name;
     bool want_name = false, want_desc = false, want_block = false;
-    for (uint16_t i = 0; i < nreq; ++i) {
-      uint16_t t = GetBe16(d.data() + 4 + nlen + 2 + 2 * i);
+    for (uint16_t t : req->infos) {
       want_name |= t == kInfoName;
       want_desc |= t == kInfoDescription;
       want_block |= t == kInfoBlockSize;
@@ -411,21 +406,10 @@ class Handshake {
     if (opt == kOptSetMetaContext && !structured) {
       return Reply(opt, kRepErrInvalid, "negotiate structured replies first") ? 0 : -1;
     }
-    if (d.size() < 8) return Reply(opt, kRepErrInvalid, "option too short") ? 0 : -1;
-    uint32_t nlen = GetBe32(d.data());
-    if (d.size() < 8ull + nlen) return Reply(opt, kRepErrInvalid, "export name overruns the option") ? 0 : -1;
-    std::string name = d.substr(4, nlen);
-    uint32_t nq = GetBe32(d.data() + 4 + nlen);
-    size_t pos = 8 + nlen;
-    std::vector<std::string> queries;
-    for (uint32_t i = 0; i < nq; ++i) {
-      if (pos + 4 > d.size()) return Reply(opt, kRepErrInvalid, "query overruns the option") ? 0 : -1;
-      uint32_t ql = GetBe32(d.data() + pos);
-      if (pos + 4 + ql > d.size()) return Reply(opt, kRepErrInvalid, "query overruns the option") ? 0 : -1;
-      queries.push_back(d.substr(pos + 4, ql));
-      pos += 4 + ql;
-    }
-    if (pos != d.size()) return Reply(opt, kRepErrInvalid, "trailing bytes in the option") ? 0 : -1;
+    auto req = ParseMeta(d);
+    if (!req.ok()) return Reply(opt, kRepErrInvalid, req.status().message()) ? 0 : -1;
+    const std::string& name = req->name;
+    const std::vector<std::string>& queries = req->queries;
     auto probe = exports_->Open(name);
     if (!probe.ok()) return Reply(opt, kRepErrUnknown, probe.status().message()) ? 0 : -1;
     bool match = false;
@@ -609,13 +593,14 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   for (;;) {
     char h[28];
     if (!ReadFull(c->fd, h, 28)) break;
-    if (GetBe32(h) != kRequestMagic) break;  // the stream cannot be trusted any more
+    auto hdr = ParseRequestHeader(std::string_view(h, sizeof h));
+    if (!hdr.ok()) break;  // the stream cannot be trusted any more
     Request r;
-    r.flags = GetBe16(h + 4);
-    r.type = GetBe16(h + 6);
-    r.cookie = GetBe64(h + 8);
-    r.offset = GetBe64(h + 16);
-    r.length = GetBe32(h + 24);
+    r.flags = hdr->flags;
+    r.type = hdr->type;
+    r.cookie = hdr->cookie;
+    r.offset = hdr->offset;
+    r.length = hdr->length;
     if (r.type == kCmdDisc) break;
     if (r.type == kCmdWrite) {
       if (r.length > kMaxPayload) break;  // cannot skip that much safely
