@@ -105,6 +105,14 @@ qemu-io -f raw -c "write -P 0x11 8M 64k" -c "write -z 100M 1M" -c "write -z 0 64
 check "copied snapshot equals the same history on a file" 0 "^ok$" -- bash -c "cmp '$tmp/expect.raw' '$tmp/snap.raw' && echo ok"
 check "unix socket" 0 "export-size: 67108864" -- nbdinfo "nbd+unix:///web/data?socket=$tmp/nbd.sock"
 stop_server
+check "a bad --allow is refused" 1 "is not CLIENT=GLOB" -- "$bin" serve --listen 127.0.0.1:0 --allow nonsense
+"$bin" serve --listen 127.0.0.1:0 --allow 127.0.0.1=web/data >"$tmp/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do grep -q "nbd://" "$tmp/serve.log" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's|.*nbd://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/serve.log")
+check "allow list: listed exports" 0 '^export="web/data"' -- nbdinfo --list "nbd://127.0.0.1:$port"
+check "allow list: other exports refused" 1 "not allowed for client 127.0.0.1" -- qemu-img info "nbd://127.0.0.1:$port/web/root"
+stop_server
 
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -18,9 +18,13 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   auto listen = std::make_shared<std::string>("127.0.0.1:10809");
   auto sock = std::make_shared<std::string>();
   auto workers = std::make_shared<int>(4);
+  auto allow = std::make_shared<std::vector<std::string>>();
   c->add_option("--listen", *listen, "TCP HOST:PORT, loopback by default (\"\" for none)");
   c->add_option("--socket", *sock, "Also listen on this Unix socket");
   c->add_option("--workers", *workers, "Requests served at once per connection (default 4)");
+  c->add_option("--allow", *allow,
+                "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
+                "Without it every client may use every export");
   c->callback(WithManager(ctx, [=](Manager& m) -> Status {
     // Block the signals first so every thread inherits the mask; sigwait below.
     sigset_t set;
@@ -33,6 +37,13 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     o.listen = *listen;
     o.unix_socket = *sock;
     o.workers_per_connection = *workers;
+    for (const std::string& a : *allow) {
+      size_t eq = a.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {
+        return InvalidArgument("--allow '" + a + "' is not CLIENT=GLOB (e.g. 127.0.0.1='web/*')");
+      }
+      o.allow.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+    }
     nbd::Server server(&exports, o);
     RETURN_IF_ERROR(server.Start());
     // The management API: other vmstore commands on this pool run here.

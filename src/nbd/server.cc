@@ -2,6 +2,7 @@
 #include "nbd/server.h"
 
 #include <arpa/inet.h>
+#include <fnmatch.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -79,6 +80,7 @@ constexpr char kAllocContext[] = "base:allocation";
 struct Server::Conn {
   int fd = -1;
   std::string export_name;  // set when transmission starts; guarded by Server::mu_
+  std::string client;       // peer IP, or "unix"
   std::mutex wmu;           // one reply at a time
   bool structured = false;
   bool no_zeroes = false;
@@ -97,6 +99,15 @@ struct Server::Conn {
 Server::Server(ExportSource* exports, ServerOptions options) : exports_(exports), opts_(std::move(options)) {}
 
 Server::~Server() { Stop(); }
+
+bool Allowed(const std::vector<std::pair<std::string, std::string>>& allow, const std::string& client,
+             const std::string& export_name) {
+  if (allow.empty()) return true;
+  for (const auto& [who, glob] : allow) {
+    if ((who == "*" || who == client) && ::fnmatch(glob.c_str(), export_name.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
 
 ServerStats Server::stats() const { return {n_conns_.load(), n_requests_.load(), n_errors_.load()}; }
 
@@ -157,12 +168,24 @@ void Server::AcceptLoop(int listen_fd) {
   while (!stopping_) {
     pollfd p{listen_fd, POLLIN, 0};
     if (::poll(&p, 1, 200) <= 0) continue;
-    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t plen = sizeof peer;
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC);
     if (fd < 0) continue;
+    std::string client = "unix";
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (peer.ss_family == AF_INET) {
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, ip, sizeof ip);
+      client = ip;
+    } else if (peer.ss_family == AF_INET6) {
+      ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, ip, sizeof ip);
+      client = ip;
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto c = std::make_shared<Conn>();
     c->fd = fd;
+    c->client = client;
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) {
       ::close(fd);
@@ -257,7 +280,8 @@ struct Request {
 // Handshake state and helpers, used by Serve.
 class Handshake {
  public:
-  Handshake(int fd, ExportSource* exports) : fd_(fd), exports_(exports) {}
+  Handshake(int fd, ExportSource* exports, const ServerOptions& opts, std::string client)
+      : fd_(fd), exports_(exports), opts_(opts), client_(std::move(client)) {}
   bool structured = false, no_zeroes = false, meta_alloc = false;
   std::string meta_export;
   std::unique_ptr<backend::Device> dev;
@@ -311,6 +335,7 @@ class Handshake {
   int Option(uint32_t opt, const std::string& d) {
     switch (opt) {
       case kOptExportName: {
+        if (!Allowed(opts_.allow, client_, d)) return -1;
         auto dev_or = exports_->Open(d);
         if (!dev_or.ok()) return -1;  // the protocol has no error reply here
         dev = std::move(dev_or).value();
@@ -329,6 +354,7 @@ class Handshake {
         auto list = exports_->List();
         if (!list.ok()) return Reply(opt, kRepErrPlatform, list.status().ToString()) ? 0 : -1;
         for (const auto& e : *list) {
+          if (!Allowed(opts_.allow, client_, e.name)) continue;
           std::string p;
           PutBe32(&p, static_cast<uint32_t>(e.name.size()));
           p += e.name + e.description;
@@ -362,6 +388,9 @@ class Handshake {
       want_name |= t == kInfoName;
       want_desc |= t == kInfoDescription;
       want_block |= t == kInfoBlockSize;
+    }
+    if (!Allowed(opts_.allow, client_, name)) {
+      return Reply(opt, kRepErrPolicy, "export '" + name + "' is not allowed for client " + client_) ? 0 : -1;
     }
     auto dev_or = exports_->Open(name);
     if (!dev_or.ok()) {
@@ -410,6 +439,9 @@ class Handshake {
     if (!req.ok()) return Reply(opt, kRepErrInvalid, req.status().message()) ? 0 : -1;
     const std::string& name = req->name;
     const std::vector<std::string>& queries = req->queries;
+    if (!Allowed(opts_.allow, client_, name)) {
+      return Reply(opt, kRepErrPolicy, "export '" + name + "' is not allowed for client " + client_) ? 0 : -1;
+    }
     auto probe = exports_->Open(name);
     if (!probe.ok()) return Reply(opt, kRepErrUnknown, probe.status().message()) ? 0 : -1;
     bool match = false;
@@ -429,12 +461,14 @@ class Handshake {
 
   int fd_;
   ExportSource* exports_;
+  const ServerOptions& opts_;
+  std::string client_;
 };
 
 }  // namespace
 
 void Server::Serve(std::shared_ptr<Conn> c) {
-  Handshake hs(c->fd, exports_);
+  Handshake hs(c->fd, exports_, opts_, c->client);
   if (!hs.Run()) {
     ::close(c->fd);
     return;

@@ -48,7 +48,15 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:10809";  // HOST:PORT for TCP ("" = none; port 0 = any free one)
   std::string unix_socket;                 // path of a Unix socket ("" = none)
   int workers_per_connection = 4;
+  // Which exports each client may see and open: (client, glob) pairs, the
+  // client being an IP address as the server sees it, "unix" for the Unix
+  // socket, or "*". Empty: every client may use every export.
+  std::vector<std::pair<std::string, std::string>> allow;
 };
+
+// True if `client` may use `export_name` under `allow` (see ServerOptions).
+bool Allowed(const std::vector<std::pair<std::string, std::string>>& allow, const std::string& client,
+             const std::string& export_name);
 
 struct ServerStats {
   uint64_t connections = 0, requests = 0, errors = 0;

@@ -364,6 +364,32 @@ TEST_F(ServerTest, ManyRequestsInFlightOnOneConnectionAllComeBack) {
   }
 }
 
+TEST_F(ServerTest, AnAllowListLimitsWhatAClientSeesAndOpens) {
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.allow = {{"127.0.0.1", "vm/d"}, {"10.0.0.9", "*"}};
+  Server limited(exports_.get(), so);
+  ASSERT_TRUE(limited.Start().ok());
+  RawClient c(limited.tcp_port());
+  c.Hello();
+  c.Option(kOptList, "");
+  std::vector<std::string> names;
+  for (auto r = c.ReadOptReply(); r.type == kRepServer; r = c.ReadOptReply()) {
+    names.push_back(r.data.substr(4, GetBe32(r.data.data())));
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"vm/d"});  // the snapshot is not listed
+  c.Option(kOptGo, RawClient::GoData(snap_));
+  auto denied = c.ReadOptReply();
+  EXPECT_EQ(denied.type, kRepErrPolicy);
+  EXPECT_EQ(denied.data, "export '" + snap_ + "' is not allowed for client 127.0.0.1");
+  c.Option(kOptGo, RawClient::GoData("vm/d"));
+  EXPECT_EQ(c.ReadOptReply().type, kRepInfo);
+  limited.Stop();
+  EXPECT_FALSE(Allowed({{"*", "web/*"}}, "1.2.3.4", "db/root"));
+  EXPECT_TRUE(Allowed({{"*", "web/*"}}, "1.2.3.4", "web/root@s_20140219T02:52:44"));
+  EXPECT_TRUE(Allowed({}, "unix", "anything"));
+}
+
 TEST_F(ServerTest, SnapshotDuringWritesHoldsExactlyTheAcknowledgedOnes) {
   RawClient c(port());
   c.Go("vm/d");
