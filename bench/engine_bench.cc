@@ -26,11 +26,7 @@
 using namespace vmstore;
 using vmstore::bench::Clock;
 using vmstore::bench::Die;
-
-static double Pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
+using vmstore::bench::Median;
 
 struct SnapFigures {
   double p50, p99;
@@ -46,7 +42,7 @@ static SnapFigures TimeSnapshots(Pool& pool, VolumeId v, int n) {
     Die(id.status(), "snapshot");
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
-  return {Pct(us, 0.5), Pct(us, 0.99)};
+  return {vmstore::bench::Percentile(us, 0.5), vmstore::bench::Percentile(us, 0.99)};
 }
 
 struct IoFigures {
@@ -63,11 +59,6 @@ struct Subject {
   std::mt19937_64 rng;
   std::vector<double> read_iops, write_iops;  // one entry per round
 };
-
-static double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 static void Fill(Pool& pool, VolumeId v, uint64_t span) {
   std::string mb(1 << 20, '\0');

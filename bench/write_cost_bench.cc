@@ -32,6 +32,7 @@
 using namespace vmstore;
 using vmstore::bench::Clock;
 using vmstore::bench::Die;
+using vmstore::bench::Median;
 
 namespace {
 
@@ -48,11 +49,6 @@ struct Subject {
   std::mt19937_64 rng{7};
   std::vector<double> path_us, ckpt_us;  // per write, one entry per round
 };
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 void Prepare(Subject* s, const std::string& dir) {
   std::filesystem::remove_all(dir);

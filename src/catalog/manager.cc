@@ -38,8 +38,9 @@ StatusOr<std::unique_ptr<Manager>> Manager::Create(const std::string& dir, const
   Env* env = Env::Default();
   if (env->FileExists(dir + kCatalogFile)) return AlreadyExists("a pool already exists in " + dir);
   if (env->FileExists(dir + "/superblock")) {
-    return AlreadyExists(dir + " holds a native store without a catalog (made by an older vmstore, or its catalog "
-                               "was lost): rebuild the catalog with 'vmstore catalog import', or use another directory");
+    return AlreadyExists(dir +
+                         " holds a native store without a catalog (made by an older vmstore, or its catalog "
+                         "was lost): rebuild the catalog with 'vmstore catalog import', or use another directory");
   }
   RETURN_IF_ERROR(env->CreateDir(dir));
   // The default SR's engine lives in the pool directory itself; it checks

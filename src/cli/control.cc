@@ -13,6 +13,8 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "nbd/protocol.h"
+#include "util/socket_io.h"
 
 namespace vmstore::cli {
 
@@ -21,34 +23,19 @@ using json = nlohmann::json;
 namespace {
 
 bool SendMsg(int fd, const std::string& body) {
-  std::string m(4, '\0');
-  uint32_t n = static_cast<uint32_t>(body.size());
-  for (int i = 0; i < 4; ++i) m[i] = static_cast<char>(n >> (24 - 8 * i));
+  std::string m;
+  nbd::PutBe32(&m, static_cast<uint32_t>(body.size()));
   m += body;
-  for (size_t off = 0; off < m.size();) {
-    ssize_t w = ::send(fd, m.data() + off, m.size() - off, MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    off += static_cast<size_t>(w);
-  }
-  return true;
+  return internal::WriteFull(fd, m.data(), m.size());
 }
 
 std::optional<std::string> RecvMsg(int fd, uint32_t limit) {
-  auto read_full = [&](char* p, size_t n) {
-    while (n) {
-      ssize_t r = ::recv(fd, p, n, 0);
-      if (r <= 0) return false;
-      p += r;
-      n -= static_cast<size_t>(r);
-    }
-    return true;
-  };
-  unsigned char h[4];
-  if (!read_full(reinterpret_cast<char*>(h), 4)) return std::nullopt;
-  uint32_t n = (uint32_t{h[0]} << 24) | (uint32_t{h[1]} << 16) | (uint32_t{h[2]} << 8) | h[3];
+  char h[4];
+  if (!internal::ReadFull(fd, h, 4)) return std::nullopt;
+  uint32_t n = nbd::GetBe32(h);
   if (n > limit) return std::nullopt;
   std::string body(n, '\0');
-  if (!read_full(body.data(), n)) return std::nullopt;
+  if (!internal::ReadFull(fd, body.data(), n)) return std::nullopt;
   return body;
 }
 

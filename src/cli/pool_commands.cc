@@ -104,7 +104,7 @@ int RunCheck(Context* ctx, bool structure) {
   return problems ? 2 : 0;
 }
 
-Status Status_(Manager& m, bool as_json) {
+Status PrintPoolStatus(Manager& m, bool as_json) {
   ASSIGN_OR_RETURN(auto srs, m.ListSrs());
   ASSIGN_OR_RETURN(auto vms, m.ListVms(true));
   json jsrs = json::array();
@@ -189,7 +189,7 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
   app.add_subcommand("status",
                      "Show the pool: SRs with their space, and object counts\n"
                      "  example: vmstore --pool /srv/vmstore status")
-      ->callback(WithManager(ctx, [=](Manager& m) { return Status_(m, ctx->json); }));
+      ->callback(WithManager(ctx, [=](Manager& m) { return PrintPoolStatus(m, ctx->json); }));
 
   auto* demo = app.add_subcommand("demo",
                                   "Create the pool if needed, then a demo VM with a disk, data and a snapshot, and\n"
@@ -258,7 +258,7 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
       }
       Printf("\nsnapshot %s: referenced %s, exclusive %s\n\n", si.full_name.c_str(), Human(si.referenced).c_str(),
              Human(si.exclusive).c_str());
-      RETURN_IF_ERROR(Status_(*m, false));
+      RETURN_IF_ERROR(PrintPoolStatus(*m, false));
       return owned ? owned->Close() : Status::OK();
     };
     Status s = run();

@@ -19,31 +19,13 @@
 
 #include "nbd/protocol.h"
 #include "nbd/wire.h"
+#include "util/socket_io.h"
 
 namespace vmstore::nbd {
 namespace {
 
-bool ReadFull(int fd, char* p, size_t n) {
-  while (n) {
-    ssize_t r = ::recv(fd, p, n, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-bool WriteFull(int fd, const char* p, size_t n) {
-  while (n) {
-    ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
+using internal::ReadFull;
+using internal::WriteFull;
 
 uint32_t ErrnoFor(const Status& s) {
   switch (s.code()) {
@@ -83,9 +65,7 @@ struct Server::Conn {
   std::string client;       // peer IP, or "unix"
   std::mutex wmu;           // one reply at a time
   bool structured = false;
-  bool no_zeroes = false;
   bool meta_alloc = false;  // base:allocation selected
-  std::string meta_export;  // ... for this export
   std::unique_ptr<backend::Device> dev;
   uint64_t size = 0;
   bool read_only = false;
@@ -528,12 +508,10 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   auto run = [&](Request& r) {
     ++n_requests_;
     backend::Device& dev = *c->dev;
-    auto bounds = [&](uint32_t overflow_err_code) -> Status {
+    // Past the end: ENOSPC for writes, EINVAL for the rest (as the protocol asks).
+    auto bounds = [&](Code code) -> Status {
       if (r.offset > c->size || r.length > c->size - r.offset) {
-        return overflow_err_code == kENOSPC
-                   ? NoSpace("request " + std::to_string(r.offset) + "+" + std::to_string(r.length) +
-                             " is past the end of the export (" + std::to_string(c->size) + " bytes)")
-                   : OutOfRange("request " + std::to_string(r.offset) + "+" + std::to_string(r.length) +
+        return Status(code, "request " + std::to_string(r.offset) + "+" + std::to_string(r.length) +
                                 " is past the end of the export (" + std::to_string(c->size) + " bytes)");
       }
       return Status::OK();
@@ -547,7 +525,7 @@ void Server::Serve(std::shared_ptr<Conn> c) {
     std::string payload;
     switch (r.type) {
       case kCmdRead:
-        st = r.length > kMaxPayload ? InvalidArgument("read longer than 32 MiB") : bounds(kEINVAL);
+        st = r.length > kMaxPayload ? InvalidArgument("read longer than 32 MiB") : bounds(Code::kOutOfRange);
         if (st.ok()) {
           payload.resize(r.length);
           st = dev.Read(r.offset, payload);
@@ -555,7 +533,7 @@ void Server::Serve(std::shared_ptr<Conn> c) {
         break;
       case kCmdWrite:
         st = writable();
-        if (st.ok()) st = bounds(kENOSPC);
+        if (st.ok()) st = bounds(Code::kNoSpace);
         if (st.ok()) st = dev.Write(r.offset, r.data, fua);
         break;
       case kCmdFlush:
@@ -563,23 +541,23 @@ void Server::Serve(std::shared_ptr<Conn> c) {
         break;
       case kCmdTrim:
         st = writable();
-        if (st.ok()) st = bounds(kEINVAL);
+        if (st.ok()) st = bounds(Code::kOutOfRange);
         if (st.ok()) st = dev.Trim(r.offset, r.length, fua);
         break;
       case kCmdWriteZeroes:
         st = writable();
-        if (st.ok()) st = bounds(kENOSPC);
+        if (st.ok()) st = bounds(Code::kNoSpace);
         if (st.ok()) st = dev.WriteZeroes(r.offset, r.length, !(r.flags & kCmdFlagNoHole), fua);
         break;
       case kCmdCache:
-        st = bounds(kEINVAL);
+        st = bounds(Code::kOutOfRange);
         break;
       case kCmdBlockStatus: {
         if (!c->meta_alloc) {
           st = InvalidArgument("no metadata context negotiated (ask for base:allocation)");
           break;
         }
-        st = r.length == 0 ? InvalidArgument("block status of zero bytes") : bounds(kEINVAL);
+        st = r.length == 0 ? InvalidArgument("block status of zero bytes") : bounds(Code::kOutOfRange);
         if (!st.ok()) break;
         auto map = dev.Map(r.offset, r.length);
         st = map.status();
