@@ -4,7 +4,7 @@
 # A missing client fails the test under CI=true and skips it (loudly) outside CI.
 set -u
 bin=${1:?usage: nbd_test.sh VMSTORE_BINARY}
-for tool in qemu-img qemu-io nbdinfo nbdcopy fio; do
+for tool in qemu-img qemu-io nbdinfo nbdcopy fio openssl; do
   if ! command -v "$tool" >/dev/null; then
     if [[ ${CI:-} == true ]]; then
       echo "FAIL: $tool is not installed (scripts/setup.sh installs it)"
@@ -109,6 +109,55 @@ check "a bad --allow is refused" 1 "is not CLIENT=GLOB" -- "$bin" serve --listen
 start_server --allow 127.0.0.1=web/data
 check "allow list: listed exports" 0 '^export="web/data"' -- nbdinfo --list "$url"
 check "allow list: other exports refused" 1 "not allowed for client 127.0.0.1" -- qemu-img info "$url/web/root"
+stop_server
+
+# TLS: an x509 CA and server certificate for 127.0.0.1, and a PSK file, laid
+# out as qemu's tls-creds-x509 / tls-creds-psk (endpoint=client) read them.
+mkdir -p "$tmp/x509" "$tmp/psk" "$tmp/badpsk"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/ca-key.pem" -out "$tmp/x509/ca-cert.pem" -days 2 \
+  -subj "/CN=vmstore test CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$tmp/server-key.pem" -out "$tmp/server.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+printf "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n" >"$tmp/ext.cnf"
+openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/x509/ca-cert.pem" -CAkey "$tmp/ca-key.pem" -CAcreateserial \
+  -out "$tmp/server-cert.pem" -days 2 -extfile "$tmp/ext.cnf" 2>/dev/null
+echo "alice:$(openssl rand -hex 32)" >"$tmp/psk/keys.psk"
+echo "alice:$(openssl rand -hex 32)" >"$tmp/badpsk/keys.psk"
+x509="--object tls-creds-x509,id=t0,dir=$tmp/x509,endpoint=client"
+psk="--object tls-creds-psk,id=t0,dir=$tmp/psk,username=alice,endpoint=client"
+badpsk="--object tls-creds-psk,id=t0,dir=$tmp/badpsk,username=alice,endpoint=client"
+opts() { echo "driver=nbd,host=127.0.0.1,port=$port,export=$1,tls-creds=t0"; }
+check "--tls-cert needs --tls-key" 1 "--tls-cert and --tls-key go together" -- \
+  "$bin" serve --listen 127.0.0.1:0 --tls-cert "$tmp/server-cert.pem"
+check "--tls=require needs credentials" 1 "needs --tls-cert/--tls-key or --tls-psk" -- \
+  "$bin" serve --listen 127.0.0.1:0 --tls=require
+echo "alice=nothex" >"$tmp/broken.psk"
+check "a malformed PSK file is refused" 1 "line 1 is not USERNAME:HEXKEY" -- \
+  "$bin" serve --listen 127.0.0.1:0 --tls-psk "$tmp/broken.psk"
+start_server --tls=require --tls-cert "$tmp/server-cert.pem" --tls-key "$tmp/server-key.pem" --tls-psk "$tmp/psk/keys.psk"
+check "TLS server says so" 0 "TLS \(x509\+psk\) required" -- cat "$tmp/serve.log"
+check "plaintext is refused under --tls=require" 1 "TLS negotiation required|requires TLS" -- qemu-img info "$url/web/data"
+check "plaintext listing is refused" 1 "." -- nbdinfo --list "$url"
+qemu-img create -f qcow2 "$tmp/small.qcow2" 64M >/dev/null
+qemu-io -f qcow2 -c "write -P 0x3c 1M 3M" "$tmp/small.qcow2" >/dev/null
+# shellcheck disable=SC2086
+check "qemu-img convert over x509 TLS" 0 "" -- \
+  qemu-img convert -n -f qcow2 $x509 --target-image-opts "$tmp/small.qcow2" "$(opts web/data)"
+# shellcheck disable=SC2086
+check "qemu-img compare over PSK TLS" 0 "Images are identical" -- \
+  qemu-img compare $psk --image-opts "driver=qcow2,file.filename=$tmp/small.qcow2" "$(opts web/data)"
+# shellcheck disable=SC2086
+check "a wrong pre-shared key fails the handshake" 1 "TLS handshake failed" -- \
+  qemu-img info $badpsk --image-opts "$(opts web/data)"
+check "nbdinfo over PSK TLS" 0 "newstyle-fixed with TLS" -- \
+  nbdinfo "nbds://alice@127.0.0.1:$port/web/data?tls-psk-file=$tmp/psk/keys.psk"
+check "nbdcopy over x509 TLS" 0 "" -- \
+  nbdcopy "nbds://127.0.0.1:$port/web/data?tls-certificates=$tmp/x509" "$tmp/tls.raw"
+check "what went over TLS arrived" 0 "^ok$" -- bash -c "qemu-img compare -f raw -F qcow2 '$tmp/tls.raw' '$tmp/small.qcow2' >/dev/null && echo ok"
+stop_server
+start_server --tls-psk "$tmp/psk/keys.psk"
+check "--tls=on (the default with credentials) also serves plaintext" 0 "export-size: 67108864" -- nbdinfo "$url/web/data"
+check "--tls=on serves TLS" 0 "newstyle-fixed with TLS" -- \
+  nbdinfo "nbds://alice@127.0.0.1:$port/web/data?tls-psk-file=$tmp/psk/keys.psk"
 stop_server
 
 echo "$pass passed, $fail failed"

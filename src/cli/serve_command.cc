@@ -6,6 +6,7 @@
 #include "cli/control.h"
 #include "nbd/manager_exports.h"
 #include "nbd/server.h"
+#include "nbd/tls.h"
 
 namespace vmstore::cli {
 
@@ -22,6 +23,15 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   c->add_option("--listen", *listen, "TCP HOST:PORT, loopback by default (\"\" for none)");
   c->add_option("--socket", *sock, "Also listen on this Unix socket");
   c->add_option("--workers", *workers, "Requests served at once per connection (default 4)");
+  auto tls_mode = std::make_shared<std::string>();
+  auto tls_opts = std::make_shared<nbd::TlsOptions>();
+  c->add_option("--tls", *tls_mode,
+                "off | on (clients choose) | require (plaintext refused); default: on when credentials are given")
+      ->check(CLI::IsMember({"off", "on", "require"}));
+  c->add_option("--tls-cert", tls_opts->cert_file, "PEM x509 server certificate (with --tls-key)");
+  c->add_option("--tls-key", tls_opts->key_file, "PEM private key of --tls-cert");
+  c->add_option("--tls-psk", tls_opts->psk_file,
+                "Pre-shared keys, one USERNAME:HEXKEY per line (as qemu's tls-creds-psk and psktool write)");
   c->add_option("--allow", *allow,
                 "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
                 "Without it every client may use every export");
@@ -44,6 +54,17 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
       }
       o.allow.emplace_back(a.substr(0, eq), a.substr(eq + 1));
     }
+    bool have_creds = !tls_opts->cert_file.empty() || !tls_opts->key_file.empty() || !tls_opts->psk_file.empty();
+    std::string mode = tls_mode->empty() ? (have_creds ? "on" : "off") : *tls_mode;
+    std::unique_ptr<nbd::TlsServer> tls;
+    if (mode != "off") {
+      if (!have_creds) return InvalidArgument("--tls=" + mode + " needs --tls-cert/--tls-key or --tls-psk");
+      ASSIGN_OR_RETURN(tls, nbd::TlsServer::Create(*tls_opts));
+      o.tls = tls.get();
+      o.tls_required = mode == "require";
+    } else if (have_creds) {
+      return InvalidArgument("--tls=off with TLS credentials: drop the credentials or choose --tls=on|require");
+    }
     nbd::Server server(&exports, o);
     RETURN_IF_ERROR(server.Start());
     // The management API: other vmstore commands on this pool run here.
@@ -61,6 +82,7 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
                   server.tcp_port());
     }
     if (!sock->empty()) std::printf("serving on nbd+unix:///VM/DISK?socket=%s\n", sock->c_str());
+    if (tls) std::printf("TLS (%s) %s\n", tls->kinds().c_str(), o.tls_required ? "required" : "offered");
     std::fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);

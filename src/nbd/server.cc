@@ -18,14 +18,13 @@
 #include <deque>
 
 #include "nbd/protocol.h"
+#include "nbd/stream.h"
+#include "nbd/tls.h"
 #include "nbd/wire.h"
 #include "util/socket_io.h"
 
 namespace vmstore::nbd {
 namespace {
-
-using internal::ReadFull;
-using internal::WriteFull;
 
 uint32_t ErrnoFor(const Status& s) {
   switch (s.code()) {
@@ -61,9 +60,10 @@ constexpr char kAllocContext[] = "base:allocation";
 
 struct Server::Conn {
   int fd = -1;
-  std::string export_name;  // set when transmission starts; guarded by Server::mu_
-  std::string client;       // peer IP, or "unix"
-  std::mutex wmu;           // one reply at a time
+  std::unique_ptr<Stream> stream;  // the socket, or TLS over it, once the handshake is done
+  std::string export_name;         // set when transmission starts; guarded by Server::mu_
+  std::string client;              // peer IP, or "unix"
+  std::mutex wmu;                  // one reply at a time
   bool structured = false;
   bool meta_alloc = false;  // base:allocation selected
   std::unique_ptr<backend::Device> dev;
@@ -72,7 +72,7 @@ struct Server::Conn {
 
   bool Send(const std::string& s) {
     std::lock_guard<std::mutex> l(wmu);
-    return WriteFull(fd, s.data(), s.size());
+    return stream->WriteFull(s.data(), s.size());
   }
 };
 
@@ -261,7 +261,11 @@ struct Request {
 class Handshake {
  public:
   Handshake(int fd, ExportSource* exports, const ServerOptions& opts, std::string client)
-      : fd_(fd), exports_(exports), opts_(opts), client_(std::move(client)) {}
+      : fd_(fd),
+        stream_(std::make_unique<SocketStream>(fd)),
+        exports_(exports),
+        opts_(opts),
+        client_(std::move(client)) {}
   bool structured = false, no_zeroes = false, meta_alloc = false;
   std::string meta_export;
   std::unique_ptr<backend::Device> dev;
@@ -273,34 +277,37 @@ class Handshake {
     PutBe64(&hello, kNbdMagic);
     PutBe64(&hello, kOptMagic);
     PutBe16(&hello, kFlagFixedNewstyle | kFlagNoZeroes);
-    if (!WriteFull(fd_, hello.data(), hello.size())) return false;
+    if (!Send(hello)) return false;
     char cf[4];
-    if (!ReadFull(fd_, cf, 4)) return false;
+    if (!stream_->ReadFull(cf, 4)) return false;
     uint32_t client_flags = GetBe32(cf);
     if (!(client_flags & kClientFixedNewstyle)) return false;  // only fixed newstyle clients
     no_zeroes = client_flags & kClientNoZeroes;
     for (;;) {
       char h[16];
-      if (!ReadFull(fd_, h, 16)) return false;
+      if (!stream_->ReadFull(h, 16)) return false;
       if (GetBe64(h) != kOptMagic) return false;
       uint32_t opt = GetBe32(h + 8), len = GetBe32(h + 12);
       if (len > kMaxOptionLength) {
         if (len > (1u << 20)) return false;  // not worth reading
         std::string skip(len, '\0');
-        if (!ReadFull(fd_, skip.data(), len)) return false;
+        if (!stream_->ReadFull(skip.data(), len)) return false;
         if (!Reply(opt, kRepErrTooBig, "option too long")) return false;
         continue;
       }
       std::string data(len, '\0');
-      if (len && !ReadFull(fd_, data.data(), len)) return false;
+      if (len && !stream_->ReadFull(data.data(), len)) return false;
       int r = Option(opt, data);
       if (r < 0) return false;
       if (r > 0) return true;
     }
   }
 
+  // The stream that carries the connection from here on.
+  std::unique_ptr<Stream> TakeStream() { return std::move(stream_); }
+
  private:
-  bool Send(const std::string& s) { return WriteFull(fd_, s.data(), s.size()); }
+  bool Send(const std::string& s) { return stream_->WriteFull(s.data(), s.size()); }
   bool Reply(uint32_t opt, uint32_t type, const std::string& data = "") { return Send(OptionReply(opt, type, data)); }
 
   uint16_t TransmissionFlags() const {
@@ -313,6 +320,10 @@ class Handshake {
 
   // -1: drop the connection; 0: continue; 1: start transmission.
   int Option(uint32_t opt, const std::string& d) {
+    if (opts_.tls_required && !stream_->is_tls() && opt != kOptStartTls && opt != kOptAbort) {
+      if (opt == kOptExportName) return -1;  // no error reply exists for it
+      return Reply(opt, kRepErrTlsReqd, "this server requires TLS (NBD_OPT_STARTTLS) before any other option") ? 0 : -1;
+    }
     switch (opt) {
       case kOptExportName: {
         if (!Allowed(opts_.allow, client_, d)) return -1;
@@ -353,10 +364,25 @@ class Handshake {
       case kOptSetMetaContext:
         return MetaContext(opt, d);
       case kOptStartTls:
-        return Reply(opt, kRepErrPolicy, "TLS is not configured on this server") ? 0 : -1;
+        return StartTls(d);
       default:
         return Reply(opt, kRepErrUnsup, "option " + std::to_string(opt) + " is not supported") ? 0 : -1;
     }
+  }
+
+  int StartTls(const std::string& d) {
+    if (!opts_.tls) return Reply(kOptStartTls, kRepErrPolicy, "TLS is not configured on this server") ? 0 : -1;
+    if (stream_->is_tls()) return Reply(kOptStartTls, kRepErrInvalid, "TLS is already on") ? 0 : -1;
+    if (!d.empty()) return Reply(kOptStartTls, kRepErrInvalid, "NBD_OPT_STARTTLS takes no data") ? 0 : -1;
+    if (!Reply(kOptStartTls, kRepAck)) return -1;
+    auto tls = opts_.tls->Handshake(fd_);
+    if (!tls.ok()) return -1;  // the stream is in an unknown state
+    stream_ = std::move(tls).value();
+    // Nothing negotiated in plaintext carries over.
+    structured = false;
+    meta_alloc = false;
+    meta_export.clear();
+    return 0;
   }
 
   int InfoOrGo(uint32_t opt, const std::string& d) {
@@ -440,6 +466,7 @@ class Handshake {
   }
 
   int fd_;
+  std::unique_ptr<Stream> stream_;
   ExportSource* exports_;
   const ServerOptions& opts_;
   std::string client_;
@@ -450,9 +477,11 @@ class Handshake {
 void Server::Serve(std::shared_ptr<Conn> c) {
   Handshake hs(c->fd, exports_, opts_, c->client);
   if (!hs.Run()) {
+    hs.TakeStream().reset();  // before the descriptor can be reused
     ::close(c->fd);
     return;
   }
+  c->stream = hs.TakeStream();
   {
     std::lock_guard<std::mutex> l(mu_);
     c->export_name = hs.export_name;
@@ -604,7 +633,7 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   }
   for (;;) {
     char h[28];
-    if (!ReadFull(c->fd, h, 28)) break;
+    if (!c->stream->ReadFull(h, 28)) break;
     auto hdr = ParseRequestHeader(std::string_view(h, sizeof h));
     if (!hdr.ok()) break;  // the stream cannot be trusted any more
     Request r;
@@ -617,7 +646,7 @@ void Server::Serve(std::shared_ptr<Conn> c) {
     if (r.type == kCmdWrite) {
       if (r.length > kMaxPayload) break;  // cannot skip that much safely
       r.data.resize(r.length);
-      if (!ReadFull(c->fd, r.data.data(), r.length)) break;
+      if (!c->stream->ReadFull(r.data.data(), r.length)) break;
     }
     {
       std::lock_guard<std::mutex> l(qmu);
@@ -632,6 +661,7 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   qcv.notify_all();
   for (auto& w : workers) w.join();
   (void)c->dev->Flush();  // a clean or abrupt end: what was written is made durable
+  c->stream.reset();      // TLS says goodbye before the socket closes
   ::close(c->fd);
 }
 

@@ -32,6 +32,8 @@
 
 namespace vmstore::nbd {
 
+class TlsServer;
+
 // Where exports come from.
 class ExportSource {
  public:
@@ -52,6 +54,10 @@ struct ServerOptions {
   // client being an IP address as the server sees it, "unix" for the Unix
   // socket, or "*". Empty: every client may use every export.
   std::vector<std::pair<std::string, std::string>> allow;
+  // TLS (NBD_OPT_STARTTLS) when set; not owned, must outlive the Server.
+  const TlsServer* tls = nullptr;
+  // Refuse every option but STARTTLS and ABORT before TLS (needs `tls`).
+  bool tls_required = false;
 };
 
 // True if `client` may use `export_name` under `allow` (see ServerOptions).

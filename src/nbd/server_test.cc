@@ -5,6 +5,7 @@
 #include "nbd/server.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -12,12 +13,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <set>
 #include <thread>
 
 #include "catalog/catalog_test_util.h"
 #include "nbd/manager_exports.h"
 #include "nbd/protocol.h"
+#include "nbd/tls.h"
 
 namespace vmstore::nbd {
 namespace {
@@ -172,6 +175,7 @@ class RawClient {
     return out;
   }
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
@@ -424,6 +428,130 @@ TEST_F(ServerTest, SnapshotDuringWritesHoldsExactlyTheAcknowledgedOnes) {
   EXPECT_LE(k - 1, after + 1);
   std::printf("snapshot after %d acknowledged writes holds the first %d (acknowledged when it returned: %d)\n", before,
               k - 1, after);
+}
+
+}  // namespace
+}  // namespace vmstore::nbd
+
+namespace vmstore::nbd {
+namespace {
+
+// The client side of a PSK handshake on `fd`; the session (nullptr on failure).
+gnutls_session_t PskClient(int fd, const std::string& user, const std::string& hexkey) {
+  gnutls_psk_client_credentials_t cred;
+  gnutls_psk_allocate_client_credentials(&cred);
+  gnutls_datum_t key{reinterpret_cast<unsigned char*>(const_cast<char*>(hexkey.data())),
+                     static_cast<unsigned>(hexkey.size())};
+  gnutls_psk_set_client_credentials(cred, user.c_str(), &key, GNUTLS_PSK_KEY_HEX);
+  gnutls_session_t s;
+  gnutls_init(&s, GNUTLS_CLIENT);
+  gnutls_priority_set_direct(s, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK", nullptr);
+  gnutls_credentials_set(s, GNUTLS_CRD_PSK, cred);
+  gnutls_transport_set_int(s, fd);
+  int rc;
+  do {
+    rc = gnutls_handshake(s);
+  } while (rc < 0 && !gnutls_error_is_fatal(rc));
+  if (rc < 0) {
+    gnutls_deinit(s);
+    s = nullptr;
+  }
+  // The credentials must outlive the session; a test can leak them.
+  return s;
+}
+
+TEST_F(ServerTest, TlsRequiredRefusesPlaintextAndServesOverPsk) {
+  const std::string key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+  const std::string psk_file = dir_.path() + "/keys.psk";
+  std::ofstream(psk_file) << "alice:" << key << "\n";
+  TlsOptions bad;
+  bad.cert_file = "/nonexistent.pem";
+  EXPECT_EQ(TlsServer::Create(bad).status().code(), Code::kInvalidArgument);  // a cert without a key
+  bad.key_file = "/nonexistent-key.pem";
+  EXPECT_NE(TlsServer::Create(bad).status().message().find("cannot be read"), std::string::npos);
+  std::ofstream(dir_.path() + "/bad.psk") << "alice:xyz\n";
+  TlsOptions badpsk;
+  badpsk.psk_file = dir_.path() + "/bad.psk";
+  EXPECT_NE(TlsServer::Create(badpsk).status().message().find("line 1 is not USERNAME:HEXKEY"), std::string::npos);
+
+  TlsOptions to;
+  to.psk_file = psk_file;
+  auto tls = Unwrap(TlsServer::Create(to));
+  ASSERT_TRUE(tls);
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.tls = tls.get();
+  so.tls_required = true;
+  Server secure(exports_.get(), so);
+  ASSERT_TRUE(secure.Start().ok());
+
+  {  // plaintext: every option but STARTTLS and ABORT is refused; EXPORT_NAME hangs up
+    RawClient c(secure.tcp_port());
+    c.Hello();
+    c.Option(kOptList, "");
+    EXPECT_EQ(c.ReadOptReply().type, kRepErrTlsReqd);
+    c.Option(kOptGo, RawClient::GoData("vm/d"));
+    EXPECT_EQ(c.ReadOptReply().type, kRepErrTlsReqd);
+    c.Option(kOptStartTls, "x");
+    EXPECT_EQ(c.ReadOptReply().type, kRepErrInvalid);
+    c.Option(kOptExportName, "vm/d");
+    EXPECT_TRUE(c.Closed());
+  }
+  {  // a wrong key: the handshake fails and the connection ends
+    RawClient c(secure.tcp_port());
+    c.Hello();
+    c.Option(kOptStartTls, "");
+    EXPECT_EQ(c.ReadOptReply().type, kRepAck);
+    EXPECT_EQ(PskClient(c.fd(), "alice", std::string(64, 'f')), nullptr);
+  }
+  {  // the right key: options and a read go over TLS
+    RawClient c(secure.tcp_port());
+    c.Hello();
+    c.Option(kOptStartTls, "");
+    EXPECT_EQ(c.ReadOptReply().type, kRepAck);
+    gnutls_session_t s = PskClient(c.fd(), "alice", key);
+    ASSERT_NE(s, nullptr);
+    auto send = [&](const std::string& d) { return gnutls_record_send(s, d.data(), d.size()) == (ssize_t)d.size(); };
+    auto recv = [&](size_t n) {
+      std::string out(n, '\0');
+      for (size_t got = 0; got < n;) {
+        ssize_t r = gnutls_record_recv(s, out.data() + got, n - got);
+        if (r <= 0) return std::string();
+        got += static_cast<size_t>(r);
+      }
+      return out;
+    };
+    std::string o;
+    PutBe64(&o, kOptMagic);
+    PutBe32(&o, kOptGo);
+    std::string go = RawClient::GoData("vm/d");
+    PutBe32(&o, static_cast<uint32_t>(go.size()));
+    ASSERT_TRUE(send(o + go));
+    uint32_t type = 0;
+    do {  // INFO replies, then ACK
+      std::string h = recv(20);
+      ASSERT_EQ(h.size(), 20u);
+      type = GetBe32(h.data() + 12);
+      recv(GetBe32(h.data() + 16));
+    } while (type == kRepInfo);
+    ASSERT_EQ(type, kRepAck);
+    std::string req;
+    PutBe32(&req, kRequestMagic);
+    PutBe16(&req, 0);
+    PutBe16(&req, kCmdRead);
+    PutBe64(&req, 7);
+    PutBe64(&req, 0);
+    PutBe32(&req, 4096);
+    ASSERT_TRUE(send(req));
+    std::string rep = recv(16 + 4096);
+    ASSERT_EQ(rep.size(), 16u + 4096);
+    EXPECT_EQ(GetBe32(rep.data()), kSimpleReplyMagic);
+    EXPECT_EQ(GetBe32(rep.data() + 4), 0u);
+    EXPECT_EQ(rep.substr(16), std::string(4096, 'o'));
+    gnutls_bye(s, GNUTLS_SHUT_RDWR);
+    gnutls_deinit(s);
+  }
+  secure.Stop();
 }
 
 }  // namespace
