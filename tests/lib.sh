@@ -16,3 +16,52 @@ check() {  # check NAME EXPECTED_RC PATTERN -- command...
     echo "$out" | head -20 | sed 's/^/    /'
   fi
 }
+
+# The server tests: start_server [serve arguments...] runs `$bin serve` on a
+# free loopback port and the Unix socket $tmp/nbd.sock, logging to
+# $tmp/serve.log, and sets $server (pid), $port and $url; stop_server sends
+# SIGTERM and returns the server's exit code. Needs $bin and $tmp.
+server=
+start_server() {
+  "$bin" serve --listen 127.0.0.1:0 --socket "$tmp/nbd.sock" "$@" >"$tmp/serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do
+    grep -q "nbd://" "$tmp/serve.log" 2>/dev/null && break
+    sleep 0.05
+  done
+  port=$(sed -n 's|.*nbd://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/serve.log")
+  url=nbd://127.0.0.1:$port
+}
+stop_server() {
+  kill -TERM "$server"
+  wait "$server"
+  local rc=$?
+  server=
+  return $rc
+}
+
+# Exits: FAIL (status 1) under CI=true, else SKIP (status 0, loudly), when a
+# tool the test needs is missing.
+require_tools() {
+  local tool
+  for tool in "$@"; do
+    if ! command -v "$tool" >/dev/null; then
+      if [[ ${CI:-} == true ]]; then
+        echo "FAIL: $tool is not installed (scripts/setup.sh installs it)"
+        exit 1
+      fi
+      echo "SKIP: $tool is not installed; run scripts/setup.sh (this test fails under CI=true)"
+      exit 0
+    fi
+  done
+}
+
+# A scratch directory in $tmp, removed (and any server stopped) at exit.
+use_tmp() {
+  tmp=$(mktemp -d)
+  trap 'cleanup_tmp' EXIT
+}
+cleanup_tmp() {
+  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$tmp"
+}

@@ -4,49 +4,16 @@
 # A missing client fails the test under CI=true and skips it (loudly) outside CI.
 set -u
 bin=${1:?usage: nbd_test.sh VMSTORE_BINARY}
-for tool in qemu-img qemu-io nbdinfo nbdcopy fio openssl; do
-  if ! command -v "$tool" >/dev/null; then
-    if [[ ${CI:-} == true ]]; then
-      echo "FAIL: $tool is not installed (scripts/setup.sh installs it)"
-      exit 1
-    fi
-    echo "SKIP: $tool is not installed; run scripts/setup.sh (this test fails under CI=true)"
-    exit 0
-  fi
-done
-tmp=$(mktemp -d)
-server=
-cleanup() {
-  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 # shellcheck source=tests/lib.sh
 source "$(dirname "$0")/lib.sh"
+require_tools qemu-img qemu-io nbdinfo nbdcopy fio openssl
+use_tmp
 
 export VMSTORE_POOL=$tmp/pool
 "$bin" init >/dev/null
 "$bin" vm create web >/dev/null
 "$bin" disk create web root --size 256M >/dev/null
 "$bin" disk create web data --size 64M >/dev/null
-
-start_server() {  # extra arguments go to vmstore serve
-  "$bin" serve --listen 127.0.0.1:0 --socket "$tmp/nbd.sock" "$@" >"$tmp/serve.log" 2>&1 &
-  server=$!
-  for _ in $(seq 1 100); do
-    grep -q "nbd://" "$tmp/serve.log" 2>/dev/null && break
-    sleep 0.05
-  done
-  port=$(sed -n 's|.*nbd://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/serve.log")
-  url=nbd://127.0.0.1:$port
-}
-stop_server() {
-  kill -TERM "$server"
-  wait "$server"
-  local rc=$?
-  server=
-  return $rc
-}
 
 start_server
 check "server prints its address" 0 "nbd://127.0.0.1:[0-9]+/" -- cat "$tmp/serve.log"

@@ -12,7 +12,14 @@ using json = nlohmann::json;
 namespace {
 thread_local FILE* t_out = nullptr;
 thread_local FILE* t_err = nullptr;
+thread_local Status t_failure;
 }  // namespace
+
+Status TakeLastFailure() {
+  Status s = t_failure;
+  t_failure = Status::OK();
+  return s;
+}
 
 FILE* Out() { return t_out ? t_out : stdout; }
 FILE* Err() { return t_err ? t_err : stderr; }
@@ -45,6 +52,7 @@ int ExitCode(const Status& s) {
 }
 
 int Fail(const Status& s) {
+  t_failure = s;
   std::fprintf(Err(), "vmstore: %s\n", s.ToString().c_str());
   return ExitCode(s);
 }

@@ -25,6 +25,8 @@ void Printf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 int ExitCode(const Status& s);
 // Prints "vmstore: <error>" to stderr and returns the exit code.
 int Fail(const Status& s);
+// The last Status given to Fail on this thread (OK if none), and forgets it.
+Status TakeLastFailure();
 
 // "64K", "10G", "512" -> bytes (binary multiples).
 StatusOr<uint64_t> ParseSize(const std::string& text);

@@ -13,6 +13,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/served_commands.h"
 #include "nbd/protocol.h"
 #include "util/socket_io.h"
 
@@ -53,25 +54,10 @@ int ConnectUnix(const std::string& path) {
   return fd;
 }
 
-// The first word that is not an option (or an option's value): the command.
-std::string CommandOf(const std::vector<std::string>& args, std::string* pool) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--pool" && i + 1 < args.size()) {
-      *pool = args[++i];
-    } else if (a.rfind("--pool=", 0) == 0) {
-      *pool = a.substr(7);
-    } else if (!a.empty() && a[0] != '-') {
-      return a;
-    }
-  }
-  return "";
-}
-
 }  // namespace
 
 Status ControlServer::Start() {
-  std::string path = SocketPath(dir_);
+  std::string path = SocketPath(commands_->dir());
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path) return InvalidArgument("pool path too long for a control socket: " + path);
@@ -90,7 +76,7 @@ void ControlServer::Stop() {
   if (stop_.exchange(true)) return;
   if (thread_.joinable()) thread_.join();
   if (fd_ >= 0) ::close(fd_);
-  ::unlink(SocketPath(dir_).c_str());
+  ::unlink(SocketPath(commands_->dir()).c_str());
 }
 
 void ControlServer::Loop() {
@@ -116,31 +102,8 @@ void ControlServer::Handle(int fd) {
       if (a.is_string()) args.push_back(a.get<std::string>());
     }
   }
-  std::string pool;
-  std::string cmd = CommandOf(args, &pool);
-  char *obuf = nullptr, *ebuf = nullptr;
-  size_t olen = 0, elen = 0;
-  FILE* out = open_memstream(&obuf, &olen);
-  FILE* err = open_memstream(&ebuf, &elen);
-  SetOutput(out, err);
-  int rc;
-  if (cmd == "serve" || cmd == "init" ||
-      (cmd == "catalog" && std::find(args.begin(), args.end(), "import") != args.end())) {
-    rc = Fail(FailedPrecondition("pool " + dir_ + " is being served; '" + cmd +
-                                 "' needs it idle (stop the server with SIGTERM first)"));
-  } else {
-    Context ctx;
-    ctx.shared = manager_;
-    ctx.shared_dir = dir_;
-    ctx.hooks = hooks_;
-    rc = RunCli(args, &ctx);
-  }
-  SetOutput(nullptr, nullptr);
-  std::fclose(out);
-  std::fclose(err);
-  json reply = {{"rc", rc}, {"out", std::string(obuf, olen)}, {"err", std::string(ebuf, elen)}};
-  std::free(obuf);
-  std::free(ebuf);
+  ServedCommands::Result r = commands_->Run(args);
+  json reply = {{"rc", r.rc}, {"out", r.out}, {"err", r.err}};
   SendMsg(fd, reply.dump());
 }
 

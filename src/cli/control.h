@@ -6,7 +6,7 @@
 // Wire format: the client sends a big-endian u32 length and a JSON object
 // {"args": ["snapshot", "create", ...]}; the server answers the same way with
 // {"rc": N, "out": "...", "err": "..."} and closes.
-// Thread-safety: commands run one at a time on the control thread.
+// Thread-safety: one client at a time, on the control thread.
 #pragma once
 
 #include <atomic>
@@ -19,12 +19,12 @@
 
 namespace vmstore::cli {
 
-struct ServeHooks;
+class ServedCommands;
 
 class ControlServer {
  public:
-  ControlServer(std::string dir, Manager* manager, ServeHooks* hooks)
-      : dir_(std::move(dir)), manager_(manager), hooks_(hooks) {}
+  // `commands` must outlive the ControlServer.
+  explicit ControlServer(ServedCommands* commands) : commands_(commands) {}
   ~ControlServer() { Stop(); }
   Status Start();
   void Stop();
@@ -34,9 +34,7 @@ class ControlServer {
   void Loop();
   void Handle(int fd);
 
-  std::string dir_;
-  Manager* manager_;
-  ServeHooks* hooks_;
+  ServedCommands* commands_;
   int fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;

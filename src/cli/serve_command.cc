@@ -4,6 +4,8 @@
 
 #include "cli/commands.h"
 #include "cli/control.h"
+#include "cli/http_api.h"
+#include "cli/served_commands.h"
 #include "nbd/manager_exports.h"
 #include "nbd/server.h"
 #include "nbd/tls.h"
@@ -32,6 +34,11 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   c->add_option("--tls-key", tls_opts->key_file, "PEM private key of --tls-cert");
   c->add_option("--tls-psk", tls_opts->psk_file,
                 "Pre-shared keys, one USERNAME:HEXKEY per line (as qemu's tls-creds-psk and psktool write)");
+  auto http = std::make_shared<std::string>();
+  auto token_file = std::make_shared<std::string>();
+  c->add_option("--http", *http, "Also serve the HTTP+JSON management API on HOST:PORT (e.g. 127.0.0.1:8080)");
+  c->add_option("--http-token-file", *token_file,
+                "The API's bearer token (mode 0600; created if missing). Default: POOL/http.token");
   c->add_option("--allow", *allow,
                 "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
                 "Without it every client may use every export");
@@ -73,8 +80,16 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     hooks.disconnect = [&](const std::vector<std::string>& e) { server.Disconnect(e); };
     hooks.quiesce = [&](const std::string& vm, const std::function<Status()>& fn) { return exports.Quiesce(vm, fn); };
     ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
-    ControlServer control(dir, &m, &hooks);
+    ServedCommands commands(dir, &m, &hooks);
+    ControlServer control(&commands);
     RETURN_IF_ERROR(control.Start());
+    std::unique_ptr<HttpApi> api;
+    std::string token_path = token_file->empty() ? dir + "/http.token" : *token_file;
+    if (!http->empty()) {
+      ASSIGN_OR_RETURN(std::string token, HttpApi::LoadOrCreateToken(token_path));
+      api = std::make_unique<HttpApi>(&commands, token);
+      RETURN_IF_ERROR(api->Start(*http));
+    }
     ASSIGN_OR_RETURN(auto list, exports.List());
     if (!listen->empty()) {
       std::string host = listen->substr(0, listen->rfind(':'));
@@ -82,10 +97,15 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
                   server.tcp_port());
     }
     if (!sock->empty()) std::printf("serving on nbd+unix:///VM/DISK?socket=%s\n", sock->c_str());
+    if (api) {
+      std::printf("HTTP API on http://%s:%d/v1/ (bearer token in %s)\n", http->substr(0, http->rfind(':')).c_str(),
+                  api->port(), token_path.c_str());
+    }
     if (tls) std::printf("TLS (%s) %s\n", tls->kinds().c_str(), o.tls_required ? "required" : "offered");
     std::fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
+    if (api) api->Stop();
     control.Stop();
     server.Stop();
     auto st = server.stats();

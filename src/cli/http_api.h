@@ -1,0 +1,66 @@
+// The optional HTTP+JSON management API of `vmstore serve` (--http HOST:PORT,
+// loopback by default): the same commands as the CLI and the control socket,
+// for orchestration tools. Every request needs `Authorization: Bearer TOKEN`,
+// the token kept in a 0600 file (POOL/http.token unless --http-token-file).
+//
+//   GET    /v1/status                     pool status
+//   GET    /v1/srs                        SRs
+//   GET    /v1/vms[?all=1]  POST {name}
+//   GET    /v1/vms/VM       DELETE ?recursive=1&dry_run=1&force=1
+//   GET    /v1/vms/VM/disks POST {name, size, sr?}
+//   GET    /v1/vms/VM/snapshots[?all=1]   POST {name}
+//   DELETE /v1/vms/VM/snapshots/FULLNAME[?recursive=1&dry_run=1&force=1]
+//   POST   /v1/vms/VM/rollback {snapshot, force?}
+//   POST   /v1/vms/VM/clone    {snapshot, name}
+//   GET    /v1/exports                    exports NBD clients have open
+//   POST   /v1/cli             {args: [...]}  any other command, as on the command line
+//
+// Answers: 200 with the command's JSON output; errors as
+// {"error": {"code", "message"}} with 400 (bad input), 401 (token), 404 (no
+// such object), 409 (conflict: exists, open export, has children), 507 (no
+// space) or 500.
+// Thread-safety: Start/Stop from one thread; requests are served on the
+// library's threads, commands one at a time (ServedCommands).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "vmstore/status.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace vmstore::cli {
+
+class ServedCommands;
+
+class HttpApi {
+ public:
+  // `commands` must outlive the HttpApi.
+  HttpApi(ServedCommands* commands, std::string token);
+  ~HttpApi();
+  // Binds HOST:PORT (port 0: any free one). InvalidArgument for a bad
+  // address, IOError if it cannot be bound.
+  Status Start(const std::string& listen);
+  void Stop();
+  int port() const { return port_; }
+
+  // Reads the token from `path`, creating it (32 random bytes, hex, mode 0600)
+  // when it does not exist. InvalidArgument if it is empty, shorter than 16
+  // characters, or readable by group or others.
+  static StatusOr<std::string> LoadOrCreateToken(const std::string& path);
+
+ private:
+  void Routes();
+
+  ServedCommands* commands_;
+  std::string token_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace vmstore::cli

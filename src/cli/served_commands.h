@@ -1,0 +1,49 @@
+// The commands a running `vmstore serve` runs for its clients (the control
+// socket and the HTTP API): the same command code as the CLI, with the
+// server's open Manager and hooks, output captured.
+//
+// Thread-safety: Run may be called from any thread; commands run one at a
+// time. Ownership: borrows the Manager and hooks, which must outlive it.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vmstore/manager.h"
+#include "vmstore/status.h"
+
+namespace vmstore::cli {
+
+struct ServeHooks;
+
+class ServedCommands {
+ public:
+  ServedCommands(std::string dir, Manager* manager, ServeHooks* hooks)
+      : dir_(std::move(dir)), manager_(manager), hooks_(hooks) {}
+
+  struct Result {
+    int rc = 0;            // the CLI's exit code
+    std::string out, err;  // what it printed
+    Status failure;        // the error it failed with (OK for success or a usage error)
+  };
+  // `args` as on the command line, without the program name. Commands that
+  // need the pool idle (serve, init, catalog import) fail with
+  // FailedPrecondition.
+  Result Run(const std::vector<std::string>& args);
+
+  ServeHooks* hooks() const { return hooks_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  Manager* manager_;
+  ServeHooks* hooks_;
+  std::mutex mu_;
+};
+
+// The first word of `args` that is not an option (or --pool's value): the
+// command; --pool's value goes to *pool.
+std::string CommandOf(const std::vector<std::string>& args, std::string* pool);
+
+}  // namespace vmstore::cli
