@@ -165,10 +165,10 @@ class PoolImpl final : public Pool {
   Status Log(WalType type, const std::string& payload);
   // The common start of Write / Trim / WriteZeroes (writer_mu_ held): checks the
   // volume and range, returns nullptr when there is nothing to do, otherwise
-  // runs Admit() and only then locks the volume into *vl - Admit may checkpoint,
-  // which takes every volume lock, so the order matters.
-  StatusOr<VolumeRecord*> BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length,
-                                             std::unique_lock<std::shared_mutex>* vl);
+  // runs Admit() (which may checkpoint). The caller then logs the operation and
+  // only then locks the volume exclusively to apply it, so readers wait for the
+  // change to memory only, not for the log append.
+  StatusOr<std::shared_ptr<VolumeState>> BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length);
   // Before a mutation: checkpoint if dirty state or the log is over its bound.
   Status Admit();
   // The log sync that ends a metadata operation (PoolOptions::sync_metadata_ops).

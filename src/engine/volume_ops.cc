@@ -316,44 +316,42 @@ Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
   return SyncMetadata();
 }
 
-StatusOr<VolumeRecord*> PoolImpl::BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length,
-                                                     std::unique_lock<std::shared_mutex>* vl) {
+StatusOr<std::shared_ptr<VolumeState>> PoolImpl::BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length) {
   ASSIGN_OR_RETURN(auto st, FindState(id));
   RETURN_IF_ERROR(CheckWritable(st->rec));
   RETURN_IF_ERROR(CheckRange(st->rec, offset, length));
-  if (length == 0) return nullptr;
+  if (length == 0) return std::shared_ptr<VolumeState>();
   RETURN_IF_ERROR(Admit());
-  *vl = std::unique_lock<std::shared_mutex>(st->mu);  // excludes this volume's readers
-  return &st->rec;
+  return st;
 }
 
 Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
   std::lock_guard<std::mutex> w(writer_mu_);
-  std::unique_lock<std::shared_mutex> vl;
-  ASSIGN_OR_RETURN(VolumeRecord * v, BeginRangeMutation(id, offset, data.size(), &vl));
-  if (!v) return Status::OK();
+  ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, data.size()));
+  if (!st) return Status::OK();
   std::string payload = Pack({id, offset});
   payload.append(data.data(), data.size());
   RETURN_IF_ERROR(Log(WalType::kWrite, payload));
-  return DoWrite(v, offset, data.data(), data.size());
+  std::unique_lock<std::shared_mutex> vl(st->mu);  // excludes this volume's readers
+  return DoWrite(&st->rec, offset, data.data(), data.size());
 }
 
 Status PoolImpl::Trim(VolumeId id, uint64_t offset, uint64_t length) {
   std::lock_guard<std::mutex> w(writer_mu_);
-  std::unique_lock<std::shared_mutex> vl;
-  ASSIGN_OR_RETURN(VolumeRecord * v, BeginRangeMutation(id, offset, length, &vl));
-  if (!v) return Status::OK();
+  ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, length));
+  if (!st) return Status::OK();
   RETURN_IF_ERROR(Log(WalType::kTrim, Pack({id, offset, length})));
-  return DoDiscard(v, offset, length, Discard::kTrim);
+  std::unique_lock<std::shared_mutex> vl(st->mu);
+  return DoDiscard(&st->rec, offset, length, Discard::kTrim);
 }
 
 Status PoolImpl::WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool may_punch) {
   std::lock_guard<std::mutex> w(writer_mu_);
-  std::unique_lock<std::shared_mutex> vl;
-  ASSIGN_OR_RETURN(VolumeRecord * v, BeginRangeMutation(id, offset, length, &vl));
-  if (!v) return Status::OK();
+  ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, length));
+  if (!st) return Status::OK();
   RETURN_IF_ERROR(Log(WalType::kZero, Pack({id, offset, length, may_punch ? 1u : 0u})));
-  return DoDiscard(v, offset, length, may_punch ? Discard::kZeroPunch : Discard::kZeroAlloc);
+  std::unique_lock<std::shared_mutex> vl(st->mu);
+  return DoDiscard(&st->rec, offset, length, may_punch ? Discard::kZeroPunch : Discard::kZeroAlloc);
 }
 
 Status PoolImpl::Flush() {

@@ -13,9 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 
 #include "nbd/protocol.h"
 #include "nbd/stream.h"
@@ -70,9 +68,9 @@ struct Server::Conn {
   uint64_t size = 0;
   bool read_only = false;
 
-  bool Send(const std::string& s) {
+  bool Send(std::string_view head, std::string_view body) {
     std::lock_guard<std::mutex> l(wmu);
-    return stream->WriteFull(s.data(), s.size());
+    return stream->WriteFull2(head.data(), head.size(), body.data(), body.size());
   }
 };
 
@@ -492,49 +490,52 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   c->size = c->dev->size();
   c->read_only = c->dev->read_only();
 
-  // Transmission: this thread reads; workers run requests and reply.
-  std::mutex qmu;
-  std::condition_variable qcv;
-  std::deque<Request> queue;
-  bool closing = false;
+  // Transmission: a few threads take turns reading the next request (under
+  // rmu) and then each runs its own and replies (under the write lock), so
+  // requests are served in parallel without a hand-off between threads.
+  std::mutex rmu;
+  bool closing = false;  // guarded by rmu
 
+  // The reply header goes in one write with the payload that follows it.
   auto reply = [&](const Request& r, const Status& st, const std::string& payload) {
-    std::string out;
+    std::string head;
+    std::string_view body;
     uint32_t err = ErrnoFor(st);
     if (err) ++n_errors_;
     if (!c->structured) {
-      PutBe32(&out, kSimpleReplyMagic);
-      PutBe32(&out, err);
-      PutBe64(&out, r.cookie);
-      if (!err) out += payload;
-      return c->Send(out);
+      PutBe32(&head, kSimpleReplyMagic);
+      PutBe32(&head, err);
+      PutBe64(&head, r.cookie);
+      if (!err && r.type == kCmdRead) body = payload;
+      return c->Send(head, body);
     }
-    auto chunk = [&](uint16_t flags, uint16_t type, const std::string& p) {
-      PutBe32(&out, kStructuredReplyMagic);
-      PutBe16(&out, flags);
-      PutBe16(&out, type);
-      PutBe64(&out, r.cookie);
-      PutBe32(&out, static_cast<uint32_t>(p.size()));
-      out += p;
+    auto chunk = [&](uint16_t type, size_t length) {
+      PutBe32(&head, kStructuredReplyMagic);
+      PutBe16(&head, kReplyFlagDone);
+      PutBe16(&head, type);
+      PutBe64(&head, r.cookie);
+      PutBe32(&head, static_cast<uint32_t>(length));
     };
     if (err) {
-      std::string msg = st.message().substr(0, 1024), p;
-      PutBe32(&p, err);
-      PutBe16(&p, static_cast<uint16_t>(msg.size()));
-      chunk(kReplyFlagDone, kReplyError, p + msg);
+      std::string msg = st.message().substr(0, 1024);
+      chunk(kReplyError, 6 + msg.size());
+      PutBe32(&head, err);
+      PutBe16(&head, static_cast<uint16_t>(msg.size()));
+      head += msg;
     } else if (r.type == kCmdRead) {
-      std::string p;
-      PutBe64(&p, r.offset);
-      chunk(kReplyFlagDone, kReplyOffsetData, p + payload);
+      chunk(kReplyOffsetData, 8 + payload.size());
+      PutBe64(&head, r.offset);
+      body = payload;
     } else if (r.type == kCmdBlockStatus) {
-      chunk(kReplyFlagDone, kReplyBlockStatus, payload);
+      chunk(kReplyBlockStatus, payload.size());
+      body = payload;
     } else {
-      chunk(kReplyFlagDone, kReplyNone, "");
+      chunk(kReplyNone, 0);
     }
-    return c->Send(out);
+    return c->Send(head, body);
   };
 
-  auto run = [&](Request& r) {
+  auto run = [&](Request& r, std::string& payload) {
     ++n_requests_;
     backend::Device& dev = *c->dev;
     // Past the end: ENOSPC for writes, EINVAL for the rest (as the protocol asks).
@@ -551,7 +552,7 @@ void Server::Serve(std::shared_ptr<Conn> c) {
     };
     const bool fua = r.flags & kCmdFlagFua;
     Status st;
-    std::string payload;
+    payload.clear();
     switch (r.type) {
       case kCmdRead:
         st = r.length > kMaxPayload ? InvalidArgument("read longer than 32 MiB") : bounds(Code::kOutOfRange);
@@ -614,52 +615,46 @@ void Server::Serve(std::shared_ptr<Conn> c) {
     reply(r, st, payload);
   };
 
-  const int nworkers = std::max(1, opts_.workers_per_connection);
-  std::vector<std::thread> workers;
-  for (int i = 0; i < nworkers; ++i) {
-    workers.emplace_back([&] {
-      for (;;) {
-        Request r;
-        {
-          std::unique_lock<std::mutex> l(qmu);
-          qcv.wait(l, [&] { return closing || !queue.empty(); });
-          if (queue.empty()) return;
-          r = std::move(queue.front());
-          queue.pop_front();
-        }
-        run(r);
-      }
-    });
-  }
-  for (;;) {
+  // Reads the next request into *r; false when the connection is over (DISC,
+  // EOF, or a stream that cannot be trusted any more). rmu held.
+  auto next = [&](Request* r) {
     char h[28];
-    if (!c->stream->ReadFull(h, 28)) break;
+    if (!c->stream->ReadFull(h, 28)) return false;
     auto hdr = ParseRequestHeader(std::string_view(h, sizeof h));
-    if (!hdr.ok()) break;  // the stream cannot be trusted any more
-    Request r;
-    r.flags = hdr->flags;
-    r.type = hdr->type;
-    r.cookie = hdr->cookie;
-    r.offset = hdr->offset;
-    r.length = hdr->length;
-    if (r.type == kCmdDisc) break;
-    if (r.type == kCmdWrite) {
-      if (r.length > kMaxPayload) break;  // cannot skip that much safely
-      r.data.resize(r.length);
-      if (!c->stream->ReadFull(r.data.data(), r.length)) break;
+    if (!hdr.ok()) return false;
+    r->flags = hdr->flags;
+    r->type = hdr->type;
+    r->cookie = hdr->cookie;
+    r->offset = hdr->offset;
+    r->length = hdr->length;
+    if (r->type == kCmdDisc) return false;
+    if (r->type == kCmdWrite) {
+      if (r->length > kMaxPayload) return false;  // cannot skip that much safely
+      r->data.resize(r->length);
+      if (!c->stream->ReadFull(r->data.data(), r->length)) return false;
     }
-    {
-      std::lock_guard<std::mutex> l(qmu);
-      queue.push_back(std::move(r));
+    return true;
+  };
+  auto serve = [&] {
+    Request r;  // buffers kept across requests
+    std::string payload;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> l(rmu);
+        if (closing) return;
+        if (!next(&r)) {
+          closing = true;  // the others finish what they run and stop
+          return;
+        }
+      }
+      run(r, payload);
     }
-    qcv.notify_one();
-  }
-  {
-    std::lock_guard<std::mutex> l(qmu);
-    closing = true;
-  }
-  qcv.notify_all();
-  for (auto& w : workers) w.join();
+  };
+  const int nthreads = std::max(1, opts_.workers_per_connection);
+  std::vector<std::thread> threads;
+  for (int i = 1; i < nthreads; ++i) threads.emplace_back(serve);
+  serve();
+  for (auto& t : threads) t.join();
   (void)c->dev->Flush();  // a clean or abrupt end: what was written is made durable
   c->stream.reset();      // TLS says goodbye before the socket closes
   ::close(c->fd);

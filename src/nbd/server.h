@@ -8,10 +8,11 @@
 //   ...                       // serve until told to stop
 //   server.Stop();            // no new connections; in-flight requests finish; flushes
 //
-// Each connection has a reader thread, which parses requests (and write
-// payloads) in order, and a few worker threads that run them concurrently and
-// send replies under the connection's write lock, so a client's queue of
-// requests is served in parallel. A malformed request gets the protocol's
+// Each connection has a few threads (workers_per_connection) that take turns
+// reading the next request (and its write payload) under the connection's read
+// lock, then each runs its own and sends the reply under the write lock: a
+// client's queue of requests is served in parallel without a hand-off between
+// threads. A malformed request gets the protocol's
 // error reply or, when the stream cannot be trusted any more (bad magic, a
 // length over the limit), a disconnect; other connections are not affected.
 // Thread-safety: Start/Stop from one thread. Ownership: the Server does not
@@ -49,7 +50,7 @@ class ExportSource {
 struct ServerOptions {
   std::string listen = "127.0.0.1:10809";  // HOST:PORT for TCP ("" = none; port 0 = any free one)
   std::string unix_socket;                 // path of a Unix socket ("" = none)
-  int workers_per_connection = 4;
+  int workers_per_connection = 4;  // threads serving one connection
   // Which exports each client may see and open: (client, glob) pairs, the
   // client being an IP address as the server sees it, "unix" for the Unix
   // socket, or "*". Empty: every client may use every export.

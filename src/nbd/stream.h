@@ -19,6 +19,10 @@ class Stream {
   virtual bool ReadFull(char* p, size_t n) = 0;
   // False if the peer is gone. Never raises SIGPIPE.
   virtual bool WriteFull(const char* p, size_t n) = 0;
+  // Writes a then b, in as few packets as the stream can.
+  virtual bool WriteFull2(const char* a, size_t na, const char* b, size_t nb) {
+    return WriteFull(a, na) && (nb == 0 || WriteFull(b, nb));
+  }
   virtual bool is_tls() const { return false; }
 };
 
@@ -27,6 +31,9 @@ class SocketStream final : public Stream {
   explicit SocketStream(int fd) : fd_(fd) {}
   bool ReadFull(char* p, size_t n) override { return internal::ReadFull(fd_, p, n); }
   bool WriteFull(const char* p, size_t n) override { return internal::WriteFull(fd_, p, n); }
+  bool WriteFull2(const char* a, size_t na, const char* b, size_t nb) override {
+    return internal::WriteFull2(fd_, a, na, b, nb);
+  }
 
  private:
   int fd_;

@@ -90,6 +90,15 @@ class TlsStream final : public Stream {
     }
     return true;
   }
+  bool WriteFull2(const char* a, size_t na, const char* b, size_t nb) override {
+    gnutls_record_cork(s_);  // one record for both
+    if (!WriteFull(a, na) || !WriteFull(b, nb)) return false;
+    int r;
+    do {
+      r = gnutls_record_uncork(s_, GNUTLS_RECORD_WAIT);
+    } while (r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN);
+    return r >= 0;
+  }
   bool is_tls() const override { return true; }
 
  private:
