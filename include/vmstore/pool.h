@@ -78,7 +78,8 @@ struct VolumeInfo {
 struct SpaceInfo {
   uint64_t logical = 0;     // the volume's size
   uint64_t referenced = 0;  // data bytes reachable from it
-  uint64_t exclusive = 0;   // data + index bytes freed if it alone were deleted
+  uint64_t exclusive = 0;   // data bytes freed if it alone were deleted (<= referenced; index
+                            // overhead shows in PoolStats::live_bytes only)
 };
 
 struct PoolStats {

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "backend/native_backend.h"
+#include "backend/reflink_backend.h"
 #include "vmstore/backend.h"
 
 namespace vmstore::backend {
@@ -17,6 +18,7 @@ Registry& Get() {
   static Registry* r = [] {
     auto* reg = new Registry;
     reg->factories["native"] = OpenNativeBackend;
+    reg->factories["reflink"] = OpenReflinkBackend;
     return reg;
   }();
   return *r;

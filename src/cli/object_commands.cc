@@ -47,7 +47,8 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
     auto type = std::make_shared<std::string>("native");
     auto path = std::make_shared<std::string>();
     c->add_option("NAME", *name, "SR name")->required();
-    c->add_option("--type", *type, "SR type (native)");
+    c->add_option("--type", *type,
+                  "SR type: native (the engine) or reflink (raw images on XFS/btrfs/OCFS2, FICLONE snapshots)");
     c->add_option("--path", *path, "Where its data goes (default: POOL/srs/NAME)");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
       ASSIGN_OR_RETURN(SrInfo s, m.CreateSr(*name, *type, *path));

@@ -399,7 +399,6 @@ StatusOr<SpaceInfo> PoolImpl::Space(VolumeId id) {
       s.exclusive += C;
       return Status::OK();
     }
-    s.exclusive += kUnit;
     ASSIGN_OR_RETURN(auto node, LoadNode(p, nullptr));
     for (const BlockPtr& c : node->e) RETURN_IF_ERROR(sim(c, level - 1));
     return Status::OK();
