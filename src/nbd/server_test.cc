@@ -436,29 +436,33 @@ TEST_F(ServerTest, SnapshotDuringWritesHoldsExactlyTheAcknowledgedOnes) {
 namespace vmstore::nbd {
 namespace {
 
-// The client side of a PSK handshake on `fd`; the session (nullptr on failure).
-gnutls_session_t PskClient(int fd, const std::string& user, const std::string& hexkey) {
-  gnutls_psk_client_credentials_t cred;
-  gnutls_psk_allocate_client_credentials(&cred);
-  gnutls_datum_t key{reinterpret_cast<unsigned char*>(const_cast<char*>(hexkey.data())),
-                     static_cast<unsigned>(hexkey.size())};
-  gnutls_psk_set_client_credentials(cred, user.c_str(), &key, GNUTLS_PSK_KEY_HEX);
-  gnutls_session_t s;
-  gnutls_init(&s, GNUTLS_CLIENT);
-  gnutls_priority_set_direct(s, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK", nullptr);
-  gnutls_credentials_set(s, GNUTLS_CRD_PSK, cred);
-  gnutls_transport_set_int(s, fd);
-  int rc;
-  do {
-    rc = gnutls_handshake(s);
-  } while (rc < 0 && !gnutls_error_is_fatal(rc));
-  if (rc < 0) {
-    gnutls_deinit(s);
-    s = nullptr;
+// The client side of a PSK handshake on `fd`; session is nullptr on failure.
+struct PskClient {
+  gnutls_psk_client_credentials_t cred = nullptr;
+  gnutls_session_t session = nullptr;
+  PskClient(int fd, const std::string& user, const std::string& hexkey) {
+    gnutls_psk_allocate_client_credentials(&cred);
+    gnutls_datum_t key{reinterpret_cast<unsigned char*>(const_cast<char*>(hexkey.data())),
+                       static_cast<unsigned>(hexkey.size())};
+    gnutls_psk_set_client_credentials(cred, user.c_str(), &key, GNUTLS_PSK_KEY_HEX);
+    gnutls_init(&session, GNUTLS_CLIENT);
+    gnutls_priority_set_direct(session, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK", nullptr);
+    gnutls_credentials_set(session, GNUTLS_CRD_PSK, cred);
+    gnutls_transport_set_int(session, fd);
+    int rc;
+    do {
+      rc = gnutls_handshake(session);
+    } while (rc < 0 && !gnutls_error_is_fatal(rc));
+    if (rc < 0) {
+      gnutls_deinit(session);
+      session = nullptr;
+    }
   }
-  // The credentials must outlive the session; a test can leak them.
-  return s;
-}
+  ~PskClient() {
+    if (session) gnutls_deinit(session);
+    gnutls_psk_free_client_credentials(cred);
+  }
+};
 
 TEST_F(ServerTest, TlsRequiredRefusesPlaintextAndServesOverPsk) {
   const std::string key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -502,14 +506,15 @@ TEST_F(ServerTest, TlsRequiredRefusesPlaintextAndServesOverPsk) {
     c.Hello();
     c.Option(kOptStartTls, "");
     EXPECT_EQ(c.ReadOptReply().type, kRepAck);
-    EXPECT_EQ(PskClient(c.fd(), "alice", std::string(64, 'f')), nullptr);
+    EXPECT_EQ(PskClient(c.fd(), "alice", std::string(64, 'f')).session, nullptr);
   }
   {  // the right key: options and a read go over TLS
     RawClient c(secure.tcp_port());
     c.Hello();
     c.Option(kOptStartTls, "");
     EXPECT_EQ(c.ReadOptReply().type, kRepAck);
-    gnutls_session_t s = PskClient(c.fd(), "alice", key);
+    PskClient client(c.fd(), "alice", key);
+    gnutls_session_t s = client.session;
     ASSERT_NE(s, nullptr);
     auto send = [&](const std::string& d) { return gnutls_record_send(s, d.data(), d.size()) == (ssize_t)d.size(); };
     auto recv = [&](size_t n) {
@@ -549,7 +554,6 @@ TEST_F(ServerTest, TlsRequiredRefusesPlaintextAndServesOverPsk) {
     EXPECT_EQ(GetBe32(rep.data() + 4), 0u);
     EXPECT_EQ(rep.substr(16), std::string(4096, 'o'));
     gnutls_bye(s, GNUTLS_SHUT_RDWR);
-    gnutls_deinit(s);
   }
   secure.Stop();
 }
