@@ -50,7 +50,7 @@ class ExportSource {
 struct ServerOptions {
   std::string listen = "127.0.0.1:10809";  // HOST:PORT for TCP ("" = none; port 0 = any free one)
   std::string unix_socket;                 // path of a Unix socket ("" = none)
-  int workers_per_connection = 4;  // threads serving one connection
+  int workers_per_connection = 4;          // threads serving one connection
   // Which exports each client may see and open: (client, glob) pairs, the
   // client being an IP address as the server sees it, "unix" for the Unix
   // socket, or "*". Empty: every client may use every export.
