@@ -71,24 +71,12 @@ class TlsStream final : public Stream {
     gnutls_deinit(s_);
   }
   bool ReadFull(char* p, size_t n) override {
-    while (n) {
-      ssize_t r = gnutls_record_recv(s_, p, n);
-      if (r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN) continue;
-      if (r <= 0) return false;
-      p += r;
-      n -= static_cast<size_t>(r);
-    }
-    return true;
+    return internal::TransferAll(
+        p, n, [this](char* q, size_t k) { return gnutls_record_recv(s_, q, k); }, Again);
   }
   bool WriteFull(const char* p, size_t n) override {
-    while (n) {
-      ssize_t r = gnutls_record_send(s_, p, n);
-      if (r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN) continue;
-      if (r <= 0) return false;
-      p += r;
-      n -= static_cast<size_t>(r);
-    }
-    return true;
+    return internal::TransferAll(
+        p, n, [this](const char* q, size_t k) { return gnutls_record_send(s_, q, k); }, Again);
   }
   bool WriteFull2(const char* a, size_t na, const char* b, size_t nb) override {
     gnutls_record_cork(s_);  // one record for both
@@ -96,12 +84,15 @@ class TlsStream final : public Stream {
     int r;
     do {
       r = gnutls_record_uncork(s_, GNUTLS_RECORD_WAIT);
-    } while (r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN);
+    } while (Again(r));
     return r >= 0;
   }
   bool is_tls() const override { return true; }
 
  private:
+  // GnuTLS asks for the same call again.
+  static bool Again(ssize_t r) { return r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN; }
+
   gnutls_session_t s_;
 };
 

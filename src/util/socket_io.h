@@ -10,11 +10,15 @@
 
 namespace vmstore::internal {
 
-// False at EOF or on an error (then errno tells which).
-inline bool ReadFull(int fd, char* p, size_t n) {
+// Moves n bytes in pieces: `step(p, k)` moves up to k bytes and returns how
+// many, 0 at the end of the stream, or a negative value, which `retry(r)`
+// says is worth another try (an interrupted call) or not. False unless all n
+// bytes moved. Shared by the socket helpers below and the TLS stream.
+template <typename Ptr, typename Step, typename Retry>
+bool TransferAll(Ptr p, size_t n, Step step, Retry retry) {
   while (n) {
-    ssize_t r = ::recv(fd, p, n, 0);
-    if (r < 0 && errno == EINTR) continue;
+    ssize_t r = step(p, n);
+    if (r < 0 && retry(r)) continue;
     if (r <= 0) return false;
     p += r;
     n -= static_cast<size_t>(r);
@@ -22,16 +26,18 @@ inline bool ReadFull(int fd, char* p, size_t n) {
   return true;
 }
 
+inline bool Interrupted(ssize_t) { return errno == EINTR; }
+
+// False at EOF or on an error (then errno tells which).
+inline bool ReadFull(int fd, char* p, size_t n) {
+  return TransferAll(
+      p, n, [fd](char* q, size_t k) { return ::recv(fd, q, k, 0); }, Interrupted);
+}
+
 // Never raises SIGPIPE; false if the peer is gone.
 inline bool WriteFull(int fd, const char* p, size_t n) {
-  while (n) {
-    ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
+  return TransferAll(
+      p, n, [fd](const char* q, size_t k) { return ::send(fd, q, k, MSG_NOSIGNAL); }, Interrupted);
 }
 
 // WriteFull of a then b with one sendmsg when the socket takes it all.
