@@ -248,10 +248,7 @@ void Server::Stop() {
 
 namespace {
 
-struct Request {
-  uint16_t flags = 0, type = 0;
-  uint64_t cookie = 0, offset = 0;
-  uint32_t length = 0;
+struct Request : RequestHeader {
   std::string data;  // WRITE payload
 };
 
@@ -307,6 +304,13 @@ class Handshake {
  private:
   bool Send(const std::string& s) { return stream_->WriteFull(s.data(), s.size()); }
   bool Reply(uint32_t opt, uint32_t type, const std::string& data = "") { return Send(OptionReply(opt, type, data)); }
+  // A reply that ends the option: 0 to go on with the next one, -1 if the
+  // client is gone.
+  int Answer(uint32_t opt, uint32_t type, const std::string& data = "") { return Reply(opt, type, data) ? 0 : -1; }
+  // The allow-list's refusal of `name` to this client.
+  int NotAllowed(uint32_t opt, const std::string& name) {
+    return Answer(opt, kRepErrPolicy, "export '" + name + "' is not allowed for client " + client_);
+  }
 
   uint16_t TransmissionFlags() const {
     uint16_t f = kFlagHasFlags | kFlagSendFlush | kFlagSendFua | kFlagSendTrim | kFlagSendWriteZeroes | kFlagSendCache |
@@ -320,7 +324,7 @@ class Handshake {
   int Option(uint32_t opt, const std::string& d) {
     if (opts_.tls_required && !stream_->is_tls() && opt != kOptStartTls && opt != kOptAbort) {
       if (opt == kOptExportName) return -1;  // no error reply exists for it
-      return Reply(opt, kRepErrTlsReqd, "this server requires TLS (NBD_OPT_STARTTLS) before any other option") ? 0 : -1;
+      return Answer(opt, kRepErrTlsReqd, "this server requires TLS (NBD_OPT_STARTTLS) before any other option");
     }
     switch (opt) {
       case kOptExportName: {
@@ -339,9 +343,9 @@ class Handshake {
         Reply(opt, kRepAck);
         return -1;
       case kOptList: {
-        if (!d.empty()) return Reply(opt, kRepErrInvalid, "NBD_OPT_LIST takes no data") ? 0 : -1;
+        if (!d.empty()) return Answer(opt, kRepErrInvalid, "NBD_OPT_LIST takes no data");
         auto list = exports_->List();
-        if (!list.ok()) return Reply(opt, kRepErrPlatform, list.status().ToString()) ? 0 : -1;
+        if (!list.ok()) return Answer(opt, kRepErrPlatform, list.status().ToString());
         for (const auto& e : *list) {
           if (!Allowed(opts_.allow, client_, e.name)) continue;
           std::string p;
@@ -349,12 +353,12 @@ class Handshake {
           p += e.name + e.description;
           if (!Reply(opt, kRepServer, p)) return -1;
         }
-        return Reply(opt, kRepAck) ? 0 : -1;
+        return Answer(opt, kRepAck);
       }
       case kOptStructuredReply:
-        if (!d.empty()) return Reply(opt, kRepErrInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data") ? 0 : -1;
+        if (!d.empty()) return Answer(opt, kRepErrInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data");
         structured = true;
-        return Reply(opt, kRepAck) ? 0 : -1;
+        return Answer(opt, kRepAck);
       case kOptInfo:
       case kOptGo:
         return InfoOrGo(opt, d);
@@ -364,14 +368,14 @@ class Handshake {
       case kOptStartTls:
         return StartTls(d);
       default:
-        return Reply(opt, kRepErrUnsup, "option " + std::to_string(opt) + " is not supported") ? 0 : -1;
+        return Answer(opt, kRepErrUnsup, "option " + std::to_string(opt) + " is not supported");
     }
   }
 
   int StartTls(const std::string& d) {
-    if (!opts_.tls) return Reply(kOptStartTls, kRepErrPolicy, "TLS is not configured on this server") ? 0 : -1;
-    if (stream_->is_tls()) return Reply(kOptStartTls, kRepErrInvalid, "TLS is already on") ? 0 : -1;
-    if (!d.empty()) return Reply(kOptStartTls, kRepErrInvalid, "NBD_OPT_STARTTLS takes no data") ? 0 : -1;
+    if (!opts_.tls) return Answer(kOptStartTls, kRepErrPolicy, "TLS is not configured on this server");
+    if (stream_->is_tls()) return Answer(kOptStartTls, kRepErrInvalid, "TLS is already on");
+    if (!d.empty()) return Answer(kOptStartTls, kRepErrInvalid, "NBD_OPT_STARTTLS takes no data");
     if (!Reply(kOptStartTls, kRepAck)) return -1;
     auto tls = opts_.tls->Handshake(fd_);
     if (!tls.ok()) return -1;  // the stream is in an unknown state
@@ -385,7 +389,7 @@ class Handshake {
 
   int InfoOrGo(uint32_t opt, const std::string& d) {
     auto req = ParseGo(d);
-    if (!req.ok()) return Reply(opt, kRepErrInvalid, req.status().message()) ? 0 : -1;
+    if (!req.ok()) return Answer(opt, kRepErrInvalid, req.status().message());
     const std::string& name = req->name;
     bool want_name = false, want_desc = false, want_block = false;
     for (uint16_t t : req->infos) {
@@ -393,13 +397,11 @@ class Handshake {
       want_desc |= t == kInfoDescription;
       want_block |= t == kInfoBlockSize;
     }
-    if (!Allowed(opts_.allow, client_, name)) {
-      return Reply(opt, kRepErrPolicy, "export '" + name + "' is not allowed for client " + client_) ? 0 : -1;
-    }
+    if (!Allowed(opts_.allow, client_, name)) return NotAllowed(opt, name);
     auto dev_or = exports_->Open(name);
     if (!dev_or.ok()) {
       uint32_t err = dev_or.status().code() == Code::kNotFound ? kRepErrUnknown : kRepErrPlatform;
-      return Reply(opt, err, dev_or.status().message()) ? 0 : -1;
+      return Answer(opt, err, dev_or.status().message());
     }
     dev = std::move(dev_or).value();
     std::string info;
@@ -437,17 +439,15 @@ class Handshake {
 
   int MetaContext(uint32_t opt, const std::string& d) {
     if (opt == kOptSetMetaContext && !structured) {
-      return Reply(opt, kRepErrInvalid, "negotiate structured replies first") ? 0 : -1;
+      return Answer(opt, kRepErrInvalid, "negotiate structured replies first");
     }
     auto req = ParseMeta(d);
-    if (!req.ok()) return Reply(opt, kRepErrInvalid, req.status().message()) ? 0 : -1;
+    if (!req.ok()) return Answer(opt, kRepErrInvalid, req.status().message());
     const std::string& name = req->name;
     const std::vector<std::string>& queries = req->queries;
-    if (!Allowed(opts_.allow, client_, name)) {
-      return Reply(opt, kRepErrPolicy, "export '" + name + "' is not allowed for client " + client_) ? 0 : -1;
-    }
+    if (!Allowed(opts_.allow, client_, name)) return NotAllowed(opt, name);
     auto probe = exports_->Open(name);
-    if (!probe.ok()) return Reply(opt, kRepErrUnknown, probe.status().message()) ? 0 : -1;
+    if (!probe.ok()) return Answer(opt, kRepErrUnknown, probe.status().message());
     bool match = false;
     if (queries.empty()) match = opt == kOptListMetaContext;
     for (const std::string& q : queries) match |= q == kAllocContext || (opt == kOptListMetaContext && q == "base:");
@@ -460,7 +460,7 @@ class Handshake {
       PutBe32(&p, kAllocContextId);
       if (!Reply(opt, kRepMetaContext, p + kAllocContext)) return -1;
     }
-    return Reply(opt, kRepAck) ? 0 : -1;
+    return Answer(opt, kRepAck);
   }
 
   int fd_;
@@ -618,15 +618,11 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   // Reads the next request into *r; false when the connection is over (DISC,
   // EOF, or a stream that cannot be trusted any more). rmu held.
   auto next = [&](Request* r) {
-    char h[28];
-    if (!c->stream->ReadFull(h, 28)) return false;
+    char h[kRequestHeaderSize];
+    if (!c->stream->ReadFull(h, sizeof h)) return false;
     auto hdr = ParseRequestHeader(std::string_view(h, sizeof h));
     if (!hdr.ok()) return false;
-    r->flags = hdr->flags;
-    r->type = hdr->type;
-    r->cookie = hdr->cookie;
-    r->offset = hdr->offset;
-    r->length = hdr->length;
+    static_cast<RequestHeader&>(*r) = *hdr;
     if (r->type == kCmdDisc) return false;
     if (r->type == kCmdWrite) {
       if (r->length > kMaxPayload) return false;  // cannot skip that much safely
