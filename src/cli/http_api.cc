@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/served_commands.h"
+#include "util/host_port.h"
 
 namespace vmstore::cli {
 
@@ -168,25 +169,18 @@ StatusOr<std::string> HttpApi::LoadOrCreateToken(const std::string& path) {
 }
 
 Status HttpApi::Start(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return InvalidArgument("--http address '" + listen + "' is not HOST:PORT");
-  std::string host = listen.substr(0, colon);
-  int port;
-  try {
-    port = std::stoi(listen.substr(colon + 1));
-  } catch (...) {
-    return InvalidArgument("--http address '" + listen + "' has no port number");
-  }
-  if (port < 0 || port > 65535) return InvalidArgument("--http port " + std::to_string(port) + " is out of range");
+  ASSIGN_OR_RETURN(internal::HostPort hp, internal::ParseHostPort(listen, "--http address"));
   Routes();
   server_->set_payload_max_length(1 << 20);
   server_->set_read_timeout(10, 0);
-  if (port == 0) {
-    port_ = server_->bind_to_any_port(host);
+  if (hp.port == 0) {
+    port_ = server_->bind_to_any_port(hp.host);
     if (port_ < 0) return IOError("cannot listen on " + listen + " for HTTP");
   } else {
-    if (!server_->bind_to_port(host, port)) return IOError("cannot listen on " + listen + " for HTTP (in use?)");
-    port_ = port;
+    if (!server_->bind_to_port(hp.host, hp.port)) {
+      return IOError("cannot listen on " + listen + " for HTTP (in use?)");
+    }
+    port_ = hp.port;
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return Status::OK();

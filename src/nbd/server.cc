@@ -19,6 +19,7 @@
 #include "nbd/stream.h"
 #include "nbd/tls.h"
 #include "nbd/wire.h"
+#include "util/host_port.h"
 #include "util/socket_io.h"
 
 namespace vmstore::nbd {
@@ -91,12 +92,8 @@ ServerStats Server::stats() const { return {n_conns_.load(), n_requests_.load(),
 
 Status Server::Start() {
   if (!opts_.listen.empty()) {
-    size_t colon = opts_.listen.rfind(':');
-    if (colon == std::string::npos) {
-      return InvalidArgument("listen address '" + opts_.listen + "' is not HOST:PORT");
-    }
-    std::string host = opts_.listen.substr(0, colon), port = opts_.listen.substr(colon + 1);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    ASSIGN_OR_RETURN(internal::HostPort hp, internal::ParseHostPort(opts_.listen, "listen address"));
+    const std::string host = hp.host, port = std::to_string(hp.port);
     addrinfo hints{}, *res = nullptr;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
