@@ -298,18 +298,12 @@ void HttpApi::Routes() {
   s.Post("/v1/cli", [cmds](Req req, Res res) {
     auto b = Body(req, res);
     if (!b) return;
-    if (!b->contains("args") || !(*b)["args"].is_array()) {
+    const json& args = b->value("args", json());
+    if (!args.is_array() || !std::all_of(args.begin(), args.end(), [](const json& v) { return v.is_string(); })) {
       SendError(res, 400, "InvalidArgument", "field \"args\" must be an array of strings");
       return;
     }
-    std::vector<std::string> a;
-    for (const auto& v : (*b)["args"]) {
-      if (!v.is_string()) {
-        SendError(res, 400, "InvalidArgument", "field \"args\" must be an array of strings");
-        return;
-      }
-      a.push_back(v.get<std::string>());
-    }
+    auto a = args.get<std::vector<std::string>>();
     Answer(cmds, a, res);
   });
 }
