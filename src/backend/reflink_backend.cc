@@ -97,17 +97,14 @@ class ReflinkBackend final : public Backend {
 
   // Scans the directory: removes temporaries, finds the next number.
   Status Load() {
-    DIR* d = ::opendir(dir_.c_str());
-    if (!d) return Errno("open SR directory " + dir_);
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
+    ASSIGN_OR_RETURN(auto names, Entries());
+    for (const std::string& n : names) {
       if (n.rfind(kTmpPrefix, 0) == 0) {
-        ::unlinkat(::dirfd(d), n.c_str(), 0);  // an interrupted creation
-        continue;
+        ::unlink((dir_ + "/" + n).c_str());  // an interrupted creation
+      } else if (auto name = FromFile(n)) {
+        next_ = std::max(next_, name->number + 1);
       }
-      if (auto name = FromFile(n)) next_ = std::max(next_, name->number + 1);
     }
-    ::closedir(d);
     return Status::OK();
   }
 
@@ -207,15 +204,7 @@ class ReflinkBackend final : public Backend {
   }
 
   StatusOr<std::vector<VolumeStat>> List() override {
-    std::vector<std::string> handles;
-    {
-      DIR* d = ::opendir(dir_.c_str());
-      if (!d) return Errno("open SR directory " + dir_);
-      while (dirent* e = ::readdir(d)) {
-        if (auto n = FromFile(e->d_name)) handles.push_back(n->handle());
-      }
-      ::closedir(d);
-    }
+    ASSIGN_OR_RETURN(std::vector<std::string> handles, Handles());
     std::vector<VolumeStat> out;
     for (const std::string& h : handles) {
       auto s = Stat(h);
@@ -243,15 +232,17 @@ class ReflinkBackend final : public Backend {
     if (::stat((dir_ + "/" + kMarker).c_str(), &st) != 0) {
       report->errors.push_back(dir_ + ": the SR marker " + kMarker + " is missing");
     }
-    ASSIGN_OR_RETURN(auto vols, List());
-    for (const VolumeStat& v : vols) {
+    ASSIGN_OR_RETURN(std::vector<std::string> handles, Handles());
+    for (const std::string& h : handles) {
       ++report->volumes;
+      const std::string path = Path(h);
       struct stat fst;
-      if (::stat(Path(v.handle).c_str(), &fst) != 0 || !S_ISREG(fst.st_mode)) {
-        report->errors.push_back(Path(v.handle) + " is not a regular file");
-      } else if (v.read_only && (fst.st_mode & 0222)) {
-        report->errors.push_back(Path(v.handle) + " is a snapshot but writable (mode " +
-                                 std::to_string(fst.st_mode & 0777) + ")");
+      if (::stat(path.c_str(), &fst) != 0 || !S_ISREG(fst.st_mode)) {
+        report->errors.push_back(path + " is not a regular file");
+      } else if (ParseHandle(h)->snapshot && (fst.st_mode & 0222)) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(fst.st_mode & 0777));
+        report->errors.push_back(path + " is a snapshot but writable (mode " + mode + ")");
       }
     }
     return Status::OK();
@@ -261,6 +252,26 @@ class ReflinkBackend final : public Backend {
 
  private:
   std::string Path(const std::string& handle) const { return dir_ + "/" + handle + kSuffix; }
+
+  // The names in the SR directory.
+  StatusOr<std::vector<std::string>> Entries() const {
+    DIR* d = ::opendir(dir_.c_str());
+    if (!d) return Errno("open SR directory " + dir_);
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+    ::closedir(d);
+    return names;
+  }
+
+  // The handles of the volume files in the SR directory.
+  StatusOr<std::vector<std::string>> Handles() const {
+    ASSIGN_OR_RETURN(auto names, Entries());
+    std::vector<std::string> handles;
+    for (const std::string& n : names) {
+      if (auto name = FromFile(n)) handles.push_back(name->handle());
+    }
+    return handles;
+  }
 
   static std::optional<Name> FromFile(const std::string& file) {
     const size_t n = sizeof kSuffix - 1;
