@@ -168,6 +168,14 @@ for m in "${loops[@]}"; do
   check "the allocation map on $fs" 0 "hole" -- nbdinfo --map "$url/v$fs/root@$sfull"
 done
 stop_server
+# Offline fsck runs each SR's own check, reflink SRs included.
+if [[ ${#loops[@]} -gt 0 ]]; then
+  check "offline fsck with reflink SRs" 0 "^clean$" -- "$bin" fsck
+  snapfile=$(ls "${loops[0]}"/sr/s*.img | head -1)
+  chmod 644 "$snapfile"
+  check "fsck finds a writable snapshot file" 2 "is a snapshot but writable \\(mode 644\\)" -- "$bin" fsck
+  chmod 444 "$snapfile"
+fi
 
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

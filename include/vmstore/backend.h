@@ -100,6 +100,9 @@ struct OpenOptions {
   // Geometry of a new native store (ignored by other types).
   uint32_t cluster_size = 64 * 1024;
   uint64_t container_size = 64ull << 20;
+  // Native: punch space no block references when opening (fsck opens with
+  // false, to report it instead).
+  bool reclaim_garbage = true;
 };
 
 // Opens (or creates) the backend of SR type `type` at `location`.

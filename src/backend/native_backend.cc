@@ -139,6 +139,7 @@ StatusOr<std::unique_ptr<Backend>> OpenNativeBackend(const std::string& location
   PoolOptions o;
   o.cluster_size = options.cluster_size;
   o.container_size = options.container_size;
+  o.reclaim_garbage = options.reclaim_garbage;
   auto pool = options.create ? Pool::Create(location, o) : Pool::Open(location, o);
   if (!pool.ok()) return pool.status();
   return std::unique_ptr<Backend>(new NativeBackend(std::move(pool).value()));

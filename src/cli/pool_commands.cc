@@ -4,6 +4,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "vmstore/backend.h"
 #include "vmstore/pool.h"
 
 namespace vmstore::cli {
@@ -12,14 +13,15 @@ using json = nlohmann::json;
 
 namespace {
 
-// Checks one native SR's engine offline, with garbage reported, not reclaimed.
-Status CheckEngine(const SrInfo& sr, bool structure, json* out, bool as_json, int* problems) {
-  PoolOptions o;
+// Runs one SR's own check offline (a native engine's with garbage reported,
+// not reclaimed).
+Status CheckSr(const SrInfo& sr, bool structure, json* out, bool as_json, int* problems) {
+  backend::OpenOptions o;
   o.reclaim_garbage = !structure;
-  ASSIGN_OR_RETURN(auto pool, Pool::Open(sr.location, o));
+  ASSIGN_OR_RETURN(auto b, backend::OpenBackend(sr.type, sr.location, o));
   CheckReport r;
-  RETURN_IF_ERROR(pool->Check(structure, &r));
-  RETURN_IF_ERROR(pool->Close());
+  RETURN_IF_ERROR(b->Check(structure, &r));
+  RETURN_IF_ERROR(b->Close());
   *problems += static_cast<int>(r.errors.size());
   if (as_json) {
     out->push_back({{"sr", sr.name},
@@ -72,8 +74,7 @@ int RunCheck(Context* ctx, bool structure) {
   int problems = 0;
   json report = json::array();
   for (const SrInfo& sr : *srs) {
-    if (sr.type != "native") continue;  // other types are checked through the manager below
-    s = CheckEngine(sr, structure, &report, ctx->json, &problems);
+    s = CheckSr(sr, structure, &report, ctx->json, &problems);
     if (!s.ok()) {
       ++problems;
       if (!ctx->json) Printf("SR %s: ERROR: %s\n", sr.name.c_str(), s.ToString().c_str());
