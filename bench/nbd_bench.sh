@@ -6,6 +6,9 @@
 #     measured right after the snapshots (first writes to a cluster copy it,
 #     as in every copy-on-write design) and again in steady state, after one
 #     4 KiB write into every 64 KiB cluster;
+#   - the same on each file-backed SR type: reflink on XFS, btrfs subvolumes,
+#     zfs on zfs-fuse (file systems made for the run; needs root;
+#     VMSTORE_BENCH_NATIVE_ONLY=1 leaves them out);
 #   - a raw file served by `nbdkit file` (the reference);
 #   - qcow2 backing chains of 0, 10, 100 and 200 overlays served by qemu-nbd,
 #     each overlay holding 16 scattered 4 KiB writes (the chained design the
@@ -30,6 +33,9 @@ run_fio() {
     --time_based --runtime="$secs" --ramp_time=1 --output-format=json 2>/dev/null | sed -n '/^{/,$p' |
     jq -r '.jobs[0] | [(.read.iops + .write.iops), ((.read.lat_ns.mean * .read.iops + .write.lat_ns.mean * .write.iops) / (.read.iops + .write.iops) / 1000)] | @tsv'
 }
+row() {  # LABEL IOPS LATENCY_US -> one table row (MB/s of 2 KiB requests)
+  awk -v l="$1" -v i="$2" -v t="$3" 'BEGIN {printf "%-40s %10.0f %14.1f %10.1f\n", l, i, t, i * 2048 / 1e6}'
+}
 wait_port() {
   for _ in $(seq 1 100); do
     nbdinfo --size "$1" >/dev/null 2>&1 && return 0
@@ -49,7 +55,7 @@ scatter() {  # 16 scattered 4 KiB writes into URI, seeded
 }
 
 echo "# nbd_bench: fio nbd, 2 KiB, 67 % reads, random, iodepth 16, 1 GiB, ${secs} s per point"
-printf "%-40s %10s %14s\n" "target" "IOPS" "mean lat us"
+printf "%-40s %10s %14s %10s\n" "target" "IOPS" "mean lat us" "MB/s"
 
 # Reference: a raw file through nbdkit.
 truncate -s 1G "$tmp/raw.img"
@@ -58,35 +64,82 @@ nbdkit --exit-with-parent -f -i 127.0.0.1 -p 10911 file "$tmp/raw.img" &
 pids+=($!)
 wait_port nbd://127.0.0.1:10911
 read -r raw_iops raw_lat < <(run_fio nbd://127.0.0.1:10911)
-printf "%-40s %10.0f %14.1f\n" "raw file (nbdkit file)" "$raw_iops" "$raw_lat"
+row "raw file (nbdkit file)" "$raw_iops" "$raw_lat"
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
-# VMStore: one disk, snapshots added through the running server.
+# VMStore: one disk per SR type, snapshots added through the running server.
+# The file-backed types live on file systems made for the run: reflink on XFS
+# (reflink=1), btrfs subvolumes on btrfs (loop devices), zfs on a zfs-fuse
+# pool in a file. A type whose file system cannot be made is left out, saying so.
 export VMSTORE_POOL=$tmp/pool
 "$bin" init >/dev/null
-"$bin" vm create bench >/dev/null
-"$bin" disk create bench d --size 1G >/dev/null
+srs=(default)
+mounts=()
+zpool_name=
+cleanup_fs() {
+  [[ -n $zpool_name ]] && zpool destroy -f "$zpool_name" 2>/dev/null
+  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done
+}
+trap 'cleanup_fs; cleanup' EXIT
+if [[ ${VMSTORE_BENCH_NATIVE_ONLY:-} != 1 ]]; then
+  for fs in xfs btrfs; do
+    mkfs=(mkfs.xfs -q -f -m reflink=1)
+    [[ $fs == btrfs ]] && mkfs=(mkfs.btrfs -q -f)
+    truncate -s 6G "$tmp/$fs.img"
+    mkdir -p "$tmp/$fs"
+    if "${mkfs[@]}" "$tmp/$fs.img" >/dev/null 2>&1 && mount -o loop "$tmp/$fs.img" "$tmp/$fs"; then
+      mounts+=("$tmp/$fs")
+    else
+      echo "# left out: cannot make and mount $fs on a loop device (needs root)"
+    fi
+  done
+  if [[ -n $(findmnt -n "$tmp/xfs" 2>/dev/null) ]]; then
+    "$bin" sr create reflink_xfs --type reflink --path "$tmp/xfs/sr" >/dev/null && srs+=(reflink_xfs)
+  fi
+  if [[ -n $(findmnt -n "$tmp/btrfs" 2>/dev/null) ]]; then
+    "$bin" sr create btrfs --type btrfs --path "$tmp/btrfs/sr" >/dev/null && srs+=(btrfs)
+  fi
+  zpool list >/dev/null 2>&1 || { zfs-fuse --no-kstat-mount >/dev/null 2>&1 || true; sleep 1; }
+  truncate -s 6G "$tmp/zpool.img"
+  if zpool create -m "$tmp/zfs" "vmsbench$$" "$tmp/zpool.img" >/dev/null 2>&1; then
+    zpool_name=vmsbench$$
+    zfs create "$zpool_name/sr"
+    "$bin" sr create zfs --type zfs --dataset "$zpool_name/sr" >/dev/null && srs+=(zfs)
+  else
+    echo "# left out: zfs (cannot make a zfs-fuse pool)"
+  fi
+fi
+for sr in "${srs[@]}"; do
+  "$bin" vm create "b$sr" >/dev/null
+  "$bin" disk create "b$sr" d --size 1G --sr "$sr" >/dev/null
+done
 "$bin" serve --listen 127.0.0.1:10912 >"$tmp/serve.log" 2>&1 &
 pids+=($!)
-wait_port nbd://127.0.0.1:10912/bench/d
-nbdcopy "$tmp/raw.img" nbd://127.0.0.1:10912/bench/d
-have=0
-declare -A native
-for n in 0 10 100 200 1000; do
-  while (( have < n )); do
-    "$bin" snapshot create bench "s$have" >/dev/null
-    scatter nbd://127.0.0.1:10912/bench/d "$have" raw
-    have=$((have + 1))
+wait_port nbd://127.0.0.1:10912/bdefault/d
+declare -A steady
+for sr in "${srs[@]}"; do
+  uri=nbd://127.0.0.1:10912/b$sr/d
+  nbdcopy "$tmp/raw.img" "$uri"
+  label=vmstore
+  [[ $sr != default ]] && label="$sr SR"
+  have=0
+  for n in 0 10 100 200 1000; do
+    while (( have < n )); do
+      "$bin" snapshot create "b$sr" "s$have" >/dev/null
+      scatter "$uri" "$have" raw
+      have=$((have + 1))
+    done
+    read -r iops lat < <(run_fio "$uri")
+    row "$label, $n snapshots, right after" "$iops" "$lat"
+    fio --name=diverge --ioengine=nbd --uri="$uri" --rw=write:60k --bs=4k --iodepth=16 --size=1G >/dev/null 2>&1
+    read -r iops lat < <(run_fio "$uri")
+    steady[$sr,$n]=$iops
+    row "$label, $n snapshots, steady" "$iops" "$lat"
   done
-  read -r iops lat < <(run_fio nbd://127.0.0.1:10912/bench/d)
-  printf "%-40s %10.0f %14.1f\n" "vmstore, $n snapshots, right after" "$iops" "$lat"
-  fio --name=diverge --ioengine=nbd --uri=nbd://127.0.0.1:10912/bench/d --rw=write:60k --bs=4k --iodepth=16 \
-    --size=1G >/dev/null 2>&1
-  read -r iops lat < <(run_fio nbd://127.0.0.1:10912/bench/d)
-  native[$n]=$iops
-  printf "%-40s %10.0f %14.1f\n" "vmstore, $n snapshots, steady" "$iops" "$lat"
 done
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+declare -A native
+for n in 0 10 100 200 1000; do native[$n]=${steady[default,$n]}; done
 
 # qcow2 chains through qemu-nbd.
 qemu-img convert -f raw -O qcow2 "$tmp/raw.img" "$tmp/c0.qcow2"
@@ -103,9 +156,14 @@ for n in 0 10 100 200; do
   pids+=($!)
   wait_port nbd://127.0.0.1:10913/chain
   read -r iops lat < <(run_fio nbd://127.0.0.1:10913/chain)
-  printf "%-40s %10.0f %14.1f\n" "qcow2 chain, $n overlays (qemu-nbd)" "$iops" "$lat"
+  row "qcow2 chain, $n overlays (qemu-nbd)" "$iops" "$lat"
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 done
 
 awk -v a="${native[1000]}" -v b="${native[0]}" -v r="$raw_iops" \
   'BEGIN {printf "steady state: vmstore 1000 snapshots / none %.3f; vmstore none / raw nbdkit %.3f\n", a / b, b / r}'
+for sr in "${srs[@]}"; do
+  [[ $sr == default ]] && continue
+  awk -v s="$sr" -v a="${steady[$sr,1000]}" -v b="${steady[$sr,0]}" -v r="$raw_iops" \
+    'BEGIN {printf "steady state: %s SR 1000 snapshots / none %.3f; %s SR none / raw nbdkit %.3f\n", s, a / b, s, b / r}'
+done

@@ -91,7 +91,10 @@ copies it (copy-on-write; a new qcow2 overlay pays the same on its first write p
 those rows mostly measure that copy, equally at 10 or 1,000 snapshots. "Steady" rows run after
 one 4 KiB write into every cluster, when no write has anything left to copy; the goals are read
 on those. The qcow2 rows show the chained design the paper measures against: each overlay adds
-a lookup to reads of blocks it does not hold.
+a lookup to reads of blocks it does not hold. The same series runs on each file-backed SR type
+(issue 5), on file systems made for the run on loop devices of files in /var/tmp: reflink on XFS
+(\`reflink=1\`), btrfs subvolumes, and zfs on zfs-fuse (a FUSE daemon: every request crosses
+into user space twice, so it says more about zfs-fuse than about ZFS).
 
 \`\`\`
 $nbd

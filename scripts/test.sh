@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh build
+# The zfs SR tests need the zfs-fuse daemon (no init system starts it here):
+# start it for the run unless one runs, and stop it afterwards.
+if ! pgrep -x zfs-fuse >/dev/null; then
+  zfs-fuse --no-kstat-mount --pidfile /run/vmstore-test-zfs-fuse.pid
+  trap 'kill "$(cat /run/vmstore-test-zfs-fuse.pid)" 2>/dev/null || true' EXIT
+fi
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 if [[ "${VMSTORE_SKIP_ASAN:-}" != 1 ]]; then
   bash scripts/setup.sh build-asan -DVMSTORE_SANITIZE=ON

@@ -29,10 +29,23 @@
 
 namespace vmstore::backend {
 
+// What a backend can do; Backend::caps() is asked once and the caller checks
+// the answer before each call that needs it.
 struct Caps {
   bool atomic_multi_snapshot = false;  // Snapshot() of several disks is one point in time
   bool space_accounting = false;       // Stat() fills referenced/exclusive
-  bool allocation_map = false;         // Map() works
+  bool allocation_map = false;         // Map() tells holes from data
+  bool can_clone = false;              // Clone() works
+  // Rollback() leaves snapshots newer than its target in place. Without it,
+  // Rollback() refuses (FailedPrecondition) while newer snapshots exist.
+  bool can_rollback_keeping_newer = false;
+  bool can_trim = false;  // Device::Trim() releases space (else it is refused)
+  // A disk's VolumeStat.exclusive is exact; without it, an upper bound (the
+  // space charged to the disk, part of which its snapshots may share).
+  bool exact_disk_exclusive = false;
+
+  // Every capability (what the native engine has).
+  static Caps All() { return Caps{true, true, true, true, true, true, true}; }
 };
 
 struct VolumeStat {
@@ -53,6 +66,9 @@ class Device {
   virtual ~Device() = default;
   virtual uint64_t size() const = 0;
   virtual bool read_only() const = 0;
+  // Trim() releases space; false: Trim() is NotSupported (the NBD server
+  // does not offer it) and WriteZeroes() writes zeroes.
+  virtual bool can_trim() const = 0;
   virtual Status Read(uint64_t offset, std::span<char> buf) = 0;
   // With `fua`, durable on return.
   virtual Status Write(uint64_t offset, std::span<const char> data, bool fua) = 0;
@@ -112,8 +128,11 @@ StatusOr<std::unique_ptr<Backend>> OpenBackend(const std::string& type, const st
 
 using BackendFactory =
     std::function<StatusOr<std::unique_ptr<Backend>>(const std::string& location, const OpenOptions& options)>;
-// Registers a type; returns false if it was already registered.
-bool RegisterBackend(const std::string& type, BackendFactory factory);
+// Registers a type; returns false if it was already registered. A type's
+// location is a directory path (relative ones are taken from the pool
+// directory) unless `location_is_path` is false (zfs: a dataset name).
+bool RegisterBackend(const std::string& type, BackendFactory factory, bool location_is_path = true);
+bool LocationIsPath(const std::string& type);
 std::vector<std::string> BackendTypes();
 
 }  // namespace vmstore::backend

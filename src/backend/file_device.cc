@@ -14,12 +14,13 @@ namespace {
 
 class FileDevice final : public Device {
  public:
-  FileDevice(int fd, uint64_t size, bool read_only, std::string path)
-      : fd_(fd), size_(size), read_only_(read_only), path_(std::move(path)) {}
+  FileDevice(int fd, uint64_t size, bool read_only, bool can_trim, std::string path)
+      : fd_(fd), size_(size), read_only_(read_only), can_trim_(can_trim), path_(std::move(path)) {}
   ~FileDevice() override { ::close(fd_); }
 
   uint64_t size() const override { return size_; }
   bool read_only() const override { return read_only_; }
+  bool can_trim() const override { return can_trim_; }
 
   Status Read(uint64_t offset, std::span<char> buf) override {
     RETURN_IF_ERROR(Range(offset, buf.size()));
@@ -51,14 +52,19 @@ class FileDevice final : public Device {
   }
 
   Status Trim(uint64_t offset, uint64_t length, bool fua) override {
+    if (!can_trim_) return NotSupported(path_ + " is on a file system that cannot punch holes; trim is not offered");
     return Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length, fua);
   }
 
   Status WriteZeroes(uint64_t offset, uint64_t length, bool may_punch, bool fua) override {
-    if (may_punch) return Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length, fua);
-    Status s = Fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length, fua);
-    if (s.code() != Code::kNotSupported) return s;
-    // No ZERO_RANGE here: write zeroes.
+    if (can_trim_) {
+      int mode = (may_punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE;
+      Status s = Fallocate(mode, offset, length, fua);
+      if (s.code() != Code::kNotSupported) return s;
+    }
+    RETURN_IF_ERROR(Writable());
+    RETURN_IF_ERROR(Range(offset, length));
+    // No fallocate mode for it here: write zeroes.
     std::vector<char> zero(std::min<uint64_t>(length, 1 << 20), '\0');
     for (uint64_t done = 0; done < length;) {
       uint64_t n = std::min<uint64_t>(zero.size(), length - done);
@@ -104,6 +110,7 @@ class FileDevice final : public Device {
   int fd_;
   uint64_t size_;
   bool read_only_;
+  bool can_trim_;
   std::string path_;
 };
 
@@ -128,7 +135,7 @@ StatusOr<std::vector<Extent>> FileMap(int fd, uint64_t offset, uint64_t length) 
   return out;
 }
 
-StatusOr<std::unique_ptr<Device>> OpenFileDevice(const std::string& path, bool read_only) {
+StatusOr<std::unique_ptr<Device>> OpenFileDevice(const std::string& path, bool read_only, bool can_trim) {
   int fd = ::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return NotFound("no image file " + path);
@@ -140,7 +147,7 @@ StatusOr<std::unique_ptr<Device>> OpenFileDevice(const std::string& path, bool r
     ::close(fd);
     return ErrnoStatus(e, "stat " + path);
   }
-  return std::unique_ptr<Device>(new FileDevice(fd, static_cast<uint64_t>(st.st_size), read_only, path));
+  return std::unique_ptr<Device>(new FileDevice(fd, static_cast<uint64_t>(st.st_size), read_only, can_trim, path));
 }
 
 }  // namespace vmstore::backend

@@ -11,8 +11,10 @@
 
 namespace vmstore::backend {
 
-// Opens `path` read-write, or read-only when `read_only`. IOError/NotFound.
-StatusOr<std::unique_ptr<Device>> OpenFileDevice(const std::string& path, bool read_only);
+// Opens `path` read-write, or read-only when `read_only`. Without
+// `can_trim` (a file system that cannot punch holes) Trim is NotSupported and
+// zeroing writes zeroes. IOError/NotFound.
+StatusOr<std::unique_ptr<Device>> OpenFileDevice(const std::string& path, bool read_only, bool can_trim = true);
 
 // The allocation map of [offset, offset+length) of an open file.
 StatusOr<std::vector<Extent>> FileMap(int fd, uint64_t offset, uint64_t length);

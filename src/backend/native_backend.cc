@@ -11,6 +11,7 @@ class NativeDevice : public Device {
       : pool_(pool), id_(id), size_(size), read_only_(read_only) {}
   uint64_t size() const override { return size_; }
   bool read_only() const override { return read_only_; }
+  bool can_trim() const override { return true; }
   Status Read(uint64_t offset, std::span<char> buf) override { return pool_->Read(id_, offset, buf); }
   Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
     RETURN_IF_ERROR(pool_->Write(id_, offset, data));
@@ -42,7 +43,7 @@ class NativeBackend : public Backend {
   ~NativeBackend() override { (void)Close(); }
 
   std::string type() const override { return "native"; }
-  Caps caps() const override { return Caps{true, true, true}; }
+  Caps caps() const override { return Caps::All(); }
 
   StatusOr<std::string> CreateDisk(uint64_t size, uint64_t tag) override {
     ASSIGN_OR_RETURN(VolumeId id, pool_->CreateVolume(size, tag));

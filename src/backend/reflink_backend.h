@@ -5,10 +5,7 @@
 // reading it is one lookup in the file system's extent map (no chain).
 //
 // Layout (docs/FORMAT.md): DIR/vmstore-reflink-sr (marker), DIR/HANDLE.img per
-// volume; HANDLE = d<N>-<TAG> for disks, s<N>-<TAG> for snapshots (mode 0444).
-// New files are made under a temporary name, synced and renamed, so a crash
-// leaves either no volume or a whole one (temporaries are removed at open).
-//
+// volume (backend/volume_name.h); snapshots have mode 0444.
 // Data checksums are the file system's (btrfs has them; XFS and OCFS2 do not).
 // Thread-safety: thread-safe. Errors: as Backend; InvalidArgument at creation
 // when DIR's file system cannot clone files (with its name and the reason).
@@ -19,8 +16,5 @@
 namespace vmstore::backend {
 
 StatusOr<std::unique_ptr<Backend>> OpenReflinkBackend(const std::string& location, const OpenOptions& options);
-
-// The name of the file system holding `path` ("xfs", "btrfs", "ext4", ...).
-std::string FileSystemName(const std::string& path);
 
 }  // namespace vmstore::backend

@@ -2,8 +2,10 @@
 #include <map>
 #include <mutex>
 
+#include "backend/btrfs_backend.h"
 #include "backend/native_backend.h"
 #include "backend/reflink_backend.h"
+#include "backend/zfs_backend.h"
 #include "vmstore/backend.h"
 
 namespace vmstore::backend {
@@ -12,6 +14,7 @@ namespace {
 struct Registry {
   std::mutex mu;
   std::map<std::string, BackendFactory> factories;
+  std::map<std::string, bool> location_is_path;
 };
 
 Registry& Get() {
@@ -19,6 +22,9 @@ Registry& Get() {
     auto* reg = new Registry;
     reg->factories["native"] = OpenNativeBackend;
     reg->factories["reflink"] = OpenReflinkBackend;
+    reg->factories["btrfs"] = OpenBtrfsBackend;
+    reg->factories["zfs"] = OpenZfsBackend;
+    for (auto& [type, f] : reg->factories) reg->location_is_path[type] = type != "zfs";
     return reg;
   }();
   return *r;
@@ -26,10 +32,19 @@ Registry& Get() {
 
 }  // namespace
 
-bool RegisterBackend(const std::string& type, BackendFactory factory) {
+bool RegisterBackend(const std::string& type, BackendFactory factory, bool location_is_path) {
   Registry& r = Get();
   std::lock_guard<std::mutex> l(r.mu);
-  return r.factories.emplace(type, std::move(factory)).second;
+  if (!r.factories.emplace(type, std::move(factory)).second) return false;
+  r.location_is_path[type] = location_is_path;
+  return true;
+}
+
+bool LocationIsPath(const std::string& type) {
+  Registry& r = Get();
+  std::lock_guard<std::mutex> l(r.mu);
+  auto it = r.location_is_path.find(type);
+  return it == r.location_is_path.end() || it->second;
 }
 
 std::vector<std::string> BackendTypes() {

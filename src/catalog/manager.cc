@@ -94,7 +94,8 @@ ManagerImpl::~ManagerImpl() { (void)Close(); }
 
 int64_t ManagerImpl::Now() const { return opts_.now ? opts_.now() : Env::Default()->NowNanos(); }
 
-std::string ManagerImpl::AbsLocation(const std::string& location) const {
+std::string ManagerImpl::AbsLocation(const std::string& type, const std::string& location) const {
+  if (!backend::LocationIsPath(type)) return location;  // a name, e.g. a ZFS dataset
   if (!location.empty() && location[0] == '/') return location;
   if (location == "." || location.empty()) return dir_;
   return dir_ + "/" + location;
@@ -190,7 +191,7 @@ StatusOr<backend::Backend*> ManagerImpl::BackendFor(const std::string& sr_uuid) 
   ASSIGN_OR_RETURN(auto rows, cat_.Srs("uuid = ?", sr_uuid));
   if (rows.empty()) return NotFound("SR " + sr_uuid + " does not exist");
   backend::OpenOptions bo;
-  auto b = backend::OpenBackend(rows[0].type, AbsLocation(rows[0].location), bo);
+  auto b = backend::OpenBackend(rows[0].type, AbsLocation(rows[0].type, rows[0].location), bo);
   if (!b.ok()) return b.status().WithContext("SR '" + rows[0].name + "'");
   backend::Backend* raw = b->get();
   backends_[sr_uuid] = std::move(b).value();
@@ -336,9 +337,12 @@ StatusOr<SrInfo> ManagerImpl::CreateSr(const std::string& name, const std::strin
   RETURN_IF_ERROR(ValidateObjectName("SR", name));
   ASSIGN_OR_RETURN(auto existing, cat_.Srs("name = ?", name));
   if (!existing.empty()) return AlreadyExists("SR '" + name + "' already exists");
+  if (location.empty() && !backend::LocationIsPath(type)) {
+    return InvalidArgument("a " + type + " SR needs its location (for zfs: --dataset POOL/PATH)");
+  }
   std::string loc = location.empty() ? "srs/" + name : location;
   if (loc.find("..") != std::string::npos) return InvalidArgument("SR location '" + loc + "' must not contain '..'");
-  std::string abs = AbsLocation(loc);
+  std::string abs = AbsLocation(type, loc);
   if (location.empty()) {
     // A directory here without a catalog row is what a crash between making
     // the store and committing the row leaves: start again.
@@ -364,7 +368,7 @@ StatusOr<std::vector<SrInfo>> ManagerImpl::ListSrs() {
   std::vector<SrInfo> out;
   for (const SrRow& r : rows) {
     ASSIGN_OR_RETURN(auto vdis, cat_.Vdis("sr_uuid = ?", r.uuid));
-    out.push_back({r.uuid, r.name, r.type, AbsLocation(r.location), r.created_ns, vdis.size()});
+    out.push_back({r.uuid, r.name, r.type, AbsLocation(r.type, r.location), r.created_ns, vdis.size()});
   }
   return out;
 }
@@ -373,7 +377,7 @@ StatusOr<SrInfo> ManagerImpl::GetSr(const std::string& name) {
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(SrRow r, FindSr(name));
   ASSIGN_OR_RETURN(auto vdis, cat_.Vdis("sr_uuid = ?", r.uuid));
-  return SrInfo{r.uuid, r.name, r.type, AbsLocation(r.location), r.created_ns, vdis.size()};
+  return SrInfo{r.uuid, r.name, r.type, AbsLocation(r.type, r.location), r.created_ns, vdis.size()};
 }
 
 StatusOr<backend::Backend*> ManagerImpl::SrBackend(const std::string& name) {
@@ -402,7 +406,7 @@ Status ManagerImpl::DeleteSr(const std::string& name) {
   // A store the pool made for the SR goes with it; one at a user's path stays.
   if (r.location.rfind("srs/", 0) == 0) {
     std::error_code ec;
-    std::filesystem::remove_all(AbsLocation(r.location), ec);
+    std::filesystem::remove_all(AbsLocation(r.type, r.location), ec);
   }
   return Status::OK();
 }

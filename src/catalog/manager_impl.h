@@ -108,7 +108,12 @@ class ManagerImpl : public Manager {
   void Step(const char* point) const {
     if (opts_.step_hook) opts_.step_hook(point);
   }
-  std::string AbsLocation(const std::string& location) const;
+  // Where an SR of `type` at `location` is: relative paths are taken from the
+  // pool directory; names (zfs datasets) are kept.
+  // FailedPrecondition naming the newer snapshots of `d` when its SR cannot
+  // roll back to `sv` without destroying them.
+  Status CheckRollbackKeepsNewer(const std::string& vm_at_full, const DiskRow& d, const VdiRow& sv);
+  std::string AbsLocation(const std::string& type, const std::string& location) const;
 
   // Lookups (mu_ held). Live objects unless said otherwise.
   StatusOr<VmRow> FindVm(const std::string& ref);

@@ -277,7 +277,12 @@ StatusOr<VmInfo> ManagerImpl::CloneVm(const std::string& snapshot, const std::st
   std::stable_sort(src.begin(), src.end(),
                    [&](const VdiRow& a, const VdiRow& b) { return device[a.uuid] < device[b.uuid]; });
   json srs = json::array();
-  for (const VdiRow& v : src) srs.push_back(v.sr_uuid);
+  for (const VdiRow& v : src) {
+    ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(v.sr_uuid));
+    if (!b->caps().can_clone)
+      return NotSupported("disk '" + v.name + "' is on a " + b->type() + " SR, which cannot clone");
+    srs.push_back(v.sr_uuid);
+  }
   ASSIGN_OR_RETURN(int64_t intent, BeginIntent("create", json{{"srs", srs}}.dump()));
   VmRow vm{NewUuid(), new_name, Now(), s.uuid, false};
   std::vector<VdiRow> vdis;
@@ -301,6 +306,26 @@ StatusOr<VmInfo> ManagerImpl::CloneVm(const std::string& snapshot, const std::st
   RETURN_IF_ERROR(txn.Commit());
   Step("done");
   return MakeVmInfo(vm);
+}
+
+Status ManagerImpl::CheckRollbackKeepsNewer(const std::string& vm_at_full, const DiskRow& d, const VdiRow& sv) {
+  ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(sv.sr_uuid));
+  if (b->caps().can_rollback_keeping_newer) return Status::OK();
+  ASSIGN_OR_RETURN(auto later, cat_.Vdis("snapshot_of = ?", d.vdi.uuid));
+  std::string names;
+  for (const VdiRow& v : later) {
+    if (v.uuid == sv.uuid || v.created_ns < sv.created_ns || !v.snapshot_uuid) continue;
+    ASSIGN_OR_RETURN(auto snaps, cat_.Snaps("uuid = ?", *v.snapshot_uuid));
+    for (const SnapRow& s : snaps) {
+      names += (names.empty() ? "" : ", ") + d.vm.name + "@" + s.full_name +
+               (s.deleted ? " (deleted, kept for its clones)" : "");
+    }
+  }
+  if (names.empty()) return Status::OK();
+  return FailedPrecondition(
+      "disk '" + d.vm.name + "/" + d.vbd.name + "' is on a " + b->type() +
+      " SR, which cannot roll back past newer snapshots without destroying them; newer: " + names +
+      ". Delete those first, or clone the snapshot instead: vmstore vm clone " + vm_at_full + " NEWVM");
 }
 
 Status ManagerImpl::Rollback(const std::string& vm_at_full) {
@@ -328,6 +353,7 @@ Status ManagerImpl::Rollback(const std::string& vm_at_full) {
                      {"vdi", it->vdi.uuid},
                      {"size", sv.size}});
   }
+  for (auto& [d, sv] : work) RETURN_IF_ERROR(CheckRollbackKeepsNewer(vm_at_full, *d, *sv));
   ASSIGN_OR_RETURN(int64_t intent, BeginIntent("rollback", json{{"disks", pairs}}.dump()));
   for (auto& [d, sv] : work) {
     ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(sv->sr_uuid));

@@ -278,7 +278,7 @@ TEST_F(ManagerTest, SrsHoldDisksAndRefuseDeletionWhileUsed) {
   EXPECT_EQ(m_->CreateSr("fast", "native", "").status().code(), Code::kAlreadyExists);
   auto type = m_->CreateSr("z", "nosuch", "");
   EXPECT_EQ(type.status().code(), Code::kNotSupported);
-  EXPECT_EQ(type.status().message(), "unknown SR type 'nosuch' (known: native, reflink)");
+  EXPECT_EQ(type.status().message(), "unknown SR type 'nosuch' (known: btrfs, native, reflink, zfs)");
   ASSERT_OK(m_->CreateVm("vm1").status());
   ASSERT_OK(m_->CreateDisk("vm1", "os", 1 << 20, "").status());
   ASSERT_OK(m_->CreateDisk("vm1", "data", 1 << 20, "fast").status());

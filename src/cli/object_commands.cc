@@ -46,12 +46,21 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
     auto name = std::make_shared<std::string>();
     auto type = std::make_shared<std::string>("native");
     auto path = std::make_shared<std::string>();
+    auto dataset = std::make_shared<std::string>();
     c->add_option("NAME", *name, "SR name")->required();
     c->add_option("--type", *type,
-                  "SR type: native (the engine) or reflink (raw images on XFS/btrfs/OCFS2, FICLONE snapshots)");
-    c->add_option("--path", *path, "Where its data goes (default: POOL/srs/NAME)");
+                  "SR type: native (the engine), reflink (raw images on XFS/btrfs/OCFS2, FICLONE snapshots), "
+                  "btrfs (a subvolume per disk, subvolume snapshots) or zfs (a dataset per disk, zfs snapshots)");
+    auto* p = c->add_option("--path", *path, "Where its data goes (default: POOL/srs/NAME; not for zfs)");
+    c->add_option("--dataset", *dataset, "zfs: the existing, empty ZFS dataset to keep it in (POOL/PATH)")->excludes(p);
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      ASSIGN_OR_RETURN(SrInfo s, m.CreateSr(*name, *type, *path));
+      if (!dataset->empty() && *type != "zfs") {
+        return InvalidArgument("--dataset is for --type zfs; a " + *type + " SR takes --path");
+      }
+      if (*type == "zfs" && dataset->empty()) {
+        return InvalidArgument("a zfs SR needs --dataset POOL/PATH (an existing, empty ZFS dataset)");
+      }
+      ASSIGN_OR_RETURN(SrInfo s, m.CreateSr(*name, *type, *type == "zfs" ? *dataset : *path));
       if (ctx->json) {
         PrintJson(ToJson(s));
       } else {
@@ -82,12 +91,30 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
     c->add_option("NAME", *name, "SR name")->required();
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
       ASSIGN_OR_RETURN(SrInfo s, m.GetSr(*name));
+      ASSIGN_OR_RETURN(backend::Backend * b, m.SrBackend(*name));
+      const backend::Caps caps = b->caps();
+      const std::vector<std::pair<const char*, bool>> flags = {
+          {"clone", caps.can_clone},
+          {"rollback_keeping_newer", caps.can_rollback_keeping_newer},
+          {"trim", caps.can_trim},
+          {"allocation_map", caps.allocation_map},
+          {"atomic_multi_snapshot", caps.atomic_multi_snapshot},
+          {"space_accounting", caps.space_accounting},
+          {"exact_disk_exclusive", caps.exact_disk_exclusive}};
       if (ctx->json) {
-        PrintJson(ToJson(s));
+        json j = ToJson(s);
+        for (auto& [k, v] : flags) j["capabilities"][k] = v;
+        PrintJson(j);
       } else {
         Printf("name      %s\ntype      %s\nlocation  %s\nvdis      %llu\nuuid      %s\ncreated   %s\n", s.name.c_str(),
                s.type.c_str(), s.location.c_str(), static_cast<unsigned long long>(s.vdis), s.uuid.c_str(),
                IsoTime(s.created_ns).c_str());
+        std::string yes, no;
+        for (auto& [k, v] : flags) {
+          std::string& list = v ? yes : no;
+          list += (list.empty() ? "" : " ") + std::string(k);
+        }
+        Printf("can       %s\ncannot    %s\n", yes.c_str(), no.empty() ? "-" : no.c_str());
       }
       return Status::OK();
     }));

@@ -32,7 +32,7 @@ ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args)
   FILE* out = open_memstream(&obuf, &olen);
   FILE* err = open_memstream(&ebuf, &elen);
   SetOutput(out, err);
-  TakeLastFailure();
+  (void)TakeLastFailure();
   Result r;
   if (cmd == "serve" || cmd == "init" ||
       (cmd == "catalog" && std::find(args.begin(), args.end(), "import") != args.end())) {

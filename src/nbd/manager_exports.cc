@@ -10,6 +10,7 @@ class GatedDevice : public backend::Device {
       : inner_(std::move(inner)), gate_(std::move(gate)) {}
   uint64_t size() const override { return inner_->size(); }
   bool read_only() const override { return inner_->read_only(); }
+  bool can_trim() const override { return inner_->can_trim(); }
   Status Read(uint64_t offset, std::span<char> buf) override { return inner_->Read(offset, buf); }
   Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
     std::shared_lock<std::shared_mutex> l(*gate_);

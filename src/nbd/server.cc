@@ -310,8 +310,9 @@ class Handshake {
   }
 
   uint16_t TransmissionFlags() const {
-    uint16_t f = kFlagHasFlags | kFlagSendFlush | kFlagSendFua | kFlagSendTrim | kFlagSendWriteZeroes | kFlagSendCache |
+    uint16_t f = kFlagHasFlags | kFlagSendFlush | kFlagSendFua | kFlagSendWriteZeroes | kFlagSendCache |
                  kFlagSendFastZero | kFlagCanMultiConn;
+    if (dev->can_trim()) f |= kFlagSendTrim;
     if (structured) f |= kFlagSendDf;
     if (dev->read_only()) f |= kFlagReadOnly;
     return f;
@@ -567,13 +568,15 @@ void Server::Serve(std::shared_ptr<Conn> c) {
         st = dev.Flush();
         break;
       case kCmdTrim:
-        st = writable();
+        st = dev.can_trim() ? writable() : InvalidArgument("trim is not offered on this export");
         if (st.ok()) st = bounds(Code::kOutOfRange);
         if (st.ok()) st = dev.Trim(r.offset, r.length, fua);
         break;
       case kCmdWriteZeroes:
         st = writable();
         if (st.ok()) st = bounds(Code::kNoSpace);
+        // Without hole punching, zeroing writes zeroes: not fast.
+        if (st.ok() && (r.flags & kCmdFlagFastZero) && !dev.can_trim()) st = NotSupported("zeroing is not fast here");
         if (st.ok()) st = dev.WriteZeroes(r.offset, r.length, !(r.flags & kCmdFlagNoHole), fua);
         break;
       case kCmdCache:
