@@ -21,7 +21,7 @@ fi
 if [[ "${VMSTORE_SKIP_TSAN:-}" != 1 ]]; then
   # ThreadSanitizer on the concurrency tests.
   bash scripts/setup.sh build-tsan -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
-  TSAN_OPTIONS=halt_on_error=1 ./build-tsan/engine_test --gtest_filter='*Concurrent*'
+  TSAN_OPTIONS=halt_on_error=1 ./build-tsan/engine_test --gtest_filter='*Concurrent*'  # incl. background checkpoints
   TSAN_OPTIONS=halt_on_error=1 ./build-tsan/nbd_server_test
 fi
 if [[ "${VMSTORE_SKIP_FUZZ:-}" != 1 ]]; then

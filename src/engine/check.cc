@@ -9,6 +9,7 @@ namespace vmstore::internal {
 
 Status PoolImpl::VerifyRefcounts() {
   std::lock_guard<std::mutex> w(writer_mu_);
+  RETURN_IF_ERROR(WaitCheckpointLocked());
   auto locks = LockAllVolumes();
   RefTable fresh(sb_.container_units);
   RETURN_IF_ERROR(RebuildRefs(&fresh, nullptr, /*keep_going=*/false));
@@ -20,7 +21,7 @@ Status PoolImpl::VerifyRefcounts() {
 Status PoolImpl::Check(bool structure, CheckReport* report) {
   std::lock_guard<std::mutex> w(writer_mu_);
   auto locks = LockAllVolumes();
-  RETURN_IF_ERROR(CheckpointLocked());
+  RETURN_IF_ERROR(CheckpointNowLocked());
   cache_.Clear();  // verify what is on disk, not what is cached
   const uint32_t C = sb_.cluster_size;
   std::unordered_set<uint64_t> seen;

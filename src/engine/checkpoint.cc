@@ -1,7 +1,8 @@
-// The checkpoint: turns the dirty generation into a committed one.
-// Order (see pool_impl.h): undo records -> checksums -> new blocks -> sync ->
-// in-place unit patches -> sync -> superblock -> sync -> log reset -> frees.
-#include <mutex>
+// The checkpoint: turns the dirty generation into a committed one, in two
+// halves (pool_impl.h, CHECKPOINT): the freeze under the locks, CPU only, and
+// the I/O on a background thread: frozen log sync -> undo records -> new blocks
+// -> sync -> in-place unit patches -> sync -> superblock -> sync -> frees ->
+// old log reset.
 #include <set>
 
 #include "engine/pool_impl.h"
@@ -37,58 +38,87 @@ StatusOr<uint64_t> PoolImpl::FinalizeNode(uint64_t addr, int level, std::unorder
 Status PoolImpl::Checkpoint() {
   std::lock_guard<std::mutex> w(writer_mu_);
   auto locks = LockAllVolumes();
-  return CheckpointLocked();
+  return CheckpointNowLocked();
 }
 
-Status PoolImpl::CheckpointLocked() {
-  if (!broken_.ok()) return broken_;
+bool PoolImpl::CheckpointRunning() const {
+  std::lock_guard<std::mutex> l(ckpt_mu_);
+  return ckpt_running_;
+}
+
+Status PoolImpl::WaitCheckpointLocked() {
+  if (ckpt_thread_.joinable()) ckpt_thread_.join();
+  std::lock_guard<std::mutex> l(ckpt_mu_);
+  if (!ckpt_status_.ok() && broken_.ok()) {
+    broken_ = Status(ckpt_status_.code(), "pool must be reopened after a failed checkpoint: " + ckpt_status_.message());
+  }
+  return broken_;
+}
+
+void PoolImpl::WaitFrozenLogSynced() {
+  std::unique_lock<std::mutex> l(ckpt_mu_);
+  ckpt_cv_.wait(l, [&] { return frozen_log_synced_; });
+}
+
+Status PoolImpl::CheckpointNowLocked(uint64_t gen_step, bool rotate_log) {
+  RETURN_IF_ERROR(WaitCheckpointLocked());
+  RETURN_IF_ERROR(FreezeLocked(gen_step, rotate_log));
+  return WaitCheckpointLocked();
+}
+
+Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
+  RETURN_IF_ERROR(WaitCheckpointLocked());
   if (dirty_nodes_.Empty() && dirty_data_.Empty() && overlays_.Empty() && !vtable_dirty_ && pending_free_.empty() &&
-      wal_->bytes() == 0) {
+      wal_->bytes() == 0 && gen_step == 1) {
     return Status::OK();
   }
   const uint32_t cu = cluster_units();
+  auto job = std::make_unique<CheckpointJob>();
+  job->rotate_log = rotate_log;
 
-  // 1. Before-images of every unit about to be patched in place.
+  // Undo payloads: before-images of every unit about to be patched in place.
   std::vector<std::pair<uint64_t, std::shared_ptr<Overlay>>> overlays;
   overlays_.ForEach([&](uint64_t addr, const std::shared_ptr<Overlay>& ov) { overlays.emplace_back(addr, ov); });
   for (auto& [addr, ov] : overlays) {
-    for (auto& [u, unit] : *ov) {
+    for (auto& [u, unit] : ov->units) {
       std::string p;
       AppendU64(&p, addr);
       AppendU64(&p, u);
       AppendU64(&p, unit.old_sum);
       p += unit.before;
-      RETURN_IF_ERROR(wal_->Append(WalType::kUndo, p));
+      job->undo.push_back(std::move(p));
     }
   }
-  RETURN_IF_ERROR(wal_->Sync());
 
-  // 2. Checksums, bottom-up.
+  // Checksums, bottom-up; the frozen maps keep every buffer the writes point at.
   std::unordered_map<uint64_t, uint64_t> new_csums;
-  std::vector<UnitWrite> writes, patches;
-  std::vector<std::unique_ptr<char[]>> bufs;
-  dirty_data_.ForEach([&](uint64_t addr, const std::shared_ptr<std::string>& data) {
-    bufs.emplace_back(new char[size_t{cu} * 8]);
-    uint64_t* sums = reinterpret_cast<uint64_t*>(bufs.back().get());
-    new_csums[addr] = ChecksumUnits(data->data(), cu, sums);
-    writes.push_back({addr, data->data(), cu, sums});  // dirty_data_ keeps the buffer until the end
+  std::vector<std::pair<uint64_t, std::shared_ptr<FrozenData>>> data;
+  dirty_data_.ForEach([&](uint64_t addr, const std::shared_ptr<std::string>& d) {
+    auto fd = std::make_shared<FrozenData>();
+    fd->data = d;
+    fd->sums.resize(cu);
+    new_csums[addr] = ChecksumUnits(d->data(), cu, fd->sums.data());
+    job->writes.push_back({addr, d->data(), cu, fd->sums.data()});
+    data.emplace_back(addr, std::move(fd));
   });
+  std::vector<std::pair<uint64_t, std::shared_ptr<FrozenOverlay>>> frozen_ovs;
   for (auto& [addr, ov] : overlays) {
-    bufs.emplace_back(new char[size_t{cu} * 8]);
-    uint64_t* sums = reinterpret_cast<uint64_t*>(bufs.back().get());
-    RETURN_IF_ERROR(store_->ReadSums(addr, cu, sums));
-    for (auto& [u, unit] : *ov) {
-      sums[u] = Hash64(unit.after.data(), kUnit);
-      patches.push_back({addr + u, unit.after.data(), 1, &sums[u]});
+    auto fo = std::make_shared<FrozenOverlay>();
+    fo->overlay = ov;
+    fo->sums_after = ov->sums;
+    for (auto& [u, unit] : ov->units) {
+      fo->sums_after[u] = Hash64(unit.after.data(), kUnit);
+      job->patches.push_back({addr + u, unit.after.data(), 1, &fo->sums_after[u]});
     }
-    new_csums[addr] = BlockChecksum(sums, cu);
+    new_csums[addr] = BlockChecksum(fo->sums_after.data(), cu);
+    frozen_ovs.emplace_back(addr, std::move(fo));
   }
   std::unordered_map<uint64_t, uint64_t> memo;
   for (auto& [id, st] : vols_) {
     VolumeRecord& v = st->rec;
     if (IsReal(v.root.addr) && dirty_nodes_.Contains(v.root.addr)) {
-      ASSIGN_OR_RETURN(v.root.csum,
-                       FinalizeNode(v.root.addr, static_cast<int>(v.height) - 1, &new_csums, &memo, &writes, &bufs));
+      ASSIGN_OR_RETURN(v.root.csum, FinalizeNode(v.root.addr, static_cast<int>(v.height) - 1, &new_csums, &memo,
+                                                 &job->writes, &job->bufs));
     }
   }
   if (memo.size() != dirty_nodes_.Size()) {
@@ -99,84 +129,121 @@ Status PoolImpl::CheckpointLocked() {
   // The volume table, as a new block.
   std::vector<VolumeRecord> recs;
   for (auto& [id, st] : vols_) recs.push_back(st->rec);
-  std::string vt = EncodeVolumeTable(recs);
-  uint32_t vt_units = static_cast<uint32_t>(vt.size() / kUnit);
+  job->vtable = EncodeVolumeTable(recs);
+  uint32_t vt_units = static_cast<uint32_t>(job->vtable.size() / kUnit);
   uint64_t vt_addr = AllocateAddr(vt_units);
   refs_.Incr(vt_addr, vt_units);
-  std::vector<uint64_t> vt_sums(vt_units);
-  uint64_t vt_csum = ChecksumUnits(vt.data(), vt_units, vt_sums.data());
-  writes.push_back({vt_addr, vt.data(), vt_units, vt_sums.data()});
+  job->vtable_sums.resize(vt_units);
+  uint64_t vt_csum = ChecksumUnits(job->vtable.data(), vt_units, job->vtable_sums.data());
+  job->writes.push_back({vt_addr, job->vtable.data(), vt_units, job->vtable_sums.data()});
 
-  Superblock next = sb_;
-  next.generation = sb_.generation + 1;
-  next.cursor = cursor_;
-  next.next_volume_id = next_id_;
-  next.vtable = {vt_addr, vt_csum};
-  next.vtable_units = vt_units;
+  job->next = sb_;
+  job->next.generation = sb_.generation + gen_step;
+  job->next.cursor = cursor_;
+  job->next.next_volume_id = next_id_;
+  job->next.vtable = {vt_addr, vt_csum};
+  job->next.vtable_units = vt_units;
 
-  // 3-4. New blocks first; nothing committed refers to them yet.
-  Status s = store_->WriteBlocks(std::move(writes));
-  if (s.ok()) s = store_->SyncTouched();
-  if (!s.ok()) {
-    refs_.Decr(vt_addr, vt_units);
-    return s.WithContext("checkpoint");
-  }
-  // In-place patches of committed units: from here a failure leaves the
-  // containers differing from the committed state until the log is replayed.
-  auto fail = [&](const Status& st) {
-    broken_ = Status(st.code(), "pool must be reopened after a failed checkpoint: " + st.message());
-    return broken_;
-  };
-  if (!patches.empty()) {
-    s = store_->WriteBlocks(std::move(patches));
-    if (s.ok()) s = store_->SyncTouched();
-    if (!s.ok()) return fail(s);
-  }
-
-  // 5. Commit.
-  {
-    char slot[Superblock::kSlotSize];
-    next.EncodeTo(slot);
-    // Both slots get the new generation, one after the other, each synced: a
-    // write torn by a crash leaves the other slot intact, and later damage to
-    // one copy leaves a twin of the same generation.
-    auto f = env_->OpenFile(dir_ + "/superblock", false);
-    s = f.status();
-    for (uint64_t k = 0; k < 2 && s.ok(); ++k) {
-      s = (*f)->WriteAt(((next.generation + k) % 2) * Superblock::kSlotSize, slot, sizeof slot);
-      if (s.ok()) s = (*f)->Sync();
-    }
-    if (!s.ok()) return fail(s);
-  }
+  // The old volume table and every block freed this generation go once the
+  // new superblock is down; containers left without a live block with them
+  // (nothing is ever allocated below the cursor's container again).
   if (IsReal(sb_.vtable.addr)) {
     refs_.Decr(sb_.vtable.addr, sb_.vtable_units);
     pending_free_.emplace_back(sb_.vtable.addr, sb_.vtable_units);
   }
-  sb_ = next;
-
-  // 6. A fresh log for the new generation.
-  s = wal_->Reset(sb_.generation);
-  if (!s.ok()) return fail(s);
-
-  // 7. Reclaim what the old generation freed. A failure only leaves garbage,
-  // which the next open punches.
   std::set<uint64_t> touched;
-  for (auto& [addr, units] : pending_free_) {
-    (void)store_->Punch(addr, units);
-    touched.insert(ContainerOf(addr));
-  }
-  pending_free_.clear();
+  for (auto& [addr, units] : pending_free_) touched.insert(ContainerOf(addr));
   for (uint64_t c : touched) {
-    if (c != ContainerOf(cursor_) && refs_.LiveUnitsIn(c) == 0) (void)store_->DeleteContainer(c);
+    if (c < ContainerOf(cursor_) && refs_.LiveUnitsIn(c) == 0) job->empty_containers.push_back(c);
   }
+  job->frees = std::move(pending_free_);
+  pending_free_.clear();
 
-  dirty_nodes_.ForEach([&](uint64_t addr, const std::shared_ptr<Node>& node) { cache_.Put(addr, node); });
+  // Hand the generation over: readers find it in the frozen maps from now on.
+  dirty_nodes_.ForEach([&](uint64_t addr, const std::shared_ptr<Node>& n) { frozen_nodes_.Put(addr, n); });
+  for (auto& [addr, fd] : data) frozen_data_.Put(addr, std::move(fd));
+  for (auto& [addr, fo] : frozen_ovs) frozen_overlays_.Put(addr, std::move(fo));
   dirty_nodes_.Clear();
   dirty_data_.Clear();
   overlays_.Clear();
   dirty_bytes_ = 0;
   vtable_dirty_ = false;
+
+  Wal* frozen_log = wal_.get();
+  if (rotate_log) {
+    std::swap(wal_, spare_wal_);  // the spare was reset for this generation
+    frozen_log = spare_wal_.get();
+  }
+  {
+    std::lock_guard<std::mutex> l(ckpt_mu_);
+    ckpt_running_ = true;
+    frozen_log_synced_ = !frozen_log->unsynced();
+    ckpt_status_ = Status::OK();
+  }
+  ckpt_thread_ = std::thread(&PoolImpl::RunCheckpoint, this, std::move(job), frozen_log);
   return Status::OK();
+}
+
+void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
+  auto finish = [&](const Status& s) {
+    std::lock_guard<std::mutex> l(ckpt_mu_);
+    ckpt_status_ = s.ok() ? s : s.WithContext("checkpoint");
+    ckpt_running_ = false;
+    frozen_log_synced_ = true;  // on failure the pool is broken: nobody may wait forever
+    ckpt_cv_.notify_all();
+  };
+  // 1. The frozen log's redo records: durable before the live log may be written.
+  Status s = log->Sync();
+  {
+    std::lock_guard<std::mutex> l(ckpt_mu_);
+    frozen_log_synced_ = true;
+    ckpt_cv_.notify_all();
+  }
+  // 2. Undo records: the committed content of every unit about to be patched.
+  for (size_t i = 0; s.ok() && i < job->undo.size(); ++i) s = log->Append(WalType::kUndo, job->undo[i]);
+  if (s.ok() && !job->undo.empty()) s = log->Sync();
+  // 3. New blocks first; nothing committed refers to them yet. Then the
+  // in-place patches: from there a failure leaves the containers differing
+  // from the committed state until the logs are replayed.
+  if (s.ok()) s = store_->WriteBlocks(std::move(job->writes));
+  if (s.ok()) s = store_->SyncTouched();
+  if (s.ok() && !job->patches.empty()) {
+    s = store_->WriteBlocks(std::move(job->patches));
+    if (s.ok()) s = store_->SyncTouched();
+  }
+  // 4. Commit. Both slots get the new generation, one after the other, each
+  // synced: a write torn by a crash leaves the other slot intact, and later
+  // damage to one copy leaves a twin of the same generation.
+  if (s.ok()) {
+    char slot[Superblock::kSlotSize];
+    job->next.EncodeTo(slot);
+    auto f = env_->OpenFile(dir_ + "/superblock", false);
+    s = f.status();
+    for (uint64_t k = 0; k < 2 && s.ok(); ++k) {
+      s = (*f)->WriteAt(((job->next.generation + k) % 2) * Superblock::kSlotSize, slot, sizeof slot);
+      if (s.ok()) s = (*f)->Sync();
+    }
+  }
+  if (!s.ok()) return finish(s);
+  // Only the fields a checkpoint changes: readers use the geometry meanwhile.
+  sb_.generation = job->next.generation;
+  sb_.cursor = job->next.cursor;
+  sb_.next_volume_id = job->next.next_volume_id;
+  sb_.vtable = job->next.vtable;
+  sb_.vtable_units = job->next.vtable_units;
+
+  // 5. Reclaim what the old generation freed (a failure only leaves garbage,
+  // which the next open punches), then drop the frozen maps: the containers
+  // hold all of it now.
+  for (auto& [addr, units] : job->frees) (void)store_->Punch(addr, units);
+  for (uint64_t c : job->empty_containers) (void)store_->DeleteContainer(c);
+  frozen_nodes_.ForEach([&](uint64_t addr, const std::shared_ptr<Node>& node) { cache_.Put(addr, node); });
+  frozen_nodes_.Clear();
+  frozen_data_.Clear();
+  frozen_overlays_.Clear();
+  // The old log becomes the spare, for the generation after the new one.
+  if (job->rotate_log) s = log->Reset(job->next.generation + 1);
+  finish(s);
 }
 
 }  // namespace vmstore::internal

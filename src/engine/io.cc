@@ -24,6 +24,56 @@ Status ForEachCluster(uint64_t offset, uint64_t length, uint32_t cluster, Fn fn)
 }
 }  // namespace
 
+Status PoolImpl::CommittedUnits(const BlockPtr& p, uint32_t u0, uint32_t u1, char* dst,
+                                std::vector<uint64_t>* sums) const {
+  const uint32_t cu = cluster_units();
+  if (auto fd = frozen_data_.Get(p.addr)) {
+    std::memcpy(dst, fd->data->data() + size_t{u0} * kUnit, size_t{u1 - u0} * kUnit);
+    if (sums) *sums = fd->sums;
+    return Status::OK();
+  }
+  RETURN_IF_ERROR(store_->CheckAddr(p.addr, cu, cursor_.load()));
+  std::shared_ptr<const FrozenOverlay> fo = frozen_overlays_.Get(p.addr);
+  RETURN_IF_ERROR(store_->ReadUnits(p.addr + u0, u1 - u0, dst));
+  auto damaged = [&](uint32_t u) {
+    return Corruption("data block " + Hex(p.addr) + " unit " + std::to_string(u) + ": checksum mismatch");
+  };
+  if (fo) {
+    // An in-flight checkpoint may be patching the block: the units it patches
+    // come from memory, the others are checked against the sums the overlay
+    // started from (which the parent's checksum no longer describes).
+    const Overlay& ov = *fo->overlay;
+    for (uint32_t u = u0; u < u1; ++u) {
+      char* unit = dst + size_t{u - u0} * kUnit;
+      if (auto it = ov.units.find(u); it != ov.units.end()) {
+        std::memcpy(unit, it->second.after.data(), kUnit);
+      } else if (Hash64(unit, kUnit) != ov.sums[u]) {
+        return damaged(u);
+      }
+    }
+    if (sums) *sums = fo->sums_after;
+    return Status::OK();
+  }
+  if (u0 == 0 && u1 == cu && !sums) {
+    std::vector<uint64_t> unit_sums(cu);
+    if (ChecksumUnits(dst, cu, unit_sums.data()) != p.csum) {
+      return Corruption("data block " + Hex(p.addr) + ": checksum mismatch");
+    }
+    return Status::OK();
+  }
+  std::vector<uint64_t> local;
+  std::vector<uint64_t>& s = sums ? *sums : local;
+  s.resize(cu);
+  RETURN_IF_ERROR(store_->ReadSums(p.addr, cu, s.data()));
+  if (BlockChecksum(s.data(), cu) != p.csum) {
+    return Corruption("data block " + Hex(p.addr) + ": unit checksums damaged");
+  }
+  for (uint32_t u = u0; u < u1; ++u) {
+    if (Hash64(dst + size_t{u - u0} * kUnit, kUnit) != s[u]) return damaged(u);
+  }
+  return Status::OK();
+}
+
 Status PoolImpl::ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, char* dst) const {
   if (!IsReal(p.addr)) {
     std::memset(dst, 0, length);
@@ -33,29 +83,11 @@ Status PoolImpl::ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, 
     std::memcpy(dst, d->data() + offset, length);
     return Status::OK();
   }
-  const uint32_t cu = cluster_units();
-  RETURN_IF_ERROR(store_->CheckAddr(p.addr, cu, cursor_.load()));
   uint32_t u0 = offset / kUnit, u1 = (offset + length - 1) / kUnit + 1;
   std::unique_ptr<char[]> buf(new char[size_t{u1 - u0} * kUnit]);
-  RETURN_IF_ERROR(store_->ReadUnits(p.addr + u0, u1 - u0, buf.get()));
-  std::vector<uint64_t> sums(cu);
-  if (u0 == 0 && u1 == cu) {
-    if (ChecksumUnits(buf.get(), cu, sums.data()) != p.csum) {
-      return Corruption("data block " + Hex(p.addr) + ": checksum mismatch");
-    }
-  } else {
-    RETURN_IF_ERROR(store_->ReadSums(p.addr, cu, sums.data()));
-    if (BlockChecksum(sums.data(), cu) != p.csum) {
-      return Corruption("data block " + Hex(p.addr) + ": unit checksums damaged");
-    }
-    for (uint32_t u = u0; u < u1; ++u) {
-      if (Hash64(buf.get() + size_t{u - u0} * kUnit, kUnit) != sums[u]) {
-        return Corruption("data block " + Hex(p.addr) + " unit " + std::to_string(u) + ": checksum mismatch");
-      }
-    }
-  }
+  RETURN_IF_ERROR(CommittedUnits(p, u0, u1, buf.get(), nullptr));
   if (auto ov = overlays_.Get(p.addr)) {
-    for (auto& [u, unit] : *ov) {
+    for (auto& [u, unit] : ov->units) {
       if (u >= u0 && u < u1) std::memcpy(buf.get() + size_t{u - u0} * kUnit, unit.after.data(), kUnit);
     }
   }
@@ -96,39 +128,33 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
     e = NewDataBlock(std::move(buf));
     return Unref(old, -1);
   }
-  // Private committed block: patch only the units touched (an overlay).
+  // Private committed (or frozen) block: patch only the units touched (an overlay).
   uint32_t u0 = o / kUnit, u1 = (o + l - 1) / kUnit + 1;
   std::shared_ptr<Overlay> ovp = overlays_.Get(e.addr);
-  if (!ovp) {
-    ovp = std::make_shared<Overlay>();
-    overlays_.Put(e.addr, ovp);
-  }
-  Overlay& ov = *ovp;
-  std::vector<uint64_t> sums;
-  for (uint32_t u = u0; u < u1; ++u) {
-    if (ov.count(u)) continue;
-    if (sums.empty()) {
-      sums.resize(cluster_units());
-      RETURN_IF_ERROR(store_->CheckAddr(e.addr, cluster_units(), cursor_.load()));
-      RETURN_IF_ERROR(store_->ReadSums(e.addr, cluster_units(), sums.data()));
-      if (BlockChecksum(sums.data(), sums.size()) != e.csum) {
-        return Corruption("data block " + Hex(e.addr) + ": unit checksums damaged");
-      }
+  bool missing = !ovp;
+  for (uint32_t u = u0; u < u1 && !missing; ++u) missing = !ovp->units.count(u);
+  if (missing) {
+    std::vector<uint64_t> sums;
+    std::string before(size_t{u1 - u0} * kUnit, '\0');
+    RETURN_IF_ERROR(CommittedUnits(e, u0, u1, before.data(), &sums));
+    if (!ovp) {
+      ovp = std::make_shared<Overlay>();
+      ovp->sums = sums;
+      overlays_.Put(e.addr, ovp);
     }
-    OverlayUnit unit;
-    unit.before.resize(kUnit);
-    RETURN_IF_ERROR(store_->ReadUnits(e.addr + u, 1, unit.before.data()));
-    if (Hash64(unit.before.data(), kUnit) != sums[u]) {
-      return Corruption("data block " + Hex(e.addr) + " unit " + std::to_string(u) + ": checksum mismatch");
+    for (uint32_t u = u0; u < u1; ++u) {
+      if (ovp->units.count(u)) continue;
+      OverlayUnit unit;
+      unit.before = before.substr(size_t{u - u0} * kUnit, kUnit);
+      unit.after = unit.before;
+      unit.old_sum = sums[u];
+      ovp->units.emplace(u, std::move(unit));
+      dirty_bytes_ += 2 * kUnit;
     }
-    unit.after = unit.before;
-    unit.old_sum = sums[u];
-    ov.emplace(u, std::move(unit));
-    dirty_bytes_ += 2 * kUnit;
   }
   for (uint32_t u = u0; u < u1; ++u) {
     uint32_t a = std::max(o, u * kUnit), b = std::min(o + l, (u + 1) * kUnit);
-    std::memcpy(ov[u].after.data() + (a - u * kUnit), data + (a - o), b - a);
+    std::memcpy(ovp->units[u].after.data() + (a - u * kUnit), data + (a - o), b - a);
   }
   return Status::OK();
 }

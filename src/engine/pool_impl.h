@@ -17,32 +17,48 @@
 //  - partial, cluster private and committed: an overlay of just the 4 KiB units
 //    touched - no cluster copy. The checkpoint patches them in place.
 //
-// CHECKPOINT (checkpoint.cc). 1) log undo records (before-images of overlaid
-// units) and sync the log; 2) compute unit sums and checksums bottom-up; 3)
-// write new blocks (coalesced appends), then patch overlaid units in place; 4)
-// sync containers; 5) write the superblock of generation g+1 and sync; 6) reset
-// the log; 7) punch blocks freed during the generation, delete empty containers.
+// CHECKPOINT (checkpoint.cc), in two halves so writers and readers stall only
+// for the first. FREEZE, under every lock but doing no I/O: compute unit sums
+// and checksums bottom-up, encode the dirty nodes and the volume table, move
+// the dirty maps into "frozen" maps and switch the write-ahead log to the
+// second log file (generation g+1). From then on a frozen block counts as
+// committed for writers (copy-on-write moves it, overlays patch it, frees wait
+// a generation) while readers find it in the frozen maps. BACKGROUND, on its
+// own thread: 1) sync the frozen log (later log writes wait for this); 2) log
+// undo records (before-images of overlaid units) and sync; 3) write new blocks
+// (coalesced appends), sync, then patch overlaid units in place and sync; 4)
+// write the superblock of generation g+1 and sync; 5) punch the blocks freed
+// during generation g, delete empty containers, drop the frozen maps, and reset
+// the old log for generation g+2. A failure there breaks the pool (reopen
+// replays both logs). Only one checkpoint is in flight; a freeze waits for it.
 //
-// RECOVERY (pool_open.cc). Read the superblock, rebuild reference counts by
-// walking every tree, restore undo images (so containers equal the committed
-// state exactly), replay redo records in order, checkpoint, and punch space no
-// block references (garbage of an interrupted generation).
+// RECOVERY (pool_open.cc). Read the superblock (generation g), rebuild
+// reference counts by walking every tree, restore undo images (so containers
+// equal the committed state exactly), replay the redo records of generation g
+// and then those of g+1 (written after a freeze whose checkpoint did not
+// commit) in order, checkpoint as generation g+2 (so neither log's records
+// match the new generation), reset both logs, and punch space no block
+// references (garbage of an interrupted generation).
 //
 // LOCKING. No lock is shared by all readers. A read takes only its volume's
 // reader lock and, briefly, shard locks of the sharded maps below. Mutations are
 // serialised by writer_mu_ and take the one volume they change exclusively: a
 // node or block is modified in place only when its whole path from that
 // volume's root is private (lazy counts of 1), so no other volume can see it.
-// The checkpoint, which rewrites checksums in dirty nodes and swaps the
-// generation, holds writer_mu_ and every volume lock.
+// The freeze, which rewrites checksums in dirty nodes and swaps the maps,
+// holds writer_mu_ and every volume lock; the background half holds neither
+// (ckpt_mu_ guards the hand-over) and touches only the frozen state, the
+// containers, the superblock file and the frozen log.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -68,7 +84,36 @@ struct OverlayUnit {
   std::string after;   // content after the patches
   uint64_t old_sum = 0;
 };
-using Overlay = std::map<uint32_t, OverlayUnit>;  // unit index in block -> unit
+// The patched units of one committed data block.
+struct Overlay {
+  std::vector<uint64_t> sums;             // the block's unit sums before the patches (verified)
+  std::map<uint32_t, OverlayUnit> units;  // unit index in block -> unit
+};
+
+// What an in-flight checkpoint holds, readable until it is in the containers:
+// a dirty data block with its unit sums, or an overlay with the sums after it.
+struct FrozenData {
+  std::shared_ptr<std::string> data;
+  std::vector<uint64_t> sums;
+};
+struct FrozenOverlay {
+  std::shared_ptr<Overlay> overlay;
+  std::vector<uint64_t> sums_after;
+};
+
+// The I/O half of a checkpoint, run by a background thread (checkpoint.cc).
+struct CheckpointJob {
+  Superblock next;
+  std::vector<UnitWrite> writes;   // new blocks (data, nodes, volume table)
+  std::vector<UnitWrite> patches;  // overlaid units, patched in place
+  std::vector<std::string> undo;   // undo record payloads, logged before the patches
+  std::vector<std::unique_ptr<char[]>> bufs;
+  std::string vtable;
+  std::vector<uint64_t> vtable_sums;
+  std::vector<std::pair<uint64_t, uint32_t>> frees;  // punched once the superblock is down
+  std::vector<uint64_t> empty_containers;            // deleted then
+  bool rotate_log = true;                            // false in recovery: one log, no writers
+};
 
 class PoolImpl final : public Pool {
  public:
@@ -175,7 +220,22 @@ class PoolImpl final : public Pool {
   Status SyncMetadata();
 
   // --- checkpoint.cc
-  Status CheckpointLocked();
+  // Freezes the dirty generation and starts its background checkpoint
+  // (writer_mu_ and every volume lock held; none in flight). `gen_step` is
+  // how far the generation advances (2 in recovery).
+  Status FreezeLocked(uint64_t gen_step = 1, bool rotate_log = true);
+  // Waits for the in-flight checkpoint, if any (writer_mu_ held); its status.
+  Status WaitCheckpointLocked();
+  bool CheckpointRunning() const;
+  // Freeze + wait: a whole checkpoint (writer_mu_ held; takes the volume locks).
+  Status CheckpointNowLocked(uint64_t gen_step = 1, bool rotate_log = true);
+  void RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* frozen_log);
+  // Before writing to the live log: waits until the frozen log is durable, so
+  // the live log never holds records whose predecessors could be lost.
+  void WaitFrozenLogSynced();
+  // The content and unit sums of a committed (or frozen) data block's units
+  // [u0, u1): what an overlay starts from. Verified; Corruption if damaged.
+  Status CommittedUnits(const BlockPtr& p, uint32_t u0, uint32_t u1, char* dst, std::vector<uint64_t>* sums) const;
   StatusOr<uint64_t> FinalizeNode(uint64_t addr, int level, std::unordered_map<uint64_t, uint64_t>* new_csums,
                                   std::unordered_map<uint64_t, uint64_t>* memo, std::vector<UnitWrite>* writes,
                                   std::vector<std::unique_ptr<char[]>>* bufs);
@@ -196,7 +256,18 @@ class PoolImpl final : public Pool {
   ShardedMap<uint64_t, std::shared_ptr<Node>> dirty_nodes_;
   ShardedMap<uint64_t, std::shared_ptr<std::string>> dirty_data_;
   ShardedMap<uint64_t, std::shared_ptr<Overlay>> overlays_;
-  std::vector<std::pair<uint64_t, uint32_t>> pending_free_;  // committed blocks freed this generation
+  std::vector<std::pair<uint64_t, uint32_t>> pending_free_;  // committed or frozen blocks freed this generation
+  // The in-flight checkpoint's generation (see CHECKPOINT above).
+  ShardedMap<uint64_t, std::shared_ptr<Node>> frozen_nodes_;
+  ShardedMap<uint64_t, std::shared_ptr<const FrozenData>> frozen_data_;
+  ShardedMap<uint64_t, std::shared_ptr<const FrozenOverlay>> frozen_overlays_;
+  std::unique_ptr<Wal> spare_wal_;  // the next generation's log; the frozen one while in flight
+  mutable std::mutex ckpt_mu_;      // guards the four below
+  std::condition_variable ckpt_cv_;
+  bool ckpt_running_ = false;
+  bool frozen_log_synced_ = true;
+  Status ckpt_status_;       // of the last background checkpoint
+  std::thread ckpt_thread_;  // joined under writer_mu_
   mutable NodeCache cache_;
   uint64_t dirty_bytes_ = 0;
   bool vtable_dirty_ = false;

@@ -74,8 +74,10 @@ Status PoolImpl::InitNew() {
     ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + "/superblock", true));
     RETURN_IF_ERROR(f->WriteAt(0, slots, sizeof slots));
     RETURN_IF_ERROR(f->Sync());
-    ASSIGN_OR_RETURN(auto w, env_->OpenFile(dir_ + "/wal", true));
-    RETURN_IF_ERROR(w->Sync());
+    for (const char* log : {"/wal", "/wal2"}) {
+      ASSIGN_OR_RETURN(auto w, env_->OpenFile(dir_ + log, true));
+      RETURN_IF_ERROR(w->Sync());
+    }
   }
   RETURN_IF_ERROR(env_->SyncDir(dir_));
   return OpenExisting();
@@ -142,6 +144,8 @@ Status PoolImpl::OpenExisting() {
   next_id_ = sb_.next_volume_id;
   ASSIGN_OR_RETURN(auto wf, env_->OpenFile(dir_ + "/wal", true));
   wal_ = std::make_unique<Wal>(std::move(wf));
+  ASSIGN_OR_RETURN(auto wf2, env_->OpenFile(dir_ + "/wal2", true));
+  spare_wal_ = std::make_unique<Wal>(std::move(wf2));
   Status s = LoadVolumeTable();
   if (s.ok()) s = RebuildRefs(&refs_, &open_problems_, /*keep_going=*/false);
   if (!s.ok()) {
@@ -151,7 +155,18 @@ Status PoolImpl::OpenExisting() {
 }
 
 Status PoolImpl::Recover() {
-  ASSIGN_OR_RETURN(auto records, wal_->Recover(sb_.generation));
+  // The two log files: the one whose records follow the committed generation
+  // g, and the one a freeze switched to (generation g+1) if its checkpoint did
+  // not commit. Records of any other generation are stale.
+  const uint64_t g = sb_.generation;
+  ASSIGN_OR_RETURN(uint64_t first_a, wal_->FirstGeneration());
+  ASSIGN_OR_RETURN(uint64_t first_b, spare_wal_->FirstGeneration());
+  if (first_a == g + 1 || first_b == g) std::swap(wal_, spare_wal_);
+  ASSIGN_OR_RETURN(auto records, wal_->Recover(g));
+  std::vector<WalRecord> later;
+  if (first_a == g + 1 || first_b == g + 1) {
+    ASSIGN_OR_RETURN(later, spare_wal_->Recover(g + 1));
+  }
   // Undo: restore units an interrupted checkpoint may have patched, so the
   // containers hold exactly the committed state before redo.
   std::vector<UnitWrite> undo;
@@ -178,6 +193,9 @@ Status PoolImpl::Recover() {
       }
     }
   }
+  for (WalRecord& r : later) {
+    if (r.type != WalType::kUndo) records.push_back(std::move(r));
+  }
   replaying_ = true;
   size_t replayed = 0;
   for (const WalRecord& r : records) {
@@ -194,7 +212,13 @@ Status PoolImpl::Recover() {
   replaying_ = false;
   std::lock_guard<std::mutex> w(writer_mu_);
   auto locks = LockAllVolumes();
-  if (replayed || !records.empty()) RETURN_IF_ERROR(CheckpointLocked());
+  if (replayed || !records.empty()) {
+    // Generation g+2: neither log's records match it, so a crash before both
+    // logs are reset cannot replay them twice.
+    RETURN_IF_ERROR(CheckpointNowLocked(/*gen_step=*/2, /*rotate_log=*/false));
+  }
+  RETURN_IF_ERROR(wal_->Reset(sb_.generation));
+  RETURN_IF_ERROR(spare_wal_->Reset(sb_.generation + 1));
   if (opts_.reclaim_garbage) {
     uint64_t garbage = 0;
     RETURN_IF_ERROR(ReclaimGarbage(&garbage, true));
@@ -240,7 +264,7 @@ Status PoolImpl::Close() {
   std::lock_guard<std::mutex> w(writer_mu_);
   auto locks = LockAllVolumes();
   if (closed_ || !wal_) return Status::OK();
-  Status s = broken_.ok() ? CheckpointLocked() : broken_;
+  Status s = broken_.ok() ? CheckpointNowLocked() : WaitCheckpointLocked();
   closed_ = true;
   broken_ = FailedPrecondition("pool " + dir_ + " is closed");
   lock_.reset();

@@ -345,5 +345,68 @@ TEST_F(PoolTest, ConcurrentReadersOfOneVolumeWhileOthersChange) {
   ASSERT_OK(pool_->VerifyRefcounts());
 }
 
+TEST_F(PoolTest, ConcurrentReadersDuringBackgroundCheckpoints) {
+  // Unit-sized writes into committed, private clusters make overlays; with
+  // SmallOptions a checkpoint starts every few dozen writes and runs in the
+  // background while the writer goes on (writes over frozen overlays and
+  // frozen blocks) and readers read the same volume. Readers must only ever
+  // see whole units; at the end the volume equals the model, before and after
+  // a reopen.
+  PoolOptions opts = opts_;
+  opts.max_dirty_bytes = 128 << 10;  // a checkpoint every 16 new overlay units or so
+  auto pool = Unwrap(Pool::Create("/bg", opts));
+  ASSERT_TRUE(pool);
+  const uint64_t kUnits = 256;  // 1 MiB
+  const VolumeId vol = Unwrap(pool->CreateVolume(kUnits * 4096));
+  std::string model(kUnits * 4096, '\0');
+  for (uint64_t u = 0; u < kUnits; ++u) model.replace(u * 4096, 4096, 4096, static_cast<char>(1 + u % 200));
+  ASSERT_OK(pool->Write(vol, 0, model));
+  ASSERT_OK(pool->Checkpoint());
+  const uint64_t gen0 = Unwrap(pool->Stats()).generation;
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&, t] {
+      std::mt19937_64 rng(t + 7);
+      std::string buf(3 * 4096, '\0');
+      while (!stop) {
+        uint64_t u = rng() % (kUnits - 2);
+        Status s = pool->Read(vol, u * 4096, buf);
+        bool whole = s.ok();
+        for (int k = 0; k < 3 && whole; ++k) {
+          whole = buf.find_first_not_of(buf[k * 4096], k * 4096) >= size_t(k + 1) * 4096;
+        }
+        if (!whole) ++bad;
+        ++reads;
+      }
+    });
+  }
+  std::mt19937_64 rng(17);
+  for (int i = 0; i < 3000; ++i) {
+    uint64_t u = rng() % kUnits;
+    char c = static_cast<char>(1 + rng() % 250);
+    ASSERT_OK(pool->Write(vol, u * 4096, std::string(4096, c)));
+    model.replace(u * 4096, 4096, 4096, c);
+    if (i % 97 == 0) ASSERT_OK(pool->Flush());
+    if (i % 700 == 0) ASSERT_TRUE(Unwrap(pool->Snapshot(vol)));
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  std::string got(model.size(), '\0');
+  ASSERT_OK(pool->Read(vol, 0, got));
+  EXPECT_TRUE(got == model) << "the volume differs from the model";
+  ASSERT_OK(pool->VerifyRefcounts());
+  EXPECT_GE(Unwrap(pool->Stats()).generation - gen0, 50u) << "checkpoints ran during the writes";
+  ASSERT_OK(pool->Close());
+  pool = Unwrap(Pool::Open("/bg", opts));
+  ASSERT_TRUE(pool);
+  std::string again(model.size(), '\0');
+  ASSERT_OK(pool->Read(vol, 0, again));
+  EXPECT_TRUE(again == model) << "the reopened volume differs from the model";
+}
+
 }  // namespace
 }  // namespace vmstore::testing

@@ -13,6 +13,7 @@ static inline int Digit(uint64_t cluster, int level) {
 StatusOr<std::shared_ptr<const Node>> PoolImpl::LoadNode(const BlockPtr& p, ReadStats* stats) const {
   if (stats) ++stats->nodes_visited;
   if (auto d = dirty_nodes_.Get(p.addr)) return std::shared_ptr<const Node>(std::move(d));
+  if (auto f = frozen_nodes_.Get(p.addr)) return std::shared_ptr<const Node>(std::move(f));
   if (auto n = cache_.Get(p.addr)) return n;
   RETURN_IF_ERROR(store_->CheckAddr(p.addr, 1, cursor_.load()));
   char buf[kUnit];
@@ -73,7 +74,7 @@ void PoolImpl::Release(uint64_t addr, uint32_t units) {
     cache_.Erase(addr);
   }
   if (auto ov = overlays_.Get(addr)) {
-    dirty_bytes_ -= ov->size() * 2 * kUnit;
+    dirty_bytes_ -= ov->units.size() * 2 * kUnit;
     overlays_.Erase(addr);
   }
 }

@@ -88,19 +88,29 @@ static Status CheckSize(uint64_t size) {
 
 Status PoolImpl::Log(WalType type, const std::string& payload) {
   if (replaying_) return Status::OK();
+  if (wal_->AppendWritesOut()) WaitFrozenLogSynced();
   return wal_->Append(type, payload);
 }
 
-Status PoolImpl::SyncMetadata() { return opts_.sync_metadata_ops ? wal_->Sync() : Status::OK(); }
+Status PoolImpl::SyncMetadata() {
+  if (!opts_.sync_metadata_ops) return Status::OK();
+  WaitFrozenLogSynced();
+  return wal_->Sync();
+}
 
 Status PoolImpl::Admit() {
   if (!broken_.ok()) return broken_;
   if (replaying_) return Status::OK();
-  if (dirty_bytes_ >= opts_.max_dirty_bytes || wal_->bytes() >= opts_.max_wal_bytes) {
-    auto locks = LockAllVolumes();
-    return CheckpointLocked();
+  const uint64_t dirty = dirty_bytes_, log = wal_->bytes();
+  if (dirty < opts_.max_dirty_bytes && log < opts_.max_wal_bytes) return Status::OK();
+  if (CheckpointRunning()) {
+    // Let the one in flight finish while the new generation grows, up to
+    // twice the bounds; past that, writers wait for it.
+    if (dirty < 2 * opts_.max_dirty_bytes && log < 2 * opts_.max_wal_bytes) return Status::OK();
+    RETURN_IF_ERROR(WaitCheckpointLocked());
   }
-  return Status::OK();
+  auto locks = LockAllVolumes();
+  return FreezeLocked();
 }
 
 // ---- apply (shared by live calls and replay)
@@ -357,6 +367,7 @@ Status PoolImpl::WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool
 Status PoolImpl::Flush() {
   std::lock_guard<std::mutex> w(writer_mu_);
   if (!broken_.ok()) return broken_;
+  WaitFrozenLogSynced();  // what was logged before a freeze, first
   return wal_->Sync();
 }
 
@@ -409,6 +420,7 @@ StatusOr<SpaceInfo> PoolImpl::Space(VolumeId id) {
 
 StatusOr<PoolStats> PoolImpl::Stats() {
   std::lock_guard<std::mutex> w(writer_mu_);
+  (void)WaitCheckpointLocked();  // figures of a settled generation (a failure shows elsewhere)
   PoolStats s;
   s.cluster_size = sb_.cluster_size;
   s.generation = sb_.generation;
@@ -416,7 +428,7 @@ StatusOr<PoolStats> PoolImpl::Stats() {
   s.live_bytes = refs_.live_units() * kUnit;
   ASSIGN_OR_RETURN(uint64_t containers, store_->AllocatedBytes());
   s.physical_bytes = containers;
-  for (const char* name : {"/superblock", "/wal"}) {
+  for (const char* name : {"/superblock", "/wal", "/wal2"}) {
     ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + name, false));
     ASSIGN_OR_RETURN(uint64_t b, f->AllocatedBytes());
     s.physical_bytes += b;

@@ -35,6 +35,15 @@ StatusOr<std::vector<WalRecord>> Wal::Recover(uint64_t gen) {
   return out;
 }
 
+StatusOr<uint64_t> Wal::FirstGeneration() {
+  ASSIGN_OR_RETURN(uint64_t size, file_->Size());
+  if (size < kWalHeader) return uint64_t{0};
+  char h[kWalHeader];
+  RETURN_IF_ERROR(file_->ReadAt(0, kWalHeader, h));
+  if (GetU32(h) != kWalMagic || GetU64(h + 16) != 0) return uint64_t{0};
+  return GetU64(h + 8);
+}
+
 Status Wal::Append(WalType type, const std::string& payload) {
   if (buf_.size() >= kWalBufferBytes) RETURN_IF_ERROR(WriteOut());
   size_t start = buf_.size();

@@ -8,7 +8,8 @@
 // records left over from an earlier generation, torn writes or reordered writes
 // end the log at the first record that does not fit (docs/FORMAT.md, "wal").
 //
-// Thread-safety: none; the pool serialises access.
+// Thread-safety: none; the pool serialises access (the live log under its
+// writer lock, the frozen one on the checkpoint thread).
 #pragma once
 
 #include <cstdint>
@@ -32,8 +33,13 @@ class Wal {
   explicit Wal(std::unique_ptr<File> file) : file_(std::move(file)) {}
 
   // Reads the valid records of generation `gen` from the start of the file and
-  // positions the writer after the last one.
+  // positions the writer after the last one (dropping what follows it).
   StatusOr<std::vector<WalRecord>> Recover(uint64_t gen);
+  // The generation of the file's first record, or 0 if it has no valid first
+  // header (an empty log). Reads only; call before Recover.
+  StatusOr<uint64_t> FirstGeneration();
+  // True when the next Append writes the buffer out to the file.
+  bool AppendWritesOut() const { return buf_.size() >= kWalBufferBytes; }
   // Appends a record to the buffer, writing the buffer out when it is full.
   Status Append(WalType type, const std::string& payload);
   // Writes out the buffer and makes the log durable.

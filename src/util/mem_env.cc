@@ -283,6 +283,7 @@ void MemEnv::SimulateCrash(uint64_t seed) {
     node->pending.clear();
   }
   locks_.clear();
+  dead_ = true;  // the machine stopped: no thread of the crashed process writes again
 }
 
 void MemEnv::SetDead(bool dead) {

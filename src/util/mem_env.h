@@ -42,7 +42,9 @@ class MemEnv final : public Env {
   StatusOr<std::unique_ptr<Lock>> LockFile(const std::string& path) override;
   int64_t NowNanos() override;
 
-  // Power loss: drops or tears unsynced operations chosen with `seed`; releases locks.
+  // Power loss: drops or tears unsynced operations chosen with `seed`, releases
+  // locks and makes the env dead (every thread of the crashed process stops at
+  // once); SetDead(false) before "rebooting".
   void SimulateCrash(uint64_t seed);
   // Every later operation fails with kIOError while dead.
   void SetDead(bool dead);
