@@ -77,7 +77,10 @@ srs=(default)
 mounts=()
 zpool_name=
 cleanup_fs() {
-  [[ -n $zpool_name ]] && zpool destroy -f "$zpool_name" 2>/dev/null
+  # zfs-fuse calls a pool busy for a while after its files are closed.
+  if [[ -n $zpool_name ]]; then
+    for _ in $(seq 100); do zpool destroy -f "$zpool_name" 2>/dev/null && break; sleep 0.1; done
+  fi
   for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done
 }
 trap 'cleanup_fs; cleanup' EXIT

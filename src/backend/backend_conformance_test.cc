@@ -59,6 +59,16 @@ class LoopFs {
   bool mounted_ = false;
 };
 
+// Runs a zfs/zpool command until it succeeds, for up to 10 s: zfs-fuse calls
+// a dataset busy for a while after its files are closed.
+bool ZfsRetry(const std::string& cmd) {
+  for (int i = 0; i < 100; ++i) {
+    if (std::system((cmd + " >/dev/null 2>&1").c_str()) == 0) return true;
+    usleep(100000);
+  }
+  return false;
+}
+
 // A zfs-fuse pool on a file, for the run. Starts the zfs-fuse daemon when
 // none runs (it stays up: other test processes may be using it; the test
 // script stops it).
@@ -81,7 +91,7 @@ class ZfsPool {
     }
   }
   ~ZfsPool() {
-    if (made_) std::system(("zpool destroy -f " + name_ + " >/dev/null 2>&1").c_str());
+    if (made_) ZfsRetry("zpool destroy -f " + name_);
     std::filesystem::remove(image_);
     std::filesystem::remove_all(mnt_);
   }
@@ -161,7 +171,7 @@ class BackendConformance : public ::testing::TestWithParam<Kind> {
     }
     if (GetParam().fs == "zfs") {
       b_.reset();
-      if (!location_.empty()) std::system(("zfs destroy -r -f " + location_ + " >/dev/null 2>&1").c_str());
+      if (!location_.empty()) ZfsRetry("zfs destroy -r -f " + location_);
     } else if (!GetParam().fs.empty() && !location_.empty()) {
       RemoveSr(location_);
     }
@@ -394,7 +404,7 @@ TEST_P(BackendConformance, TheCatalogWorksUnchangedOnThisSrType) {
   EXPECT_TRUE(report.errors.empty()) << report.errors[0];
   ASSERT_TRUE(m->Close().ok());
   if (zfs) {
-    std::system(("zfs destroy -r -f " + loc + " >/dev/null 2>&1").c_str());
+    ZfsRetry("zfs destroy -r -f " + loc);
   } else {
     RemoveSr(loc);
   }
