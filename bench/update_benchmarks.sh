@@ -75,9 +75,11 @@ same number of files (33) and of patched units (about 3,760). A pool that never 
 whose volume was written after 3 GiB of another volume, paid the same 60-70 ms (ratio to the
 1,000-snapshot pool 1.02). So the cost follows where the files lie on this virtual disk, not the
 snapshot count, and the comparisons therefore interleave the pools and put the reference's
-data as far into its pool as the snapshot pool's. With the placed reference the 512 MiB split above has measured 0.99-1.02 in four runs; the
-2 GiB engine run above still varies from run to run (0.83, 0.91 and 0.97 in three runs this session), so the
-write goal of issue 2 stays open until that run is understood.
+data as far into its pool as the snapshot pool's. With the placed reference the 512 MiB split above has measured 0.99-1.02 in five runs. The
+2 GiB engine run above varied from 0.83 to 0.97 while the checkpoint held every lock for its
+whole I/O (the timed writes then waited for the intermediate checkpoints' syncs, wherever their
+files lay). Since the checkpoint's I/O runs in the background (session 4), separate runs gave
+0.978, 0.971 and 0.982 besides the one above.
 
 ## Through NBD: the paper's workload (\`bench/nbd_bench.sh\`)
 
@@ -99,6 +101,13 @@ into user space twice, so it says more about zfs-fuse than about ZFS).
 \`\`\`
 $nbd
 \`\`\`
+
+The file-backed SR rows (issue 5; measured, not goals). reflink on XFS serves the image
+through the page cache with pread/pwrite and does no logging of its own, so it runs well above
+nbdkit here (in the run above within 9 % from 0 to 200 snapshots). btrfs falls with the
+snapshot count: every write into an extent a snapshot shares is copied and its checksums and
+back references updated, and the subvolume's tree fragments. zfs on zfs-fuse is flat and slow,
+every request crossing FUSE twice: chain-free too, but bounded by the daemon.
 
 | goal (issue 4) | measured | met |
 |---|---|---|
