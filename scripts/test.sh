@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh build
 # The zfs SR tests need the zfs-fuse daemon (no init system starts it here):
 # start it for the run unless one runs, and stop it afterwards.
-if ! pgrep -x zfs-fuse >/dev/null; then
+if ! zpool list >/dev/null 2>&1; then
   zfs-fuse --no-kstat-mount --pidfile /run/vmstore-test-zfs-fuse.pid
   trap 'kill "$(cat /run/vmstore-test-zfs-fuse.pid)" 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 if [[ "${VMSTORE_SKIP_ASAN:-}" != 1 ]]; then
