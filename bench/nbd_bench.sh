@@ -28,32 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# fio on URI -> "IOPS mean_latency_us"
-run_fio() {
-  fio --name=paper --ioengine=nbd --uri="$1" --rw=randrw --rwmixread=67 --bs=2k --iodepth=16 --size=1G \
-    --time_based --runtime="$secs" --ramp_time=1 --output-format=json 2>/dev/null | sed -n '/^{/,$p' |
-    jq -r '.jobs[0] | [(.read.iops + .write.iops), ((.read.lat_ns.mean * .read.iops + .write.lat_ns.mean * .write.iops) / (.read.iops + .write.iops) / 1000)] | @tsv'
-}
-row() {  # LABEL IOPS LATENCY_US -> one table row (MB/s of 2 KiB requests)
-  awk -v l="$1" -v i="$2" -v t="$3" 'BEGIN {printf "%-40s %10.0f %14.1f %10.1f\n", l, i, t, i * 2048 / 1e6}'
-}
-wait_port() {
-  for _ in $(seq 1 100); do
-    nbdinfo --size "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server at $1 did not come up" >&2
-  exit 1
-}
-scatter() {  # 16 scattered 4 KiB writes into URI, seeded
-  local cmds=() i off
-  RANDOM=$2
-  for i in $(seq 1 16); do
-    off=$(( (RANDOM * 32768 + RANDOM) % 262144 * 4096 ))
-    cmds+=(-c "write -P $((i % 250 + 1)) $off 4k")
-  done
-  qemu-io -f "$3" "${cmds[@]}" "$1" >/dev/null
-}
+source bench/lib.sh
+run_fio() { bench_fio "$1" "$secs" 1G; }
 
 echo "# nbd_bench: fio nbd, 2 KiB, 67 % reads, random, iodepth 16, 1 GiB, ${secs} s per point"
 printf "%-40s %10s %14s %10s\n" "target" "IOPS" "mean lat us" "MB/s"
@@ -63,9 +39,9 @@ truncate -s 1G "$tmp/raw.img"
 dd if=/dev/urandom of="$tmp/raw.img" bs=1M count=1024 conv=notrunc status=none
 nbdkit --exit-with-parent -f -i 127.0.0.1 -p 10911 file "$tmp/raw.img" &
 pids+=($!)
-wait_port nbd://127.0.0.1:10911
+bench_wait_port nbd://127.0.0.1:10911
 read -r raw_iops raw_lat < <(run_fio nbd://127.0.0.1:10911)
-row "raw file (nbdkit file)" "$raw_iops" "$raw_lat"
+bench_row "raw file (nbdkit file)" "$raw_iops" "$raw_lat"
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 # VMStore: one disk per SR type, snapshots added through the running server.
@@ -75,51 +51,15 @@ kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 export VMSTORE_POOL=$tmp/pool
 "$bin" init >/dev/null
 srs=(default)
-mounts=()
-zpool_name=
-cleanup_fs() {
-  # zfs-fuse calls a pool busy for a while after its files are closed.
-  if [[ -n $zpool_name ]]; then
-    for _ in $(seq 100); do zpool destroy -f "$zpool_name" 2>/dev/null && break; sleep 0.1; done
-  fi
-  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done
-}
-trap 'cleanup_fs; cleanup' EXIT
-if [[ ${VMSTORE_BENCH_NATIVE_ONLY:-} != 1 ]]; then
-  for fs in xfs btrfs; do
-    mkfs=(mkfs.xfs -q -f -m reflink=1)
-    [[ $fs == btrfs ]] && mkfs=(mkfs.btrfs -q -f)
-    truncate -s 6G "$tmp/$fs.img"
-    mkdir -p "$tmp/$fs"
-    if "${mkfs[@]}" "$tmp/$fs.img" >/dev/null 2>&1 && mount -o loop "$tmp/$fs.img" "$tmp/$fs"; then
-      mounts+=("$tmp/$fs")
-    else
-      echo "# left out: cannot make and mount $fs on a loop device (needs root)"
-    fi
-  done
-  if [[ -n $(findmnt -n "$tmp/xfs" 2>/dev/null) ]]; then
-    "$bin" sr create reflink_xfs --type reflink --path "$tmp/xfs/sr" >/dev/null && srs+=(reflink_xfs)
-  fi
-  if [[ -n $(findmnt -n "$tmp/btrfs" 2>/dev/null) ]]; then
-    "$bin" sr create btrfs --type btrfs --path "$tmp/btrfs/sr" >/dev/null && srs+=(btrfs)
-  fi
-  zpool list >/dev/null 2>&1 || { zfs-fuse --no-kstat-mount >/dev/null 2>&1 || true; sleep 1; }
-  truncate -s 6G "$tmp/zpool.img"
-  if zpool create -m "$tmp/zfs" "vmsbench$$" "$tmp/zpool.img" >/dev/null 2>&1; then
-    zpool_name=vmsbench$$
-    zfs create "$zpool_name/sr"
-    "$bin" sr create zfs --type zfs --dataset "$zpool_name/sr" >/dev/null && srs+=(zfs)
-  else
-    echo "# left out: zfs (cannot make a zfs-fuse pool)"
-  fi
-fi
+trap 'bench_cleanup_fs; cleanup' EXIT
+[[ ${VMSTORE_BENCH_NATIVE_ONLY:-} != 1 ]] && bench_file_srs 6G
 for sr in "${srs[@]}"; do
   "$bin" vm create "b$sr" >/dev/null
   "$bin" disk create "b$sr" d --size 1G --sr "$sr" >/dev/null
 done
 "$bin" serve --listen 127.0.0.1:10912 >"$tmp/serve.log" 2>&1 &
 pids+=($!)
-wait_port nbd://127.0.0.1:10912/bdefault/d
+bench_wait_port nbd://127.0.0.1:10912/bdefault/d
 declare -A steady
 # The file-backed types stop at VMSTORE_BENCH_SR_MAX snapshots (default 200,
 # as the qcow2 chains): 1,000 FICLONE copies of a 1 GiB image fragmented into
@@ -137,15 +77,15 @@ for sr in "${srs[@]}"; do
   for n in "${counts[@]}"; do
     while (( have < n )); do
       "$bin" snapshot create "b$sr" "s$have" >/dev/null
-      scatter "$uri" "$have" raw
+      bench_scatter "$uri" "$have" raw
       have=$((have + 1))
     done
     read -r iops lat < <(run_fio "$uri")
-    row "$label, $n snapshots, right after" "$iops" "$lat"
-    fio --name=diverge --ioengine=nbd --uri="$uri" --rw=write:60k --bs=4k --iodepth=16 --size=1G >/dev/null 2>&1
+    bench_row "$label, $n snapshots, right after" "$iops" "$lat"
+    bench_diverge "$uri" $((1 << 30))
     read -r iops lat < <(run_fio "$uri")
     steady[$sr,$n]=$iops
-    row "$label, $n snapshots, steady" "$iops" "$lat"
+    bench_row "$label, $n snapshots, steady" "$iops" "$lat"
   done
 done
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
@@ -161,13 +101,13 @@ for n in 0 10 100 200; do
     depth=$((depth + 1))
     qemu-img create -q -f qcow2 -b "$top" -F qcow2 "$tmp/c$depth.qcow2"
     top=$tmp/c$depth.qcow2
-    scatter "$top" "$depth" qcow2
+    bench_scatter "$top" "$depth" qcow2
   done
   qemu-nbd -f qcow2 -b 127.0.0.1 -p 10913 -x chain --persistent --shared=4 "$top" &
   pids+=($!)
-  wait_port nbd://127.0.0.1:10913/chain
+  bench_wait_port nbd://127.0.0.1:10913/chain
   read -r iops lat < <(run_fio nbd://127.0.0.1:10913/chain)
-  row "qcow2 chain, $n overlays (qemu-nbd)" "$iops" "$lat"
+  bench_row "qcow2 chain, $n overlays (qemu-nbd)" "$iops" "$lat"
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 done
 
