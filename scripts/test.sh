@@ -7,10 +7,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh build
 # The zfs SR tests need the zfs-fuse daemon (no init system starts it here):
-# start it for the run unless one runs, and stop it afterwards.
+# start it for the run unless one answers, and stop it afterwards.
+zfs_fuse_alive() { ps -C zfs-fuse -o stat= 2>/dev/null | grep -qv '^Z'; }
+for _ in $(seq 100); do  # a daemon still going away is let go first
+  zpool list >/dev/null 2>&1 || ! zfs_fuse_alive && break
+  sleep 0.1
+done
 if ! zpool list >/dev/null 2>&1; then
-  zfs-fuse --no-kstat-mount --pidfile /run/vmstore-test-zfs-fuse.pid
-  trap 'kill "$(cat /run/vmstore-test-zfs-fuse.pid)" 2>/dev/null || true' EXIT
+  rm -f /run/vmstore-test-zfs-fuse.pid  # left by a killed daemon; zfs-fuse refuses to start over it
+  zfs-fuse --no-kstat-mount --pidfile /run/vmstore-test-zfs-fuse.pid || { echo "cannot start zfs-fuse" >&2; exit 1; }
+  stop_zfs_fuse() {
+    local pid
+    pid=$(cat /run/vmstore-test-zfs-fuse.pid 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  }
+  trap stop_zfs_fuse EXIT
   for _ in $(seq 50); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 (cd build && ctest --output-on-failure -j2 --timeout 900)

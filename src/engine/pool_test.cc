@@ -389,7 +389,9 @@ TEST_F(PoolTest, ConcurrentReadersDuringBackgroundCheckpoints) {
     ASSERT_OK(pool->Write(vol, u * 4096, std::string(4096, c)));
     model.replace(u * 4096, 4096, 4096, c);
     if (i % 97 == 0) ASSERT_OK(pool->Flush());
-    if (i % 700 == 0) ASSERT_TRUE(Unwrap(pool->Snapshot(vol)));
+    if (i % 700 == 0) {
+      ASSERT_TRUE(Unwrap(pool->Snapshot(vol)));
+    }
   }
   stop = true;
   for (auto& t : readers) t.join();
