@@ -61,8 +61,7 @@ void PoolImpl::WaitFrozenLogSynced() {
 }
 
 Status PoolImpl::CheckpointNowLocked(uint64_t gen_step, bool rotate_log) {
-  RETURN_IF_ERROR(WaitCheckpointLocked());
-  RETURN_IF_ERROR(FreezeLocked(gen_step, rotate_log));
+  RETURN_IF_ERROR(FreezeLocked(gen_step, rotate_log));  // waits for one in flight first
   return WaitCheckpointLocked();
 }
 

@@ -220,9 +220,9 @@ class PoolImpl final : public Pool {
   Status SyncMetadata();
 
   // --- checkpoint.cc
-  // Freezes the dirty generation and starts its background checkpoint
-  // (writer_mu_ and every volume lock held; none in flight). `gen_step` is
-  // how far the generation advances (2 in recovery).
+  // Freezes the dirty generation and starts its background checkpoint, after
+  // waiting for the one in flight, if any (writer_mu_ and every volume lock
+  // held). `gen_step` is how far the generation advances (2 in recovery).
   Status FreezeLocked(uint64_t gen_step = 1, bool rotate_log = true);
   // Waits for the in-flight checkpoint, if any (writer_mu_ held); its status.
   Status WaitCheckpointLocked();
