@@ -73,20 +73,18 @@ class DirBackend final : public Backend {
 
   StatusOr<std::vector<std::string>> Snapshot(std::span<const std::string> disks, uint64_t tag) override {
     std::lock_guard<std::mutex> l(mu_);
+    auto snapshot_one = [&](const std::string& d) -> StatusOr<std::string> {
+      ASSIGN_OR_RETURN(VolumeName dn, Parse(d));
+      if (dn.snapshot) return FailedPrecondition("volume " + d + " is a snapshot; only disks are snapshotted");
+      ASSIGN_OR_RETURN(std::string src, PathOf(d));
+      return Make(VolumeName{true, next_++, tag},
+                  [&](const std::string& tmp) { return l_->BuildCopy(tmp, src, true); });
+    };
     std::vector<std::string> out;
     for (const std::string& d : disks) {
-      ASSIGN_OR_RETURN(VolumeName dn, Parse(d));
-      StatusOr<std::string> h = FailedPrecondition("volume " + d + " is a snapshot; only disks are snapshotted");
-      if (!dn.snapshot) {
-        h = PathOf(d);
-        if (h.ok()) {
-          const std::string src = *h;
-          h = Make(VolumeName{true, next_++, tag},
-                   [&](const std::string& tmp) { return l_->BuildCopy(tmp, src, true); });
-        }
-      }
+      auto h = snapshot_one(d);
       if (!h.ok()) {
-        for (const std::string& made : out) (void)l_->Remove(Path(made));
+        for (const std::string& made : out) (void)l_->Remove(Path(made));  // all or nothing
         return h.status();
       }
       out.push_back(*h);

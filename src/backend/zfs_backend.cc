@@ -227,24 +227,24 @@ class ZfsBackend final : public Backend {
   StatusOr<std::vector<std::string>> Snapshot(std::span<const std::string> disks, uint64_t tag) override {
     std::lock_guard<std::mutex> l(mu_);
     ASSIGN_OR_RETURN(auto objs, ListTree(root_));
+    // One disk: its zfs snapshot's full name.
+    auto snapshot_one = [&](const std::string& d, const VolumeName& n) -> StatusOr<std::string> {
+      ASSIGN_OR_RETURN(const ZfsObject* o, FindDisk(objs, d));
+      ASSIGN_OR_RETURN(std::string image, ImageOf(*o));
+      ASSIGN_OR_RETURN(uint64_t size, SyncedSize(image));
+      std::string snap = o->name + "@" + n.handle();
+      RETURN_IF_ERROR(Zfs({"snapshot", "-o", std::string(kSizeProp) + "=" + std::to_string(size), snap}).status());
+      return snap;
+    };
     std::vector<std::string> made, out;
     for (const std::string& d : disks) {
-      Status s;
-      auto o = FindDisk(objs, d);
-      if (!o.ok()) s = o.status();
       VolumeName n{true, next_++, tag};
-      std::string snap = s.ok() ? (*o)->name + "@" + n.handle() : "";
-      if (s.ok()) {
-        auto image = ImageOf(**o);
-        auto size = image.ok() ? SyncedSize(*image) : StatusOr<uint64_t>(image.status());
-        s = size.status();
-        if (s.ok()) s = Zfs({"snapshot", "-o", std::string(kSizeProp) + "=" + std::to_string(*size), snap}).status();
+      auto snap = snapshot_one(d, n);
+      if (!snap.ok()) {
+        for (const std::string& m : made) (void)Zfs({"destroy", m});  // all or nothing
+        return snap.status();
       }
-      if (!s.ok()) {
-        for (const std::string& m : made) (void)Zfs({"destroy", m});
-        return s;
-      }
-      made.push_back(snap);
+      made.push_back(*snap);
       out.push_back(n.handle());
     }
     return out;
@@ -323,9 +323,10 @@ class ZfsBackend final : public Backend {
     }
     std::string clone = root_ + "/r" + std::to_string(::getpid()) + "-" + std::to_string(seq_++);
     RETURN_IF_ERROR(Zfs({"clone", "-o", "readonly=on", o->name, clone}).status());
-    ASSIGN_OR_RETURN(auto cobjs, ListTree(clone));
-    auto image = cobjs.empty() ? StatusOr<std::string>(NotFound("clone " + clone + " vanished")) : ImageOf(cobjs[0]);
-    auto file = image.ok() ? OpenFileDevice(*image, true, false) : StatusOr<std::unique_ptr<Device>>(image.status());
+    auto file = [&]() -> StatusOr<std::unique_ptr<Device>> {
+      ASSIGN_OR_RETURN(std::string image, ImageOfDataset(clone));
+      return OpenFileDevice(image, true, false);
+    }();
     if (!file.ok()) {
       (void)DestroyDataset(clone);
       return file.status();
@@ -425,12 +426,15 @@ class ZfsBackend final : public Backend {
     return mnt + kImage;
   }
 
-  static Status MakeImage(const std::string& dataset, uint64_t size) {
+  // The image of the dataset named `dataset` (looked up).
+  StatusOr<std::string> ImageOfDataset(const std::string& dataset) const {
     ASSIGN_OR_RETURN(auto objs, ListTree(dataset));
     if (objs.empty()) return NotFound("dataset " + dataset + " vanished");
-    const std::string mnt = objs[0].Get("mountpoint");
-    if (objs[0].Get("mounted") != "yes") RETURN_IF_ERROR(Zfs({"mount", dataset}).status());
-    const std::string image = mnt + kImage;
+    return ImageOf(objs[0]);
+  }
+
+  Status MakeImage(const std::string& dataset, uint64_t size) const {
+    ASSIGN_OR_RETURN(const std::string image, ImageOfDataset(dataset));
     int fd = ::open(image.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus(errno, "create " + image);
     Status s;
