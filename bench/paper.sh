@@ -8,19 +8,29 @@
 # sectors; 1 GiB with --quick) filled with random data. Between snapshots: 16
 # scattered 4 KiB writes. At each N two fio runs: "after" (straight after the
 # snapshots: first writes into shared clusters copy them) and "steady" (after
-# one 4 KiB write into every 64 KiB cluster).
+# one 4 KiB write into every 64 KiB cluster). Before each run the whole disk
+# is read once through NBD, so every system starts with a warm page cache.
 # Systems: VMStore native, VMStore on reflink/XFS, btrfs and zfs-fuse SRs
 # (file systems made for the run), qcow2 external snapshot chains and qcow2
 # internal snapshots served by qemu-nbd, and a raw file served by nbdkit (no
 # snapshots: measured once, the limit).
 #
+# Snapshot operations at each N (paper_ops.csv): create, clone, rollback and
+# delete of one extra snapshot, as a user calls them (the vmstore CLI against
+# the running server; qemu-img for qcow2) and in-process for VMStore native
+# (build/snapshot_ops_bench, which also times a 2 MiB read after every
+# snapshot: paper_read2m.csv); snapshot lookup by name and time up to
+# 1,000,000 snapshots, binary search against a linear scan (paper_lookup.csv).
+#
 # Usage: bash bench/paper.sh [--quick] [--out DIR]
-#   --quick  1 GiB, 3 s per point, N in 0 1 10 100 (under 10 minutes)
+#   --quick  1 GiB, 3 s per point, N in 0 1 10 100, file-backed SRs to 10
+#            (under 10 minutes)
 #   full     2 GiB, 10 s per point, N in 0 1 5 10 20 50 100 200 500 1000;
 #            file-backed SRs stop at PAPER_SR_MAX (default 200: 1,000 FICLONE
 #            copies of a fragmented image take XFS most of an hour)
-# Writes DIR/paper.csv (machine details and commit in # lines) and
-# DIR/paper_{iops,mbps,latency,create}.png; DIR defaults to docs/img.
+# Writes DIR/paper{,_ops,_read2m,_lookup}.csv (machine details and commit in
+# # lines) and a PNG per figure (paper_{iops,mbps,latency,create,ops,read2m,
+# lookup}.png); DIR defaults to docs/img.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -35,7 +45,7 @@ while (($#)); do
   shift
 done
 if ((quick)); then
-  size=1G bytes=$((1 << 30)) secs=3 counts=(0 1 10 100) sr_max=100
+  size=1G bytes=$((1 << 30)) secs=3 counts=(0 1 10 100) sr_max=10
 else
   size=2G bytes=$((2 << 30)) secs=10 counts=(0 1 5 10 20 50 100 200 500 1000) sr_max=${PAPER_SR_MAX:-200}
 fi
@@ -46,7 +56,9 @@ for tool in fio nbdkit qemu-nbd qemu-img qemu-io nbdinfo nbdcopy jq gnuplot; do
   }
 done
 bin=$PWD/build/vmstore
-[[ -x $bin ]] || { echo "build first: bash scripts/setup.sh" >&2; exit 1; }
+for b in "$bin" build/snapshot_ops_bench build/snapshot_search_bench; do
+  [[ -x $b ]] || { echo "build first: bash scripts/setup.sh ($b is missing)" >&2; exit 1; }
+done
 mkdir -p "$out"
 csv=$out/paper.csv
 tmp=$(mktemp -d /var/tmp/vmstore-paper.XXXXXX)
@@ -61,18 +73,71 @@ cleanup() {
 trap cleanup EXIT
 started=$(date +%s)
 
-{
+header() {  # the # lines every CSV starts with
   echo "# bench/paper.sh $( ((quick)) && echo --quick): fio nbd, 2 KiB, 67 % reads, 100 % random, iodepth 16, $size disk, $secs s per point"
-  echo "# 16 scattered 4 KiB writes between snapshots; steady = after one 4 KiB write into every 64 KiB cluster"
+  echo "# 16 scattered 4 KiB writes between snapshots; steady = after one 4 KiB write into every 64 KiB cluster; each run starts after the disk was read once (warm page cache)"
   echo "# date $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
-  echo "# versions: $(fio --version), $(qemu-img --version | head -1), nbdkit $(nbdkit --version | awk '{print $2}'), $(zfs-fuse --version 2>&1 | head -1 || true)"
-  echo "system,snapshots,phase,iops,mbps,mean_latency_us,create_ms"
-} >"$csv"
+  echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r), $(findmnt -n -o FSTYPE -T "$tmp") under $tmp"
+  echo "# versions: $(fio --version), $(qemu-img --version | head -1), nbdkit $(nbdkit --version | awk '{print $2}'), zfs-fuse $(dpkg-query -W -f '${Version}' zfs-fuse 2>/dev/null || echo none), btrfs-progs $(dpkg-query -W -f '${Version}' btrfs-progs 2>/dev/null || echo none)"
+}
+ops_csv=$out/paper_ops.csv read_csv=$out/paper_read2m.csv lookup_csv=$out/paper_lookup.csv
+{ header; echo "system,snapshots,phase,iops,mbps,mean_latency_us,create_ms"; } >"$csv"
+{ header; echo "system,snapshots,op,via,ms"; } >"$ops_csv"
+{ header; echo "system,snapshots,read_2mib_us"; } >"$read_csv"
+{ header; echo "snapshots,by,bsearch_p50_us,bsearch_p99_us,linear_p50_us,linear_p99_us"; } >"$lookup_csv"
 record() {  # SYSTEM N PHASE IOPS LATENCY_US CREATE_MS
   awk -v s="$1" -v n="$2" -v p="$3" -v i="$4" -v l="$5" -v c="$6" \
     'BEGIN {printf "%s,%d,%s,%.0f,%.1f,%.1f,%s\n", s, n, p, i, i * 2048 / 1e6, l, c}' >>"$csv"
   bench_row "$1, $2 snapshots, $3" "$4" "$5"
+}
+# measure SYSTEM N URI CREATE_MS: the "after" run, the diverging writes, the
+# "steady" run, both recorded.
+measure() {
+  local iops lat
+  bench_warm "$3"
+  read -r iops lat < <(bench_fio "$3" "$secs" "$size")
+  record "$1" "$2" after "$iops" "$lat" "$4"
+  bench_diverge "$3" "$bytes"
+  bench_warm "$3"
+  read -r iops lat < <(bench_fio "$3" "$secs" "$size")
+  record "$1" "$2" steady "$iops" "$lat" "$4"
+}
+# measure_qemu_nbd SYSTEM N IMAGE PORT CREATE_MS: measure with the qcow2
+# IMAGE served by qemu-nbd for the two runs.
+measure_qemu_nbd() {
+  qemu-nbd -f qcow2 -b 127.0.0.1 -p "$4" -x "$1" --persistent --shared=4 "$3" &
+  pids+=($!)
+  bench_wait_port "nbd://127.0.0.1:$4/$1"
+  measure "$1" "$2" "nbd://127.0.0.1:$4/$1" "$5"
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+}
+# timed COMMAND...: runs a snapshot-taking command, adding its wall time to
+# create_us and one to made; create_ms prints their mean in ms ("" if none).
+timed() {
+  local t0
+  t0=$(bench_now_us)
+  "$@"
+  create_us=$((create_us + $(bench_now_us) - t0)) made=$((made + 1))
+}
+create_ms() { ((made)) && awk -v t="$create_us" -v m="$made" 'BEGIN {printf "%.1f", t / m / 1000}' || echo ""; }
+# op SYSTEM N OP COMMAND...: times one snapshot operation into paper_ops.csv.
+op() {
+  local t0 sys=$1 n=$2 name=$3
+  shift 3
+  t0=$(bench_now_us)
+  "$@" >/dev/null
+  awk -v s="$sys" -v n="$n" -v o="$name" -v us="$(($(bench_now_us) - t0))" \
+    'BEGIN {printf "%s,%d,%s,cli,%.1f\n", s, n, o, us / 1000}' >>"$ops_csv"
+}
+# vmstore_ops SYSTEM N VM: the operation cycle through the CLI (server running).
+vmstore_ops() {
+  local full
+  op "$1" "$2" create "$bin" snapshot create "$3" "x$2"
+  full=$("$bin" --json snapshot list "$3" | jq -r --arg n "x$2" '.[] | select(.name == $n) | .full_name')
+  op "$1" "$2" clone "$bin" vm clone "$3@$full" "c$3"
+  "$bin" vm delete "c$3" >/dev/null
+  op "$1" "$2" rollback "$bin" snapshot rollback "$3@$full" --force
+  op "$1" "$2" delete "$bin" snapshot delete "$3@$full"
 }
 echo "# results in $csv"
 printf "%-40s %10s %14s %10s\n" "target" "IOPS" "mean lat us" "MB/s"
@@ -85,11 +150,17 @@ dd if=/dev/urandom of="$tmp/raw.img" bs=1M count=$((bytes >> 20)) conv=notrunc s
 nbdkit --exit-with-parent -f -i 127.0.0.1 -p 10921 file "$tmp/raw.img" &
 pids+=($!)
 bench_wait_port nbd://127.0.0.1:10921
+bench_warm nbd://127.0.0.1:10921
 read -r iops lat < <(bench_fio nbd://127.0.0.1:10921 "$secs" "$size")
 for n in "${counts[@]}"; do record raw "$n" steady "$iops" "$lat" ""; done
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
-# 2. VMStore: native and the file-backed SR types, one server.
+# 2. VMStore native in-process: operations and the 2 MiB read after every snapshot.
+build/snapshot_ops_bench --pool "$tmp/inproc" --size "$bytes" --counts "$(IFS=,; echo "${counts[*]}")" \
+  --ops-csv "$ops_csv" --read-csv "$read_csv" --cycles 5
+rm -rf "$tmp/inproc"
+
+# 3. VMStore: native and the file-backed SR types, one server.
 export VMSTORE_POOL=$tmp/pool
 "$bin" init >/dev/null
 # Room for the disk and, per point, what the diverging writes copy (a whole
@@ -112,23 +183,17 @@ for sr in "${srs[@]}"; do
     [[ $sr != default ]] && ((n > sr_max)) && break
     create_us=0 made=0
     while ((have < n)); do
-      t0=$(bench_now_us)
-      "$bin" snapshot create "p$sr" "s$have" >/dev/null
-      create_us=$((create_us + $(bench_now_us) - t0)) made=$((made + 1))
+      timed "$bin" snapshot create "p$sr" "s$have" >/dev/null
       bench_scatter "$uri" "$have" raw "$bytes"
       have=$((have + 1))
     done
-    create_ms=$( ((made)) && awk -v t="$create_us" -v m="$made" 'BEGIN {printf "%.1f", t / m / 1000}' || echo "")
-    read -r iops lat < <(bench_fio "$uri" "$secs" "$size")
-    record "$system" "$n" after "$iops" "$lat" "$create_ms"
-    bench_diverge "$uri" "$bytes"
-    read -r iops lat < <(bench_fio "$uri" "$secs" "$size")
-    record "$system" "$n" steady "$iops" "$lat" "$create_ms"
+    measure "$system" "$n" "$uri" "$(create_ms)"
+    vmstore_ops "$system" "$n" "p$sr"
   done
 done
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
-# 3. qcow2 external snapshots: a backing chain; each snapshot freezes the top
+# 4. qcow2 external snapshots: a backing chain; each snapshot freezes the top
 # image and puts a new overlay (the live disk) over it.
 qemu-img convert -f raw -O qcow2 "$tmp/raw.img" "$tmp/c0.qcow2"
 top=$tmp/c0.qcow2 depth=0
@@ -136,73 +201,48 @@ for n in "${counts[@]}"; do
   create_us=0 made=0
   while ((depth < n)); do
     depth=$((depth + 1))
-    t0=$(bench_now_us)
-    qemu-img create -q -f qcow2 -b "$top" -F qcow2 "$tmp/c$depth.qcow2"
-    create_us=$((create_us + $(bench_now_us) - t0)) made=$((made + 1))
+    timed qemu-img create -q -f qcow2 -b "$top" -F qcow2 "$tmp/c$depth.qcow2"
     top=$tmp/c$depth.qcow2
     bench_scatter "$top" "$depth" qcow2 "$bytes"
   done
-  create_ms=$( ((made)) && awk -v t="$create_us" -v m="$made" 'BEGIN {printf "%.1f", t / m / 1000}' || echo "")
-  qemu-nbd -f qcow2 -b 127.0.0.1 -p 10923 -x chain --persistent --shared=4 "$top" &
-  pids+=($!)
-  bench_wait_port nbd://127.0.0.1:10923/chain
-  read -r iops lat < <(bench_fio nbd://127.0.0.1:10923/chain "$secs" "$size")
-  record qcow2_chain "$n" after "$iops" "$lat" "$create_ms"
-  bench_diverge nbd://127.0.0.1:10923/chain "$bytes"
-  read -r iops lat < <(bench_fio nbd://127.0.0.1:10923/chain "$secs" "$size")
-  record qcow2_chain "$n" steady "$iops" "$lat" "$create_ms"
-  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+  measure_qemu_nbd qcow2_chain "$n" "$top" 10923 "$(create_ms)"
+  # The cycle on a chain: a snapshot freezes the top (x) under a new overlay;
+  # a clone and a rollback are new overlays over x; deleting x commits the
+  # overlay into it, and x is the top again.
+  snap=$top top=$tmp/x$n.qcow2
+  op qcow2_chain "$n" create qemu-img create -q -f qcow2 -b "$snap" -F qcow2 "$top"
+  op qcow2_chain "$n" clone qemu-img create -q -f qcow2 -b "$snap" -F qcow2 "$tmp/clone.qcow2"
+  rm "$tmp/clone.qcow2"
+  op qcow2_chain "$n" rollback bash -c 'rm "$1" && qemu-img create -q -f qcow2 -b "$2" -F qcow2 "$1"' _ "$top" "$snap"
+  op qcow2_chain "$n" delete qemu-img commit -q -d "$top"
+  rm "$top"
+  top=$snap
 done
 
-# 4. qcow2 internal snapshots: one file, chain-free lookups, refcounted clusters.
+# 5. qcow2 internal snapshots: one file, chain-free lookups, refcounted clusters.
 qemu-img convert -f raw -O qcow2 "$tmp/raw.img" "$tmp/internal.qcow2"
 have=0
 for n in "${counts[@]}"; do
   create_us=0 made=0
   while ((have < n)); do
-    t0=$(bench_now_us)
-    qemu-img snapshot -c "s$have" "$tmp/internal.qcow2"
-    create_us=$((create_us + $(bench_now_us) - t0)) made=$((made + 1))
+    timed qemu-img snapshot -c "s$have" "$tmp/internal.qcow2"
     bench_scatter "$tmp/internal.qcow2" "$have" qcow2 "$bytes"
     have=$((have + 1))
   done
-  create_ms=$( ((made)) && awk -v t="$create_us" -v m="$made" 'BEGIN {printf "%.1f", t / m / 1000}' || echo "")
-  qemu-nbd -f qcow2 -b 127.0.0.1 -p 10924 -x internal --persistent --shared=4 "$tmp/internal.qcow2" &
-  pids+=($!)
-  bench_wait_port nbd://127.0.0.1:10924/internal
-  read -r iops lat < <(bench_fio nbd://127.0.0.1:10924/internal "$secs" "$size")
-  record qcow2_internal "$n" after "$iops" "$lat" "$create_ms"
-  bench_diverge nbd://127.0.0.1:10924/internal "$bytes"
-  read -r iops lat < <(bench_fio nbd://127.0.0.1:10924/internal "$secs" "$size")
-  record qcow2_internal "$n" steady "$iops" "$lat" "$create_ms"
-  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+  measure_qemu_nbd qcow2_internal "$n" "$tmp/internal.qcow2" 10924 "$(create_ms)"
+  # Internal snapshots cannot be cloned in place: a clone is a copy.
+  op qcow2_internal "$n" create qemu-img snapshot -c "x$n" "$tmp/internal.qcow2"
+  op qcow2_internal "$n" clone qemu-img convert -f qcow2 -O qcow2 -l "snapshot.name=x$n" "$tmp/internal.qcow2" "$tmp/clone.qcow2"
+  rm "$tmp/clone.qcow2"
+  op qcow2_internal "$n" rollback qemu-img snapshot -a "x$n" "$tmp/internal.qcow2"
+  op qcow2_internal "$n" delete qemu-img snapshot -d "x$n" "$tmp/internal.qcow2"
 done
 
-# Plots: one per figure of the paper (steady state), one line per system.
-stamp="$(date -u +%Y-%m-%d), $size disk, fio nbd 2 KiB 67 % reads random iodepth 16"
-plot() {  # COLUMN TITLE YLABEL FILE
-  local systems s cmd=""
-  systems=$(grep -v '^#' "$csv" | tail -n +2 | cut -d, -f1 | awk '!seen[$0]++')
-  for s in $systems; do
-    grep -q "^$s,.*,steady," "$csv" || continue
-    [[ $1 == 7 && $s == raw ]] && continue
-    cmd+="${cmd:+, }\"< grep '^$s,.*,steady,' $csv\" using (\$2 == 0 ? 0.5 : \$2):$1 with linespoints title '$s'"
-  done
-  gnuplot <<EOF
-set terminal pngcairo size 900,560 noenhanced
-set output '$4'
-set datafile separator ','
-set title "$2\\n$stamp"
-set xlabel 'snapshots (0 plotted at 0.5)'
-set ylabel '$3'
-set logscale x
-set key outside right
-set grid
-plot $cmd
-EOF
-}
-plot 4 "IOPS against snapshots (steady state)" "IOPS" "$out/paper_iops.png"
-plot 5 "MB/s against snapshots (steady state)" "MB/s" "$out/paper_mbps.png"
-plot 6 "Mean response time against snapshots (steady state)" "microseconds" "$out/paper_latency.png"
-plot 7 "Taking one snapshot (mean over the snapshots added before each point)" "ms" "$out/paper_create.png"
-echo "# done in $(( $(date +%s) - started )) s; plots in $out"
+# 6. Snapshot lookup up to 1,000,000 snapshots.
+build/snapshot_search_bench --csv "$lookup_csv"
+
+# Plots and the report (bench/paper_report.sh can remake them from the CSVs).
+report_args=()
+[[ $(realpath "$out") == $(realpath docs/img) ]] && report_args=(--update-docs)
+bash bench/paper_report.sh "$out" "${report_args[@]}"
+echo "# done in $(( $(date +%s) - started )) s"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the engine benchmark and rewrites docs/BENCHMARKS.md from its output.
+# Runs the engine benchmark and rewrites docs/BENCHMARKS.md from its output
+# (keeping the section bench/paper.sh writes at the end).
 # Usage: bash bench/update_benchmarks.sh   (after scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ raw=$(nbdfield "raw file" 5); l0=$(nbdfield "vmstore, 0 snapshots, steady" 6); l
 field() { awk -v k="$1" -v n="$2" 'index($0, k) {gsub(",", ""); print $n; exit}' "$out"; }
 fsync_row=$(awk '/with log fsync/ {printf "%s µs at %s; ", $2, $1}' "$out")
 nofsync=$(awk '/no fsync/ {printf "%s µs at %s", $2, $1}' "$out")
+# The section bench/paper.sh writes (always the last) is kept as it is.
+paper_section=$(awk '/^## The snapshot paper/ {p = 1} p' docs/BENCHMARKS.md 2>/dev/null || true)
 cat > docs/BENCHMARKS.md <<EOF
 # Benchmarks
 
@@ -132,4 +135,5 @@ phases had left. That looked like a dependence on the snapshot count and was not
 automatic checkpoints disabled, writes measured 230-278 k IOPS at 1, 10, 100 and 1,000
 snapshots). The benchmark now syncs before every phase.
 EOF
+[[ -z $paper_section ]] || printf '\n%s\n' "$paper_section" >>docs/BENCHMARKS.md
 rm -f "$out"
