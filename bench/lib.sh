@@ -95,4 +95,28 @@ bench_cleanup_fs() {
   fi
   local m
   for m in "${bench_mounts[@]}"; do umount "$m" 2>/dev/null || true; done
+  bench_zpool= bench_mounts=()
+  rm -f "$tmp/xfs.img" "$tmp/btrfs.img" "$tmp/zpool.img"
+}
+
+# bench_release_sr SR VM: deletes VM (its disks and snapshots) and gives what
+# its file system freed back to the file the file system lives in (fstrim;
+# btrfs deletes subvolumes in the background, so it waits for that first).
+bench_release_sr() {
+  "$bin" vm delete "$2" --recursive --force >/dev/null
+  case $1 in
+    reflink_xfs) fstrim "$tmp/xfs" || true ;;
+    btrfs) btrfs subvolume sync "$tmp/btrfs" >/dev/null 2>&1 || true; fstrim "$tmp/btrfs" || true ;;
+  esac
+}
+
+# bench_need_space DIR GIB: fails, saying so, unless DIR's file system has
+# GIB GiB free.
+bench_need_space() {
+  local have
+  have=$(df --output=avail -B1G "$1" | tail -1 | tr -d ' ')
+  if ((have < $2)); then
+    echo "this benchmark needs about $2 GiB free under $1 (it keeps every snapshot of every system it is measuring); there are $have GiB" >&2
+    exit 1
+  fi
 }

@@ -61,6 +61,9 @@ for b in "$bin" build/snapshot_ops_bench build/snapshot_search_bench; do
 done
 mkdir -p "$out"
 csv=$out/paper.csv
+# Room: the largest system's disk with every point's diverged copy kept by
+# the snapshots (each system is deleted when it is done), plus the raw image.
+bench_need_space /var/tmp $(((bytes >> 30) * (${#counts[@]} + 4)))
 tmp=$(mktemp -d /var/tmp/vmstore-paper.XXXXXX)
 pids=()
 srs=(default)
@@ -156,8 +159,10 @@ for n in "${counts[@]}"; do record raw "$n" steady "$iops" "$lat" ""; done
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 # 2. VMStore native in-process: operations and the 2 MiB read after every snapshot.
+# (It syncs after filling its disk, so the raw image written above is not
+# being written back while its fsyncs are timed.)
 build/snapshot_ops_bench --pool "$tmp/inproc" --size "$bytes" --counts "$(IFS=,; echo "${counts[*]}")" \
-  --ops-csv "$ops_csv" --read-csv "$read_csv" --cycles 5
+  --ops-csv "$ops_csv" --read-csv "$read_csv" --cycles 21
 rm -rf "$tmp/inproc"
 
 # 3. VMStore: native and the file-backed SR types, one server.
@@ -190,8 +195,11 @@ for sr in "${srs[@]}"; do
     measure "$system" "$n" "$uri" "$(create_ms)"
     vmstore_ops "$system" "$n" "p$sr"
   done
+  bench_release_sr "$sr" "p$sr"
 done
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+bench_cleanup_fs
+rm -rf "$tmp/pool"
 
 # 4. qcow2 external snapshots: a backing chain; each snapshot freezes the top
 # image and puts a new overlay (the live disk) over it.
@@ -218,6 +226,7 @@ for n in "${counts[@]}"; do
   rm "$top"
   top=$snap
 done
+rm -f "$tmp"/c[0-9]*.qcow2
 
 # 5. qcow2 internal snapshots: one file, chain-free lookups, refcounted clusters.
 qemu-img convert -f raw -O qcow2 "$tmp/raw.img" "$tmp/internal.qcow2"

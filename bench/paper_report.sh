@@ -38,7 +38,7 @@ plot() {  # COLUMN TITLE YLABEL FILE
     cmd+="${cmd:+, }\"< grep '^$s,.*,steady,' $csv\" using (\$2 == 0 ? 0.5 : \$2):$1 with linespoints title '$s'"
   done
   gnuplot <<EOF
-set terminal pngcairo size 900,560 noenhanced
+set terminal pngcairo size 1000,560 noenhanced
 set output '$4'
 set datafile separator ','
 set title "$2\\n$stamp"
@@ -71,7 +71,7 @@ set datafile separator ','
 set multiplot layout 2,2 title "Snapshot operations against snapshots (ms, log scales; 0 plotted at 0.5)\\n$date, $size disk"
 set logscale xy
 set grid
-set key top left font ',8'
+set key below horizontal maxrows 3 font ',8'
 set xlabel 'snapshots'
 set ylabel 'ms'
 set title 'create'
@@ -85,7 +85,7 @@ plot $(lines delete)
 unset multiplot
 EOF
 gnuplot <<EOF
-set terminal pngcairo size 900,560 noenhanced
+set terminal pngcairo size 1000,560 noenhanced
 set output '$dir/paper_read2m.png'
 set datafile separator ','
 set title "VMStore native, in-process: one 2 MiB read after each snapshot\\n$date, $size disk, 16 scattered 4 KiB writes between snapshots"
@@ -96,7 +96,7 @@ plot '$read_csv' using 2:3 with points pt 7 ps 0.4 title '2 MiB read', \
      '$read_csv' using 2:3 smooth bezier lw 2 title 'trend (Bezier)'
 EOF
 gnuplot <<EOF
-set terminal pngcairo size 900,560 noenhanced
+set terminal pngcairo size 1000,560 noenhanced
 set output '$dir/paper_lookup.png'
 set datafile separator ','
 set title "Snapshot lookup (median): binary search against a linear scan\\n$date, in memory, sorted by time"
@@ -167,6 +167,16 @@ readlast=$(data "$read_csv" | awk -F, -v n="$max_n" '$2 > n - 12 {print $3}' | s
   echo
   pivot "$csv" "1" iops "3=steady"
   echo
+  echo "How to read it. The paper's claim is the contrast of two lines: \`qcow2_chain\` (a backing chain,"
+  echo "one more image to consult for every block an overlay does not hold) against the chain-free"
+  echo "designs (\`vmstore_native\`, whose every snapshot has a full index; \`qcow2_internal\`, one"
+  echo "refcounted file). The file-backed SR types (\`vmstore_reflink_xfs\`, \`vmstore_btrfs\`,"
+  echo "\`vmstore_zfs\`) measure the file system underneath: VMStore passes their requests to one"
+  echo "file with no index of its own, so reflink on XFS, with the whole disk in the page cache, is"
+  echo "faster than the native engine, which checksums, logs and indexes every write; zfs-fuse is a"
+  echo "FUSE daemon (every request crosses into user space twice). They stop at $(data "$csv" | awk -F, '$1 == "vmstore_btrfs" && $2 > m {m = $2} END {print m + 0}') snapshots (see"
+  echo "\`PAPER_SR_MAX\` in \`bench/paper.sh\`); \`raw\` has no snapshots and is drawn flat as the limit."
+  echo
   echo "Straight after the snapshots (first writes into shared clusters copy them):"
   echo
   pivot "$csv" "1" iops "3=after"
@@ -177,7 +187,7 @@ readlast=$(data "$read_csv" | awk -F, -v n="$max_n" '$2 > n - 12 {print $3}' | s
   echo "back to it, delete it. \`cli\`: as a user calls them (\`vmstore\` against the running server,"
   echo "including process start; \`qemu-img\` for qcow2, whose chain clone/rollback are new overlays,"
   echo "delete a \`qemu-img commit\`, and whose internal-snapshot clone is a full copy); \`inprocess\`:"
-  echo "the Manager API (catalog and engine, every step durable), median of 5 cycles. Milliseconds."
+  echo "the Manager API (catalog and engine, every step durable), median of 21 cycles. Milliseconds."
   echo
   echo "![operations](img/paper_ops.png)"
   echo "![create](img/paper_create.png)"

@@ -15,6 +15,8 @@
 // DIR must not exist (a pool is made there and left for inspection). Rows are
 // appended to the CSV files: ops "vmstore_native,N,OP,inprocess,MS" and reads
 // "vmstore_native,K,MICROSECONDS" (K = snapshots taken before the read).
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -112,9 +114,12 @@ int main(int argc, char** argv) {
         "fill");
   }
   Die(dev->Flush(), "flush");
-  // Start from a committed pool with no checkpoint in flight, and run one
-  // untimed cycle so first-use costs (catalog pages, code paths) are not timed.
+  // Start from a committed pool with no checkpoint in flight and, after
+  // sync(), nothing else's writeback (e.g. a large file written just before)
+  // competes with the fsyncs being timed. One untimed cycle below keeps
+  // first-use costs (catalog pages, code paths) out of the figures.
   if (Pool* p = ref.backend->native_pool()) Die(p->Checkpoint(), "checkpoint");
+  ::sync();
 
   FILE* ops = OpenAppend(a.ops_csv);
   FILE* reads = OpenAppend(a.read_csv);
