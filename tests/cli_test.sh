@@ -91,6 +91,34 @@ else
   fail=$((fail + 1)); echo "FAIL: container smaller than expected ($size)"
 fi
 
+# Hostile names never reach a path or a command line: each is refused with a
+# clear message, nothing is created, no shell runs.
+h="$bin --pool $tmp/hostile"
+$h init >/dev/null
+long=$(printf 'a%.0s' $(seq 65))
+for name in "a/b" ".." "../etc" ".hidden" "\$(touch $tmp/pwned)" "\`touch $tmp/pwned\`" "a;touch $tmp/pwned" \
+  "a b" "$long" "" "a|b" "a*"; do
+  check "hostile VM name '${name:0:20}' refused" 1 "invalid VM name" -- $h vm create "$name"
+  check "hostile SR name '${name:0:20}' refused" 1 "invalid SR name" -- $h sr create "$name" --type reflink --path "$tmp/srx"
+done
+$h vm create hv >/dev/null
+for name in "x/y" ".." "\$(touch $tmp/pwned)" "$long"; do
+  check "hostile disk name '${name:0:20}' refused" 1 "invalid disk name" -- $h disk create hv "$name" --size 1M
+done
+for name in "x/y" ".." "\$(touch $tmp/pwned)" "a-b" "a.b" "$long"; do
+  check "hostile snapshot name '${name:0:20}' refused" 1 "invalid snapshot name" -- $h snapshot create hv "$name"
+done
+check "a control character in a name is refused" 1 "invalid VM name" -- $h vm create "$(printf 'a\tb')"
+check "a snapshot reference with a path only looks a name up" 1 "has no snapshot" -- $h snapshot delete "hv@../x_20260101T00:00:00"
+check "a zfs dataset name with shell metacharacters is refused" 1 "is not a ZFS dataset name" -- \
+  $h sr create z9 --type zfs --dataset "pool/x;touch $tmp/pwned"
+check "nothing was created by the hostile names" 0 "^1 VMs .* 0 disks" -- $h status
+if [[ -e $tmp/pwned || -e $tmp/srx ]]; then
+  fail=$((fail + 1)); echo "FAIL: a hostile name ran a command or made a path ($(ls -d "$tmp"/pwned "$tmp"/srx 2>/dev/null))"
+else
+  pass=$((pass + 1))
+fi
+
 # A pool in use by another process is refused.
 p4=$tmp/p4
 "$bin" --pool "$p4" init >/dev/null

@@ -25,6 +25,8 @@ start_server --http 127.0.0.1:0
 http=$(sed -n 's|.*HTTP API on \(http://127.0.0.1:[0-9]*\)/v1/.*|\1|p' "$tmp/serve.log")
 check "the server prints the API address" 0 "HTTP API on http://127.0.0.1:[0-9]+/v1/ \\(bearer token in .*/http.token\\)" -- cat "$tmp/serve.log"
 check "the token file is created 0600" 0 "^600$" -- stat -c %a "$VMSTORE_POOL/http.token"
+check "the control socket is 0600 (only its owner can manage the pool)" 0 "^600 socket$" -- \
+  stat -c '%a %F' "$VMSTORE_POOL/vmstore.sock"
 token=$(cat "$VMSTORE_POOL/http.token")
 check "64 hex characters of token" 0 "^[0-9a-f]{64}$" -- cat "$VMSTORE_POOL/http.token"
 check "no token: 401" 0 "HTTP 401" -- curl -sS -w '\nHTTP %{http_code}\n' "$http/v1/vms"

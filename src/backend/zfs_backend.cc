@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "backend/file_device.h"
@@ -518,9 +520,25 @@ bool PunchesHoles(const std::string& dir) {
 
 }  // namespace
 
+// ZFS's own rule for file system names: components of letters, digits, '_',
+// '-', ':' and '.' separated by single '/' (no '@' or '#': those name
+// snapshots and bookmarks), at most 255 bytes.
+static bool IsDatasetName(const std::string& name) {
+  if (name.empty() || name.size() > 255 || name.front() == '/' || name.back() == '/') return false;
+  if (name.find("//") != std::string::npos) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("_-:./").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
 StatusOr<std::unique_ptr<Backend>> OpenZfsBackend(const std::string& location, const OpenOptions& options) {
-  if (location.empty() || location[0] == '/' || location.find('@') != std::string::npos) {
-    return InvalidArgument("'" + location + "' is not a ZFS dataset name (POOL/PATH, e.g. tank/vmstore)");
+  if (!IsDatasetName(location)) {
+    return InvalidArgument("'" + location +
+                           "' is not a ZFS dataset name (POOL/PATH of letters, digits, '_', '-', ':' and '.', e.g. "
+                           "tank/vmstore)");
   }
   auto objs = ListTree(location);
   if (!objs.ok()) {
