@@ -75,6 +75,7 @@ cleanup() {
 }
 trap cleanup EXIT
 started=$(date +%s)
+stage() { echo "# $(date +%T) (+$(($(date +%s) - started)) s) $*"; }  # progress, to the log only
 
 header() {  # the # lines every CSV starts with
   echo "# bench/paper.sh $( ((quick)) && echo --quick): fio nbd, 2 KiB, 67 % reads, 100 % random, iodepth 16, $size disk, $secs s per point"
@@ -150,6 +151,7 @@ truncate -s "$size" "$tmp/raw.img"
 dd if=/dev/urandom of="$tmp/raw.img" bs=1M count=$((bytes >> 20)) conv=notrunc status=none
 
 # 1. The limit: a raw file through nbdkit, no snapshots.
+stage raw
 nbdkit --exit-with-parent -f -i 127.0.0.1 -p 10921 file "$tmp/raw.img" &
 pids+=($!)
 bench_wait_port nbd://127.0.0.1:10921
@@ -159,6 +161,7 @@ for n in "${counts[@]}"; do record raw "$n" steady "$iops" "$lat" ""; done
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 # 2. VMStore native in-process: operations and the 2 MiB read after every snapshot.
+stage "vmstore_native in-process"
 # (It syncs after filling its disk, so the raw image written above is not
 # being written back while its fsyncs are timed.)
 build/snapshot_ops_bench --pool "$tmp/inproc" --size "$bytes" --counts "$(IFS=,; echo "${counts[*]}")" \
@@ -182,6 +185,7 @@ for sr in "${srs[@]}"; do
   system=vmstore_$sr
   [[ $sr == default ]] && system=vmstore_native
   uri=nbd://127.0.0.1:10922/p$sr/d
+  stage "$system"
   nbdcopy "$tmp/raw.img" "$uri"
   have=0
   for n in "${counts[@]}"; do
@@ -203,6 +207,7 @@ rm -rf "$tmp/pool"
 
 # 4. qcow2 external snapshots: a backing chain; each snapshot freezes the top
 # image and puts a new overlay (the live disk) over it.
+stage qcow2_chain
 qemu-img convert -f raw -O qcow2 "$tmp/raw.img" "$tmp/c0.qcow2"
 top=$tmp/c0.qcow2 depth=0
 for n in "${counts[@]}"; do
@@ -229,6 +234,7 @@ done
 rm -f "$tmp"/c[0-9]*.qcow2
 
 # 5. qcow2 internal snapshots: one file, chain-free lookups, refcounted clusters.
+stage qcow2_internal
 qemu-img convert -f raw -O qcow2 "$tmp/raw.img" "$tmp/internal.qcow2"
 have=0
 for n in "${counts[@]}"; do
@@ -248,6 +254,7 @@ for n in "${counts[@]}"; do
 done
 
 # 6. Snapshot lookup up to 1,000,000 snapshots.
+stage lookup
 build/snapshot_search_bench --csv "$lookup_csv"
 
 # Plots and the report (bench/paper_report.sh can remake them from the CSVs).
