@@ -188,6 +188,9 @@ readlast=$(data "$read_csv" | awk -F, -v n="$max_n" '$2 > n - 12 {print $3}' | s
   echo "including process start; \`qemu-img\` for qcow2, whose chain clone/rollback are new overlays,"
   echo "delete a \`qemu-img commit\`, and whose internal-snapshot clone is a full copy); \`inprocess\`:"
   echo "the Manager API (catalog and engine, every step durable), median of 21 cycles. Milliseconds."
+  echo "The CLI cycle runs straight after a fio run, so its create also makes that run's unflushed"
+  echo "writes durable (a snapshot holds every write acknowledged before it); the create plot below is"
+  echo "the mean over the snapshots taken between scattered writes before each point."
   echo
   echo "![operations](img/paper_ops.png)"
   echo "![create](img/paper_create.png)"
