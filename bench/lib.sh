@@ -59,6 +59,7 @@ bench_now_us() { echo $(( $(date +%s%N) / 1000 )); }
 # cannot be made is left out, saying so. bench_cleanup_fs undoes it.
 bench_mounts=()
 bench_zpool=
+bench_zfs_daemon=  # 1: bench_file_srs started zfs-fuse, so cleanup stops it
 bench_file_srs() {
   local fs mkfs
   for fs in xfs btrfs; do
@@ -78,7 +79,10 @@ bench_file_srs() {
   if [[ -n $(findmnt -n "$tmp/btrfs" 2>/dev/null) ]]; then
     "$bin" sr create btrfs --type btrfs --path "$tmp/btrfs/sr" >/dev/null && srs+=(btrfs)
   fi
-  zpool list >/dev/null 2>&1 || { zfs-fuse --no-kstat-mount >/dev/null 2>&1 || true; sleep 1; }
+  if ! zpool list >/dev/null 2>&1; then
+    zfs-fuse --no-kstat-mount >/dev/null 2>&1 && bench_zfs_daemon=1
+    sleep 1
+  fi
   truncate -s "$1" "$tmp/zpool.img"
   if zpool create -m "$tmp/zfs" "vmsbench$$" "$tmp/zpool.img" >/dev/null 2>&1; then
     bench_zpool=vmsbench$$
@@ -97,6 +101,11 @@ bench_cleanup_fs() {
   for m in "${bench_mounts[@]}"; do umount "$m" 2>/dev/null || true; done
   bench_zpool= bench_mounts=()
   rm -f "$tmp/xfs.img" "$tmp/btrfs.img" "$tmp/zpool.img"
+  if [[ -n $bench_zfs_daemon ]]; then
+    pkill -x zfs-fuse || true
+    for _ in $(seq 100); do pgrep -x zfs-fuse >/dev/null || break; sleep 0.1; done
+    bench_zfs_daemon=
+  fi
 }
 
 # bench_release_sr SR VM: deletes VM (its disks and snapshots) and gives what
