@@ -115,22 +115,26 @@ measure_qemu_nbd() {
   measure "$1" "$2" "nbd://127.0.0.1:$4/$1" "$5"
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 }
+# run_us COMMAND...: runs COMMAND (output dropped), its wall time in took_us.
+run_us() {
+  local t0
+  t0=$(bench_now_us)
+  "$@" >/dev/null
+  took_us=$(($(bench_now_us) - t0))
+}
 # timed COMMAND...: runs a snapshot-taking command, adding its wall time to
 # create_us and one to made; create_ms prints their mean in ms ("" if none).
 timed() {
-  local t0
-  t0=$(bench_now_us)
-  "$@"
-  create_us=$((create_us + $(bench_now_us) - t0)) made=$((made + 1))
+  run_us "$@"
+  create_us=$((create_us + took_us)) made=$((made + 1))
 }
 create_ms() { ((made)) && awk -v t="$create_us" -v m="$made" 'BEGIN {printf "%.1f", t / m / 1000}' || echo ""; }
 # op SYSTEM N OP COMMAND...: times one snapshot operation into paper_ops.csv.
 op() {
-  local t0 sys=$1 n=$2 name=$3
+  local sys=$1 n=$2 name=$3
   shift 3
-  t0=$(bench_now_us)
-  "$@" >/dev/null
-  awk -v s="$sys" -v n="$n" -v o="$name" -v us="$(($(bench_now_us) - t0))" \
+  run_us "$@"
+  awk -v s="$sys" -v n="$n" -v o="$name" -v us="$took_us" \
     'BEGIN {printf "%s,%d,%s,cli,%.1f\n", s, n, o, us / 1000}' >>"$ops_csv"
 }
 # vmstore_ops SYSTEM N VM: the operation cycle through the CLI (server running).
@@ -192,7 +196,7 @@ for sr in "${srs[@]}"; do
     [[ $sr != default ]] && ((n > sr_max)) && break
     create_us=0 made=0
     while ((have < n)); do
-      timed "$bin" snapshot create "p$sr" "s$have" >/dev/null
+      timed "$bin" snapshot create "p$sr" "s$have"
       bench_scatter "$uri" "$have" raw "$bytes"
       have=$((have + 1))
     done

@@ -518,12 +518,10 @@ bool PunchesHoles(const std::string& dir) {
   return ok;
 }
 
-}  // namespace
-
 // ZFS's own rule for file system names: components of letters, digits, '_',
 // '-', ':' and '.' separated by single '/' (no '@' or '#': those name
 // snapshots and bookmarks), at most 255 bytes.
-static bool IsDatasetName(const std::string& name) {
+bool IsDatasetName(const std::string& name) {
   if (name.empty() || name.size() > 255 || name.front() == '/' || name.back() == '/') return false;
   if (name.find("//") != std::string::npos) return false;
   for (char c : name) {
@@ -533,6 +531,8 @@ static bool IsDatasetName(const std::string& name) {
   }
   return true;
 }
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Backend>> OpenZfsBackend(const std::string& location, const OpenOptions& options) {
   if (!IsDatasetName(location)) {
