@@ -23,6 +23,12 @@
 
 namespace vmstore {
 
+// The file system holding a path: its size and the bytes a writer may still use.
+struct FsSpace {
+  uint64_t total = 0;
+  uint64_t available = 0;
+};
+
 // A half-open byte range [offset, offset + length).
 struct ByteRange {
   uint64_t offset = 0;
@@ -67,6 +73,8 @@ class Env {
     virtual ~Lock() = default;
   };
   virtual StatusOr<std::unique_ptr<Lock>> LockFile(const std::string& path) = 0;
+  // Size and free space of the file system holding `path` (statvfs).
+  virtual StatusOr<FsSpace> FileSystemSpace(const std::string& path) = 0;
   // Wall clock, nanoseconds since the Unix epoch.
   virtual int64_t NowNanos() = 0;
 };

@@ -54,6 +54,12 @@ struct PoolOptions {
   // Snapshot, Clone, Rollback, CreateVolume, ResizeVolume and DeleteVolume sync
   // the log before returning. With false they become durable at the next Flush.
   bool sync_metadata_ops = true;
+  // Kept free on the pool's file system for what records or gives back space:
+  // trims, deletes, snapshots, checkpoints, the catalog beside the pool. New
+  // data is refused with kNoSpace rather than eat into it (and a checkpoint
+  // runs first when it would give space back). 0: 64 MiB, at most a tenth of
+  // the file system.
+  uint64_t space_reserve_bytes = 0;
 };
 
 enum class ExtentType { kData, kZero, kHole };

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "util/fault_env.h"
+
 namespace vmstore::backend {
 namespace {
 
@@ -138,6 +140,7 @@ StatusOr<VolumeId> NativeVolumeId(const std::string& handle) {
 
 StatusOr<std::unique_ptr<Backend>> OpenNativeBackend(const std::string& location, const OpenOptions& options) {
   PoolOptions o;
+  o.env = FaultEnv::FromEnvironment();  // nullptr (the default Env) unless a test asks for faults
   o.cluster_size = options.cluster_size;
   o.container_size = options.container_size;
   o.reclaim_garbage = options.reclaim_garbage;

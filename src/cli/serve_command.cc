@@ -24,7 +24,14 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   auto allow = std::make_shared<std::vector<std::string>>();
   c->add_option("--listen", *listen, "TCP HOST:PORT, loopback by default (\"\" for none)");
   c->add_option("--socket", *sock, "Also listen on this Unix socket");
-  c->add_option("--workers", *workers, "Requests served at once per connection (default 4)");
+  c->add_option("--workers", *workers, "Requests served at once per connection (default 4)")->check(CLI::Range(1, 64));
+  auto max_conns = std::make_shared<int>(256);
+  auto max_client = std::make_shared<int>(32);
+  c->add_option("--max-connections", *max_conns, "Connections open at once, in all (default 256)")
+      ->check(CLI::Range(1, 65536));
+  c->add_option("--max-client-connections", *max_client,
+                "Connections open at once from one client IP (or the Unix socket) (default 32)")
+      ->check(CLI::Range(1, 65536));
   auto tls_mode = std::make_shared<std::string>();
   auto tls_opts = std::make_shared<nbd::TlsOptions>();
   c->add_option("--tls", *tls_mode,
@@ -54,6 +61,8 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     o.listen = *listen;
     o.unix_socket = *sock;
     o.workers_per_connection = *workers;
+    o.max_connections = *max_conns;
+    o.max_client_connections = *max_client;
     for (const std::string& a : *allow) {
       size_t eq = a.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {

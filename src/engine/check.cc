@@ -11,6 +11,7 @@ Status PoolImpl::VerifyRefcounts() {
   std::lock_guard<std::mutex> w(writer_mu_);
   RETURN_IF_ERROR(WaitCheckpointLocked());
   auto locks = LockAllVolumes();
+  RetryDeferredUnrefs();
   RefTable fresh(sb_.container_units);
   RETURN_IF_ERROR(RebuildRefs(&fresh, nullptr, /*keep_going=*/false));
   std::string d = refs_.Diff(fresh);
@@ -52,6 +53,10 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
   if (!structure) return Status::OK();
 
   for (auto& p : open_problems_) report->errors.push_back(p);
+  if (!deferred_unrefs_.empty()) {
+    report->errors.push_back(std::to_string(deferred_unrefs_.size()) +
+                             " index node(s) released by deletes could not be read; their blocks stay allocated");
+  }
   RefTable fresh(sb_.container_units);
   RETURN_IF_ERROR(RebuildRefs(&fresh, &report->errors, /*keep_going=*/true));
   if (std::string d = refs_.Diff(fresh); !d.empty()) report->errors.push_back("reference counts: " + d);

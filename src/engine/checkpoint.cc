@@ -48,16 +48,40 @@ bool PoolImpl::CheckpointRunning() const {
 
 Status PoolImpl::WaitCheckpointLocked() {
   if (ckpt_thread_.joinable()) ckpt_thread_.join();
-  std::lock_guard<std::mutex> l(ckpt_mu_);
-  if (!ckpt_status_.ok() && broken_.ok()) {
-    broken_ = Status(ckpt_status_.code(), "pool must be reopened after a failed checkpoint: " + ckpt_status_.message());
+  if (!broken_.ok()) return broken_;
+  std::unique_ptr<CheckpointJob> retry;
+  Wal* log = nullptr;
+  {
+    std::lock_guard<std::mutex> l(ckpt_mu_);
+    if (ckpt_status_.ok()) return Status::OK();
+    if (!failed_job_) {
+      broken_ = Status(ckpt_status_.code(),
+                       "pool must be reopened after a checkpoint failed after its commit: " + ckpt_status_.message());
+      return broken_;
+    }
+    retry = std::move(failed_job_);
+    log = failed_log_;
+    ckpt_running_ = true;
   }
-  return broken_;
+  // The failed one again, here (writer_mu_ keeps everything else out): each
+  // of its steps can be repeated, and nothing it would commit has changed.
+  RunCheckpoint(std::move(retry), log);
+  std::lock_guard<std::mutex> l(ckpt_mu_);
+  if (!ckpt_status_.ok() && !failed_job_) {
+    broken_ = Status(ckpt_status_.code(),
+                     "pool must be reopened after a checkpoint failed after its commit: " + ckpt_status_.message());
+    return broken_;
+  }
+  return ckpt_status_;
 }
 
-void PoolImpl::WaitFrozenLogSynced() {
-  std::unique_lock<std::mutex> l(ckpt_mu_);
-  ckpt_cv_.wait(l, [&] { return frozen_log_synced_; });
+Status PoolImpl::FrozenLogDurable() {
+  {
+    std::unique_lock<std::mutex> l(ckpt_mu_);
+    ckpt_cv_.wait(l, [&] { return frozen_log_synced_ || !ckpt_running_; });
+    if (frozen_log_synced_) return Status::OK();
+  }
+  return WaitCheckpointLocked();  // its log sync failed: the retry syncs it first
 }
 
 Status PoolImpl::CheckpointNowLocked(uint64_t gen_step, bool rotate_log) {
@@ -67,6 +91,7 @@ Status PoolImpl::CheckpointNowLocked(uint64_t gen_step, bool rotate_log) {
 
 Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
   RETURN_IF_ERROR(WaitCheckpointLocked());
+  RetryDeferredUnrefs();
   if (dirty_nodes_.Empty() && dirty_data_.Empty() && overlays_.Empty() && !vtable_dirty_ && pending_free_.empty() &&
       wal_->bytes() == 0 && gen_step == 1) {
     return Status::OK();
@@ -184,30 +209,49 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
 }
 
 void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
+  // After the commit: a failure there cannot be repeated (the pool is broken).
   auto finish = [&](const Status& s) {
     std::lock_guard<std::mutex> l(ckpt_mu_);
     ckpt_status_ = s.ok() ? s : s.WithContext("checkpoint");
     ckpt_running_ = false;
-    frozen_log_synced_ = true;  // on failure the pool is broken: nobody may wait forever
+    frozen_log_synced_ = true;  // nobody may wait forever
     ckpt_cv_.notify_all();
   };
-  // 1. The frozen log's redo records: durable before the live log may be written.
+  // Before it: the job is kept for WaitCheckpointLocked to run again. Until
+  // then the frozen log counts as not durable if its sync is what failed.
+  auto fail = [&](const Status& s) {
+    std::lock_guard<std::mutex> l(ckpt_mu_);
+    ckpt_status_ = s.WithContext("checkpoint (tried again at the next one)");
+    ckpt_running_ = false;
+    failed_job_ = std::move(job);
+    failed_log_ = log;
+    ckpt_cv_.notify_all();
+  };
+  // 1. The frozen log's redo records: durable before the live log may be
+  // written. Not if one of its syncs ever failed (Wal::sync_failed): then the
+  // live log waits for the commit, which makes the frozen records moot.
   Status s = log->Sync();
-  {
+  if (!s.ok()) return fail(s);
+  if (!log->sync_failed()) {
     std::lock_guard<std::mutex> l(ckpt_mu_);
     frozen_log_synced_ = true;
     ckpt_cv_.notify_all();
   }
-  // 2. Undo records: the committed content of every unit about to be patched.
-  for (size_t i = 0; s.ok() && i < job->undo.size(); ++i) s = log->Append(WalType::kUndo, job->undo[i]);
-  if (s.ok() && !job->undo.empty()) s = log->Sync();
+  // 2. Undo records: the committed content of every unit about to be patched
+  // (appended once; a failed sync keeps them in the buffer for the next).
+  if (!job->undo_logged) {
+    for (const std::string& u : job->undo) log->Append(WalType::kUndo, u);
+    job->undo_logged = true;
+  }
+  if (!job->undo.empty()) s = log->Sync();
   // 3. New blocks first; nothing committed refers to them yet. Then the
   // in-place patches: from there a failure leaves the containers differing
-  // from the committed state until the logs are replayed.
-  if (s.ok()) s = store_->WriteBlocks(std::move(job->writes));
+  // from the committed state until the logs are replayed (or this job is
+  // run again; the readers use the frozen maps meanwhile).
+  if (s.ok()) s = store_->WriteBlocks(job->writes);
   if (s.ok()) s = store_->SyncTouched();
   if (s.ok() && !job->patches.empty()) {
-    s = store_->WriteBlocks(std::move(job->patches));
+    s = store_->WriteBlocks(job->patches);
     if (s.ok()) s = store_->SyncTouched();
   }
   // 4. Commit. Both slots get the new generation, one after the other, each
@@ -219,11 +263,11 @@ void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
     auto f = env_->OpenFile(dir_ + "/superblock", false);
     s = f.status();
     for (uint64_t k = 0; k < 2 && s.ok(); ++k) {
-      s = (*f)->WriteAt(((job->next.generation + k) % 2) * Superblock::kSlotSize, slot, sizeof slot);
+      s = WriteAtRetrying(f->get(), ((job->next.generation + k) % 2) * Superblock::kSlotSize, slot, sizeof slot);
       if (s.ok()) s = (*f)->Sync();
     }
   }
-  if (!s.ok()) return finish(s);
+  if (!s.ok()) return fail(s);
   // Only the fields a checkpoint changes: readers use the geometry meanwhile.
   sb_.generation = job->next.generation;
   sb_.cursor = job->next.cursor;
@@ -241,8 +285,9 @@ void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
   frozen_data_.Clear();
   frozen_overlays_.Clear();
   // The old log becomes the spare, for the generation after the new one.
-  if (job->rotate_log) s = log->Reset(job->next.generation + 1);
-  finish(s);
+  // A failed truncate only leaves the space (the old records are ignored).
+  if (job->rotate_log) (void)log->Reset(job->next.generation + 1);
+  finish(Status::OK());
 }
 
 }  // namespace vmstore::internal

@@ -10,17 +10,21 @@ namespace vmstore::internal {
 namespace {
 // Splits [offset, offset+length) into per-cluster pieces.
 template <typename Fn>
-Status ForEachCluster(uint64_t offset, uint64_t length, uint32_t cluster, Fn fn) {
+// Calls fn per cluster piece; *applied (if given) ends as the bytes of the
+// pieces that succeeded before the first failure.
+Status ForEachCluster(uint64_t offset, uint64_t length, uint32_t cluster, Fn fn, uint64_t* applied = nullptr) {
   uint64_t done = 0;
-  while (done < length) {
+  Status s;
+  while (done < length && s.ok()) {
     uint64_t pos = offset + done;
     uint64_t ci = pos / cluster;
     uint32_t o = static_cast<uint32_t>(pos % cluster);
     uint32_t l = static_cast<uint32_t>(std::min<uint64_t>(cluster - o, length - done));
-    RETURN_IF_ERROR(fn(ci, o, l, done));
-    done += l;
+    s = fn(ci, o, l, done);
+    if (s.ok()) done += l;
   }
-  return Status::OK();
+  if (applied) *applied = done;
+  return s;
 }
 }  // namespace
 
@@ -159,29 +163,33 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
   return Status::OK();
 }
 
-Status PoolImpl::DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length) {
-  return ForEachCluster(offset, length, sb_.cluster_size, [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t done) {
-    return WriteCluster(v, ci, o, data + done, l);
-  });
+Status PoolImpl::DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied) {
+  return ForEachCluster(
+      offset, length, sb_.cluster_size,
+      [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t done) { return WriteCluster(v, ci, o, data + done, l); },
+      applied);
 }
 
-Status PoolImpl::DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode) {
+Status PoolImpl::DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode, uint64_t* applied) {
   const uint32_t C = sb_.cluster_size;
   std::string zeros;
-  return ForEachCluster(offset, length, C, [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t) -> Status {
-    ASSIGN_OR_RETURN(BlockPtr cur, Lookup(*v, ci, nullptr));
-    if (l == C) {
-      uint64_t target = mode == Discard::kZeroAlloc ? kZeroAddr : kHoleAddr;
-      if (cur.addr == target) return Status::OK();
-      ASSIGN_OR_RETURN(auto leaf, LeafForWrite(v, ci));
-      BlockPtr old = leaf.first->e[leaf.second];
-      leaf.first->e[leaf.second] = {target, 0};
-      return Unref(old, -1);
-    }
-    if (!IsReal(cur.addr)) return Status::OK();
-    if (zeros.size() < l) zeros.assign(C, '\0');
-    return WriteCluster(v, ci, o, zeros.data(), l);
-  });
+  return ForEachCluster(
+      offset, length, C,
+      [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t) -> Status {
+        ASSIGN_OR_RETURN(BlockPtr cur, Lookup(*v, ci, nullptr));
+        if (l == C) {
+          uint64_t target = mode == Discard::kZeroAlloc ? kZeroAddr : kHoleAddr;
+          if (cur.addr == target) return Status::OK();
+          ASSIGN_OR_RETURN(auto leaf, LeafForWrite(v, ci));
+          BlockPtr old = leaf.first->e[leaf.second];
+          leaf.first->e[leaf.second] = {target, 0};
+          return Unref(old, -1);
+        }
+        if (!IsReal(cur.addr)) return Status::OK();
+        if (zeros.size() < l) zeros.assign(C, '\0');
+        return WriteCluster(v, ci, o, zeros.data(), l);
+      },
+      applied);
 }
 
 Status PoolImpl::Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadStats* stats) {

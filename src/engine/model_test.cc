@@ -112,15 +112,12 @@ TEST_P(ModelTest, RandomOperationsMatchOracle) {
       // Reopen: cleanly, or after a simulated crash right after a flush.
       if (rng() % 2) {
         ASSERT_OK(pool->Close());
+        pool.reset();
+        pool = Unwrap(Pool::Open("/pool", opts));
       } else {
         ASSERT_OK(pool->Flush());
-        env.SimulateCrash(rng());
-        env.SetDead(true);
-        pool.reset();
-        env.SetDead(false);
+        pool = Unwrap(CrashAndReopen(env, pool, opts, rng()));
       }
-      pool.reset();
-      pool = Unwrap(Pool::Open("/pool", opts));
       ASSERT_TRUE(pool);
       std::string diff = CompareAll(*pool, oracle);
       ASSERT_EQ(diff, "") << "after reopen";

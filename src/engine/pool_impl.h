@@ -113,6 +113,7 @@ struct CheckpointJob {
   std::vector<std::pair<uint64_t, uint32_t>> frees;  // punched once the superblock is down
   std::vector<uint64_t> empty_containers;            // deleted then
   bool rotate_log = true;                            // false in recovery: one log, no writers
+  bool undo_logged = false;                          // set once the undo records are in the log's buffer
 };
 
 class PoolImpl final : public Pool {
@@ -161,8 +162,13 @@ class PoolImpl final : public Pool {
   StatusOr<std::shared_ptr<const Node>> LoadNode(const BlockPtr& p, ReadStats* stats) const;
   // Makes the node behind *ref private and dirty (copy-on-write) and returns it.
   StatusOr<Node*> MutableNode(BlockPtr* ref);
-  // Drops one reference to the block behind p; `level` is the node level, -1 for data.
+  // Drops one reference to the block behind p; `level` is the node level, -1 for
+  // data. An index node whose last reference goes must be read first (to drop
+  // its children); when that read fails, the whole drop is deferred
+  // (deferred_unrefs_) and its blocks stay allocated until a retry succeeds.
   Status Unref(const BlockPtr& p, int level);
+  // Retries the deferred drops (writer_mu_ and every volume lock held).
+  void RetryDeferredUnrefs();
   void Release(uint64_t addr, uint32_t units);
   StatusOr<BlockPtr> Lookup(const VolumeRecord& v, uint64_t cluster, ReadStats* stats) const;
   StatusOr<std::pair<Node*, int>> LeafForWrite(VolumeRecord* v, uint64_t cluster);
@@ -181,9 +187,12 @@ class PoolImpl final : public Pool {
   // --- io.cc
   Status ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, char* dst) const;
   Status WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t offset, const char* data, uint32_t length);
-  Status DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length);
+  // DoWrite and DoDiscard change whole clusters one at a time; on failure
+  // *applied (if given) says how many bytes from `offset` were changed (a
+  // cluster boundary), and nothing after them was.
+  Status DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied = nullptr);
   enum class Discard { kTrim, kZeroPunch, kZeroAlloc };
-  Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode);
+  Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode, uint64_t* applied = nullptr);
 
   // --- volume_ops.cc
   // Writer side (writer_mu_ held).
@@ -207,7 +216,13 @@ class PoolImpl final : public Pool {
   Status DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only, uint64_t tag);
   Status DoRollback(VolumeRecord* v, const VolumeRecord& snap);
   Status Apply(const WalRecord& r);  // replays one redo record
+  // Makes room in the live log's buffer (writing it out once the frozen log is
+  // durable); after it, an Append cannot fail.
+  Status PrepareLog();
+  // PrepareLog + Append: for operations that log first, then apply.
   Status Log(WalType type, const std::string& payload);
+  // Trim / WriteZeroes (writer_mu_ taken here).
+  Status DiscardRange(VolumeId id, uint64_t offset, uint64_t length, Discard mode);
   // The common start of Write / Trim / WriteZeroes (writer_mu_ held): checks the
   // volume and range, returns nullptr when there is nothing to do, otherwise
   // runs Admit() (which may checkpoint). The caller then logs the operation and
@@ -218,6 +233,16 @@ class PoolImpl final : public Pool {
   Status Admit();
   // The log sync that ends a metadata operation (PoolOptions::sync_metadata_ops).
   Status SyncMetadata();
+
+  // --- space.cc
+  // Before `bytes` of new data (writer_mu_ held): OK while the file system can
+  // take them, the dirty data's checkpoint and the reserve
+  // (PoolOptions::space_reserve_bytes). When it cannot, checkpoints first if
+  // that gives space back (blocks freed by trims and deletes, the log), then
+  // kNoSpace saying how much is free and kept.
+  Status AdmitSpace(uint64_t bytes);
+  // Reads the file system's free space (and resolves the reserve once).
+  Status RefreshSpace();
 
   // --- checkpoint.cc
   // Freezes the dirty generation and starts its background checkpoint, after
@@ -232,7 +257,10 @@ class PoolImpl final : public Pool {
   void RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* frozen_log);
   // Before writing to the live log: waits until the frozen log is durable, so
   // the live log never holds records whose predecessors could be lost.
-  void WaitFrozenLogSynced();
+  // Waits until the frozen log is durable (writer_mu_ held). When its sync
+  // failed, retries the failed checkpoint (WaitCheckpointLocked) and returns
+  // that checkpoint's error if it fails again.
+  Status FrozenLogDurable();
   // The content and unit sums of a committed (or frozen) data block's units
   // [u0, u1): what an overlay starts from. Verified; Corruption if damaged.
   Status CommittedUnits(const BlockPtr& p, uint32_t u0, uint32_t u1, char* dst, std::vector<uint64_t>* sums) const;
@@ -257,24 +285,35 @@ class PoolImpl final : public Pool {
   ShardedMap<uint64_t, std::shared_ptr<std::string>> dirty_data_;
   ShardedMap<uint64_t, std::shared_ptr<Overlay>> overlays_;
   std::vector<std::pair<uint64_t, uint32_t>> pending_free_;  // committed or frozen blocks freed this generation
+  std::vector<std::pair<BlockPtr, int>> deferred_unrefs_;    // Unref: nodes that could not be read
   // The in-flight checkpoint's generation (see CHECKPOINT above).
   ShardedMap<uint64_t, std::shared_ptr<Node>> frozen_nodes_;
   ShardedMap<uint64_t, std::shared_ptr<const FrozenData>> frozen_data_;
   ShardedMap<uint64_t, std::shared_ptr<const FrozenOverlay>> frozen_overlays_;
   std::unique_ptr<Wal> spare_wal_;  // the next generation's log; the frozen one while in flight
-  mutable std::mutex ckpt_mu_;      // guards the four below
+  mutable std::mutex ckpt_mu_;      // guards the six below
   std::condition_variable ckpt_cv_;
   bool ckpt_running_ = false;
   bool frozen_log_synced_ = true;
-  Status ckpt_status_;       // of the last background checkpoint
+  Status ckpt_status_;  // of the last checkpoint attempt
+  // A checkpoint that failed before its commit, kept whole to be run again by
+  // the next WaitCheckpointLocked (its frozen maps stay readable meanwhile).
+  std::unique_ptr<CheckpointJob> failed_job_;
+  Wal* failed_log_ = nullptr;
   std::thread ckpt_thread_;  // joined under writer_mu_
   mutable NodeCache cache_;
   uint64_t dirty_bytes_ = 0;
   bool vtable_dirty_ = false;
+  // Space admission (space.cc), writer side: the reserve, the free space last
+  // read, when, and what was admitted since.
+  uint64_t reserve_ = 0;
+  uint64_t space_free_ = 0;
+  int64_t space_read_ns_ = 0;
+  uint64_t space_admitted_ = 0;
   bool replaying_ = false;
   bool closed_ = false;
   std::vector<std::string> open_problems_;  // structural problems seen while opening
-  Status broken_;                           // set when a checkpoint failed after patching in place
+  Status broken_;  // set when the pool cannot go on: closed, a failure after a commit, a resize half done
 };
 
 }  // namespace vmstore::internal

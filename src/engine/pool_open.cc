@@ -264,7 +264,9 @@ Status PoolImpl::Close() {
   std::lock_guard<std::mutex> w(writer_mu_);
   auto locks = LockAllVolumes();
   if (closed_ || !wal_) return Status::OK();
+  // A failing disk gets a few tries: each runs the failed checkpoint again.
   Status s = broken_.ok() ? CheckpointNowLocked() : WaitCheckpointLocked();
+  for (int i = 0; i < 4 && !s.ok() && broken_.ok(); ++i) s = CheckpointNowLocked();
   closed_ = true;
   broken_ = FailedPrecondition("pool " + dir_ + " is closed");
   lock_.reset();

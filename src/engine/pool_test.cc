@@ -97,11 +97,7 @@ TEST_F(PoolTest, TagsSurviveReplayAndCheckpoint) {
   VolumeId clone = Unwrap(pool_->Clone(snap, 9));
   for (bool checkpoint : {false, true}) {
     if (checkpoint) ASSERT_OK(pool_->Checkpoint());
-    env_.SimulateCrash(1);
-    env_.SetDead(true);
-    pool_.reset();  // must not write: the env is dead
-    env_.SetDead(false);
-    pool_ = Unwrap(Pool::Open("/pool", opts_));
+    pool_ = Unwrap(CrashAndReopen(env_, pool_, opts_, 1));
     ASSERT_TRUE(pool_);
     EXPECT_EQ(Unwrap(pool_->Info(tagged)).tag, 7u);
     EXPECT_EQ(Unwrap(pool_->Info(snap)).tag, 8u);

@@ -86,3 +86,53 @@ TEST_F(SpaceTest, TrimFreesUnsharedClusters) {
 
 }  // namespace
 }  // namespace vmstore::testing
+
+namespace vmstore::testing {
+namespace {
+
+// A full file system (MemEnv capacity): new data is refused with kNoSpace
+// while the reserve is still free, so trims, snapshots and deletes go through
+// and give the room back.
+TEST(FullDiskTest, NewDataStopsAtTheReserveAndTrimsGiveRoomBack) {
+  constexpr uint64_t kMiB = 1 << 20;
+  MemEnv env;
+  env.SetCapacity(48 * kMiB);
+  PoolOptions o = SmallOptions(&env, 65536);
+  o.space_reserve_bytes = 4 * kMiB;
+  auto pool = Unwrap(Pool::Create("/pool", o));
+  ASSERT_TRUE(pool);
+  VolumeId v = Unwrap(pool->CreateVolume(256 * kMiB));
+  std::string a(kMiB, 'a');
+  uint64_t written = 0;
+  Status s;
+  for (; written < 256 * kMiB; written += kMiB) {
+    s = pool->Write(v, written, a);
+    if (!s.ok()) break;
+  }
+  ASSERT_EQ(s.code(), Code::kNoSpace) << s.ToString();
+  EXPECT_NE(s.message().find("full"), std::string::npos) << s.message();
+  EXPECT_GT(written, 16 * kMiB) << "most of the space was usable";
+  EXPECT_EQ(env.injected_failures(), 0u) << "the file system itself never ran out";
+  // What was written reads back; metadata operations still work.
+  std::string got(kMiB, '\0');
+  ASSERT_OK(pool->Read(v, 0, got));
+  EXPECT_EQ(got, a);
+  VolumeId snap = Unwrap(pool->Snapshot(v));
+  ASSERT_OK(pool->DeleteVolume(snap));
+  ASSERT_OK(pool->Flush());
+  EXPECT_EQ(pool->Write(v, written, a).code(), Code::kNoSpace);
+  // A trim gives room back (the refused write checkpoints to punch it).
+  ASSERT_OK(pool->Trim(v, 0, 8 * kMiB));
+  ASSERT_OK(pool->Write(v, written, a));
+  CheckReport r;
+  ASSERT_OK(pool->Check(true, &r));
+  EXPECT_TRUE(r.clean()) << r.errors[0];
+  ASSERT_OK(pool->Close());
+  pool = Unwrap(Pool::Open("/pool", o));
+  ASSERT_TRUE(pool);
+  ASSERT_OK(pool->Read(v, written, got));
+  EXPECT_EQ(got, a);
+}
+
+}  // namespace
+}  // namespace vmstore::testing

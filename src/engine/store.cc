@@ -7,6 +7,15 @@
 
 namespace vmstore::internal {
 
+Status WriteAtRetrying(File* f, uint64_t offset, const char* src, size_t n) {
+  Status s;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    s = f->WriteAt(offset, src, n);
+    if (s.ok() || s.code() != Code::kIOError) break;
+  }
+  return s;
+}
+
 StatusOr<std::vector<uint64_t>> ContainerStore::List() {
   ASSIGN_OR_RETURN(auto names, env_->ListDir(dir_));
   std::vector<uint64_t> out;
@@ -43,14 +52,21 @@ StatusOr<std::shared_ptr<File>> ContainerStore::GetFile(uint64_t c, bool create)
   bool existed = env_->FileExists(path);
   if (!existed && !create) return Corruption("container " + ContainerFileName(c) + " is missing");
   ASSIGN_OR_RETURN(std::unique_ptr<File> f, env_->OpenFile(path, create));
-  if (!existed) {  // only the (serialised) checkpoint creates containers
+  // Only the (serialised) checkpoint creates containers. A header write that
+  // failed left an empty file: the checkpoint's retry writes the header then.
+  bool needs_header = !existed;
+  if (existed && create) {
+    ASSIGN_OR_RETURN(uint64_t size, f->Size());
+    needs_header = size < ContainerHeader::kSize;
+  }
+  if (needs_header) {
     ContainerHeader h;
     h.units = units_;
     h.number = c;
     h.uuid = uuid_;
     char buf[ContainerHeader::kSize];
     h.EncodeTo(buf);
-    RETURN_IF_ERROR(f->WriteAt(0, buf, sizeof buf));
+    RETURN_IF_ERROR(WriteAtRetrying(f.get(), 0, buf, sizeof buf));
     std::lock_guard<std::mutex> l(mu_);
     created_ = true;
     touched_.insert(c);
@@ -89,8 +105,8 @@ Status ContainerStore::WriteBlocks(std::vector<UnitWrite> writes) {
       if (data.size() >= kWalBufferBytes) break;
     }
     ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, true));
-    RETURN_IF_ERROR(f->WriteAt(DataOffset(units_, start), data.data(), data.size()));
-    RETURN_IF_ERROR(f->WriteAt(SumOffset(start), sums.data(), sums.size()));
+    RETURN_IF_ERROR(WriteAtRetrying(f.get(), DataOffset(units_, start), data.data(), data.size()));
+    RETURN_IF_ERROR(WriteAtRetrying(f.get(), SumOffset(start), sums.data(), sums.size()));
     {
       std::lock_guard<std::mutex> l(mu_);
       touched_.insert(c);

@@ -35,6 +35,11 @@ struct UnitWrite {
   const uint64_t* sums;
 };
 
+// The checkpoint's writes: an I/O error is tried up to 3 more times (a disk's
+// transient errors), then returned. Syncs are never retried this way: after a
+// failed fdatasync the kernel may have dropped the pages.
+Status WriteAtRetrying(File* f, uint64_t offset, const char* src, size_t n);
+
 class ContainerStore {
  public:
   ContainerStore(Env* env, std::string dir, std::array<uint8_t, 16> uuid, uint32_t container_units)

@@ -53,6 +53,17 @@ inline PoolOptions SmallOptions(MemEnv* env, uint32_t cluster) {
   return o;
 }
 
+// Power loss: drops or tears the env's unsynced writes (seeded), destroys the
+// pool without letting it write, and reopens it from "/pool".
+inline StatusOr<std::unique_ptr<Pool>> CrashAndReopen(MemEnv& env, std::unique_ptr<Pool>& pool, const PoolOptions& opts,
+                                                      uint64_t seed) {
+  env.SimulateCrash(seed);
+  env.SetDead(true);
+  pool.reset();  // must not write: the env is dead
+  env.SetDead(false);
+  return Pool::Open("/pool", opts);
+}
+
 // Fills `buf` from a small alphabet of patterns (so contents repeat) or random bytes.
 inline void FillPattern(std::mt19937_64& rng, std::string* buf) {
   int kind = static_cast<int>(rng() % 4);

@@ -85,7 +85,14 @@ Status PoolImpl::Unref(const BlockPtr& p, int level) {
   // A node's children must be read before its count reaches zero releases it.
   std::shared_ptr<const Node> node;
   if (level >= 0 && refs_.Get(p.addr) == 1) {
-    ASSIGN_OR_RETURN(node, LoadNode(p, nullptr));
+    auto n = LoadNode(p, nullptr);
+    if (!n.ok()) {
+      // The node cannot be read now: the reference is dropped later
+      // (RetryDeferredUnrefs), so what changed so far stays as it is.
+      deferred_unrefs_.emplace_back(p, level);
+      return Status::OK();
+    }
+    node = std::move(*n);
   }
   uint32_t rc = refs_.Decr(p.addr, units);
   if (rc == UINT32_MAX) return Internal("reference count underflow at block " + Hex(p.addr));
@@ -95,6 +102,12 @@ Status PoolImpl::Unref(const BlockPtr& p, int level) {
   }
   Release(p.addr, units);
   return Status::OK();
+}
+
+void PoolImpl::RetryDeferredUnrefs() {
+  std::vector<std::pair<BlockPtr, int>> todo;
+  todo.swap(deferred_unrefs_);
+  for (auto& [p, level] : todo) (void)Unref(p, level);  // those failing again are deferred again
 }
 
 StatusOr<BlockPtr> PoolImpl::Lookup(const VolumeRecord& v, uint64_t cluster, ReadStats* stats) const {

@@ -86,15 +86,22 @@ static Status CheckSize(uint64_t size) {
   return Status::OK();
 }
 
+Status PoolImpl::PrepareLog() {
+  if (replaying_ || !wal_->NeedsWriteOut()) return Status::OK();
+  RETURN_IF_ERROR(FrozenLogDurable());
+  return wal_->WriteOut();
+}
+
 Status PoolImpl::Log(WalType type, const std::string& payload) {
-  if (replaying_) return Status::OK();
-  if (wal_->AppendWritesOut()) WaitFrozenLogSynced();
-  return wal_->Append(type, payload);
+  RETURN_IF_ERROR(PrepareLog());
+  if (!replaying_) wal_->Append(type, payload);
+  return Status::OK();
 }
 
 Status PoolImpl::SyncMetadata() {
   if (!opts_.sync_metadata_ops) return Status::OK();
-  WaitFrozenLogSynced();
+  RETURN_IF_ERROR(FrozenLogDurable());
+  if (wal_->sync_failed()) return IOError("an earlier sync of the log failed; the next flush checkpoints");
   return wal_->Sync();
 }
 
@@ -265,7 +272,11 @@ Status PoolImpl::ResizeVolume(VolumeId id, uint64_t size) {
   RETURN_IF_ERROR(Admit());
   std::unique_lock<std::shared_mutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
   RETURN_IF_ERROR(Log(WalType::kResize, Pack({id, size})));
-  RETURN_IF_ERROR(DoResize(v, size));
+  if (Status s = DoResize(v, size); !s.ok()) {
+    // Logged but applied only in part (a read failed): memory and log differ.
+    broken_ = Status(s.code(), "pool must be reopened after a resize failed midway: " + s.message());
+    return broken_;
+  }
   return SyncMetadata();
 }
 
@@ -335,39 +346,68 @@ StatusOr<std::shared_ptr<VolumeState>> PoolImpl::BeginRangeMutation(VolumeId id,
   return st;
 }
 
+// Range mutations apply first and log what was applied: a read failing midway
+// (a shared block's old content, an index node) stops the change at a cluster
+// boundary, and the log then holds exactly that prefix, so a replay rebuilds
+// what memory holds (and what snapshots taken afterwards share). Nothing that
+// can fail runs between the change and its record: the log made room before.
 Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
   std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, data.size()));
   if (!st) return Status::OK();
-  std::string payload = Pack({id, offset});
-  payload.append(data.data(), data.size());
-  RETURN_IF_ERROR(Log(WalType::kWrite, payload));
-  std::unique_lock<std::shared_mutex> vl(st->mu);  // excludes this volume's readers
-  return DoWrite(&st->rec, offset, data.data(), data.size());
+  RETURN_IF_ERROR(AdmitSpace(data.size()));
+  RETURN_IF_ERROR(PrepareLog());
+  uint64_t applied = 0;
+  Status s;
+  {
+    std::unique_lock<std::shared_mutex> vl(st->mu);  // excludes this volume's readers
+    s = DoWrite(&st->rec, offset, data.data(), data.size(), &applied);
+  }
+  if (applied > 0) {
+    std::string payload = Pack({id, offset});
+    payload.append(data.data(), applied);
+    wal_->Append(WalType::kWrite, payload);
+  }
+  return s;
 }
 
 Status PoolImpl::Trim(VolumeId id, uint64_t offset, uint64_t length) {
-  std::lock_guard<std::mutex> w(writer_mu_);
-  ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, length));
-  if (!st) return Status::OK();
-  RETURN_IF_ERROR(Log(WalType::kTrim, Pack({id, offset, length})));
-  std::unique_lock<std::shared_mutex> vl(st->mu);
-  return DoDiscard(&st->rec, offset, length, Discard::kTrim);
+  return DiscardRange(id, offset, length, Discard::kTrim);
 }
 
 Status PoolImpl::WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool may_punch) {
+  return DiscardRange(id, offset, length, may_punch ? Discard::kZeroPunch : Discard::kZeroAlloc);
+}
+
+Status PoolImpl::DiscardRange(VolumeId id, uint64_t offset, uint64_t length, Discard mode) {
   std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, length));
   if (!st) return Status::OK();
-  RETURN_IF_ERROR(Log(WalType::kZero, Pack({id, offset, length, may_punch ? 1u : 0u})));
-  std::unique_lock<std::shared_mutex> vl(st->mu);
-  return DoDiscard(&st->rec, offset, length, may_punch ? Discard::kZeroPunch : Discard::kZeroAlloc);
+  RETURN_IF_ERROR(PrepareLog());
+  uint64_t applied = 0;
+  Status s;
+  {
+    std::unique_lock<std::shared_mutex> vl(st->mu);
+    s = DoDiscard(&st->rec, offset, length, mode, &applied);
+  }
+  if (applied > 0) {
+    if (mode == Discard::kTrim) {
+      wal_->Append(WalType::kTrim, Pack({id, offset, applied}));
+    } else {
+      wal_->Append(WalType::kZero, Pack({id, offset, applied, mode == Discard::kZeroPunch ? 1u : 0u}));
+    }
+  }
+  return s;
 }
 
 Status PoolImpl::Flush() {
   std::lock_guard<std::mutex> w(writer_mu_);
   if (!broken_.ok()) return broken_;
-  WaitFrozenLogSynced();  // what was logged before a freeze, first
+  RETURN_IF_ERROR(FrozenLogDurable());  // what was logged before a freeze, first
+  if (wal_->sync_failed()) {
+    auto locks = LockAllVolumes();
+    return CheckpointNowLocked();  // the only way to make that log's records safe
+  }
   return wal_->Sync();
 }
 

@@ -44,8 +44,7 @@ StatusOr<uint64_t> Wal::FirstGeneration() {
   return GetU64(h + 8);
 }
 
-Status Wal::Append(WalType type, const std::string& payload) {
-  if (buf_.size() >= kWalBufferBytes) RETURN_IF_ERROR(WriteOut());
+void Wal::Append(WalType type, const std::string& payload) {
   size_t start = buf_.size();
   buf_.resize(start + kWalHeader);
   char* h = buf_.data() + start;
@@ -59,7 +58,6 @@ Status Wal::Append(WalType type, const std::string& payload) {
   AppendU64(&buf_, Hash64(buf_.data() + start, kWalHeader + payload.size()));
   ++seq_;
   unsynced_ = true;
-  return Status::OK();
 }
 
 Status Wal::WriteOut() {
@@ -73,19 +71,24 @@ Status Wal::WriteOut() {
 Status Wal::Sync() {
   if (!unsynced_) return Status::OK();
   RETURN_IF_ERROR(WriteOut());
-  RETURN_IF_ERROR(file_->Sync());
+  if (Status s = file_->Sync(); !s.ok()) {
+    sync_failed_ = true;
+    return s;
+  }
   unsynced_ = false;
   return Status::OK();
 }
 
 Status Wal::Reset(uint64_t gen) {
   buf_.clear();
-  RETURN_IF_ERROR(file_->Truncate(0));
   file_offset_ = 0;
   gen_ = gen;
   seq_ = 0;
   unsynced_ = false;
-  return Status::OK();
+  sync_failed_ = false;
+  // Only for the space: records left behind belong to an older generation,
+  // and recovery stops at the first of them.
+  return file_->Truncate(0);
 }
 
 }  // namespace vmstore::internal

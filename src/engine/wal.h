@@ -38,27 +38,35 @@ class Wal {
   // The generation of the file's first record, or 0 if it has no valid first
   // header (an empty log). Reads only; call before Recover.
   StatusOr<uint64_t> FirstGeneration();
-  // True when the next Append writes the buffer out to the file.
-  bool AppendWritesOut() const { return buf_.size() >= kWalBufferBytes; }
-  // Appends a record to the buffer, writing the buffer out when it is full.
-  Status Append(WalType type, const std::string& payload);
+  // True when the buffer is full: WriteOut before the next Append.
+  bool NeedsWriteOut() const { return buf_.size() >= kWalBufferBytes; }
+  // Appends a record to the buffer; never does I/O, so it cannot fail (the
+  // caller makes room first with WriteOut when NeedsWriteOut).
+  void Append(WalType type, const std::string& payload);
+  // Writes the buffer to the file. On failure the buffer is kept whole, and
+  // the next WriteOut or Sync writes it again at the same offset.
+  Status WriteOut();
   // Writes out the buffer and makes the log durable.
   Status Sync();
-  // Starts an empty log for generation `gen` (after a checkpoint).
+  // Starts an empty log for generation `gen` (after a checkpoint). The log is
+  // usable even when the truncate it ends with fails (the error is returned).
   Status Reset(uint64_t gen);
   uint64_t bytes() const { return file_offset_ + buf_.size(); }
   // True when records were appended since the last Sync.
   bool unsynced() const { return unsynced_; }
+  // True once an fdatasync of this file failed (until Reset). After that the
+  // kernel may have dropped written pages, so a later sync that succeeds
+  // proves nothing: only a checkpoint makes this log's records safe.
+  bool sync_failed() const { return sync_failed_; }
 
  private:
-  Status WriteOut();
-
   std::unique_ptr<File> file_;
   std::string buf_;
   uint64_t file_offset_ = 0;
   uint64_t gen_ = 0;
   uint64_t seq_ = 0;
   bool unsynced_ = false;
+  bool sync_failed_ = false;
 };
 
 }  // namespace vmstore::internal

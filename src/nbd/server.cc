@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "nbd/protocol.h"
@@ -88,7 +89,7 @@ bool Allowed(const std::vector<std::pair<std::string, std::string>>& allow, cons
   return false;
 }
 
-ServerStats Server::stats() const { return {n_conns_.load(), n_requests_.load(), n_errors_.load()}; }
+ServerStats Server::stats() const { return {n_conns_.load(), n_requests_.load(), n_errors_.load(), n_refused_.load()}; }
 
 Status Server::Start() {
   if (!opts_.listen.empty()) {
@@ -165,6 +166,16 @@ void Server::AcceptLoop(int listen_fd) {
     if (stopping_) {
       ::close(fd);
       break;
+    }
+    size_t same = 0;
+    for (const auto& o : conns_) same += o->client == client;
+    if (conns_.size() >= static_cast<size_t>(std::max(1, opts_.max_connections)) ||
+        same >= static_cast<size_t>(std::max(1, opts_.max_client_connections))) {
+      ::close(fd);
+      ++n_refused_;
+      std::fprintf(stderr, "vmstore serve: connection from %s refused: %zu open from it, %zu in all (limits %d, %d)\n",
+                   client.c_str(), same, conns_.size(), opts_.max_client_connections, opts_.max_connections);
+      continue;
     }
     conns_.insert(c);
     ++n_conns_;

@@ -50,7 +50,14 @@ class ExportSource {
 struct ServerOptions {
   std::string listen = "127.0.0.1:10809";  // HOST:PORT for TCP ("" = none; port 0 = any free one)
   std::string unix_socket;                 // path of a Unix socket ("" = none)
-  int workers_per_connection = 4;          // threads serving one connection
+  // Limits, so one client cannot take the server from the others: each
+  // connection has at most `workers_per_connection` requests in flight (so at
+  // most that many payload buffers of up to 32 MiB), and a client (an IP,
+  // or "unix") at most `max_client_connections` connections at once; past
+  // either connection limit a new connection is closed at once, logged.
+  int workers_per_connection = 4;  // threads serving one connection
+  int max_connections = 256;
+  int max_client_connections = 32;
   // Which exports each client may see and open: (client, glob) pairs, the
   // client being an IP address as the server sees it, "unix" for the Unix
   // socket, or "*". Empty: every client may use every export.
@@ -67,6 +74,7 @@ bool Allowed(const std::vector<std::pair<std::string, std::string>>& allow, cons
 
 struct ServerStats {
   uint64_t connections = 0, requests = 0, errors = 0;
+  uint64_t refused = 0;  // connections closed at once by the limits
 };
 
 class Server {
@@ -109,7 +117,7 @@ class Server {
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::vector<ConnThread> conn_threads_;
-  std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0};
+  std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0};
 };
 
 }  // namespace vmstore::nbd

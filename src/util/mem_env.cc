@@ -261,6 +261,15 @@ StatusOr<std::unique_ptr<Env::Lock>> MemEnv::LockFile(const std::string& path) {
   return std::unique_ptr<Lock>(new MemLock(this, path, &mu_, &locks_));
 }
 
+StatusOr<FsSpace> MemEnv::FileSystemSpace(const std::string&) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (dead_) return IOError("env is dead");
+  const uint64_t total = capacity_ ? capacity_ : uint64_t{1} << 50;
+  uint64_t used = 0;
+  for (auto& [p, n] : files_) used += n->current.AllocatedBytes();
+  return FsSpace{total, used < total ? total - used : 0};
+}
+
 int64_t MemEnv::NowNanos() {
   std::lock_guard<std::mutex> l(mu_);
   return clock_ += 1000;

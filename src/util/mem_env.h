@@ -40,6 +40,9 @@ class MemEnv final : public Env {
   StatusOr<std::vector<std::string>> ListDir(const std::string& path) override;
   Status SyncDir(const std::string& path) override;
   StatusOr<std::unique_ptr<Lock>> LockFile(const std::string& path) override;
+  // Total = the capacity (SetCapacity; 1 PiB when unlimited), available = what
+  // is left of it.
+  StatusOr<FsSpace> FileSystemSpace(const std::string& path) override;
   int64_t NowNanos() override;
 
   // Power loss: drops or tears unsynced operations chosen with `seed`, releases

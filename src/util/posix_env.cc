@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -175,6 +176,12 @@ class PosixEnv final : public Env {
       return ErrnoStatus(err, "flock " + path);
     }
     return std::unique_ptr<Lock>(new PosixLock(fd));
+  }
+
+  StatusOr<FsSpace> FileSystemSpace(const std::string& path) override {
+    struct statvfs v;
+    if (::statvfs(path.c_str(), &v) != 0) return ErrnoStatus(errno, "statvfs " + path);
+    return FsSpace{uint64_t{v.f_blocks} * v.f_frsize, uint64_t{v.f_bavail} * v.f_frsize};
   }
 
   int64_t NowNanos() override {
