@@ -111,11 +111,17 @@ class Conn {
   int64_t size() { return nbd_get_size(h_); }
   bool multi_conn() { return nbd_can_multi_conn(h_) == 1; }
   bool Read(char* buf, size_t n, uint64_t off) { return nbd_pread(h_, buf, n, off, 0) == 0; }
-  bool Write(const char* buf, size_t n, uint64_t off) { return nbd_pwrite(h_, buf, n, off, 0) == 0; }
-  bool Flush() { return nbd_flush(h_, 0) == 0; }
+  bool Write(const char* buf, size_t n, uint64_t off) { return Said("write", nbd_pwrite(h_, buf, n, off, 0)); }
+  bool Flush() { return Said("flush", nbd_flush(h_, 0)); }
 
  private:
   explicit Conn(nbd_handle* h) : h_(h) {}
+  // True for success; a failure is printed (normally: the server was killed).
+  static bool Said(const char* what, int rc) {
+    if (rc == 0) return true;
+    std::fprintf(stderr, "crash_client: %s failed: %s\n", what, nbd_get_error());
+    return false;
+  }
   nbd_handle* h_;
 };
 
@@ -325,6 +331,12 @@ class Round {
   void Snapshotter() {
     std::mt19937_64 rng(o_.seed * 7919 + 99);
     const std::regex created("created snapshot [^@]+@(\\S+) ");
+    // A connection of its own, to tell whether the server was still up after
+    // a snapshot: when it is not, the CLI may have found no server and run the
+    // command itself, on the pool as recovered (acknowledged but unflushed
+    // writes lost, writes the server applied without answering kept).
+    auto live = Conn::Open(o_.base + "/" + o_.vm + "/" + o_.disk);
+    if (!live) return;
     while (!Over()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 150));
       if (Over()) break;
@@ -342,6 +354,10 @@ class Round {
           return;
         }
         sn.name = m[1];
+        if (!live->Flush()) {
+          std::fprintf(stderr, "crash_client: the server went away around snapshot %s: not checked\n", sn.name.c_str());
+          return;
+        }
       }
       s_->snaps.push_back(std::move(sn));
       ++snapshots_;

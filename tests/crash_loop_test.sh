@@ -32,6 +32,10 @@ export VMSTORE_POOL=$tmp/pool
 
 failed() {  # failed ROUND WHAT [LOG]
   echo "FAIL: round $1 (seed $seed): $2"
+  if [[ -n ${CRASH_KEEP:-} ]]; then  # the evidence, for a look by hand
+    rm -rf "$CRASH_KEEP" && mkdir -p "$CRASH_KEEP" && cp -a "$VMSTORE_POOL" "$tmp"/*.log "$tmp/state" "$CRASH_KEEP"/
+    echo "    pool, logs and state kept in $CRASH_KEEP"
+  fi
   [[ -n ${3:-} ]] && sed 's/^/    /' "$3" | tail -30
   fail=$((fail + 1))
 }
@@ -50,6 +54,7 @@ wait_verified() {  # true once the client says it verified; false if it exited f
 }
 writes=0 snaps=0 killed=0 fio_runs=0
 for round in $(seq 1 "$rounds"); do
+  for f in client serve; do [[ -f $tmp/$f.log ]] && mv "$tmp/$f.log" "$tmp/$f.prev.log"; done
   start_server
   [[ -n $port ]] || { failed "$round" "server did not start" "$tmp/serve.log"; break; }
   run_client "$round"

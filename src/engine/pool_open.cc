@@ -208,6 +208,11 @@ Status PoolImpl::Recover() {
       replaying_ = false;
       return s.WithContext("replaying log record " + std::to_string(r.seq));
     }
+    if (!s.ok()) {  // damaged data under a logged change: fsck says so
+      open_problems_.push_back("log record " + std::to_string(r.seq) + " (type " +
+                               std::to_string(static_cast<uint32_t>(r.type)) +
+                               ") could not be replayed: " + s.message());
+    }
   }
   replaying_ = false;
   std::lock_guard<std::mutex> w(writer_mu_);
