@@ -138,13 +138,17 @@ pivot() {
     }'
 }
 # value FILE AWK_CONDITION COLUMN: the first matching row's column ("" if none).
-value() { data "$1" | awk -F, "$2 {print \$$3; exit}"; }
+# The first matching row's field (awk reads to the end: an early exit would
+# kill the writer with SIGPIPE, which pipefail turns into a failure).
+value() { data "$1" | awk -F, "!found && $2 {print \$$3; found = 1}"; }
 max_n=$(data "$csv" | awk -F, '$1 == "vmstore_native" && $2 > m {m = $2} END {print m + 0}')
 chain_n=$(data "$csv" | awk -F, '$1 == "qcow2_chain" && $2 <= 200 && $2 > m {m = $2} END {print m + 0}')
 native0=$(value "$csv" '$1 == "vmstore_native" && $2 == 0 && $3 == "steady"' 4)
 nativeN=$(value "$csv" "\$1 == \"vmstore_native\" && \$2 == $max_n && \$3 == \"steady\"" 4)
 nativeC=$(value "$csv" "\$1 == \"vmstore_native\" && \$2 == $chain_n && \$3 == \"steady\"" 4)
 chainC=$(value "$csv" "\$1 == \"qcow2_chain\" && \$2 == $chain_n && \$3 == \"steady\"" 4)
+nativeA=$(value "$csv" "\$1 == \"vmstore_native\" && \$2 == $chain_n && \$3 == \"after\"" 4)
+chainA=$(value "$csv" "\$1 == \"qcow2_chain\" && \$2 == $chain_n && \$3 == \"after\"" 4)
 raw=$(value "$csv" '$1 == "raw"' 4)
 cli_create=$(data "$ops_csv" | awk -F, '$1 == "vmstore_native" && $3 == "create" && $4 == "cli" && $5 > m {m = $5; n = $2} END {printf "%.1f ms (at %d)", m, n}')
 cli_mean=$(data "$csv" | awk -F, '$1 == "vmstore_native" && $7 != "" && $7 > m {m = $7; n = $2} END {printf "%.1f ms (at %d)", m, n}')
@@ -217,11 +221,18 @@ readlast=$(data "$read_csv" | awk -F, -v n="$max_n" '$2 > n - 12 {print $3}' | s
   echo
   echo "### Goals (issue 6)"
   echo
+  echo "Against the chain, both states are held to the goal: right after the snapshots a read of a"
+  echo "cluster the top overlay lacks descends the chain image by image; in steady state the top"
+  echo "overlay holds every cluster, so the chain's reads stop at the top and only its metadata grows."
+  echo
   echo "| goal | measured | result |"
   echo "|---|---|---|"
   echo "| VMStore native IOPS at 1,000 snapshots >= 95 % of at 0 | at $max_n: $nativeN / $native0 | $( ((max_n >= 1000)) && ratio "$nativeN" "$native0" 0.95 || echo "not measured at 1,000 ($(ratio "$nativeN" "$native0" 0.95) at $max_n)") |"
   echo "| VMStore native at 1,000 snapshots >= 80 % of raw nbdkit | at $max_n: $nativeN / $raw | $( ((max_n >= 1000)) && ratio "$nativeN" "$raw" 0.8 || echo "not measured at 1,000 ($(ratio "$nativeN" "$raw" 0.8) at $max_n)") |"
-  echo "| >= 5x the IOPS of qcow2 chains at 200 snapshots | at $chain_n: $nativeC / $chainC | $( ((chain_n >= 200)) && ratio "$nativeC" "$chainC" 5 || echo "not measured at 200 ($(ratio "$nativeC" "$chainC" 5) at $chain_n)") |"
+  for state in steady after; do
+    if [[ $state == steady ]]; then a=$nativeC b=$chainC; else a=$nativeA b=$chainA; fi
+    echo "| >= 5x the IOPS of qcow2 chains at 200 snapshots ($state) | at $chain_n: $a / $b | $( ((chain_n >= 200)) && ratio "$a" "$b" 5 || echo "not measured at 200 ($(ratio "$a" "$b" 5) at $chain_n)") |"
+  done
   echo "| CLI snapshot create under 20 ms at any N (process start included, server running) | slowest: $cli_create; slowest mean per stretch: $cli_mean | $(under "${cli_create%% *}" 20), $(under "${cli_mean%% *}" 20) |"
   echo "| in-process snapshot create under 1 ms with fsync | slowest median: $inproc | $(under "${inproc%% *}" 1) |"
 } >"$dir/paper.md"
