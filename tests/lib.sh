@@ -70,8 +70,7 @@ require_root() {
 # An EXIT trap for tests that mount in $tmp: stops the server, unmounts
 # MOUNTPOINT (a loop mount detaches its device) and removes $tmp.
 cleanup_tmp_mount() {
-  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  server=
+  kill_server
   mountpoint -q "$1" && umount "$1"
   cleanup_tmp
 }
@@ -82,6 +81,11 @@ use_tmp() {
   trap 'cleanup_tmp' EXIT
 }
 cleanup_tmp() {
-  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  kill_server
   rm -rf "$tmp"
+}
+# Stops the server, if any, without asking how it ended.
+kill_server() {
+  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  server=
 }

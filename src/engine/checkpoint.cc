@@ -54,11 +54,7 @@ Status PoolImpl::WaitCheckpointLocked() {
   {
     std::lock_guard<std::mutex> l(ckpt_mu_);
     if (ckpt_status_.ok()) return Status::OK();
-    if (!failed_job_) {
-      broken_ = Status(ckpt_status_.code(),
-                       "pool must be reopened after a checkpoint failed after its commit: " + ckpt_status_.message());
-      return broken_;
-    }
+    // Only steps before the commit fail, and a failure keeps its job.
     retry = std::move(failed_job_);
     log = failed_log_;
     ckpt_running_ = true;
@@ -67,11 +63,6 @@ Status PoolImpl::WaitCheckpointLocked() {
   // of its steps can be repeated, and nothing it would commit has changed.
   RunCheckpoint(std::move(retry), log);
   std::lock_guard<std::mutex> l(ckpt_mu_);
-  if (!ckpt_status_.ok() && !failed_job_) {
-    broken_ = Status(ckpt_status_.code(),
-                     "pool must be reopened after a checkpoint failed after its commit: " + ckpt_status_.message());
-    return broken_;
-  }
   return ckpt_status_;
 }
 
@@ -209,16 +200,9 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
 }
 
 void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
-  // After the commit: a failure there cannot be repeated (the pool is broken).
-  auto finish = [&](const Status& s) {
-    std::lock_guard<std::mutex> l(ckpt_mu_);
-    ckpt_status_ = s.ok() ? s : s.WithContext("checkpoint");
-    ckpt_running_ = false;
-    frozen_log_synced_ = true;  // nobody may wait forever
-    ckpt_cv_.notify_all();
-  };
-  // Before it: the job is kept for WaitCheckpointLocked to run again. Until
-  // then the frozen log counts as not durable if its sync is what failed.
+  // A failure (only steps before the commit can fail) keeps the job for
+  // WaitCheckpointLocked to run again. Until then the frozen log counts as
+  // not durable if its sync is what failed.
   auto fail = [&](const Status& s) {
     std::lock_guard<std::mutex> l(ckpt_mu_);
     ckpt_status_ = s.WithContext("checkpoint (tried again at the next one)");
@@ -287,7 +271,11 @@ void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
   // The old log becomes the spare, for the generation after the new one.
   // A failed truncate only leaves the space (the old records are ignored).
   if (job->rotate_log) (void)log->Reset(job->next.generation + 1);
-  finish(Status::OK());
+  std::lock_guard<std::mutex> l(ckpt_mu_);
+  ckpt_status_ = Status::OK();
+  ckpt_running_ = false;
+  frozen_log_synced_ = true;  // committed: the frozen records are moot
+  ckpt_cv_.notify_all();
 }
 
 }  // namespace vmstore::internal

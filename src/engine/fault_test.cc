@@ -44,12 +44,12 @@ TEST_P(FaultTest, FailedOperationsAreAllOrPrefix) {
     env.SetReadErrorRate(on ? p.rate : 0, ++fault_seed);
     env.SetWriteErrorRate(on ? p.rate : 0, ++fault_seed);
   };
-  auto pick = [&](bool writable) -> VolumeId {
-    std::vector<VolumeId> ids;
-    for (auto& [id, v] : oracle) {
-      if (!writable || !v.read_only) ids.push_back(id);
-    }
-    return ids.empty() ? 0 : ids[rng() % ids.size()];
+  auto pick = [&](bool writable) { return PickVolume(rng, oracle, writable); };
+  // A random range of up to 4 clusters inside volume `id`.
+  auto random_range = [&](VolumeId id) {
+    const uint64_t size = oracle[id].data.size();
+    const uint64_t off = rng() % size;
+    return std::pair<uint64_t, uint64_t>{off, 1 + rng() % std::min<uint64_t>(size - off, 4 * C)};
   };
   // Reads a volume whole with the faults paused.
   auto read_all = [&](VolumeId id, std::string* out) {
@@ -85,8 +85,7 @@ TEST_P(FaultTest, FailedOperationsAreAllOrPrefix) {
     if (op < 45) {  // write / trim / zero
       VolumeId id = pick(true);
       if (!id) continue;
-      const uint64_t size = oracle[id].data.size();
-      uint64_t off = rng() % size, len = 1 + rng() % std::min<uint64_t>(size - off, 4 * C);
+      auto [off, len] = random_range(id);
       std::string after = oracle[id].data;
       Status s;
       if (op < 35) {
@@ -176,8 +175,7 @@ TEST_P(FaultTest, FailedOperationsAreAllOrPrefix) {
       faults(true);
     } else {  // read
       VolumeId id = pick(false);
-      const uint64_t size = oracle[id].data.size();
-      uint64_t off = rng() % size, len = 1 + rng() % std::min<uint64_t>(size - off, 4 * C);
+      auto [off, len] = random_range(id);
       std::string got(len, '\0');
       Status s = pool->Read(id, off, got);
       if (!s.ok()) {

@@ -32,13 +32,7 @@ TEST_P(ModelTest, RandomOperationsMatchOracle) {
     uint64_t size = clusters * C - (rng() % (C / 512)) * 512;
     return size;
   };
-  auto pick = [&](bool writable) -> VolumeId {
-    std::vector<VolumeId> ids;
-    for (auto& [id, v] : oracle) {
-      if (!writable || !v.read_only) ids.push_back(id);
-    }
-    return ids.empty() ? 0 : ids[rng() % ids.size()];
-  };
+  auto pick = [&](bool writable) { return PickVolume(rng, oracle, writable); };
   auto random_range = [&](uint64_t size, uint64_t* off, uint64_t* len) {
     *off = rng() % size;
     uint64_t max = std::min<uint64_t>(size - *off, 3 * C);

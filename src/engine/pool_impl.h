@@ -223,6 +223,9 @@ class PoolImpl final : public Pool {
   Status Log(WalType type, const std::string& payload);
   // Trim / WriteZeroes (writer_mu_ taken here).
   Status DiscardRange(VolumeId id, uint64_t offset, uint64_t length, Discard mode);
+  // The range mutations' protocol, apply then log (volume_ops.cc; writer_mu_ held).
+  template <typename ApplyFn, typename RecordFn>
+  Status ApplyThenLog(VolumeState* st, ApplyFn apply, RecordFn record);
   // The common start of Write / Trim / WriteZeroes (writer_mu_ held): checks the
   // volume and range, returns nullptr when there is nothing to do, otherwise
   // runs Admit() (which may checkpoint). The caller then logs the operation and
@@ -313,7 +316,7 @@ class PoolImpl final : public Pool {
   bool replaying_ = false;
   bool closed_ = false;
   std::vector<std::string> open_problems_;  // structural problems seen while opening
-  Status broken_;  // set when the pool cannot go on: closed, a failure after a commit, a resize half done
+  Status broken_;                           // set when the pool cannot go on: closed, or a resize half done
 };
 
 }  // namespace vmstore::internal

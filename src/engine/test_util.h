@@ -53,6 +53,15 @@ inline PoolOptions SmallOptions(MemEnv* env, uint32_t cluster) {
   return o;
 }
 
+// A random volume of the oracle (only writable ones if `writable`); 0 if none.
+inline VolumeId PickVolume(std::mt19937_64& rng, const Oracle& oracle, bool writable) {
+  std::vector<VolumeId> ids;
+  for (auto& [id, v] : oracle) {
+    if (!writable || !v.read_only) ids.push_back(id);
+  }
+  return ids.empty() ? 0 : ids[rng() % ids.size()];
+}
+
 // Power loss: drops or tears the env's unsynced writes (seeded), destroys the
 // pool without letting it write, and reopens it from "/pool".
 inline StatusOr<std::unique_ptr<Pool>> CrashAndReopen(MemEnv& env, std::unique_ptr<Pool>& pool, const PoolOptions& opts,

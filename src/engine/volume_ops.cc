@@ -351,24 +351,34 @@ StatusOr<std::shared_ptr<VolumeState>> PoolImpl::BeginRangeMutation(VolumeId id,
 // boundary, and the log then holds exactly that prefix, so a replay rebuilds
 // what memory holds (and what snapshots taken afterwards share). Nothing that
 // can fail runs between the change and its record: the log made room before.
-Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
-  std::lock_guard<std::mutex> w(writer_mu_);
-  ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, data.size()));
-  if (!st) return Status::OK();
-  RETURN_IF_ERROR(AdmitSpace(data.size()));
+// `apply(rec, &applied)` changes the volume; `record(applied)` appends the
+// record of what it changed.
+template <typename ApplyFn, typename RecordFn>
+Status PoolImpl::ApplyThenLog(VolumeState* st, ApplyFn apply, RecordFn record) {
   RETURN_IF_ERROR(PrepareLog());
   uint64_t applied = 0;
   Status s;
   {
     std::unique_lock<std::shared_mutex> vl(st->mu);  // excludes this volume's readers
-    s = DoWrite(&st->rec, offset, data.data(), data.size(), &applied);
+    s = apply(&st->rec, &applied);
   }
-  if (applied > 0) {
-    std::string payload = Pack({id, offset});
-    payload.append(data.data(), applied);
-    wal_->Append(WalType::kWrite, payload);
-  }
+  if (applied > 0) record(applied);
   return s;
+}
+
+Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
+  std::lock_guard<std::mutex> w(writer_mu_);
+  ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, data.size()));
+  if (!st) return Status::OK();
+  RETURN_IF_ERROR(AdmitSpace(data.size()));
+  return ApplyThenLog(
+      st.get(),
+      [&](VolumeRecord* v, uint64_t* applied) { return DoWrite(v, offset, data.data(), data.size(), applied); },
+      [&](uint64_t applied) {
+        std::string payload = Pack({id, offset});
+        payload.append(data.data(), applied);
+        wal_->Append(WalType::kWrite, payload);
+      });
 }
 
 Status PoolImpl::Trim(VolumeId id, uint64_t offset, uint64_t length) {
@@ -383,21 +393,15 @@ Status PoolImpl::DiscardRange(VolumeId id, uint64_t offset, uint64_t length, Dis
   std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, length));
   if (!st) return Status::OK();
-  RETURN_IF_ERROR(PrepareLog());
-  uint64_t applied = 0;
-  Status s;
-  {
-    std::unique_lock<std::shared_mutex> vl(st->mu);
-    s = DoDiscard(&st->rec, offset, length, mode, &applied);
-  }
-  if (applied > 0) {
-    if (mode == Discard::kTrim) {
-      wal_->Append(WalType::kTrim, Pack({id, offset, applied}));
-    } else {
-      wal_->Append(WalType::kZero, Pack({id, offset, applied, mode == Discard::kZeroPunch ? 1u : 0u}));
-    }
-  }
-  return s;
+  return ApplyThenLog(
+      st.get(), [&](VolumeRecord* v, uint64_t* applied) { return DoDiscard(v, offset, length, mode, applied); },
+      [&](uint64_t applied) {
+        if (mode == Discard::kTrim) {
+          wal_->Append(WalType::kTrim, Pack({id, offset, applied}));
+        } else {
+          wal_->Append(WalType::kZero, Pack({id, offset, applied, mode == Discard::kZeroPunch ? 1u : 0u}));
+        }
+      });
 }
 
 Status PoolImpl::Flush() {

@@ -188,9 +188,7 @@ Status MemEnv::CheckWrite(uint64_t grow_bytes) {
     return ErrnoStatus(EIO, "injected write error");
   }
   if (capacity_ && grow_bytes) {
-    uint64_t total = 0;
-    for (auto& [p, n] : files_) total += n->current.AllocatedBytes();
-    if (total + grow_bytes > capacity_) {
+    if (AllocatedLocked() + grow_bytes > capacity_) {
       ++injected_;
       return ErrnoStatus(ENOSPC, "injected full disk");
     }
@@ -265,8 +263,7 @@ StatusOr<FsSpace> MemEnv::FileSystemSpace(const std::string&) {
   std::lock_guard<std::mutex> l(mu_);
   if (dead_) return IOError("env is dead");
   const uint64_t total = capacity_ ? capacity_ : uint64_t{1} << 50;
-  uint64_t used = 0;
-  for (auto& [p, n] : files_) used += n->current.AllocatedBytes();
+  const uint64_t used = AllocatedLocked();
   return FsSpace{total, used < total ? total - used : 0};
 }
 
@@ -342,6 +339,10 @@ StatusOr<uint64_t> MemEnv::FileSize(const std::string& path) {
 
 uint64_t MemEnv::TotalAllocatedBytes() {
   std::lock_guard<std::mutex> l(mu_);
+  return AllocatedLocked();
+}
+
+uint64_t MemEnv::AllocatedLocked() const {
   uint64_t t = 0;
   for (auto& [p, n] : files_) t += n->current.AllocatedBytes();
   return t;

@@ -74,6 +74,7 @@ class MemEnv final : public Env {
   friend class MemFile;
   Status CheckRead();
   Status CheckWrite(uint64_t grow_bytes);
+  uint64_t AllocatedLocked() const;  // every file's allocated bytes; mu_ held
 
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Node>> files_;
