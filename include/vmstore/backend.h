@@ -116,6 +116,7 @@ struct OpenOptions {
   // Geometry of a new native store (ignored by other types).
   uint32_t cluster_size = 64 * 1024;
   uint64_t container_size = 64ull << 20;
+  DedupMode dedup = DedupMode::kOff;  // native: the initial deduplication mode
   // Native: punch space no block references when opening (fsck opens with
   // false, to report it instead).
   bool reclaim_garbage = true;

@@ -56,6 +56,7 @@ struct ManagerOptions {
   // Geometry of the default native SR made by Create().
   uint32_t cluster_size = 64 * 1024;
   uint64_t container_size = 64ull << 20;
+  DedupMode dedup = DedupMode::kOff;
   // Test hook, called between the steps of every operation that touches a
   // backend: "intent" (the intent is committed), "backend" (the backend steps
   // are done), "done" (the catalog is final). Crash tests exit there.

@@ -41,11 +41,20 @@ namespace vmstore {
 
 using VolumeId = uint64_t;
 
+// Deduplication of a pool (Pool::SetDedup): off; on (a cluster whose SHA-256
+// matches a stored block's becomes one more reference to it); verify (the
+// bytes are compared too before sharing).
+enum class DedupMode : uint32_t { kOff = 0, kOn = 1, kVerify = 2 };
+const char* DedupModeName(DedupMode mode);  // "off", "on", "verify"
+// Parses a name DedupModeName gives; InvalidArgument otherwise.
+StatusOr<DedupMode> ParseDedupMode(const std::string& name);
+
 struct PoolOptions {
   Env* env = nullptr;  // nullptr: Env::Default()
   // Fixed at creation:
   uint32_t cluster_size = 64 * 1024;      // power of two, 4 KiB .. 1 MiB
   uint64_t container_size = 64ull << 20;  // bytes of data per container file
+  DedupMode dedup = DedupMode::kOff;      // the initial mode (then Pool::SetDedup)
   // Run-time:
   uint64_t max_dirty_bytes = 64ull << 20;  // checkpoint when dirty data exceeds this
   uint64_t max_wal_bytes = 256ull << 20;   // ... or when the log exceeds this
@@ -60,6 +69,11 @@ struct PoolOptions {
   // runs first when it would give space back). 0: 64 MiB, at most a tenth of
   // the file system.
   uint64_t space_reserve_bytes = 0;
+  // Deduplication's memory (docs/ARCHITECTURE.md, "Deduplication"): one
+  // fingerprint in 2^dedup_hook_bits is kept in memory, and up to
+  // dedup_cache_manifests manifests of 1,024 entries (48 KiB each).
+  int dedup_hook_bits = 5;
+  size_t dedup_cache_manifests = 64;
 };
 
 enum class ExtentType { kData, kZero, kHole };
@@ -88,14 +102,31 @@ struct SpaceInfo {
                             // overhead shows in PoolStats::live_bytes only)
 };
 
+struct DedupStats {
+  uint64_t hooks = 0;              // sampled fingerprints held in memory
+  uint64_t cached_manifests = 0;   // manifests loaded in memory
+  uint64_t memory_bytes = 0;       // the index's memory: hooks, loaded and pending manifests
+  uint64_t file_bytes = 0;         // the full index on disk (dedup.idx)
+  uint64_t lookups = 0;            // clusters looked up since the pool was opened
+  uint64_t candidates = 0;         // ... for which the index had a candidate
+  uint64_t hits = 0;               // ... stored as a reference to an existing block
+  uint64_t hit_bytes = 0;          // bytes not written thanks to the hits
+  uint64_t verify_mismatches = 0;  // verify mode: candidates whose bytes differed
+  uint64_t manifest_loads = 0;     // manifests read from the file
+  uint64_t load_failures = 0;      // ... that were damaged (skipped)
+};
+
 struct PoolStats {
   uint32_t cluster_size = 0;
   uint64_t generation = 0;  // checkpoints committed
   uint64_t volumes = 0;
   uint64_t live_bytes = 0;      // bytes of referenced blocks
+  uint64_t data_bytes = 0;      // ... of which data blocks (each counted once, however shared)
   uint64_t physical_bytes = 0;  // bytes allocated on disk by the pool's files
   uint64_t wal_bytes = 0;
   uint64_t dirty_bytes = 0;
+  DedupMode dedup = DedupMode::kOff;
+  DedupStats dedup_stats;
 };
 
 struct ReadStats {
@@ -165,6 +196,11 @@ class Pool {
   virtual std::vector<VolumeInfo> ListVolumes() = 0;
   virtual StatusOr<SpaceInfo> Space(VolumeId id) = 0;
   virtual StatusOr<PoolStats> Stats() = 0;
+
+  // Sets the deduplication mode for the writes that follow; durable on
+  // return. Turning it off drops the fingerprint index (blocks already shared
+  // stay shared); turning it on again starts a new index.
+  virtual Status SetDedup(DedupMode mode) = 0;
 
   // Writes all dirty state and commits a new superblock generation.
   virtual Status Checkpoint() = 0;

@@ -143,6 +143,7 @@ StatusOr<std::unique_ptr<Backend>> OpenNativeBackend(const std::string& location
   o.env = FaultEnv::FromEnvironment();  // nullptr (the default Env) unless a test asks for faults
   o.cluster_size = options.cluster_size;
   o.container_size = options.container_size;
+  o.dedup = options.dedup;
   o.reclaim_garbage = options.reclaim_garbage;
   auto pool = options.create ? Pool::Create(location, o) : Pool::Open(location, o);
   if (!pool.ok()) return pool.status();

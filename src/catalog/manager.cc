@@ -49,6 +49,7 @@ StatusOr<std::unique_ptr<Manager>> Manager::Create(const std::string& dir, const
   bo.create = true;
   bo.cluster_size = options.cluster_size;
   bo.container_size = options.container_size;
+  bo.dedup = options.dedup;
   ASSIGN_OR_RETURN(auto engine, backend::OpenBackend("native", dir, bo));
   RETURN_IF_ERROR(engine->Close());
   ASSIGN_OR_RETURN(auto m, OpenImpl(dir, options));

@@ -1,4 +1,5 @@
 // vmstore sr | vm | disk | catalog.
+#include <cinttypes>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -36,6 +37,65 @@ void PrintDeleteReport(const DeleteReport& r, bool as_json) {
   if (r.dry_run) Printf("dry run: nothing changed\n");
 }
 
+namespace {
+
+// Refuses deduplication on an SR that is not native.
+StatusOr<Pool*> DedupPool(Manager& m, const std::string& sr) {
+  ASSIGN_OR_RETURN(backend::Backend * b, m.SrBackend(sr));
+  if (Pool* p = b->native_pool()) return p;
+  return InvalidArgument("deduplication is a property of native SRs; SR " + sr + " is of type " + b->type() +
+                         (b->type() == "zfs" ? " (ZFS has its own: zfs set dedup=on DATASET)" : ""));
+}
+
+// Space and deduplication of a native SR: logical = what the disks and clones
+// hold as written (snapshots not counted), data = the bytes of distinct data
+// blocks stored, ratio = logical / data.
+StatusOr<json> NativeSpace(Pool* p) {
+  ASSIGN_OR_RETURN(PoolStats st, p->Stats());
+  uint64_t logical = 0;
+  for (const VolumeInfo& v : p->ListVolumes()) {
+    if (v.read_only) continue;
+    ASSIGN_OR_RETURN(SpaceInfo s, p->Space(v.id));
+    logical += s.referenced;
+  }
+  const DedupStats& d = st.dedup_stats;
+  return json{{"cluster_size", st.cluster_size},
+              {"dedup", DedupModeName(st.dedup)},
+              {"logical_bytes", logical},
+              {"data_bytes", st.data_bytes},
+              {"physical_bytes", st.physical_bytes},
+              {"dedup_ratio", st.data_bytes ? static_cast<double>(logical) / static_cast<double>(st.data_bytes) : 1.0},
+              {"index_memory_bytes", d.memory_bytes},
+              {"index_file_bytes", d.file_bytes},
+              {"hooks", d.hooks},
+              {"cached_manifests", d.cached_manifests},
+              {"lookups", d.lookups},
+              {"candidates", d.candidates},
+              {"hits", d.hits},
+              {"hit_bytes", d.hit_bytes},
+              {"verify_mismatches", d.verify_mismatches},
+              {"manifest_loads", d.manifest_loads},
+              {"load_failures", d.load_failures}};
+}
+
+void PrintNativeSpace(const json& j) {
+  auto u = [&](const char* k) { return j[k].get<uint64_t>(); };
+  Printf("cluster   %s\ndedup     %s\n", Human(u("cluster_size")).c_str(), j["dedup"].get<std::string>().c_str());
+  Printf("logical   %s (disks and clones as written)\n", Human(u("logical_bytes")).c_str());
+  Printf("data      %s stored (%s on disk with index, logs and metadata)\n", Human(u("data_bytes")).c_str(),
+         Human(u("physical_bytes")).c_str());
+  Printf("ratio     %.2f (logical / data)\n", j["dedup_ratio"].get<double>());
+  if (j["dedup"] != "off" || u("index_file_bytes") > 0) {
+    Printf("index     %s in memory (%" PRIu64 " hooks, %" PRIu64 " manifests loaded), %s on disk\n",
+           Human(u("index_memory_bytes")).c_str(), u("hooks"), u("cached_manifests"),
+           Human(u("index_file_bytes")).c_str());
+    Printf("lookups   %" PRIu64 " clusters since the SR was opened, %" PRIu64 " shared (%s not written)\n",
+           u("lookups"), u("hits"), Human(u("hit_bytes")).c_str());
+  }
+}
+
+}  // namespace
+
 void AddObjectCommands(CLI::App& app, Context* ctx) {
   // ---- sr
   auto* sr = app.add_subcommand("sr", "Storage repositories: where disks and snapshots are kept");
@@ -53,7 +113,19 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
                   "btrfs (a subvolume per disk, subvolume snapshots) or zfs (a dataset per disk, zfs snapshots)");
     auto* p = c->add_option("--path", *path, "Where its data goes (default: POOL/srs/NAME; not for zfs)");
     c->add_option("--dataset", *dataset, "zfs: the existing, empty ZFS dataset to keep it in (POOL/PATH)")->excludes(p);
+    auto dedup = std::make_shared<std::string>();
+    c->add_option("--dedup", *dedup,
+                  "native: deduplication off (default), on (a cluster with the SHA-256 of a stored one is shared) or "
+                  "verify (the bytes are compared too)");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      DedupMode mode = DedupMode::kOff;
+      if (!dedup->empty()) {
+        ASSIGN_OR_RETURN(mode, ParseDedupMode(*dedup));
+        if (*type != "native") {
+          return InvalidArgument("--dedup is for native SRs" +
+                                 std::string(*type == "zfs" ? " (ZFS has its own: zfs set dedup=on DATASET)" : ""));
+        }
+      }
       if (!dataset->empty() && *type != "zfs") {
         return InvalidArgument("--dataset is for --type zfs; a " + *type + " SR takes --path");
       }
@@ -61,6 +133,10 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
         return InvalidArgument("a zfs SR needs --dataset POOL/PATH (an existing, empty ZFS dataset)");
       }
       ASSIGN_OR_RETURN(SrInfo s, m.CreateSr(*name, *type, *type == "zfs" ? *dataset : *path));
+      if (mode != DedupMode::kOff) {
+        ASSIGN_OR_RETURN(Pool * pool, DedupPool(m, s.name));
+        RETURN_IF_ERROR(pool->SetDedup(mode).WithContext("SR " + s.name + " was created; setting --dedup"));
+      }
       if (ctx->json) {
         PrintJson(ToJson(s));
       } else {
@@ -101,9 +177,14 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
           {"atomic_multi_snapshot", caps.atomic_multi_snapshot},
           {"space_accounting", caps.space_accounting},
           {"exact_disk_exclusive", caps.exact_disk_exclusive}};
+      json space;
+      if (Pool* p = b->native_pool()) {
+        ASSIGN_OR_RETURN(space, NativeSpace(p));
+      }
       if (ctx->json) {
         json j = ToJson(s);
         for (auto& [k, v] : flags) j["capabilities"][k] = v;
+        if (!space.is_null()) j["space"] = space;
         PrintJson(j);
       } else {
         Printf("name      %s\ntype      %s\nlocation  %s\nvdis      %llu\nuuid      %s\ncreated   %s\n", s.name.c_str(),
@@ -115,6 +196,29 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
           list += (list.empty() ? "" : " ") + std::string(k);
         }
         Printf("can       %s\ncannot    %s\n", yes.c_str(), no.empty() ? "-" : no.c_str());
+        if (!space.is_null()) PrintNativeSpace(space);
+      }
+      return Status::OK();
+    }));
+  }
+  {
+    auto* c = sr->add_subcommand("set",
+                                 "Change an SR's settings; they apply to the writes that follow\n"
+                                 "  example: vmstore sr set default --dedup on");
+    auto name = std::make_shared<std::string>();
+    auto dedup = std::make_shared<std::string>();
+    c->add_option("NAME", *name, "SR name")->required();
+    c->add_option("--dedup", *dedup,
+                  "native: off (drops the fingerprint index; what is shared stays shared), on or verify")
+        ->required();
+    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      ASSIGN_OR_RETURN(DedupMode mode, ParseDedupMode(*dedup));
+      ASSIGN_OR_RETURN(Pool * pool, DedupPool(m, *name));
+      RETURN_IF_ERROR(pool->SetDedup(mode));
+      if (ctx->json) {
+        PrintJson({{"sr", *name}, {"dedup", DedupModeName(mode)}});
+      } else {
+        Printf("SR %s: dedup %s\n", name->c_str(), DedupModeName(mode));
       }
       return Status::OK();
     }));

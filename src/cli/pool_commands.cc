@@ -157,6 +157,10 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
     auto container = std::make_shared<std::string>("64M");
     c->add_option("--cluster-size", *cluster, "Cluster size, a power of two from 4K to 1M (default 64K)");
     c->add_option("--container-size", *container, "Data bytes per container file (default 64M)");
+    auto dedup = std::make_shared<std::string>("off");
+    c->add_option("--dedup", *dedup,
+                  "Deduplication of the default SR: off, on (clusters with the SHA-256 of a stored one are shared) "
+                  "or verify (the bytes are compared too); later: vmstore sr set default --dedup MODE");
     c->callback([=] {
       auto run = [&]() -> Status {
         ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
@@ -166,10 +170,11 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
         ManagerOptions o;
         o.cluster_size = static_cast<uint32_t>(cs);
         o.container_size = ct;
+        ASSIGN_OR_RETURN(o.dedup, ParseDedupMode(*dedup));
         ASSIGN_OR_RETURN(auto m, Manager::Create(dir, o));
         RETURN_IF_ERROR(m->Close());
         if (ctx->json) {
-          PrintJson({{"pool", dir}, {"cluster_size", cs}, {"container_size", ct}});
+          PrintJson({{"pool", dir}, {"cluster_size", cs}, {"container_size", ct}, {"dedup", *dedup}});
         } else {
           Printf("created pool %s (cluster size %s) with SR default\n", dir.c_str(), Human(cs).c_str());
         }

@@ -1,5 +1,6 @@
 // fsck and scrub: verify every reachable block, and the pool's structure.
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "engine/pool_impl.h"
@@ -26,6 +27,7 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
   cache_.Clear();  // verify what is on disk, not what is cached
   const uint32_t C = sb_.cluster_size;
   std::unordered_set<uint64_t> seen;
+  std::unordered_map<uint64_t, uint64_t> data_csums;  // data block -> the checksum its pointers carry
   std::string buf(C, '\0');
   report->volumes = vols_.size();
   std::function<void(VolumeId, const BlockPtr&, int)> visit = [&](VolumeId id, const BlockPtr& p, int level) {
@@ -38,6 +40,7 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
       }
       ++report->data_blocks;
       report->bytes_verified += C;
+      if (dedup_) data_csums[p.addr] = p.csum;
       return;
     }
     auto node = LoadNode(p, nullptr);
@@ -50,6 +53,7 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
     for (const BlockPtr& c : (*node)->e) visit(id, c, level - 1);
   };
   for (auto& [id, st] : vols_) visit(id, st->rec.root, static_cast<int>(st->rec.height) - 1);
+  if (dedup_) RETURN_IF_ERROR(CheckDedup(data_csums, report));
   if (!structure) return Status::OK();
 
   for (auto& p : open_problems_) report->errors.push_back(p);

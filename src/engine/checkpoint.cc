@@ -83,8 +83,9 @@ Status PoolImpl::CheckpointNowLocked(uint64_t gen_step, bool rotate_log) {
 Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
   RETURN_IF_ERROR(WaitCheckpointLocked());
   RetryDeferredUnrefs();
-  if (dirty_nodes_.Empty() && dirty_data_.Empty() && overlays_.Empty() && !vtable_dirty_ && pending_free_.empty() &&
-      wal_->bytes() == 0 && gen_step == 1) {
+  const bool dedup_pending = dedup_ && closing_ && dedup_->pending();
+  if (dirty_nodes_.Empty() && dirty_data_.Empty() && overlays_.Empty() && !vtable_dirty_ && !sb_dirty_ &&
+      !dedup_pending && pending_free_.empty() && wal_->bytes() == 0 && gen_step == 1) {
     return Status::OK();
   }
   const uint32_t cu = cluster_units();
@@ -153,11 +154,25 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
   job->writes.push_back({vt_addr, job->vtable.data(), vt_units, job->vtable_sums.data()});
 
   job->next = sb_;
+  job->next.format_version = kFormatVersion;
   job->next.generation = sb_.generation + gen_step;
   job->next.cursor = cursor_;
   job->next.next_volume_id = next_id_;
   job->next.vtable = {vt_addr, vt_csum};
   job->next.vtable_units = vt_units;
+
+  // The manifests of the blocks written this generation, with their checksums.
+  if (dedup_) {
+    job->dedup_batch = dedup_->Freeze(
+        job->next.generation,
+        [&](uint64_t addr) -> std::optional<uint64_t> {
+          auto c = new_csums.find(addr);
+          if (c == new_csums.end()) return std::nullopt;
+          return c->second;
+        },
+        /*seal_all=*/closing_ || sb_dirty_);
+  }
+  sb_dirty_ = false;
 
   // The old volume table and every block freed this generation go once the
   // new superblock is down; containers left without a live block with them
@@ -234,6 +249,9 @@ void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
   // run again; the readers use the frozen maps meanwhile).
   if (s.ok()) s = store_->WriteBlocks(job->writes);
   if (s.ok()) s = store_->SyncTouched();
+  // The generation's dedup manifests, which describe those blocks (a batch of
+  // a generation that never commits is cut off at the next open).
+  if (s.ok() && !job->dedup_batch.bytes.empty()) s = dedup_->WriteBatch(job->dedup_batch);
   if (s.ok() && !job->patches.empty()) {
     s = store_->WriteBlocks(job->patches);
     if (s.ok()) s = store_->SyncTouched();

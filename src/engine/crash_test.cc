@@ -20,10 +20,10 @@ namespace vmstore::testing {
 namespace {
 
 // Runs one round; returns "" or a failure description.
-std::string CrashRound(uint64_t seed, uint32_t cluster) {
+std::string CrashRound(uint64_t seed, uint32_t cluster, DedupMode dedup = DedupMode::kOff) {
   std::mt19937_64 rng(seed);
   MemEnv env;
-  PoolOptions opts = SmallOptions(&env, cluster);
+  PoolOptions opts = dedup == DedupMode::kOff ? SmallOptions(&env, cluster) : DedupOptions(&env, cluster, dedup);
   opts.max_dirty_bytes = uint64_t{cluster} * (2 + rng() % 8);
   auto created = Pool::Create("/pool", opts);
   if (!created.ok()) return created.status().ToString();
@@ -61,7 +61,11 @@ std::string CrashRound(uint64_t seed, uint32_t cluster) {
       uint64_t size = o[id].data.size();
       uint64_t off = rng() % size, len = 1 + rng() % std::min<uint64_t>(size - off, 2 * C);
       std::string buf(len, '\0');
-      FillPattern(rng, &buf);
+      if (dedup == DedupMode::kOff) {
+        FillPattern(rng, &buf);
+      } else {
+        FillFromAlphabet(rng, &buf, off);
+      }
       s = pool->Write(id, off, buf);
       next[id].data.replace(off, len, buf);
     } else if (op < 72) {
@@ -138,6 +142,17 @@ TEST(CrashTest, PowerLossAtRandomPointsKeepsEveryFlushedOperation) {
     uint32_t cluster = r % 2 ? 4096 : 16384;
     std::string err = CrashRound(seed, cluster);
     ASSERT_EQ(err, "") << "seed=" << seed << " cluster=" << cluster;
+  }
+}
+
+TEST(CrashTest, PowerLossWithDeduplicationKeepsEveryFlushedOperation) {
+  const int rounds = std::getenv("VMSTORE_LONG") ? 10000 : 1000;
+  for (int r = 0; r < rounds; ++r) {
+    uint64_t seed = 50000 + static_cast<uint64_t>(r);
+    uint32_t cluster = r % 2 ? 4096 : 16384;
+    DedupMode mode = r % 3 ? DedupMode::kOn : DedupMode::kVerify;
+    std::string err = CrashRound(seed, cluster, mode);
+    ASSERT_EQ(err, "") << "seed=" << seed << " cluster=" << cluster << " dedup=" << DedupModeName(mode);
   }
 }
 

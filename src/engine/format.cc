@@ -46,6 +46,7 @@ void Superblock::EncodeTo(char* s) const {
   PutU32(s + 8, format_version);
   PutU32(s + 12, cluster_size);
   PutU32(s + 16, container_units);
+  PutU32(s + 20, dedup);
   std::memcpy(s + 24, uuid.data(), 16);
   PutU64(s + 40, generation);
   PutU64(s + 48, cursor);
@@ -62,9 +63,14 @@ StatusOr<Superblock> Superblock::Decode(const char* s) {
   if (GetU64(s + 96) != Hash64(s, 96)) return Corruption("superblock checksum mismatch");
   Superblock sb;
   sb.format_version = GetU32(s + 8);
-  if (sb.format_version != kFormatVersion) {
+  if (sb.format_version < kOldestFormatVersion || sb.format_version > kFormatVersion) {
     return NotSupported("pool has format version " + std::to_string(sb.format_version) +
-                        "; this vmstore reads version " + std::to_string(kFormatVersion));
+                        "; this vmstore reads versions " + std::to_string(kOldestFormatVersion) + " to " +
+                        std::to_string(kFormatVersion));
+  }
+  sb.dedup = GetU32(s + 20);
+  if (sb.dedup > 2 || (sb.format_version == 1 && sb.dedup != 0)) {
+    return Corruption("superblock has an unknown deduplication mode " + std::to_string(sb.dedup));
   }
   sb.cluster_size = GetU32(s + 12);
   sb.container_units = GetU32(s + 16);
@@ -86,7 +92,7 @@ StatusOr<Superblock> Superblock::Decode(const char* s) {
 void ContainerHeader::EncodeTo(char* b) const {
   std::memset(b, 0, kSize);
   std::memcpy(b, kContainerMagic, 8);
-  PutU32(b + 8, kFormatVersion);
+  PutU32(b + 8, kContainerVersion);
   PutU32(b + 12, units);
   PutU64(b + 16, number);
   std::memcpy(b + 24, uuid.data(), 16);

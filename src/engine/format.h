@@ -21,7 +21,11 @@
 
 namespace vmstore::internal {
 
-constexpr uint32_t kFormatVersion = 1;
+// Superblock format: 2 adds the deduplication mode (offset 20); a version 1
+// superblock (mode off) is read and rewritten as 2 at the next checkpoint.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestFormatVersion = 1;
+constexpr uint32_t kContainerVersion = 1;
 constexpr uint32_t kUnit = 4096;
 constexpr int kIndexBits = 31;
 constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
@@ -64,6 +68,7 @@ struct Superblock {
   uint32_t format_version = kFormatVersion;
   uint32_t cluster_size = 0;
   uint32_t container_units = 0;
+  uint32_t dedup = 0;  // DedupMode (version 2; 0 in version 1)
   std::array<uint8_t, 16> uuid{};
   uint64_t generation = 0;
   uint64_t cursor = 0;  // next free block address

@@ -99,7 +99,8 @@ Status PoolImpl::ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, 
   return Status::OK();
 }
 
-Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, const char* data, uint32_t l) {
+Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, const char* data, uint32_t l,
+                              const Fingerprint* fp) {
   const uint32_t C = sb_.cluster_size;
   const bool zero = IsAllZero(data, l);
   if (zero) {
@@ -110,26 +111,28 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
   BlockPtr& e = leaf.first->e[leaf.second];
   if (o == 0 && l == C) {
     BlockPtr old = e;
-    e = zero ? BlockPtr{kZeroAddr, 0} : NewDataBlock(std::string(data, l));
+    e = StoreCluster(v->id, std::string(data, l), fp);  // a hit on `old` takes its reference first
     return Unref(old, -1);
   }
   if (!IsReal(e.addr)) {
     std::string buf(C, '\0');
     std::memcpy(buf.data() + o, data, l);
-    e = NewDataBlock(std::move(buf));
+    e = StoreCluster(v->id, std::move(buf), nullptr);
     return Status::OK();
   }
-  const bool shared = refs_.Get(e.addr) > 1;
-  if (auto d = dirty_data_.Get(e.addr); d && !shared) {
+  // Blocks of a deduplicating pool are never changed in place: the index may
+  // point at them. Nor are shared ones.
+  const bool copy = refs_.Get(e.addr) > 1 || dedup_mode_.load(std::memory_order_relaxed) != DedupMode::kOff;
+  if (auto d = dirty_data_.Get(e.addr); d && !copy) {
     std::memcpy(d->data() + o, data, l);
     return Status::OK();
   }
-  if (shared) {
+  if (copy) {
     std::string buf(C, '\0');
     RETURN_IF_ERROR(ReadBlock(e, 0, C, buf.data()));
     std::memcpy(buf.data() + o, data, l);
     BlockPtr old = e;
-    e = NewDataBlock(std::move(buf));
+    e = StoreCluster(v->id, std::move(buf), nullptr);
     return Unref(old, -1);
   }
   // Private committed (or frozen) block: patch only the units touched (an overlay).
@@ -163,10 +166,16 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
   return Status::OK();
 }
 
-Status PoolImpl::DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied) {
+Status PoolImpl::DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied,
+                         const std::vector<Fingerprint>* fps) {
+  const uint64_t first = offset / sb_.cluster_size;
+  const bool have = fps && !fps->empty() && dedup_mode_.load(std::memory_order_relaxed) != DedupMode::kOff;
   return ForEachCluster(
       offset, length, sb_.cluster_size,
-      [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t done) { return WriteCluster(v, ci, o, data + done, l); },
+      [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t done) {
+        const Fingerprint* fp = have && l == sb_.cluster_size ? &(*fps)[ci - first] : nullptr;
+        return WriteCluster(v, ci, o, data + done, l, fp);
+      },
       applied);
 }
 
@@ -187,14 +196,14 @@ Status PoolImpl::DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Di
         }
         if (!IsReal(cur.addr)) return Status::OK();
         if (zeros.size() < l) zeros.assign(C, '\0');
-        return WriteCluster(v, ci, o, zeros.data(), l);
+        return WriteCluster(v, ci, o, zeros.data(), l, nullptr);
       },
       applied);
 }
 
 Status PoolImpl::Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadStats* stats) {
   ASSIGN_OR_RETURN(auto state, FindForRead(id));
-  std::shared_lock<std::shared_mutex> l(state->mu);
+  std::shared_lock<SharedMutex> l(state->mu);
   const VolumeRecord* v = &state->rec;
   RETURN_IF_ERROR(CheckRange(*v, offset, buf.size()));
   return ForEachCluster(
@@ -207,7 +216,7 @@ Status PoolImpl::Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadSta
 
 StatusOr<std::vector<Extent>> PoolImpl::Map(VolumeId id, uint64_t offset, uint64_t length) {
   ASSIGN_OR_RETURN(auto state, FindForRead(id));
-  std::shared_lock<std::shared_mutex> l(state->mu);
+  std::shared_lock<SharedMutex> l(state->mu);
   const VolumeRecord* v = &state->rec;
   RETURN_IF_ERROR(CheckRange(*v, offset, length));
   std::vector<Extent> out;

@@ -11,16 +11,19 @@ struct ModelParams {
   uint32_t cluster;
   uint64_t seed;
   int steps;
+  DedupMode dedup = DedupMode::kOff;  // on: data from a small alphabet, and the mode switched now and then
 };
 
 class ModelTest : public ::testing::TestWithParam<ModelParams> {};
 
 TEST_P(ModelTest, RandomOperationsMatchOracle) {
   const ModelParams p = GetParam();
-  SCOPED_TRACE("seed=" + std::to_string(p.seed) + " cluster=" + std::to_string(p.cluster));
+  SCOPED_TRACE("seed=" + std::to_string(p.seed) + " cluster=" + std::to_string(p.cluster) +
+               " dedup=" + DedupModeName(p.dedup));
   std::mt19937_64 rng(p.seed);
   MemEnv env;
-  PoolOptions opts = SmallOptions(&env, p.cluster);
+  const bool dedup = p.dedup != DedupMode::kOff;
+  PoolOptions opts = dedup ? DedupOptions(&env, p.cluster, p.dedup) : SmallOptions(&env, p.cluster);
   auto pool = Unwrap(Pool::Create("/pool", opts));
   ASSERT_TRUE(pool);
   Oracle oracle;
@@ -57,7 +60,11 @@ TEST_P(ModelTest, RandomOperationsMatchOracle) {
       uint64_t off, len;
       random_range(oracle[id].data.size(), &off, &len);
       std::string buf(len, '\0');
-      FillPattern(rng, &buf);
+      if (dedup) {
+        FillFromAlphabet(rng, &buf, off);
+      } else {
+        FillPattern(rng, &buf);
+      }
       ASSERT_OK(pool->Write(id, off, buf));
       oracle[id].data.replace(off, len, buf);
     } else if (op < 52) {
@@ -97,7 +104,10 @@ TEST_P(ModelTest, RandomOperationsMatchOracle) {
       ASSERT_OK(pool->ResizeVolume(id, size));
       oracle[id].data.resize(size, '\0');
     } else if (op < 80) {
-      if (rng() % 2) {
+      if (dedup && rng() % 8 == 0) {
+        const DedupMode modes[] = {DedupMode::kOff, DedupMode::kOn, DedupMode::kVerify};
+        ASSERT_OK(pool->SetDedup(modes[rng() % 3]));
+      } else if (rng() % 2) {
         ASSERT_OK(pool->Flush());
       } else {
         ASSERT_OK(pool->Checkpoint());
@@ -156,9 +166,15 @@ TEST_P(ModelTest, RandomOperationsMatchOracle) {
 INSTANTIATE_TEST_SUITE_P(Clusters, ModelTest,
                          ::testing::Values(ModelParams{4096, 1, 3000}, ModelParams{4096, 2, 3000},
                                            ModelParams{65536, 3, 3000}, ModelParams{65536, 4, 2000},
-                                           ModelParams{1 << 20, 5, 800}),
+                                           ModelParams{1 << 20, 5, 800}, ModelParams{4096, 6, 3000, DedupMode::kOn},
+                                           ModelParams{4096, 7, 2000, DedupMode::kVerify},
+                                           ModelParams{65536, 8, 2000, DedupMode::kOn}),
                          [](const auto& info) {
-                           return "C" + std::to_string(info.param.cluster) + "_seed" + std::to_string(info.param.seed);
+                           std::string dedup = info.param.dedup == DedupMode::kOff
+                                                   ? ""
+                                                   : std::string("_dedup_") + DedupModeName(info.param.dedup);
+                           return "C" + std::to_string(info.param.cluster) + "_seed" + std::to_string(info.param.seed) +
+                                  dedup;
                          });
 
 }  // namespace

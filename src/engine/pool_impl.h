@@ -16,6 +16,9 @@
 //  - partial, cluster shared (count > 1): read, patch, new dirty block;
 //  - partial, cluster private and committed: an overlay of just the 4 KiB units
 //    touched - no cluster copy. The checkpoint patches them in place.
+// With deduplication on (dedup.cc) no block is changed in place - partial
+// writes copy - and a cluster whose content the index finds in a live block
+// becomes one more reference to it instead of a new block.
 //
 // CHECKPOINT (checkpoint.cc), in two halves so writers and readers stall only
 // for the first. FREEZE, under every lock but doing no I/O: compute unit sums
@@ -29,8 +32,9 @@
 // (coalesced appends), sync, then patch overlaid units in place and sync; 4)
 // write the superblock of generation g+1 and sync; 5) punch the blocks freed
 // during generation g, delete empty containers, drop the frozen maps, and reset
-// the old log for generation g+2. A failure there breaks the pool (reopen
-// replays both logs). Only one checkpoint is in flight; a freeze waits for it.
+// the old log for generation g+2. A failure before step 4 keeps the job to be
+// run again; after it, a failure only leaves garbage for the next open. Only
+// one checkpoint is in flight; a freeze waits for it.
 //
 // RECOVERY (pool_open.cc). Read the superblock (generation g), rebuild
 // reference counts by walking every tree, restore undo images (so containers
@@ -62,20 +66,23 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/dedup_index.h"
+#include "engine/fingerprint.h"
 #include "engine/format.h"
 #include "engine/node_cache.h"
 #include "engine/refs.h"
 #include "engine/store.h"
 #include "engine/wal.h"
 #include "util/sharded_map.h"
+#include "util/shared_mutex.h"
 #include "vmstore/pool.h"
 
 namespace vmstore::internal {
 
 // One volume's record and the lock its readers share.
 struct VolumeState {
-  mutable std::shared_mutex mu;
-  VolumeRecord rec;  // guarded by mu for readers; written under writer_mu_ + mu
+  mutable SharedMutex mu;  // writer-preferring: a write is not starved by a stream of reads
+  VolumeRecord rec;        // guarded by mu for readers; written under writer_mu_ + mu
 };
 
 // A patched 4 KiB unit of a committed data block, waiting for the checkpoint.
@@ -114,6 +121,7 @@ struct CheckpointJob {
   std::vector<uint64_t> empty_containers;            // deleted then
   bool rotate_log = true;                            // false in recovery: one log, no writers
   bool undo_logged = false;                          // set once the undo records are in the log's buffer
+  DedupIndex::Batch dedup_batch;                     // the generation's manifests, written before the commit
 };
 
 class PoolImpl final : public Pool {
@@ -134,6 +142,7 @@ class PoolImpl final : public Pool {
   Status Trim(VolumeId id, uint64_t offset, uint64_t length) override;
   Status WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool may_punch) override;
   Status Flush() override;
+  Status SetDedup(DedupMode mode) override;
   StatusOr<std::vector<Extent>> Map(VolumeId id, uint64_t offset, uint64_t length) override;
   StatusOr<VolumeInfo> Info(VolumeId id) override;
   std::vector<VolumeInfo> ListVolumes() override;
@@ -156,6 +165,15 @@ class PoolImpl final : public Pool {
   Status LoadVolumeTable();
   Status Recover();
   Status ReclaimGarbage(uint64_t* garbage_bytes, bool punch);
+  // Opens the deduplication index if the superblock says so, else removes a
+  // stale one (pool_open.cc).
+  Status OpenDedup();
+  std::string DedupPath() const { return dir_ + "/dedup.idx"; }
+  std::unique_ptr<DedupIndex> NewDedupIndex() const;  // with the pool's options; not loaded
+  // fsck / scrub of the index (dedup.cc): every batch and manifest whole, and
+  // every entry of a live block carrying that block's checksum (`data_csums`:
+  // data block -> checksum, from the walk). Problems go to report->errors.
+  Status CheckDedup(const std::unordered_map<uint64_t, uint64_t>& data_csums, CheckReport* report);
 
   // --- tree.cc
   uint32_t cluster_units() const { return sb_.cluster_size / kUnit; }
@@ -186,11 +204,22 @@ class PoolImpl final : public Pool {
 
   // --- io.cc
   Status ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, char* dst) const;
-  Status WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t offset, const char* data, uint32_t length);
+  // `fp`: the fingerprint of a whole cluster's data if already computed.
+  Status WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t offset, const char* data, uint32_t length,
+                      const Fingerprint* fp);
+  // The block for a cluster's new content (writer_mu_ held): the zero marker
+  // for zeroes; with deduplication on, an existing block of the same content
+  // (one more reference); otherwise a new dirty block.
+  BlockPtr StoreCluster(VolumeId stream, std::string content, const Fingerprint* fp);
+  // With deduplication on, the fingerprints of the whole, non-zero clusters of
+  // a write (indexed by cluster - offset / cluster size), computed before the
+  // writer lock is taken; empty otherwise.
+  std::vector<Fingerprint> FingerprintWrite(uint64_t offset, std::span<const char> data) const;
   // DoWrite and DoDiscard change whole clusters one at a time; on failure
   // *applied (if given) says how many bytes from `offset` were changed (a
   // cluster boundary), and nothing after them was.
-  Status DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied = nullptr);
+  Status DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied = nullptr,
+                 const std::vector<Fingerprint>* fps = nullptr);
   enum class Discard { kTrim, kZeroPunch, kZeroAlloc };
   Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode, uint64_t* applied = nullptr);
 
@@ -203,7 +232,7 @@ class PoolImpl final : public Pool {
   // Reader side: the volume's state, to be locked shared by the caller.
   StatusOr<std::shared_ptr<VolumeState>> FindForRead(VolumeId id) const;
   // Every volume's lock, exclusively, in id order (writer_mu_ held).
-  std::vector<std::unique_lock<std::shared_mutex>> LockAllVolumes();
+  std::vector<std::unique_lock<SharedMutex>> LockAllVolumes();
   uint64_t AllocateAddr(uint32_t units);
   Status CheckRange(const VolumeRecord& v, uint64_t offset, uint64_t length) const;
   Status CheckWritable(const VolumeRecord& v) const;
@@ -307,6 +336,14 @@ class PoolImpl final : public Pool {
   mutable NodeCache cache_;
   uint64_t dirty_bytes_ = 0;
   bool vtable_dirty_ = false;
+  bool sb_dirty_ = false;  // a superblock field other than the checkpoint's changed (SetDedup)
+  // Deduplication: the mode (sb_.dedup, readable without the writer lock),
+  // the index (null when off; writer side, and the checkpoint's batch write)
+  // and what the pool did with its candidates since opening.
+  std::atomic<DedupMode> dedup_mode_{DedupMode::kOff};
+  std::unique_ptr<DedupIndex> dedup_;
+  uint64_t dedup_hits_ = 0;
+  uint64_t dedup_verify_mismatches_ = 0;
   // Space admission (space.cc), writer side: the reserve, the free space last
   // read, when, and what was admitted since.
   uint64_t reserve_ = 0;
@@ -315,6 +352,7 @@ class PoolImpl final : public Pool {
   uint64_t space_admitted_ = 0;
   bool replaying_ = false;
   bool closed_ = false;
+  bool closing_ = false;                    // Close() is checkpointing: every open dedup manifest is sealed
   std::vector<std::string> open_problems_;  // structural problems seen while opening
   Status broken_;                           // set when the pool cannot go on: closed, or a resize half done
 };

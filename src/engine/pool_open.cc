@@ -67,6 +67,7 @@ Status PoolImpl::InitNew() {
   sb.cursor = MakeAddr(1, 0);
   sb.next_volume_id = 1;
   sb.created_ns = env_->NowNanos();
+  sb.dedup = static_cast<uint32_t>(opts_.dedup);
   char slots[2 * Superblock::kSlotSize] = {};
   sb.EncodeTo(slots);
   sb.EncodeTo(slots + Superblock::kSlotSize);
@@ -151,6 +152,7 @@ Status PoolImpl::OpenExisting() {
   if (!s.ok()) {
     return Status(s.code(), "cannot open pool " + dir_ + ": " + s.message() + " (run `vmstore fsck`)");
   }
+  RETURN_IF_ERROR(OpenDedup());  // before replay, which deduplicates too
   return Recover();
 }
 
@@ -270,6 +272,7 @@ Status PoolImpl::Close() {
   auto locks = LockAllVolumes();
   if (closed_ || !wal_) return Status::OK();
   // A failing disk gets a few tries: each runs the failed checkpoint again.
+  closing_ = true;
   Status s = broken_.ok() ? CheckpointNowLocked() : WaitCheckpointLocked();
   for (int i = 0; i < 4 && !s.ok() && broken_.ok(); ++i) s = CheckpointNowLocked();
   closed_ = true;

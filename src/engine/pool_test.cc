@@ -132,13 +132,13 @@ TEST_F(PoolTest, PoolOfAnotherFormatVersionIsRefused) {
   for (int i = 0; i < 2; ++i) {
     ASSERT_OK(f->ReadAt(i * sizeof slot, sizeof slot, slot));
     auto sb = Unwrap(internal::Superblock::Decode(slot));
-    sb.format_version = 2;
+    sb.format_version = 3;
     sb.EncodeTo(slot);
     ASSERT_OK(f->WriteAt(i * sizeof slot, slot, sizeof slot));
   }
   auto r = Pool::Open("/pool", opts_);
   EXPECT_EQ(r.status().code(), Code::kNotSupported);
-  EXPECT_EQ(r.status().message(), "pool has format version 2; this vmstore reads version 1");
+  EXPECT_EQ(r.status().message(), "pool has format version 3; this vmstore reads versions 1 to 2");
 }
 
 TEST_F(PoolTest, BadGeometryIsRefused) {

@@ -67,6 +67,9 @@ std::string RefTable::Diff(const RefTable& o) const {
   if (live_ != o.live_) {
     return "live units " + std::to_string(live_) + " != " + std::to_string(o.live_);
   }
+  if (data_blocks_ != o.data_blocks_) {
+    return "data blocks " + std::to_string(data_blocks_) + " != " + std::to_string(o.data_blocks_);
+  }
   auto check = [&](const RefTable& a, const RefTable& b) -> std::string {
     for (auto& [c, p] : a.c_) {
       auto it = b.c_.find(c);

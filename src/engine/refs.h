@@ -34,6 +34,10 @@ class RefTable {
   // Decrements; returns the new count. At 0 the block's `units` are released.
   uint32_t Decr(uint64_t addr, uint32_t units);
   uint64_t live_units() const { return live_; }
+  // Live data blocks (not index nodes), each counted once however shared;
+  // kept by the callers, which know what a block is.
+  uint64_t data_blocks() const { return data_blocks_; }
+  void AddDataBlocks(int64_t n) { data_blocks_ += static_cast<uint64_t>(n); }
   uint64_t LiveUnitsIn(uint64_t container) const;
   bool UnitInUse(uint64_t container, uint64_t index) const;
   std::vector<uint64_t> Containers() const;
@@ -50,6 +54,7 @@ class RefTable {
   uint32_t units_;
   std::map<uint64_t, PerContainer> c_;
   uint64_t live_ = 0;
+  uint64_t data_blocks_ = 0;
 };
 
 }  // namespace vmstore::internal

@@ -86,6 +86,39 @@ inline void FillPattern(std::mt19937_64& rng, std::string* buf) {
   }
 }
 
+// Fills `buf`, to be written at byte `offset` of a volume, from an alphabet of
+// five 4 KiB unit contents (the first all zero), so that whole clusters repeat
+// across writes and volumes: the deduplication tests' data. Half the writes
+// repeat one content throughout; the others change it at unit boundaries.
+inline void FillFromAlphabet(std::mt19937_64& rng, std::string* buf, uint64_t offset) {
+  static const std::vector<std::string> kUnits = [] {
+    std::mt19937_64 r(4242);
+    std::vector<std::string> u(5, std::string(4096, '\0'));
+    for (size_t i = 1; i < u.size(); ++i) {
+      for (char& c : u[i]) c = static_cast<char>(r());
+    }
+    return u;
+  }();
+  const bool one = rng() % 2;
+  size_t k = rng() % kUnits.size();
+  for (size_t pos = 0; pos < buf->size();) {
+    const size_t in = (offset + pos) % 4096, n = std::min<size_t>(4096 - in, buf->size() - pos);
+    std::memcpy(buf->data() + pos, kUnits[k].data() + in, n);
+    pos += n;
+    if (!one) k = rng() % kUnits.size();
+  }
+}
+
+// Options of a deduplicating test pool: every other fingerprint a hook and
+// two manifests cached, so lookups go to the file often.
+inline PoolOptions DedupOptions(MemEnv* env, uint32_t cluster, DedupMode mode) {
+  PoolOptions o = SmallOptions(env, cluster);
+  o.dedup = mode;
+  o.dedup_hook_bits = 1;
+  o.dedup_cache_manifests = 2;
+  return o;
+}
+
 // Compares every volume of the pool with the oracle; returns "" or a description.
 inline std::string CompareAll(Pool& pool, const Oracle& oracle) {
   auto vols = pool.ListVolumes();

@@ -97,6 +97,7 @@ Status PoolImpl::Unref(const BlockPtr& p, int level) {
   uint32_t rc = refs_.Decr(p.addr, units);
   if (rc == UINT32_MAX) return Internal("reference count underflow at block " + Hex(p.addr));
   if (rc > 0) return Status::OK();
+  if (level < 0) refs_.AddDataBlocks(-1);
   if (node) {
     for (const BlockPtr& c : node->e) RETURN_IF_ERROR(Unref(c, level - 1));
   }
@@ -140,6 +141,7 @@ uint64_t PoolImpl::AllocateAddr(uint32_t units) {
 BlockPtr PoolImpl::NewDataBlock(std::string content) {
   uint64_t a = AllocateAddr(cluster_units());
   refs_.Incr(a, cluster_units());
+  refs_.AddDataBlocks(1);
   dirty_bytes_ += content.size();
   dirty_data_.Put(a, std::make_shared<std::string>(std::move(content)));
   return {a, 0};
@@ -155,7 +157,10 @@ Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vec
   }
   if (refs->Incr(p.addr, units, &overlap) > 1) return Status::OK();
   if (overlap && problems) problems->push_back("block " + Hex(p.addr) + " overlaps another block");
-  if (level < 0) return Status::OK();
+  if (level < 0) {
+    refs->AddDataBlocks(1);
+    return Status::OK();
+  }
   ASSIGN_OR_RETURN(auto node, LoadNode(p, nullptr));
   for (const BlockPtr& c : node->e) RETURN_IF_ERROR(WalkRefs(c, level - 1, refs, problems));
   return Status::OK();

@@ -58,8 +58,8 @@ void PoolImpl::InsertVolume(const VolumeRecord& r) {
   vol_index_.Put(r.id, st);
 }
 
-std::vector<std::unique_lock<std::shared_mutex>> PoolImpl::LockAllVolumes() {
-  std::vector<std::unique_lock<std::shared_mutex>> locks;
+std::vector<std::unique_lock<SharedMutex>> PoolImpl::LockAllVolumes() {
+  std::vector<std::unique_lock<SharedMutex>> locks;
   locks.reserve(vols_.size());
   for (auto& [id, st] : vols_) locks.emplace_back(st->mu);
   return locks;
@@ -139,7 +139,7 @@ Status PoolImpl::DoDelete(VolumeId id) {
   ASSIGN_OR_RETURN(auto st, FindState(id));
   VolumeRecord r;
   {
-    std::unique_lock<std::shared_mutex> l(st->mu);  // waits for the volume's readers
+    std::unique_lock<SharedMutex> l(st->mu);  // waits for the volume's readers
     r = st->rec;
     vol_index_.Erase(id);
     vols_.erase(id);
@@ -270,7 +270,7 @@ Status PoolImpl::ResizeVolume(VolumeId id, uint64_t size) {
   ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
   RETURN_IF_ERROR(CheckWritable(*v));
   RETURN_IF_ERROR(Admit());
-  std::unique_lock<std::shared_mutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
+  std::unique_lock<SharedMutex> vl(vols_.at(id)->mu);  // excludes this volume's readers
   RETURN_IF_ERROR(Log(WalType::kResize, Pack({id, size})));
   if (Status s = DoResize(v, size); !s.ok()) {
     // Logged but applied only in part (a read failed): memory and log differ.
@@ -331,7 +331,7 @@ Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
   RETURN_IF_ERROR(CheckWritable(*v));
   if (volume == snapshot) return InvalidArgument("cannot roll " + VolName(volume) + " back to itself");
   RETURN_IF_ERROR(Admit());
-  std::unique_lock<std::shared_mutex> vl(vols_.at(volume)->mu);  // excludes this volume's readers
+  std::unique_lock<SharedMutex> vl(vols_.at(volume)->mu);  // excludes this volume's readers
   RETURN_IF_ERROR(Log(WalType::kRollback, Pack({volume, snapshot})));
   RETURN_IF_ERROR(DoRollback(v, *s));
   return SyncMetadata();
@@ -359,7 +359,7 @@ Status PoolImpl::ApplyThenLog(VolumeState* st, ApplyFn apply, RecordFn record) {
   uint64_t applied = 0;
   Status s;
   {
-    std::unique_lock<std::shared_mutex> vl(st->mu);  // excludes this volume's readers
+    std::unique_lock<SharedMutex> vl(st->mu);  // excludes this volume's readers
     s = apply(&st->rec, &applied);
   }
   if (applied > 0) record(applied);
@@ -367,13 +367,16 @@ Status PoolImpl::ApplyThenLog(VolumeState* st, ApplyFn apply, RecordFn record) {
 }
 
 Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
+  // Hashing is the costly part of deduplication: done before the lock, so
+  // writers of several connections hash in parallel.
+  const std::vector<Fingerprint> fps = FingerprintWrite(offset, data);
   std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, data.size()));
   if (!st) return Status::OK();
   RETURN_IF_ERROR(AdmitSpace(data.size()));
   return ApplyThenLog(
       st.get(),
-      [&](VolumeRecord* v, uint64_t* applied) { return DoWrite(v, offset, data.data(), data.size(), applied); },
+      [&](VolumeRecord* v, uint64_t* applied) { return DoWrite(v, offset, data.data(), data.size(), applied, &fps); },
       [&](uint64_t applied) {
         std::string payload = Pack({id, offset});
         payload.append(data.data(), applied);
@@ -479,6 +482,17 @@ StatusOr<PoolStats> PoolImpl::Stats() {
   }
   s.wal_bytes = wal_->bytes();
   s.dirty_bytes = dirty_bytes_;
+  s.data_bytes = refs_.data_blocks() * sb_.cluster_size;
+  s.dedup = dedup_mode_.load();
+  if (dedup_) {
+    s.dedup_stats = dedup_->stats();
+    ASSIGN_OR_RETURN(auto f, env_->OpenFile(DedupPath(), false));
+    ASSIGN_OR_RETURN(uint64_t b, f->AllocatedBytes());
+    s.physical_bytes += b;
+  }
+  s.dedup_stats.hits = dedup_hits_;
+  s.dedup_stats.hit_bytes = dedup_hits_ * sb_.cluster_size;
+  s.dedup_stats.verify_mismatches = dedup_verify_mismatches_;
   return s;
 }
 

@@ -6,22 +6,22 @@ namespace {
 // A device whose writes hold the VM's gate shared.
 class GatedDevice : public backend::Device {
  public:
-  GatedDevice(std::unique_ptr<backend::Device> inner, std::shared_ptr<std::shared_mutex> gate)
+  GatedDevice(std::unique_ptr<backend::Device> inner, std::shared_ptr<SharedMutex> gate)
       : inner_(std::move(inner)), gate_(std::move(gate)) {}
   uint64_t size() const override { return inner_->size(); }
   bool read_only() const override { return inner_->read_only(); }
   bool can_trim() const override { return inner_->can_trim(); }
   Status Read(uint64_t offset, std::span<char> buf) override { return inner_->Read(offset, buf); }
   Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
-    std::shared_lock<std::shared_mutex> l(*gate_);
+    std::shared_lock<SharedMutex> l(*gate_);
     return inner_->Write(offset, data, fua);
   }
   Status Trim(uint64_t offset, uint64_t length, bool fua) override {
-    std::shared_lock<std::shared_mutex> l(*gate_);
+    std::shared_lock<SharedMutex> l(*gate_);
     return inner_->Trim(offset, length, fua);
   }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool may_punch, bool fua) override {
-    std::shared_lock<std::shared_mutex> l(*gate_);
+    std::shared_lock<SharedMutex> l(*gate_);
     return inner_->WriteZeroes(offset, length, may_punch, fua);
   }
   Status Flush() override { return inner_->Flush(); }
@@ -29,21 +29,21 @@ class GatedDevice : public backend::Device {
 
  private:
   std::unique_ptr<backend::Device> inner_;
-  std::shared_ptr<std::shared_mutex> gate_;
+  std::shared_ptr<SharedMutex> gate_;
 };
 
 }  // namespace
 
-std::shared_ptr<std::shared_mutex> ManagerExports::Gate(const std::string& vm) {
+std::shared_ptr<SharedMutex> ManagerExports::Gate(const std::string& vm) {
   std::lock_guard<std::mutex> l(mu_);
   auto& g = gates_[vm];
-  if (!g) g = std::make_shared<std::shared_mutex>();
+  if (!g) g = std::make_shared<SharedMutex>();
   return g;
 }
 
 Status ManagerExports::Quiesce(const std::string& vm, const std::function<Status()>& fn) {
   auto gate = Gate(vm);
-  std::unique_lock<std::shared_mutex> l(*gate);
+  std::unique_lock<SharedMutex> l(*gate);
   return fn();
 }
 

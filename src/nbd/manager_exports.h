@@ -10,6 +10,7 @@
 #include <shared_mutex>
 
 #include "nbd/server.h"
+#include "util/shared_mutex.h"
 #include "vmstore/manager.h"
 
 namespace vmstore::nbd {
@@ -26,11 +27,11 @@ class ManagerExports : public ExportSource {
   Status Quiesce(const std::string& vm, const std::function<Status()>& fn);
 
  private:
-  std::shared_ptr<std::shared_mutex> Gate(const std::string& vm);
+  std::shared_ptr<SharedMutex> Gate(const std::string& vm);
 
   Manager* m_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<std::shared_mutex>> gates_;  // by VM name
+  std::map<std::string, std::shared_ptr<SharedMutex>> gates_;  // by VM name
 };
 
 }  // namespace vmstore::nbd
