@@ -51,20 +51,25 @@ fio --ioengine=nbd --rw=randrw --rwmixread=70 --bs=4k --iodepth=8 --size=1G --ti
 fio_pid=$!
 start=$(date +%s)
 echo "second,rss_kib,snapshots" >"$out/soak_rss.csv"
+echo "op,ms" >"$out/soak_ops.csv"
 snaps=() taken=0 deleted=0 failed=0 last_snap=$start
 while kill -0 "$fio_pid" 2>/dev/null; do
   now=$(date +%s)
   ((now - start > secs + 60)) && { echo "soak: fio overran its time" >&2; kill "$fio_pid"; break; }
   if ((now - last_snap >= 5)); then
     last_snap=$now
+    t0=$(date +%s%N)
     if name=$("$bin" snapshot create soak "t$taken" 2>&1 | sed -n 's/^created snapshot soak@\([^ ]*\) .*/\1/p') &&
       [[ -n $name ]]; then
       snaps+=("$name") taken=$((taken + 1))
     else
       failed=$((failed + 1))
     fi
+    echo "create,$(((($(date +%s%N) - t0)) / 1000000))" >>"$out/soak_ops.csv"
     if ((${#snaps[@]} > 12)); then
+      t0=$(date +%s%N)
       if "$bin" snapshot delete "soak@${snaps[0]}" >/dev/null 2>&1; then deleted=$((deleted + 1)); else failed=$((failed + 1)); fi
+      echo "delete,$(((($(date +%s%N) - t0)) / 1000000))" >>"$out/soak_ops.csv"
       snaps=("${snaps[@]:1}")
     fi
   fi
@@ -87,7 +92,7 @@ read -r live phys < <("$bin" --json status | jq -r '.srs[0] | "\(.live_bytes) \(
 
 report() {
   awk -F, -v live="$live" -v phys="$phys" -v fsck="$fsck_ok" -v taken="$taken" -v deleted="$deleted" \
-    -v failed="$failed" -v iops_file="$out/soak_iops.csv" '
+    -v failed="$failed" -v iops_file="$out/soak_iops.csv" -v ops_file="$out/soak_ops.csv" '
     NR > 1 { n++; sec[n] = $1; rss[n] = $2 }
     END {
       # RSS plateau: the last third stays within 10 % of the middle third.
@@ -101,7 +106,13 @@ report() {
       }
       printf "## Soak (%d s, 8 clients, a snapshot every 5 s, window 12)\n\n", sec[n]
       printf "| figure | value |\n|---|---|\n"
+      while ((getline line < ops_file) > 0) {
+        split(line, f, ","); if (f[1] == "op") continue
+        cnt[f[1]]++; tot[f[1]] += f[2]; if (f[2] > top[f[1]]) top[f[1]] = f[2]
+      }
       printf "| snapshots taken / deleted / failed commands | %d / %d / %d |\n", taken, deleted, failed
+      printf "| snapshot create, ms: mean / max | %.0f / %d |\n", cnt["create"] ? tot["create"] / cnt["create"] : 0, top["create"]
+      printf "| snapshot delete, ms: mean / max | %.0f / %d |\n", cnt["delete"] ? tot["delete"] / cnt["delete"] : 0, top["delete"]
       printf "| IOPS per second, all clients: mean / min / max | %.0f / %d / %d |\n", m ? sum / m : 0, min, max
       printf "| server RSS, max of middle third / last third | %.1f / %.1f MiB |\n", mid / 1024, last / 1024
       printf "| RSS plateaus (last third <= 1.10 x middle third) | %s |\n", last <= 1.10 * mid ? "met" : "NOT met"
