@@ -11,7 +11,8 @@
 #     restarted for the next round, and `vmstore fsck` must say clean between.
 # After the last round the disk and snapshots are verified once more, the
 # server is stopped cleanly and fsck runs again.
-# Usage: crash_loop_test.sh VMSTORE CRASH_CLIENT [ROUNDS]   (CRASH_SEED=N to vary)
+# Usage: crash_loop_test.sh VMSTORE CRASH_CLIENT [ROUNDS]   (CRASH_SEED=N to vary;
+#        CRASH_DEDUP=on|verify makes the pool deduplicate)
 set -u
 bin=${1:?usage: crash_loop_test.sh VMSTORE CRASH_CLIENT [ROUNDS]}
 client=${2:?usage: crash_loop_test.sh VMSTORE CRASH_CLIENT [ROUNDS]}
@@ -22,10 +23,11 @@ source "$(dirname "$0")/lib.sh"
 require_tools fio
 use_tmp
 RANDOM=$seed
-echo "crash loop: $rounds rounds, seed $seed (CRASH_SEED=$seed to repeat)"
+dedup=${CRASH_DEDUP:-off}
+echo "crash loop: $rounds rounds, seed $seed (CRASH_SEED=$seed to repeat), dedup $dedup"
 
 export VMSTORE_POOL=$tmp/pool
-"$bin" init >/dev/null
+"$bin" init --dedup "$dedup" >/dev/null
 "$bin" vm create crash >/dev/null
 "$bin" disk create crash data --size 16M >/dev/null
 "$bin" disk create crash load --size 32M >/dev/null
