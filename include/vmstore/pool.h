@@ -106,6 +106,7 @@ struct DedupStats {
   uint64_t hooks = 0;              // sampled fingerprints held in memory
   uint64_t cached_manifests = 0;   // manifests loaded in memory
   uint64_t memory_bytes = 0;       // the index's memory: hooks, loaded and pending manifests
+  uint64_t hook_bytes = 0;         // ... of which the hooks (the part that grows with unique data)
   uint64_t file_bytes = 0;         // the full index on disk (dedup.idx)
   uint64_t lookups = 0;            // clusters looked up since the pool was opened
   uint64_t candidates = 0;         // ... for which the index had a candidate

@@ -66,6 +66,7 @@ StatusOr<json> NativeSpace(Pool* p) {
               {"physical_bytes", st.physical_bytes},
               {"dedup_ratio", st.data_bytes ? static_cast<double>(logical) / static_cast<double>(st.data_bytes) : 1.0},
               {"index_memory_bytes", d.memory_bytes},
+              {"index_hook_bytes", d.hook_bytes},
               {"index_file_bytes", d.file_bytes},
               {"hooks", d.hooks},
               {"cached_manifests", d.cached_manifests},

@@ -186,6 +186,17 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
   for (uint64_t c : touched) {
     if (c < ContainerOf(cursor_) && refs_.LiveUnitsIn(c) == 0) job->empty_containers.push_back(c);
   }
+  // Sum pages left describing only freed units go with them (else a container
+  // that keeps a few live blocks keeps its whole sum area: 128 KiB per 64 MiB).
+  std::set<std::pair<uint64_t, uint64_t>> pages;
+  for (auto& [addr, units] : pending_free_) {
+    for (uint64_t p = IndexOf(addr) / kSumsPerPage; p <= (IndexOf(addr) + units - 1) / kSumsPerPage; ++p) {
+      pages.emplace(ContainerOf(addr), p);
+    }
+  }
+  for (auto& [c, p] : pages) {
+    if (SumPageFree(c, p)) job->sum_pages.emplace_back(c, p);
+  }
   job->frees = std::move(pending_free_);
   pending_free_.clear();
 
@@ -281,6 +292,7 @@ void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
   // which the next open punches), then drop the frozen maps: the containers
   // hold all of it now.
   for (auto& [addr, units] : job->frees) (void)store_->Punch(addr, units);
+  for (auto& [c, p] : job->sum_pages) (void)store_->PunchSums(c, p);
   for (uint64_t c : job->empty_containers) (void)store_->DeleteContainer(c);
   frozen_nodes_.ForEach([&](uint64_t addr, const std::shared_ptr<Node>& node) { cache_.Put(addr, node); });
   frozen_nodes_.Clear();

@@ -226,6 +226,7 @@ DedupStats DedupIndex::stats() const {
   DedupStats s;
   s.hooks = hooks_.size();
   s.cached_manifests = lru_.size();
+  s.hook_bytes = hooks_.memory_bytes();
   uint64_t cached_entries = 0;
   for (const auto& m : lru_) cached_entries += m->entries.capacity();
   s.memory_bytes = hooks_.memory_bytes() + (cached_entries + pinned_entries_) * sizeof(DedupEntry) +

@@ -97,6 +97,7 @@ inline uint64_t SumsBytes(uint32_t container_units) {
   return (uint64_t{container_units} * 8 + kUnit - 1) / kUnit * kUnit;
 }
 inline uint64_t SumOffset(uint64_t index) { return ContainerHeader::kSize + index * 8; }
+constexpr uint32_t kSumsPerPage = kUnit / 8;  // units whose sums share one 4 KiB page of the sum area
 inline uint64_t DataOffset(uint32_t container_units, uint64_t index) {
   return ContainerHeader::kSize + SumsBytes(container_units) + index * kUnit;
 }

@@ -119,6 +119,7 @@ struct CheckpointJob {
   std::vector<uint64_t> vtable_sums;
   std::vector<std::pair<uint64_t, uint32_t>> frees;  // punched once the superblock is down
   std::vector<uint64_t> empty_containers;            // deleted then
+  std::vector<std::pair<uint64_t, uint64_t>> sum_pages;  // (container, page) of the sum area, punched then
   bool rotate_log = true;                            // false in recovery: one log, no writers
   bool undo_logged = false;                          // set once the undo records are in the log's buffer
   DedupIndex::Batch dedup_batch;                     // the generation's manifests, written before the commit
@@ -165,6 +166,9 @@ class PoolImpl final : public Pool {
   Status LoadVolumeTable();
   Status Recover();
   Status ReclaimGarbage(uint64_t* garbage_bytes, bool punch);
+  // Whether page `page` of container c's sum area describes only units that
+  // are free and below the cursor (so never used again).
+  bool SumPageFree(uint64_t c, uint64_t page) const;
   // Opens the deduplication index if the superblock says so, else removes a
   // stale one (pool_open.cc).
   Status OpenDedup();

@@ -233,6 +233,12 @@ Status PoolImpl::Recover() {
   return Status::OK();
 }
 
+bool PoolImpl::SumPageFree(uint64_t c, uint64_t page) const {
+  const uint64_t first = page * kSumsPerPage, end = first + kSumsPerPage;
+  const bool below = c < ContainerOf(cursor_) || (c == ContainerOf(cursor_) && end <= IndexOf(cursor_));
+  return below && !refs_.AnyInUse(c, first, end);
+}
+
 Status PoolImpl::ReclaimGarbage(uint64_t* garbage, bool punch) {
   ASSIGN_OR_RETURN(auto containers, store_->List());
   const uint64_t cur_c = ContainerOf(cursor_), cur_i = IndexOf(cursor_);
@@ -261,6 +267,15 @@ Status PoolImpl::ReclaimGarbage(uint64_t* garbage, bool punch) {
           }
           RETURN_IF_ERROR(store_->Punch(MakeAddr(c, start), static_cast<uint32_t>(u - start)));
         }
+      }
+    }
+  }
+  // Sum pages describing only free units (not counted: they hold no data).
+  if (punch) {
+    for (uint64_t c : containers) {
+      if (c > cur_c || (c != cur_c && refs_.LiveUnitsIn(c) == 0)) continue;  // deleted above
+      for (uint64_t p = 0; p * kSumsPerPage < sb_.container_units; ++p) {
+        if (SumPageFree(c, p)) RETURN_IF_ERROR(store_->PunchSums(c, p));
       }
     }
   }

@@ -57,6 +57,16 @@ bool RefTable::UnitInUse(uint64_t c, uint64_t index) const {
   return it != c_.end() && index < units_ && it->second.used[index];
 }
 
+bool RefTable::AnyInUse(uint64_t c, uint64_t first, uint64_t end) const {
+  auto it = c_.find(c);
+  if (it == c_.end()) return false;
+  end = std::min<uint64_t>(end, units_);
+  for (uint64_t i = first; i < end; ++i) {
+    if (it->second.used[i]) return true;
+  }
+  return false;
+}
+
 std::vector<uint64_t> RefTable::Containers() const {
   std::vector<uint64_t> out;
   for (auto& [c, p] : c_) out.push_back(c);

@@ -40,6 +40,8 @@ class RefTable {
   void AddDataBlocks(int64_t n) { data_blocks_ += static_cast<uint64_t>(n); }
   uint64_t LiveUnitsIn(uint64_t container) const;
   bool UnitInUse(uint64_t container, uint64_t index) const;
+  // Whether any unit in [first, end) of the container is in use.
+  bool AnyInUse(uint64_t container, uint64_t first, uint64_t end) const;
   std::vector<uint64_t> Containers() const;
   // Describes the first difference from `other`, or returns "" if equal.
   std::string Diff(const RefTable& other) const;

@@ -68,6 +68,54 @@ TEST_F(SpaceTest, OverwriteAfterSnapshotThenDeleteSnapshotReturnsToOneCopy) {
   EXPECT_LE(Unwrap(pool->Stats()).physical_bytes, empty + 256 * 1024);
 }
 
+// A container that keeps a few live blocks gives back the pages of its sum
+// area that describe only freed units (after the checkpoint, and at open for
+// pools that kept them).
+TEST_F(SpaceTest, SumPagesOfFreedUnitsAreGivenBack) {
+  PoolOptions o;
+  o.container_size = 4 << 20;  // 1,024 units: two pages of sums
+  constexpr uint64_t kC = 65536, kPer = 64;  // clusters per container
+  auto pool = Unwrap(Pool::Create(dir_, o));
+  ASSERT_TRUE(pool);
+  VolumeId v = Unwrap(pool->CreateVolume(16 * kPer * kC));
+  std::string a(16 * kPer * kC, 'a');
+  ASSERT_OK(pool->Write(v, 0, a));
+  ASSERT_OK(pool->Checkpoint());
+  // Keep only the cluster at the end of each container's data (its sums are in
+  // page 1); the rest is rewritten elsewhere.
+  for (uint64_t i = 0; i < 16 * kPer; ++i) {
+    if (i % kPer != kPer - 1) ASSERT_OK(pool->Write(v, i * kC, std::string(kC, 'b')));
+  }
+  ASSERT_OK(pool->Checkpoint());
+  auto allocated = [&](const std::string& name) {
+    auto f = Unwrap(Env::Default()->OpenFile(dir_ + "/containers/" + name, false));
+    return Unwrap(f->AllocatedBytes());
+  };
+  // Container 1 holds the first index node and blocks; look at 2 .. 15, which hold data only.
+  auto check = [&](const char* when) {
+    int kept = 0;
+    for (int c = 2; c <= 15; ++c) {
+      char name[32];
+      std::snprintf(name, sizeof name, "%09x.ctr", c);
+      uint64_t bytes = allocated(name);
+      if (bytes == 4096 + 4096 + kC) ++kept;  // header, sum page 1, the live cluster
+      else ADD_FAILURE() << when << ": container " << c << " has " << bytes << " bytes allocated";
+    }
+    EXPECT_EQ(kept, 14);
+  };
+  check("after the checkpoint");
+  ASSERT_OK(pool->Close());
+  pool = Unwrap(Pool::Open(dir_, o));
+  ASSERT_TRUE(pool);
+  check("after reopening");
+  std::string got(kC, '\0');
+  ASSERT_OK(pool->Read(v, (2 * kPer - 1) * kC, got));
+  EXPECT_EQ(got, std::string(kC, 'a'));
+  CheckReport r;
+  ASSERT_OK(pool->Check(true, &r));
+  EXPECT_TRUE(r.clean()) << r.errors[0];
+}
+
 TEST_F(SpaceTest, TrimFreesUnsharedClusters) {
   auto pool = Unwrap(Pool::Create(dir_, PoolOptions{}));
   ASSERT_TRUE(pool);

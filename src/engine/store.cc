@@ -138,6 +138,11 @@ Status ContainerStore::Punch(uint64_t addr, uint32_t units) {
   return f->PunchHole(DataOffset(units_, IndexOf(addr)), uint64_t{units} * kUnit);
 }
 
+Status ContainerStore::PunchSums(uint64_t container, uint64_t page) {
+  ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(container, false));
+  return f->PunchHole(SumOffset(page * kSumsPerPage), kUnit);
+}
+
 Status ContainerStore::DeleteContainer(uint64_t c) {
   files_.Erase(c);
   {

@@ -63,6 +63,9 @@ class ContainerStore {
   Status WriteBlocks(std::vector<UnitWrite> writes);
   Status SyncTouched();
   Status Punch(uint64_t addr, uint32_t units);
+  // Punches page `page` of a container's sum area (the sums of units
+  // [page * kSumsPerPage, (page + 1) * kSumsPerPage)), once none is in use.
+  Status PunchSums(uint64_t container, uint64_t page);
   Status DeleteContainer(uint64_t container);
   // Drops every byte of container `c` at or after unit `index`.
   Status TruncateAt(uint64_t container, uint64_t index);
