@@ -132,13 +132,13 @@ read -r _ secs_on rss_on iops_on < <(sed -n 2p "$out/runs.txt")
     -v ratio="$(j on dedup_ratio)" -v mem="$(j on index_memory_bytes)" -v hookmem="$(j on index_hook_bytes)" \
     -v hooks="$(j on hooks)" -v so="$secs_off" -v sn="$secs_on" -v wo="$iops_off" -v wn="$iops_on" 'BEGIN {
     printf "- Ideal offline whole-cluster dedup of the same images: %d non-zero clusters, %d distinct, ratio %.3f.\n", logical, distinct, ideal
-    printf "- Found: %.3f / %.3f = %.1f %% of the ideal ratio (goal >= 90 %%: %s).\n", ratio, ideal, 100 * ratio / ideal, ratio >= 0.9 * ideal ? "met" : "NOT met"
+    printf "- Found: %.3f / %.3f = %.1f %% of the ideal ratio (goal >= 90 %%: %s).\n", ratio, ideal, 100 * ratio / ideal, (ratio >= 0.9 * ideal) ? "met" : "NOT met"
     printf "- Index memory: %.0f KiB, of which hooks %.0f KiB (%d hooks, one per %.1f distinct clusters: %.2f bytes per distinct cluster) and the rest the fixed cache of loaded manifests.\n", mem / 1024, hookmem / 1024, hooks, distinct / hooks, hookmem / distinct
     tib = 2 ^ 40 / c
     grow = hookmem / distinct * tib
     fixed = mem - hookmem
     zfs = tib * 320
-    printf "- Per TiB of unique data at %d-byte clusters (%.0f M clusters): hooks %.0f MiB at this density + %.1f MiB fixed = %.0f MiB, against ZFS at 320 bytes per entry: %.0f MiB, %.0fx less (goal >= 20x: %s).\n", c, tib / 1e6, grow / 1048576, fixed / 1048576, (grow + fixed) / 1048576, zfs / 1048576, zfs / (grow + fixed), zfs / (grow + fixed) >= 20 ? "met" : "NOT met"
-    printf "- Write speed on / off: imports %.2f (%s), fio random writes %.2f (goal >= 0.70: %s).\n", so / sn, so / sn >= 0.7 ? "met" : "NOT met", wn / wo, wn / wo >= 0.7 ? "met" : "NOT met"
+    printf "- Per TiB of unique data at %d-byte clusters (%.0f M clusters): hooks %.0f MiB at this density + %.1f MiB fixed = %.0f MiB, against ZFS at 320 bytes per entry: %.0f MiB, %.0fx less (goal >= 20x: %s).\n", c, tib / 1e6, grow / 1048576, fixed / 1048576, (grow + fixed) / 1048576, zfs / 1048576, zfs / (grow + fixed), (zfs / (grow + fixed) >= 20) ? "met" : "NOT met"
+    printf "- Write speed on / off: imports %.2f (%s), fio random writes %.2f (goal >= 0.70: %s).\n", so / sn, (so / sn >= 0.7) ? "met" : "NOT met", wn / wo, (wn / wo >= 0.7) ? "met" : "NOT met"
   }'
 } | tee "$out/dedup.md"

@@ -8,45 +8,53 @@
 
 namespace vmstore::internal {
 
-BlockPtr PoolImpl::StoreCluster(VolumeId stream, std::string content, const Fingerprint* fp) {
+ClusterPrint PoolImpl::PrintCluster(const char* data) const {
+  ClusterPrint p;
+  p.fp = Sha256(data, sb_.cluster_size);
+  std::vector<uint64_t> sums(cluster_units());
+  p.csum = ChecksumUnits(data, cluster_units(), sums.data());
+  return p;
+}
+
+BlockPtr PoolImpl::StoreCluster(VolumeId stream, std::string content, const ClusterPrint* print) {
   const DedupMode mode = dedup_mode_.load(std::memory_order_relaxed);
   if (IsAllZero(content.data(), content.size())) return {kZeroAddr, 0};
   if (mode == DedupMode::kOff || !dedup_) return NewDataBlock(std::move(content));
-  const Fingerprint f = fp ? *fp : Sha256(content.data(), content.size());
-  if (const DedupEntry* c = dedup_->Find(f); c && IsReal(c->addr) && refs_.Get(c->addr) > 0) {
+  const ClusterPrint pr = print ? *print : PrintCluster(content.data());
+  if (const DedupEntry* c = dedup_->Find(pr.fp); c && IsReal(c->addr) && refs_.Get(c->addr) > 0) {
     const BlockPtr p{c->addr, c->csum};
-    bool same = true;
+    bool same;
     if (mode == DedupMode::kVerify) {
       std::string stored(content.size(), '\0');
       same = ReadBlock(p, 0, sb_.cluster_size, stored.data()).ok() && stored == content;
-    } else if (p.csum != 0) {
-      // A second, independent hash (the block checksum the pointer will carry).
-      std::vector<uint64_t> sums(cluster_units());
-      same = ChecksumUnits(content.data(), cluster_units(), sums.data()) == p.csum;
+    } else {
+      // A second, independent hash: the block checksum the pointer carries
+      // (0 while the block is not checkpointed: it is in memory, found this run).
+      same = p.csum == 0 || p.csum == pr.csum;
     }
     if (same) {
       refs_.Incr(p.addr);
       ++dedup_hits_;
-      dedup_->Record(stream, f, p.addr, p.csum);
+      dedup_->Record(stream, pr.fp, p.addr, p.csum);
       return p;
     }
     ++dedup_verify_mismatches_;
   }
   BlockPtr p = NewDataBlock(std::move(content));
-  dedup_->Record(stream, f, p.addr, 0);
+  dedup_->Record(stream, pr.fp, p.addr, 0);
   return p;
 }
 
-std::vector<Fingerprint> PoolImpl::FingerprintWrite(uint64_t offset, std::span<const char> data) const {
-  std::vector<Fingerprint> fps;
-  if (dedup_mode_.load(std::memory_order_relaxed) == DedupMode::kOff || data.empty()) return fps;
+std::vector<ClusterPrint> PoolImpl::FingerprintWrite(uint64_t offset, std::span<const char> data) const {
+  std::vector<ClusterPrint> prints;
+  if (dedup_mode_.load(std::memory_order_relaxed) == DedupMode::kOff || data.empty()) return prints;
   const uint64_t C = sb_.cluster_size, first = offset / C, end = offset + data.size();
-  fps.resize((end - 1) / C - first + 1);
+  prints.resize((end - 1) / C - first + 1);
   for (uint64_t ci = (offset + C - 1) / C; (ci + 1) * C <= end; ++ci) {
     const char* p = data.data() + (ci * C - offset);
-    if (!IsAllZero(p, C)) fps[ci - first] = Sha256(p, C);
+    if (!IsAllZero(p, C)) prints[ci - first] = PrintCluster(p);
   }
-  return fps;
+  return prints;
 }
 
 std::unique_ptr<DedupIndex> PoolImpl::NewDedupIndex() const {

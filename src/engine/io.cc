@@ -100,7 +100,7 @@ Status PoolImpl::ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, 
 }
 
 Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, const char* data, uint32_t l,
-                              const Fingerprint* fp) {
+                              const ClusterPrint* print) {
   const uint32_t C = sb_.cluster_size;
   const bool zero = IsAllZero(data, l);
   if (zero) {
@@ -111,7 +111,7 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
   BlockPtr& e = leaf.first->e[leaf.second];
   if (o == 0 && l == C) {
     BlockPtr old = e;
-    e = StoreCluster(v->id, std::string(data, l), fp);  // a hit on `old` takes its reference first
+    e = StoreCluster(v->id, std::string(data, l), print);  // a hit on `old` takes its reference first
     return Unref(old, -1);
   }
   if (!IsReal(e.addr)) {
@@ -167,14 +167,14 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
 }
 
 Status PoolImpl::DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied,
-                         const std::vector<Fingerprint>* fps) {
+                         const std::vector<ClusterPrint>* prints) {
   const uint64_t first = offset / sb_.cluster_size;
-  const bool have = fps && !fps->empty() && dedup_mode_.load(std::memory_order_relaxed) != DedupMode::kOff;
+  const bool have = prints && !prints->empty() && dedup_mode_.load(std::memory_order_relaxed) != DedupMode::kOff;
   return ForEachCluster(
       offset, length, sb_.cluster_size,
       [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t done) {
-        const Fingerprint* fp = have && l == sb_.cluster_size ? &(*fps)[ci - first] : nullptr;
-        return WriteCluster(v, ci, o, data + done, l, fp);
+        const ClusterPrint* print = have && l == sb_.cluster_size ? &(*prints)[ci - first] : nullptr;
+        return WriteCluster(v, ci, o, data + done, l, print);
       },
       applied);
 }

@@ -79,6 +79,13 @@
 
 namespace vmstore::internal {
 
+// A whole cluster's content as deduplication sees it: its SHA-256 and its
+// block checksum (computed together, before the writer lock).
+struct ClusterPrint {
+  Fingerprint fp{};
+  uint64_t csum = 0;
+};
+
 // One volume's record and the lock its readers share.
 struct VolumeState {
   mutable SharedMutex mu;  // writer-preferring: a write is not starved by a stream of reads
@@ -117,12 +124,12 @@ struct CheckpointJob {
   std::vector<std::unique_ptr<char[]>> bufs;
   std::string vtable;
   std::vector<uint64_t> vtable_sums;
-  std::vector<std::pair<uint64_t, uint32_t>> frees;  // punched once the superblock is down
-  std::vector<uint64_t> empty_containers;            // deleted then
+  std::vector<std::pair<uint64_t, uint32_t>> frees;      // punched once the superblock is down
+  std::vector<uint64_t> empty_containers;                // deleted then
   std::vector<std::pair<uint64_t, uint64_t>> sum_pages;  // (container, page) of the sum area, punched then
-  bool rotate_log = true;                            // false in recovery: one log, no writers
-  bool undo_logged = false;                          // set once the undo records are in the log's buffer
-  DedupIndex::Batch dedup_batch;                     // the generation's manifests, written before the commit
+  bool rotate_log = true;                                // false in recovery: one log, no writers
+  bool undo_logged = false;                              // set once the undo records are in the log's buffer
+  DedupIndex::Batch dedup_batch;                         // the generation's manifests, written before the commit
 };
 
 class PoolImpl final : public Pool {
@@ -208,22 +215,23 @@ class PoolImpl final : public Pool {
 
   // --- io.cc
   Status ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, char* dst) const;
-  // `fp`: the fingerprint of a whole cluster's data if already computed.
+  // `print`: the whole cluster's ClusterPrint if already computed.
   Status WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t offset, const char* data, uint32_t length,
-                      const Fingerprint* fp);
+                      const ClusterPrint* print);
   // The block for a cluster's new content (writer_mu_ held): the zero marker
   // for zeroes; with deduplication on, an existing block of the same content
   // (one more reference); otherwise a new dirty block.
-  BlockPtr StoreCluster(VolumeId stream, std::string content, const Fingerprint* fp);
+  BlockPtr StoreCluster(VolumeId stream, std::string content, const ClusterPrint* print);
+  ClusterPrint PrintCluster(const char* data) const;
   // With deduplication on, the fingerprints of the whole, non-zero clusters of
   // a write (indexed by cluster - offset / cluster size), computed before the
   // writer lock is taken; empty otherwise.
-  std::vector<Fingerprint> FingerprintWrite(uint64_t offset, std::span<const char> data) const;
+  std::vector<ClusterPrint> FingerprintWrite(uint64_t offset, std::span<const char> data) const;
   // DoWrite and DoDiscard change whole clusters one at a time; on failure
   // *applied (if given) says how many bytes from `offset` were changed (a
   // cluster boundary), and nothing after them was.
   Status DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied = nullptr,
-                 const std::vector<Fingerprint>* fps = nullptr);
+                 const std::vector<ClusterPrint>* prints = nullptr);
   enum class Discard { kTrim, kZeroPunch, kZeroAlloc };
   Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode, uint64_t* applied = nullptr);
 

@@ -73,7 +73,7 @@ TEST_F(SpaceTest, OverwriteAfterSnapshotThenDeleteSnapshotReturnsToOneCopy) {
 // pools that kept them).
 TEST_F(SpaceTest, SumPagesOfFreedUnitsAreGivenBack) {
   PoolOptions o;
-  o.container_size = 4 << 20;  // 1,024 units: two pages of sums
+  o.container_size = 4 << 20;                // 1,024 units: two pages of sums
   constexpr uint64_t kC = 65536, kPer = 64;  // clusters per container
   auto pool = Unwrap(Pool::Create(dir_, o));
   ASSERT_TRUE(pool);
@@ -98,8 +98,10 @@ TEST_F(SpaceTest, SumPagesOfFreedUnitsAreGivenBack) {
       char name[32];
       std::snprintf(name, sizeof name, "%09x.ctr", c);
       uint64_t bytes = allocated(name);
-      if (bytes == 4096 + 4096 + kC) ++kept;  // header, sum page 1, the live cluster
-      else ADD_FAILURE() << when << ": container " << c << " has " << bytes << " bytes allocated";
+      if (bytes == 4096 + 4096 + kC)
+        ++kept;  // header, sum page 1, the live cluster
+      else
+        ADD_FAILURE() << when << ": container " << c << " has " << bytes << " bytes allocated";
     }
     EXPECT_EQ(kept, 14);
   };

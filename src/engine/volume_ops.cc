@@ -369,14 +369,16 @@ Status PoolImpl::ApplyThenLog(VolumeState* st, ApplyFn apply, RecordFn record) {
 Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data) {
   // Hashing is the costly part of deduplication: done before the lock, so
   // writers of several connections hash in parallel.
-  const std::vector<Fingerprint> fps = FingerprintWrite(offset, data);
+  const std::vector<ClusterPrint> prints = FingerprintWrite(offset, data);
   std::lock_guard<std::mutex> w(writer_mu_);
   ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, data.size()));
   if (!st) return Status::OK();
   RETURN_IF_ERROR(AdmitSpace(data.size()));
   return ApplyThenLog(
       st.get(),
-      [&](VolumeRecord* v, uint64_t* applied) { return DoWrite(v, offset, data.data(), data.size(), applied, &fps); },
+      [&](VolumeRecord* v, uint64_t* applied) {
+        return DoWrite(v, offset, data.data(), data.size(), applied, &prints);
+      },
       [&](uint64_t applied) {
         std::string payload = Pack({id, offset});
         payload.append(data.data(), applied);
