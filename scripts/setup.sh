@@ -17,4 +17,6 @@ fi
 build=${1:-build}
 shift || true
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-ninja -C "$build"
+# VMSTORE_TARGETS="a b": build only those targets (default: all).
+# shellcheck disable=SC2086
+ninja -C "$build" ${VMSTORE_TARGETS:-}

@@ -27,13 +27,14 @@ if ! zpool list >/dev/null 2>&1; then
 fi
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 if [[ "${VMSTORE_SKIP_ASAN:-}" != 1 ]]; then
-  bash scripts/setup.sh build-asan -DVMSTORE_SANITIZE=ON
+  bash scripts/setup.sh build-asan -DVMSTORE_SANITIZE=ON -DVMSTORE_BENCH=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --output-on-failure -j2 --timeout 1500)
 fi
 if [[ "${VMSTORE_SKIP_TSAN:-}" != 1 ]]; then
   # ThreadSanitizer on the concurrency tests.
-  bash scripts/setup.sh build-tsan -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
+  VMSTORE_TARGETS="engine_test nbd_server_test" bash scripts/setup.sh build-tsan \
+    -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
   TSAN_OPTIONS=halt_on_error=1 ./build-tsan/engine_test --gtest_filter='*Concurrent*'  # incl. background checkpoints
   TSAN_OPTIONS=halt_on_error=1 ./build-tsan/nbd_server_test
 fi

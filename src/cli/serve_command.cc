@@ -1,6 +1,11 @@
 // vmstore serve: the NBD server on a pool until SIGTERM or SIGINT.
+#include <malloc.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/control.h"
@@ -50,6 +55,14 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
                 "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
                 "Without it every client may use every export");
   c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+    // glibc gives each thread that meets contention an arena of its own (up to
+    // 8 per core), and the server's threads allocate cluster buffers that other
+    // threads free: in the soak (8 clients, 36 threads) that held 776 MiB of RSS
+    // against 472 MiB with one arena per core, at the same IOPS. MALLOC_ARENA_MAX
+    // in the environment still wins.
+    if (!std::getenv("MALLOC_ARENA_MAX")) {
+      mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
+    }
     // Block the signals first so every thread inherits the mask; sigwait below.
     sigset_t set;
     sigemptyset(&set);
