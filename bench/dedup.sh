@@ -33,13 +33,7 @@ source bench/lib.sh
 mkdir -p "$out" "$cache/debs"
 out=$(cd "$out" && pwd)
 cache=$(cd "$cache" && pwd)
-tmp=$(mktemp -d /var/tmp/vmstore-dedup.XXXXXX)
-server=
-cleanup() {
-  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_tmpdir dedup
 mirror=http://deb.debian.org/debian
 
 # image NAME DEBOOTSTRAP_ARGS...: $cache/NAME.ext4, made once.

@@ -129,3 +129,15 @@ bench_need_space() {
     exit 1
   fi
 }
+
+# bench_tmpdir NAME: makes $tmp (/var/tmp/vmstore-NAME.XXXXXX) and an EXIT trap
+# that stops the server in $server, if any, and removes $tmp.
+bench_tmpdir() {
+  tmp=$(mktemp -d "/var/tmp/vmstore-$1.XXXXXX")
+  server=
+  trap bench_cleanup_tmpdir EXIT
+}
+bench_cleanup_tmpdir() {
+  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$tmp"
+}

@@ -23,13 +23,7 @@ bin=$PWD/build/vmstore
 source bench/lib.sh
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-tmp=$(mktemp -d /var/tmp/vmstore-soak.XXXXXX)
-server=
-cleanup() {
-  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_tmpdir soak
 export VMSTORE_POOL=$tmp/pool
 "$bin" init >/dev/null
 "$bin" vm create soak >/dev/null

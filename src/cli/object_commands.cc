@@ -39,12 +39,17 @@ void PrintDeleteReport(const DeleteReport& r, bool as_json) {
 
 namespace {
 
+// What a user of SR type `type` may use instead of our deduplication.
+std::string DedupElsewhere(const std::string& type) {
+  return type == "zfs" ? " (ZFS has its own: zfs set dedup=on DATASET)" : "";
+}
+
 // Refuses deduplication on an SR that is not native.
 StatusOr<Pool*> DedupPool(Manager& m, const std::string& sr) {
   ASSIGN_OR_RETURN(backend::Backend * b, m.SrBackend(sr));
   if (Pool* p = b->native_pool()) return p;
   return InvalidArgument("deduplication is a property of native SRs; SR " + sr + " is of type " + b->type() +
-                         (b->type() == "zfs" ? " (ZFS has its own: zfs set dedup=on DATASET)" : ""));
+                         DedupElsewhere(b->type()));
 }
 
 // Space and deduplication of a native SR: logical = what the disks and clones
@@ -123,8 +128,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
       if (!dedup->empty()) {
         ASSIGN_OR_RETURN(mode, ParseDedupMode(*dedup));
         if (*type != "native") {
-          return InvalidArgument("--dedup is for native SRs" +
-                                 std::string(*type == "zfs" ? " (ZFS has its own: zfs set dedup=on DATASET)" : ""));
+          return InvalidArgument("--dedup is for native SRs" + DedupElsewhere(*type));
         }
       }
       if (!dataset->empty() && *type != "zfs") {

@@ -23,7 +23,7 @@ namespace {
 std::string CrashRound(uint64_t seed, uint32_t cluster, DedupMode dedup = DedupMode::kOff) {
   std::mt19937_64 rng(seed);
   MemEnv env;
-  PoolOptions opts = dedup == DedupMode::kOff ? SmallOptions(&env, cluster) : DedupOptions(&env, cluster, dedup);
+  PoolOptions opts = DedupOptions(&env, cluster, dedup);
   opts.max_dirty_bytes = uint64_t{cluster} * (2 + rng() % 8);
   auto created = Pool::Create("/pool", opts);
   if (!created.ok()) return created.status().ToString();
@@ -61,11 +61,7 @@ std::string CrashRound(uint64_t seed, uint32_t cluster, DedupMode dedup = DedupM
       uint64_t size = o[id].data.size();
       uint64_t off = rng() % size, len = 1 + rng() % std::min<uint64_t>(size - off, 2 * C);
       std::string buf(len, '\0');
-      if (dedup == DedupMode::kOff) {
-        FillPattern(rng, &buf);
-      } else {
-        FillFromAlphabet(rng, &buf, off);
-      }
+      FillWrite(rng, &buf, off, dedup != DedupMode::kOff);
       s = pool->Write(id, off, buf);
       next[id].data.replace(off, len, buf);
     } else if (op < 72) {

@@ -69,9 +69,7 @@ void DedupIndex::LoadManifest(uint64_t offset) {
   Manifest* p = lru_.front().get();
   for (uint32_t i = 0; i < p->entries.size(); ++i) {
     // Older content of a key stays found where it was indexed first.
-    auto [it, fresh] = table_.try_emplace(FingerprintKey(p->entries[i].fp), Loc{p, i});
-    (void)it;
-    (void)fresh;
+    table_.try_emplace(FingerprintKey(p->entries[i].fp), Loc{p, i});
   }
   Evict();
 }
@@ -130,6 +128,7 @@ DedupIndex::Batch DedupIndex::Freeze(uint64_t generation,
   };
   std::vector<std::unique_ptr<Manifest>> sealed = std::move(full_);
   full_.clear();
+  for (auto& m : sealed) fill(m.get());
   for (auto it = open_.begin(); it != open_.end();) {
     Open& o = it->second;
     if (o.m) fill(o.m.get());
@@ -143,7 +142,6 @@ DedupIndex::Batch DedupIndex::Freeze(uint64_t generation,
   if (sealed.empty()) return batch;
   std::vector<Manifest*> ms;
   for (auto& m : sealed) {
-    fill(m.get());
     pinned_entries_ -= m->entries.size();
     ms.push_back(m.get());
   }
@@ -229,7 +227,7 @@ DedupStats DedupIndex::stats() const {
   s.hook_bytes = hooks_.memory_bytes();
   uint64_t cached_entries = 0;
   for (const auto& m : lru_) cached_entries += m->entries.capacity();
-  s.memory_bytes = hooks_.memory_bytes() + (cached_entries + pinned_entries_) * sizeof(DedupEntry) +
+  s.memory_bytes = s.hook_bytes + (cached_entries + pinned_entries_) * sizeof(DedupEntry) +
                    table_.size() * (sizeof(uint64_t) + sizeof(Loc) + 2 * sizeof(void*)) +
                    table_.bucket_count() * sizeof(void*);
   s.file_bytes = end_;

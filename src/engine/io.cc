@@ -111,7 +111,8 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
   BlockPtr& e = leaf.first->e[leaf.second];
   if (o == 0 && l == C) {
     BlockPtr old = e;
-    e = StoreCluster(v->id, std::string(data, l), print);  // a hit on `old` takes its reference first
+    // A hit on `old` takes its reference first.
+    e = zero ? BlockPtr{kZeroAddr, 0} : StoreCluster(v->id, std::string(data, l), print);
     return Unref(old, -1);
   }
   if (!IsReal(e.addr)) {
@@ -169,7 +170,7 @@ Status PoolImpl::WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t o, con
 Status PoolImpl::DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied,
                          const std::vector<ClusterPrint>* prints) {
   const uint64_t first = offset / sb_.cluster_size;
-  const bool have = prints && !prints->empty() && dedup_mode_.load(std::memory_order_relaxed) != DedupMode::kOff;
+  const bool have = prints && !prints->empty();  // StoreCluster ignores them once dedup is off
   return ForEachCluster(
       offset, length, sb_.cluster_size,
       [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t done) {

@@ -23,7 +23,7 @@ TEST_P(ModelTest, RandomOperationsMatchOracle) {
   std::mt19937_64 rng(p.seed);
   MemEnv env;
   const bool dedup = p.dedup != DedupMode::kOff;
-  PoolOptions opts = dedup ? DedupOptions(&env, p.cluster, p.dedup) : SmallOptions(&env, p.cluster);
+  PoolOptions opts = DedupOptions(&env, p.cluster, p.dedup);
   auto pool = Unwrap(Pool::Create("/pool", opts));
   ASSERT_TRUE(pool);
   Oracle oracle;
@@ -60,11 +60,7 @@ TEST_P(ModelTest, RandomOperationsMatchOracle) {
       uint64_t off, len;
       random_range(oracle[id].data.size(), &off, &len);
       std::string buf(len, '\0');
-      if (dedup) {
-        FillFromAlphabet(rng, &buf, off);
-      } else {
-        FillPattern(rng, &buf);
-      }
+      FillWrite(rng, &buf, off, dedup);
       ASSERT_OK(pool->Write(id, off, buf));
       oracle[id].data.replace(off, len, buf);
     } else if (op < 52) {

@@ -269,14 +269,9 @@ Status PoolImpl::ReclaimGarbage(uint64_t* garbage, bool punch) {
         }
       }
     }
-  }
-  // Sum pages describing only free units (not counted: they hold no data).
-  if (punch) {
-    for (uint64_t c : containers) {
-      if (c > cur_c || (c != cur_c && refs_.LiveUnitsIn(c) == 0)) continue;  // deleted above
-      for (uint64_t p = 0; p * kSumsPerPage < sb_.container_units; ++p) {
-        if (SumPageFree(c, p)) RETURN_IF_ERROR(store_->PunchSums(c, p));
-      }
+    // Sum pages describing only free units (not counted: they hold no data).
+    for (uint64_t p = 0; punch && p * kSumsPerPage < sb_.container_units; ++p) {
+      if (SumPageFree(c, p)) RETURN_IF_ERROR(store_->PunchSums(c, p));
     }
   }
   return Status::OK();

@@ -109,14 +109,26 @@ inline void FillFromAlphabet(std::mt19937_64& rng, std::string* buf, uint64_t of
   }
 }
 
-// Options of a deduplicating test pool: every other fingerprint a hook and
-// two manifests cached, so lookups go to the file often.
+// Options of a test pool deduplicating in `mode` (SmallOptions when off):
+// every other fingerprint a hook and two manifests cached, so lookups go to the
+// file often.
 inline PoolOptions DedupOptions(MemEnv* env, uint32_t cluster, DedupMode mode) {
   PoolOptions o = SmallOptions(env, cluster);
+  if (mode == DedupMode::kOff) return o;
   o.dedup = mode;
   o.dedup_hook_bits = 1;
   o.dedup_cache_manifests = 2;
   return o;
+}
+
+// The data of a random write at `offset`: FillFromAlphabet for a deduplicating
+// pool (duplicates are frequent), FillPattern otherwise.
+inline void FillWrite(std::mt19937_64& rng, std::string* buf, uint64_t offset, bool dedup) {
+  if (dedup) {
+    FillFromAlphabet(rng, buf, offset);
+  } else {
+    FillPattern(rng, buf);
+  }
 }
 
 // Compares every volume of the pool with the oracle; returns "" or a description.

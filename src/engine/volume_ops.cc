@@ -477,8 +477,10 @@ StatusOr<PoolStats> PoolImpl::Stats() {
   s.live_bytes = refs_.live_units() * kUnit;
   ASSIGN_OR_RETURN(uint64_t containers, store_->AllocatedBytes());
   s.physical_bytes = containers;
-  for (const char* name : {"/superblock", "/wal", "/wal2"}) {
-    ASSIGN_OR_RETURN(auto f, env_->OpenFile(dir_ + name, false));
+  std::vector<std::string> files = {dir_ + "/superblock", dir_ + "/wal", dir_ + "/wal2"};
+  if (dedup_) files.push_back(DedupPath());
+  for (const std::string& name : files) {
+    ASSIGN_OR_RETURN(auto f, env_->OpenFile(name, false));
     ASSIGN_OR_RETURN(uint64_t b, f->AllocatedBytes());
     s.physical_bytes += b;
   }
@@ -486,12 +488,7 @@ StatusOr<PoolStats> PoolImpl::Stats() {
   s.dirty_bytes = dirty_bytes_;
   s.data_bytes = refs_.data_blocks() * sb_.cluster_size;
   s.dedup = dedup_mode_.load();
-  if (dedup_) {
-    s.dedup_stats = dedup_->stats();
-    ASSIGN_OR_RETURN(auto f, env_->OpenFile(DedupPath(), false));
-    ASSIGN_OR_RETURN(uint64_t b, f->AllocatedBytes());
-    s.physical_bytes += b;
-  }
+  if (dedup_) s.dedup_stats = dedup_->stats();
   s.dedup_stats.hits = dedup_hits_;
   s.dedup_stats.hit_bytes = dedup_hits_ * sb_.cluster_size;
   s.dedup_stats.verify_mismatches = dedup_verify_mismatches_;
