@@ -100,6 +100,12 @@ class Backend {
   virtual StatusOr<std::vector<VolumeStat>> List() = 0;
   // Allocation map of a byte range (needs caps().allocation_map).
   virtual StatusOr<std::vector<Extent>> Map(const std::string& handle, uint64_t offset, uint64_t length) = 0;
+  // The ranges of `to` that differ from `from` (Pool::Diff), from the
+  // backend's own block index. NotSupported where the backend has none (the
+  // caller then compares content: transfer/diff.h).
+  virtual StatusOr<DiffResult> Diff(const std::string& from, const std::string& to) {
+    return NotSupported(type() + " SRs cannot diff their volumes' indexes");
+  }
   // Opens a disk or snapshot for I/O. The Device must not outlive the Backend.
   virtual StatusOr<std::unique_ptr<Device>> OpenDevice(const std::string& handle) = 0;
   // Verifies the backend's own structures; problems go to report->errors.

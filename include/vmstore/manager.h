@@ -38,6 +38,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -191,6 +192,14 @@ class Manager {
   virtual StatusOr<DiskRef> Resolve(const std::string& name) = 0;
   // Catalog against backends; with `deep`, each backend's own check as well.
   virtual Status Check(bool deep, ConsistencyReport* report) = 0;
+
+  // Properties: small strings kept with an object and removed with it: a VM
+  // ("VM"), a snapshot ("VM@FULL"), a disk or disk snapshot ("VM/DISK",
+  // "VM/DISK@FULL"). Keys are 1-64 of [a-z0-9_.:-]; values at most 64 KiB;
+  // an empty value removes the key. VMStore's own keys start with "vmstore:"
+  // (the snapshot policy, where a received snapshot came from).
+  virtual Status SetProperty(const std::string& object, const std::string& key, const std::string& value) = 0;
+  virtual StatusOr<std::map<std::string, std::string>> Properties(const std::string& object) = 0;
 
   // The paper's mapping records (<VM,VBD,VDI>, <SR,VDI>) and every object's
   // attributes, as JSON (format in docs/FORMAT.md).

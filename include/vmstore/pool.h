@@ -134,6 +134,20 @@ struct ReadStats {
   uint64_t nodes_visited = 0;  // index nodes consulted (cache hits included)
 };
 
+// What Pool::Diff found: the ranges whose content may differ, each typed by
+// what `to` holds there (kData, or kZero where it reads as zeroes: a hole or
+// a zero cluster), merged into maximal extents, in order.
+struct DiffResult {
+  std::vector<Extent> changed;
+  uint64_t from_size = 0, to_size = 0;
+  uint64_t nodes_visited = 0;  // index nodes read by the walk (the cost: it follows the change)
+  uint64_t changed_bytes() const {
+    uint64_t n = 0;
+    for (const Extent& e : changed) n += e.length;
+    return n;
+  }
+};
+
 struct CheckReport {
   uint64_t volumes = 0;
   uint64_t nodes = 0;
@@ -192,6 +206,18 @@ class Pool {
   virtual Status Flush() = 0;
   // Allocation map of [offset, offset+length), merged into maximal extents.
   virtual StatusOr<std::vector<Extent>> Map(VolumeId id, uint64_t offset, uint64_t length) = 0;
+  // The clusters of `to` whose block differs from `from`'s at the same offset,
+  // over [0, to's size), found by walking the two trees side by side and
+  // skipping every subtree they share, so the cost follows the change, not the
+  // volume's size. Blocks shared by snapshots, clones and deduplication count
+  // as equal; a cluster rewritten with the same bytes counts as changed; holes
+  // and zero clusters are equal to each other. Typically `from` is an older
+  // snapshot of `to`, but any two volumes of the pool work (unrelated ones
+  // share nothing and differ wherever either holds data). Each 4 GiB-or-so
+  // stretch is walked under both volumes' read locks: for a writable `to` the
+  // answer is per stretch, not one point in time. Errors: NotFound,
+  // Corruption (an unreadable index node).
+  virtual StatusOr<DiffResult> Diff(VolumeId from, VolumeId to) = 0;
 
   virtual StatusOr<VolumeInfo> Info(VolumeId id) = 0;
   virtual std::vector<VolumeInfo> ListVolumes() = 0;

@@ -106,6 +106,12 @@ class NativeBackend : public Backend {
     return pool_->Map(id, offset, length);
   }
 
+  StatusOr<DiffResult> Diff(const std::string& from, const std::string& to) override {
+    ASSIGN_OR_RETURN(VolumeId a, NativeVolumeId(from));
+    ASSIGN_OR_RETURN(VolumeId b, NativeVolumeId(to));
+    return pool_->Diff(a, b);
+  }
+
   StatusOr<std::unique_ptr<Device>> OpenDevice(const std::string& handle) override {
     ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(handle));
     ASSIGN_OR_RETURN(VolumeInfo info, pool_->Info(id));

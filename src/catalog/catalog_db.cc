@@ -165,6 +165,30 @@ StatusOr<std::vector<IntentRow>> CatalogDb::Intents() {
                            });
 }
 
+Status CatalogDb::SetProperty(const std::string& object, const std::string& key, const std::string& value) {
+  if (value.empty()) {
+    ASSIGN_OR_RETURN(SqliteStmt st, db_->Prepare("DELETE FROM property WHERE object = ? AND key = ?"));
+    return st.Bind(1, object).Bind(2, key).Run();
+  }
+  ASSIGN_OR_RETURN(SqliteStmt st, db_->Prepare("INSERT OR REPLACE INTO property(object, key, value) VALUES(?,?,?)"));
+  return st.Bind(1, object).Bind(2, key).Bind(3, value).Run();
+}
+
+StatusOr<std::map<std::string, std::string>> CatalogDb::Properties(const std::string& object) {
+  using KeyValue = std::pair<std::string, std::string>;
+  auto read = [](SqliteStmt& s) { return KeyValue(s.Text(0), s.Text(1)); };
+  ASSIGN_OR_RETURN(
+      auto rows, Select<KeyValue>(db_, "SELECT key, value FROM property", "object = ?", object, " ORDER BY key", read));
+  return std::map<std::string, std::string>(rows.begin(), rows.end());
+}
+
+StatusOr<std::vector<std::array<std::string, 3>>> CatalogDb::AllProperties() {
+  return Select<std::array<std::string, 3>>(db_, "SELECT object, key, value FROM property", "", "",
+                                            " ORDER BY object, key", [](SqliteStmt& s) {
+                                              return std::array<std::string, 3>{s.Text(0), s.Text(1), s.Text(2)};
+                                            });
+}
+
 StatusOr<std::optional<std::string>> CatalogDb::Meta(const std::string& key) {
   ASSIGN_OR_RETURN(SqliteStmt st, db_->Prepare("SELECT value FROM meta WHERE key = ?"));
   st.Bind(1, key);

@@ -3,7 +3,9 @@
 // Thread-safety: none (the Manager serialises). Errors: as SqliteDb.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,6 +85,12 @@ class CatalogDb {
   StatusOr<int64_t> InsertIntent(const std::string& kind, const std::string& body, int64_t now_ns);
   Status DeleteIntent(int64_t id);
   StatusOr<std::vector<IntentRow>> Intents();
+
+  // Properties of an object (by uuid); SetProperty with "" removes the key.
+  Status SetProperty(const std::string& object, const std::string& key, const std::string& value);
+  StatusOr<std::map<std::string, std::string>> Properties(const std::string& object);
+  // Every property row, (object, key, value), for the catalog export.
+  StatusOr<std::vector<std::array<std::string, 3>>> AllProperties();
 
   StatusOr<std::optional<std::string>> Meta(const std::string& key);
   Status SetMeta(const std::string& key, const std::string& value);

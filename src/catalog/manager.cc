@@ -446,6 +446,10 @@ StatusOr<VmInfo> ManagerImpl::GetVm(const std::string& vm) {
 
 StatusOr<DiskRef> ManagerImpl::Resolve(const std::string& name) {
   std::lock_guard<std::mutex> l(mu_);
+  return ResolveLocked(name);
+}
+
+StatusOr<DiskRef> ManagerImpl::ResolveLocked(const std::string& name) {
   size_t at = name.find('@');
   std::string disk_part = name.substr(0, at);
   ASSIGN_OR_RETURN(auto parts, SplitAt(disk_part, '/', "disk", "VM/DISK or VM/DISK@SNAPSHOT"));

@@ -146,6 +146,11 @@ StatusOr<std::string> ManagerImpl::ExportCatalog() {
     out["vbds"].push_back(
         {{"uuid", r.uuid}, {"vm", r.vm_uuid}, {"vdi", r.vdi_uuid}, {"name", r.name}, {"device", r.device}});
   }
+  ASSIGN_OR_RETURN(auto props, cat_.AllProperties());
+  out["properties"] = json::array();
+  for (const auto& [object, key, value] : props) {
+    out["properties"].push_back({{"object", object}, {"key", key}, {"value", value}});
+  }
   // The paper's mapping records.
   json vm_vbd_vdi = json::array(), sr_vdi = json::array();
   for (const VbdRow& r : vbds) vm_vbd_vdi.push_back({r.vm_uuid, r.uuid, r.vdi_uuid});
@@ -215,6 +220,10 @@ Status ImportCatalog(const std::string& dir, const std::string& text, const Mana
     }
     for (auto& r : in.at("vbds")) {
       RETURN_IF_ERROR(cat.InsertVbd({r.at("uuid"), r.at("vm"), r.at("vdi"), r.at("name"), r.at("device")}));
+    }
+    // Exports made before properties existed have none.
+    for (auto& r : in.value("properties", json::array())) {
+      RETURN_IF_ERROR(cat.SetProperty(r.at("object"), r.at("key"), r.at("value")));
     }
     RETURN_IF_ERROR(txn.Commit());
   } catch (const json::exception& e) {

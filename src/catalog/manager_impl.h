@@ -98,6 +98,8 @@ class ManagerImpl : public Manager {
 
   StatusOr<DiskRef> Resolve(const std::string& name) override;
   Status Check(bool deep, ConsistencyReport* report) override;
+  Status SetProperty(const std::string& object, const std::string& key, const std::string& value) override;
+  StatusOr<std::map<std::string, std::string>> Properties(const std::string& object) override;
   StatusOr<std::string> ExportCatalog() override;
   Status Close() override;
 
@@ -121,6 +123,9 @@ class ManagerImpl : public Manager {
   StatusOr<DiskRow> FindDisk(const std::string& vm_disk);
   StatusOr<std::pair<VmRow, SnapRow>> FindSnap(const std::string& vm_at_full);
   StatusOr<backend::Backend*> BackendFor(const std::string& sr_uuid);
+  StatusOr<DiskRef> ResolveLocked(const std::string& name);
+  // The uuid of the object a property reference names (SetProperty).
+  StatusOr<std::string> ObjectUuid(const std::string& ref);
   StatusOr<std::vector<DiskRow>> DisksOf(const VmRow& vm);
 
   // Views.

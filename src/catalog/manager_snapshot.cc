@@ -6,6 +6,7 @@
 
 #include "catalog/manager_impl.h"
 #include "catalog/naming.h"
+#include "util/coding.h"
 
 namespace vmstore::catalog {
 
@@ -76,6 +77,21 @@ StatusOr<DiskInfo> ManagerImpl::GetDisk(const std::string& vm_disk) {
   return MakeDiskInfo(d);
 }
 
+namespace {
+
+StatusOr<bool> ReadsAsZero(backend::Device& dev, uint64_t offset, uint64_t length) {
+  std::string buf(std::min<uint64_t>(length, 1 << 20), '\0');
+  for (uint64_t done = 0; done < length;) {
+    uint64_t n = std::min<uint64_t>(buf.size(), length - done);
+    RETURN_IF_ERROR(dev.Read(offset + done, std::span<char>(buf.data(), n)));
+    if (!internal::IsAllZero(buf.data(), n)) return false;
+    done += n;
+  }
+  return true;
+}
+
+}  // namespace
+
 StatusOr<DiskInfo> ManagerImpl::ResizeDisk(const std::string& vm_disk, uint64_t size) {
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(DiskRow d, FindDisk(vm_disk));
@@ -83,8 +99,17 @@ StatusOr<DiskInfo> ManagerImpl::ResizeDisk(const std::string& vm_disk, uint64_t 
   ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(d.vdi.sr_uuid));
   if (size < d.vdi.size) {
     ASSIGN_OR_RETURN(auto extents, b->Map(d.vdi.handle, size, d.vdi.size - size));
+    std::unique_ptr<backend::Device> dev;
     for (const Extent& e : extents) {
-      if (e.type != ExtentType::kHole) {
+      // Allocated ranges that read as zeroes (a trimmed tail of a cluster) lose nothing.
+      bool zero = e.type != ExtentType::kData;
+      if (!zero) {
+        if (!dev) {
+          ASSIGN_OR_RETURN(dev, b->OpenDevice(d.vdi.handle));
+        }
+        ASSIGN_OR_RETURN(zero, ReadsAsZero(*dev, e.offset, e.length));
+      }
+      if (!zero) {
         return FailedPrecondition("disk '" + vm_disk + "' holds data at offset " + std::to_string(e.offset) +
                                   ", past the new size " + std::to_string(size) +
                                   "; shrinking would lose it (trim that range inside the VM first)");

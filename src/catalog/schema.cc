@@ -35,6 +35,16 @@ CREATE TABLE intent(
   id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL,
   created_ns INTEGER NOT NULL);
 )sql",
+      // 1 -> 2: properties, small key/value strings kept with a VM, snapshot
+      // or VDI (snapshot policies, where a received snapshot came from),
+      // removed with their object.
+      R"sql(
+CREATE TABLE property(
+  object TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(object, key));
+CREATE TRIGGER vm_property AFTER DELETE ON vm BEGIN DELETE FROM property WHERE object = OLD.uuid; END;
+CREATE TRIGGER snapshot_property AFTER DELETE ON snapshot BEGIN DELETE FROM property WHERE object = OLD.uuid; END;
+CREATE TRIGGER vdi_property AFTER DELETE ON vdi BEGIN DELETE FROM property WHERE object = OLD.uuid; END;
+)sql",
   };
   return m;
 }

@@ -22,6 +22,8 @@ struct ServeHooks {
   // Runs `fn` while writes to the disks of `vm` are held: the writes already
   // acknowledged are in, the ones that arrive meanwhile wait.
   std::function<Status(const std::string& vm, const std::function<Status()>& fn)> quiesce;
+  // The server's NBD socket for vmstore's own tools (import, export).
+  std::string nbd_socket;
 };
 
 struct Context {
@@ -33,6 +35,13 @@ struct Context {
   Manager* shared = nullptr;
   std::string shared_dir;
   ServeHooks* hooks = nullptr;
+  // The invoking process's standard streams and working directory: a
+  // forwarded transfer command (send, receive, import, export) reads and
+  // writes the client's, passed over the control socket.
+  int in_fd = 0, out_fd = 1, err_fd = 2;
+  std::string cwd;  // "" = this process's
+  // `path` made absolute against cwd.
+  std::string AbsPath(const std::string& path) const;
   // --pool, else $VMSTORE_POOL; InvalidArgument if neither.
   StatusOr<std::string> Dir() const;
   StatusOr<std::unique_ptr<Manager>> Open() const;
@@ -78,5 +87,10 @@ void AddPoolCommands(CLI::App& app, Context* ctx);      // init, status, fsck, s
 void AddObjectCommands(CLI::App& app, Context* ctx);    // sr, vm, disk, catalog
 void AddSnapshotCommands(CLI::App& app, Context* ctx);  // snapshot
 void AddServeCommand(CLI::App& app, Context* ctx);      // serve
+void AddTransferCommands(CLI::App& app, Context* ctx);  // diff, send, receive, import, export, property
+
+// Commands that run as clients of a running server with the invoking
+// process's streams (Context::in_fd..): send, receive, import, export.
+bool IsTransferCommand(const std::string& cmd);
 
 }  // namespace vmstore::cli

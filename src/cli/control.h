@@ -6,10 +6,15 @@
 // Wire format: the client sends a big-endian u32 length and a JSON object
 // {"args": ["snapshot", "create", ...]}; the server answers the same way with
 // {"rc": N, "out": "...", "err": "..."} and closes.
-// Thread-safety: one client at a time, on the control thread.
+// The request may carry the client's stdin, stdout and stderr (SCM_RIGHTS)
+// and its working directory ("cwd"), for the transfer commands.
+// Thread-safety: each client on its own thread, at most kMaxClients at once
+// (more are told the server is busy).
 #pragma once
 
 #include <atomic>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -31,14 +36,37 @@ class ControlServer {
   static std::string SocketPath(const std::string& dir) { return dir + "/vmstore.sock"; }
 
  private:
+  static constexpr size_t kMaxClients = 16;
   void Loop();
   void Handle(int fd);
+  void ReapClients(bool all);  // joins finished client threads (all: every one)
 
   ServedCommands* commands_;
   int fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  struct Client {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::mutex clients_mu_;
+  std::vector<Client> clients_;
 };
+
+// The running server's NBD socket for vmstore's own tools (import, export,
+// send, receive): nbd::ServerOptions::admin_socket.
+inline std::string AdminSocketPath(const std::string& dir) { return dir + "/nbd.sock"; }
+
+struct RemoteResult {
+  int rc = 2;
+  std::string out, err;
+};
+// Runs a command on the server of pool `dir`; nullopt if none runs there.
+// A server that does not answer gives rc 2 and a message in err.
+// With `pass_streams`, this process's stdin, stdout and stderr go with the
+// request (SCM_RIGHTS) and the command uses them (transfer commands).
+std::optional<RemoteResult> RunOnServer(const std::string& dir, const std::vector<std::string>& args,
+                                        bool pass_streams = false);
 
 // If a server runs on the pool these arguments name, runs the command there,
 // prints its output and returns its exit code; nullopt to run it here.

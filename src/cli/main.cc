@@ -1,6 +1,7 @@
 // The vmstore command line. Exit codes: 0 ok, 1 user error, 2 internal or I/O
 // error (including damage found by fsck / scrub).
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <sstream>
 #include <vector>
@@ -24,6 +25,15 @@ StatusOr<std::unique_ptr<Manager>> Context::Open() const {
   return Manager::Open(dir, ManagerOptions{});
 }
 
+std::string Context::AbsPath(const std::string& path) const {
+  if (path.empty() || path[0] == '/' || cwd.empty()) return path;
+  return cwd + "/" + path;
+}
+
+bool IsTransferCommand(const std::string& cmd) {
+  return cmd == "send" || cmd == "receive" || cmd == "import" || cmd == "export";
+}
+
 int RunCli(const std::vector<std::string>& args, Context* ctx) {
   CLI::App app{"VMStore: chain-free snapshots and clones for virtual-machine disks"};
   app.require_subcommand(1);
@@ -33,6 +43,7 @@ int RunCli(const std::vector<std::string>& args, Context* ctx) {
   AddObjectCommands(app, ctx);
   AddSnapshotCommands(app, ctx);
   AddServeCommand(app, ctx);
+  AddTransferCommands(app, ctx);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   try {
     app.parse(reversed);
@@ -50,6 +61,8 @@ int RunCli(const std::vector<std::string>& args, Context* ctx) {
 
 int main(int argc, char** argv) {
   using namespace vmstore::cli;
+  // A closed pipe (send | head) is an error to report, not a reason to die.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   // While `vmstore serve` runs on the pool, commands go through it.
   if (auto rc = ForwardToServer(args)) return *rc;

@@ -94,14 +94,17 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     } else if (have_creds) {
       return InvalidArgument("--tls=off with TLS credentials: drop the credentials or choose --tls=on|require");
     }
+    ASSIGN_OR_RETURN(std::string pool_dir, ctx->Dir());
+    o.admin_socket = AdminSocketPath(pool_dir);
     nbd::Server server(&exports, o);
     RETURN_IF_ERROR(server.Start());
     // The management API: other vmstore commands on this pool run here.
     ServeHooks hooks;
     hooks.open_exports = [&] { return server.OpenExports(); };
     hooks.disconnect = [&](const std::vector<std::string>& e) { server.Disconnect(e); };
+    hooks.nbd_socket = o.admin_socket;
     hooks.quiesce = [&](const std::string& vm, const std::function<Status()>& fn) { return exports.Quiesce(vm, fn); };
-    ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
+    const std::string& dir = pool_dir;
     ServedCommands commands(dir, &m, &hooks);
     ControlServer control(&commands);
     RETURN_IF_ERROR(control.Start());

@@ -23,10 +23,11 @@ std::string CommandOf(const std::vector<std::string>& args, std::string* pool) {
   return "";
 }
 
-ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args) {
-  std::lock_guard<std::mutex> l(mu_);
+ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args, const Streams* streams) {
   std::string pool;
   std::string cmd = CommandOf(args, &pool);
+  std::unique_lock<std::mutex> l(mu_, std::defer_lock);
+  if (!IsTransferCommand(cmd)) l.lock();
   char *obuf = nullptr, *ebuf = nullptr;
   size_t olen = 0, elen = 0;
   FILE* out = open_memstream(&obuf, &olen);
@@ -34,8 +35,10 @@ ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args)
   SetOutput(out, err);
   (void)TakeLastFailure();
   Result r;
-  if (cmd == "serve" || cmd == "init" ||
-      (cmd == "catalog" && std::find(args.begin(), args.end(), "import") != args.end())) {
+  if (IsTransferCommand(cmd) && !streams) {
+    r.rc = Fail(InvalidArgument("'" + cmd + "' needs the client's streams (run it with the vmstore command)"));
+  } else if (cmd == "serve" || cmd == "init" ||
+             (cmd == "catalog" && std::find(args.begin(), args.end(), "import") != args.end())) {
     r.rc = Fail(FailedPrecondition("pool " + dir_ + " is being served; '" + cmd +
                                    "' needs it idle (stop the server with SIGTERM first)"));
   } else {
@@ -43,6 +46,12 @@ ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args)
     ctx.shared = manager_;
     ctx.shared_dir = dir_;
     ctx.hooks = hooks_;
+    if (streams) {
+      ctx.in_fd = streams->in_fd;
+      ctx.out_fd = streams->out_fd;
+      ctx.err_fd = streams->err_fd;
+      ctx.cwd = streams->cwd;
+    }
     r.rc = RunCli(args, &ctx);
   }
   r.failure = TakeLastFailure();

@@ -2,8 +2,8 @@
 // socket and the HTTP API): the same command code as the CLI, with the
 // server's open Manager and hooks, output captured.
 //
-// Thread-safety: Run may be called from any thread; commands run one at a
-// time. Ownership: borrows the Manager and hooks, which must outlive it.
+// Thread-safety: Run may be called from any thread; commands other than the
+// transfers run one at a time. Ownership: borrows the Manager and hooks, which must outlive it.
 #pragma once
 
 #include <mutex>
@@ -27,10 +27,16 @@ class ServedCommands {
     std::string out, err;  // what it printed
     Status failure;        // the error it failed with (OK for success or a usage error)
   };
+  // A client's own streams and working directory (transfer commands).
+  struct Streams {
+    int in_fd = 0, out_fd = 1, err_fd = 2;
+    std::string cwd;
+  };
   // `args` as on the command line, without the program name. Commands that
   // need the pool idle (serve, init, catalog import) fail with
-  // FailedPrecondition.
-  Result Run(const std::vector<std::string>& args);
+  // FailedPrecondition. Transfer commands (IsTransferCommand) need the
+  // client's `streams` and run beside the others; the rest run one at a time.
+  Result Run(const std::vector<std::string>& args, const Streams* streams = nullptr);
 
   ServeHooks* hooks() const { return hooks_; }
   const std::string& dir() const { return dir_; }

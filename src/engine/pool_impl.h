@@ -152,6 +152,7 @@ class PoolImpl final : public Pool {
   Status Flush() override;
   Status SetDedup(DedupMode mode) override;
   StatusOr<std::vector<Extent>> Map(VolumeId id, uint64_t offset, uint64_t length) override;
+  StatusOr<DiffResult> Diff(VolumeId from, VolumeId to) override;
   StatusOr<VolumeInfo> Info(VolumeId id) override;
   std::vector<VolumeInfo> ListVolumes() override;
   StatusOr<SpaceInfo> Space(VolumeId id) override;
@@ -212,6 +213,18 @@ class PoolImpl final : public Pool {
   using LeafFn = std::function<Status(uint64_t first_cluster, uint64_t count, const BlockPtr& p)>;
   // Calls fn for every leaf entry (or hole run) covering clusters [lo, hi).
   Status WalkLeaves(const BlockPtr& p, int level, uint64_t base, uint64_t lo, uint64_t hi, const LeafFn& fn) const;
+
+  // --- diff.cc
+  // A position in one of the two trees Diff walks, at walk level `level`: the
+  // block there and the level it really has (below `level` when that tree is
+  // shorter: then it is the e[0] chain of a virtual node, as a grown tree has).
+  struct DiffPos {
+    BlockPtr p;
+    int real_level;
+  };
+  using DiffFn = std::function<void(uint64_t cluster, const BlockPtr& to)>;
+  Status DiffWalk(const DiffPos& a, const DiffPos& b, int level, uint64_t base, uint64_t lo, uint64_t hi,
+                  const DiffFn& fn, uint64_t* nodes) const;
 
   // --- io.cc
   Status ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, char* dst) const;

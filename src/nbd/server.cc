@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -82,7 +83,7 @@ Server::~Server() { Stop(); }
 
 bool Allowed(const std::vector<std::pair<std::string, std::string>>& allow, const std::string& client,
              const std::string& export_name) {
-  if (allow.empty()) return true;
+  if (allow.empty() || client == "admin") return true;
   for (const auto& [who, glob] : allow) {
     if ((who == "*" || who == client) && ::fnmatch(glob.c_str(), export_name.c_str(), 0) == 0) return true;
   }
@@ -119,19 +120,22 @@ Status Server::Start() {
                                          : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     listen_fds_.push_back(fd);
   }
-  if (!opts_.unix_socket.empty()) {
+  for (const std::string* path : {&opts_.unix_socket, &opts_.admin_socket}) {
+    if (path->empty()) continue;
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
-    if (opts_.unix_socket.size() >= sizeof sa.sun_path) {
-      return InvalidArgument("unix socket path '" + opts_.unix_socket + "' is too long");
-    }
-    std::strcpy(sa.sun_path, opts_.unix_socket.c_str());
-    ::unlink(opts_.unix_socket.c_str());
+    if (path->size() >= sizeof sa.sun_path) return InvalidArgument("unix socket path '" + *path + "' is too long");
+    std::strcpy(sa.sun_path, path->c_str());
+    ::unlink(path->c_str());
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 64) != 0) {
       int err = errno;
       if (fd >= 0) ::close(fd);
-      return ErrnoStatus(err, "listen on " + opts_.unix_socket);
+      return ErrnoStatus(err, "listen on " + *path);
+    }
+    if (path == &opts_.admin_socket) {
+      ::chmod(path->c_str(), 0600);
+      admin_fd_ = fd;
     }
     listen_fds_.push_back(fd);
   }
@@ -148,7 +152,7 @@ void Server::AcceptLoop(int listen_fd) {
     socklen_t plen = sizeof peer;
     int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    std::string client = "unix";
+    std::string client = listen_fd == admin_fd_ ? "admin" : "unix";
     char ip[INET6_ADDRSTRLEN] = "";
     if (peer.ss_family == AF_INET) {
       ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, ip, sizeof ip);
@@ -239,6 +243,7 @@ void Server::Stop() {
   for (int fd : listen_fds_) ::close(fd);
   listen_fds_.clear();
   if (!opts_.unix_socket.empty()) ::unlink(opts_.unix_socket.c_str());
+  if (!opts_.admin_socket.empty()) ::unlink(opts_.admin_socket.c_str());
   {
     // Wake every reader; workers finish what was read and the connection flushes.
     std::lock_guard<std::mutex> l(mu_);
@@ -331,7 +336,7 @@ class Handshake {
 
   // -1: drop the connection; 0: continue; 1: start transmission.
   int Option(uint32_t opt, const std::string& d) {
-    if (opts_.tls_required && !stream_->is_tls() && opt != kOptStartTls && opt != kOptAbort) {
+    if (opts_.tls_required && !stream_->is_tls() && client_ != "admin" && opt != kOptStartTls && opt != kOptAbort) {
       if (opt == kOptExportName) return -1;  // no error reply exists for it
       return Answer(opt, kRepErrTlsReqd, "this server requires TLS (NBD_OPT_STARTTLS) before any other option");
     }

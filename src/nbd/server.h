@@ -50,6 +50,11 @@ class ExportSource {
 struct ServerOptions {
   std::string listen = "127.0.0.1:10809";  // HOST:PORT for TCP ("" = none; port 0 = any free one)
   std::string unix_socket;                 // path of a Unix socket ("" = none)
+  // A second Unix socket for vmstore's own tools on this host (import, export,
+  // send, receive): its clients ("admin") see every export whatever `allow`
+  // says and need no TLS. The caller makes it reachable by root only (the
+  // pool directory's mode). "" = none.
+  std::string admin_socket;
   // Limits, so one client cannot take the server from the others: each
   // connection has at most `workers_per_connection` requests in flight (so at
   // most that many payload buffers of up to 32 MiB), and a client (an IP,
@@ -68,7 +73,8 @@ struct ServerOptions {
   bool tls_required = false;
 };
 
-// True if `client` may use `export_name` under `allow` (see ServerOptions).
+// True if `client` may use `export_name` under `allow` (see ServerOptions);
+// always for "admin" (ServerOptions::admin_socket).
 bool Allowed(const std::vector<std::pair<std::string, std::string>>& allow, const std::string& client,
              const std::string& export_name);
 
@@ -106,6 +112,7 @@ class Server {
   ExportSource* exports_;
   ServerOptions opts_;
   std::vector<int> listen_fds_;
+  int admin_fd_ = -1;  // the admin socket's listener, among listen_fds_
   std::vector<std::thread> acceptors_;
   int tcp_port_ = 0;
   std::atomic<bool> stopping_{false};

@@ -19,7 +19,7 @@ bool MakePipe(int fds[2]) { return ::pipe2(fds, O_CLOEXEC) == 0; }
 
 }  // namespace
 
-StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv) {
+StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv, int stdout_fd) {
   if (argv.empty()) return InvalidArgument("RunCommand: no program given");
   int out[2], err[2];
   if (!MakePipe(out)) return ErrnoStatus(errno, "pipe");
@@ -32,7 +32,7 @@ StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, stdout_fd >= 0 ? stdout_fd : out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));

@@ -24,7 +24,8 @@ struct CommandResult {
   std::string err;  // standard error, trailing newline removed
 };
 
-// Runs argv[0] (looked up in PATH) with stdin from /dev/null.
-StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv);
+// Runs argv[0] (looked up in PATH) with stdin from /dev/null. With
+// `stdout_fd` >= 0 the child writes its standard output there (not collected).
+StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv, int stdout_fd = -1);
 
 }  // namespace vmstore
