@@ -164,6 +164,11 @@ TEST(DiffTest, CostFollowsTheChangeNotTheDiskSize) {
   VolumeId empty = Unwrap(pool->CreateVolume(size));
   DiffResult all = Unwrap(pool->Diff(empty, b));
   EXPECT_GT(all.nodes_visited, 20 * d.nodes_visited);
+  std::printf(
+      "10 GiB disk, 2,000 clusters written: diff of %zu changed clusters read %llu index nodes; "
+      "from an empty disk %llu\n",
+      written.size(), static_cast<unsigned long long>(d.nodes_visited),
+      static_cast<unsigned long long>(all.nodes_visited));
   EXPECT_EQ(all.changed_bytes(), Unwrap(pool->Space(b)).referenced);
 }
 
