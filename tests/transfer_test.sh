@@ -101,6 +101,12 @@ check "served: receiving into an open disk is refused" 1 "open by an NBD client"
 stop_server
 "$bin" --pool "$tmp/backup" export bk/root bk2.raw >/dev/null
 check "the backup equals snapshot c" 0 "Images are identical" -- qemu-img compare -f raw -F qcow2 bk2.raw c.qcow2
+# Growth per snapshot, from the indexes: a holds 6 MiB, b wrote 192 KiB, c 1 MiB; now: the
+# imported web/data (6 MiB) and nothing on web/root since c.
+check "snapshot list --growth" 0 "^c_[0-9T:]+ +[-0-9T:Z]+ +1.0 MiB" -- "$bin" snapshot list web --growth
+check "growth as JSON" 0 "^6291456 196608 1048576 6291456$" -- sh -c \
+  "'$bin' --json snapshot list web --growth | jq -r '[.[].written] | map(tostring) | join(\" \")'"
+check "--growth with --tree is refused" 1 "drop --tree" -- "$bin" snapshot list web --growth --tree
 check "fsck is clean on both pools" 0 "clean" -- sh -c "'$bin' fsck && '$bin' --pool '$tmp/backup' fsck"
 
 echo "transfer_test: $pass passed, $fail failed"

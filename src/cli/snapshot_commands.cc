@@ -1,9 +1,12 @@
 // vmstore snapshot create | list | find | rollback | delete.
 #include <cstdio>
+#include <map>
+#include <optional>
 
 #include "catalog/naming.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "transfer/diff.h"
 
 namespace vmstore::cli {
 
@@ -50,6 +53,61 @@ StatusOr<int64_t> ParseAt(const std::string& text) {
   return *secs * 1000000000 + 999999999;
 }
 
+// Growth of a VM over time: for each snapshot, the bytes its disks changed
+// since the snapshot before it (the first: the data it holds), from the block
+// indexes (transfer::DiffDisks), and that per hour; then the disks now.
+Status PrintGrowth(Manager& m, const std::string& vm_name, bool as_json) {
+  ASSIGN_OR_RETURN(auto snaps, m.ListSnapshots(vm_name, false));
+  ASSIGN_OR_RETURN(VmInfo vm, m.GetVm(vm_name));
+  struct Point {
+    std::string label;  // full name, or "(now)"
+    int64_t at_ns;
+    uint64_t written = 0;
+    std::map<std::string, std::string> refs;  // disk -> reference
+  };
+  std::vector<Point> points;
+  for (const SnapshotInfo& s : snaps) {
+    Point p{s.full_name, s.created_ns};
+    for (const auto& d : s.disks) p.refs[d.name] = vm.name + "/" + d.name + "@" + s.full_name;
+    points.push_back(std::move(p));
+  }
+  Point now{"(now)", 0};
+  for (const DiskInfo& d : vm.disks) now.refs[d.name] = vm.name + "/" + d.name;
+  points.push_back(std::move(now));
+  for (size_t i = 0; i < points.size(); ++i) {
+    for (const auto& [disk, ref] : points[i].refs) {
+      std::string from;
+      if (i > 0) {
+        auto it = points[i - 1].refs.find(disk);
+        if (it != points[i - 1].refs.end()) from = it->second;
+      }
+      ASSIGN_OR_RETURN(transfer::DiskDiff d, transfer::DiffDisks(m, from, ref));
+      points[i].written += d.result.changed_bytes();
+    }
+  }
+  json a = json::array();
+  Table t({"snapshot", "created", "written", "per hour"});
+  for (size_t i = 0; i < points.size(); ++i) {
+    const Point& p = points[i];
+    std::optional<double> per_hour;
+    if (i > 0 && p.at_ns > points[i - 1].at_ns) {
+      per_hour = static_cast<double>(p.written) * 3.6e12 / static_cast<double>(p.at_ns - points[i - 1].at_ns);
+    }
+    if (as_json) {
+      a.push_back({{"snapshot", p.at_ns ? json(p.label) : json(nullptr)},
+                   {"created_ns", p.at_ns ? json(p.at_ns) : json(nullptr)},
+                   {"written", p.written},
+                   {"written_per_hour", per_hour ? json(static_cast<uint64_t>(*per_hour)) : json(nullptr)}});
+    } else {
+      t.Add({p.label, p.at_ns ? IsoTime(p.at_ns) : "-", Human(p.written),
+             per_hour ? Human(static_cast<uint64_t>(*per_hour)) : "-"});
+    }
+  }
+  if (as_json) return PrintJson(a), Status::OK();
+  t.Print();
+  return Status::OK();
+}
+
 }  // namespace
 
 void AddSnapshotCommands(CLI::App& app, Context* ctx) {
@@ -92,7 +150,15 @@ void AddSnapshotCommands(CLI::App& app, Context* ctx) {
     c->add_option("VM", *vm, "VM name or UUID")->required();
     c->add_flag("--tree", *tree, "Show the tree of snapshots and the VMs cloned from them");
     c->add_flag("--all", *all, "Include snapshots marked deleted (kept for their clones)");
+    auto growth = std::make_shared<bool>(false);
+    c->add_flag("--growth", *growth,
+                "Per snapshot, the bytes written since the one before (from the block indexes) and per hour; "
+                "last, what the disks changed since the newest snapshot");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+      if (*growth) {
+        if (*tree || *all) return InvalidArgument("--growth shows live snapshots in time order: drop --tree/--all");
+        return PrintGrowth(m, *vm, ctx->json);
+      }
       if (*tree) {
         ASSIGN_OR_RETURN(TreeNode t, m.SnapshotTree(*vm, *all));
         if (ctx->json) {
