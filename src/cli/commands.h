@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/cli_util.h"
+#include "policy/policy.h"
 #include "vmstore/manager.h"
 
 namespace vmstore::cli {
@@ -88,6 +89,11 @@ void AddObjectCommands(CLI::App& app, Context* ctx);    // sr, vm, disk, catalog
 void AddSnapshotCommands(CLI::App& app, Context* ctx);  // snapshot
 void AddServeCommand(CLI::App& app, Context* ctx);      // serve
 void AddTransferCommands(CLI::App& app, Context* ctx);  // diff, send, receive, import, export, property
+void AddPolicyCommands(CLI::App& app, Context* ctx);    // policy
+
+// How a policy run snapshots (writes held, when served) and prunes (not a
+// snapshot an NBD client has open) for the commands in `ctx`.
+policy::PolicyRunner::Actions PolicyActions(Context* ctx, Manager* m);
 
 // Commands that run as clients of a running server with the invoking
 // process's streams (Context::in_fd..): send, receive, import, export.

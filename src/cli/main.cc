@@ -44,6 +44,7 @@ int RunCli(const std::vector<std::string>& args, Context* ctx) {
   AddSnapshotCommands(app, ctx);
   AddServeCommand(app, ctx);
   AddTransferCommands(app, ctx);
+  AddPolicyCommands(app, ctx);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   try {
     app.parse(reversed);

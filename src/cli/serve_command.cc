@@ -2,9 +2,12 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "cli/commands.h"
@@ -16,6 +19,49 @@
 #include "nbd/tls.h"
 
 namespace vmstore::cli {
+
+namespace {
+
+// Runs the snapshot policies on its own thread until Stop(), logging what
+// each run did to stdout.
+class PolicyDaemon {
+ public:
+  PolicyDaemon(Manager* m, policy::PolicyRunner::Actions actions, int tick_s)
+      : runner_(m, std::move(actions)), tick_(tick_s), thread_([this] { Loop(); }) {}
+  ~PolicyDaemon() { Stop(); }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!stop_) {
+      l.unlock();
+      auto now = std::chrono::system_clock::now().time_since_epoch();
+      policy::RunReport r = runner_.RunDue(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
+      for (auto& s : r.created) std::printf("policy: created %s\n", s.c_str());
+      for (auto& s : r.deleted) std::printf("policy: deleted %s\n", s.c_str());
+      for (auto& s : r.errors) std::printf("policy: error: %s\n", s.c_str());
+      std::fflush(stdout);
+      l.lock();
+      cv_.wait_for(l, tick_, [this] { return stop_; });
+    }
+  }
+  policy::PolicyRunner runner_;
+  std::chrono::seconds tick_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is ready
+};
+
+}  // namespace
 
 void AddServeCommand(CLI::App& app, Context* ctx) {
   auto* c = app.add_subcommand(
@@ -51,6 +97,10 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   c->add_option("--http", *http, "Also serve the HTTP+JSON management API on HOST:PORT (e.g. 127.0.0.1:8080)");
   c->add_option("--http-token-file", *token_file,
                 "The API's bearer token (mode 0600; created if missing). Default: POOL/http.token");
+  auto policy_tick = std::make_shared<int>(10);
+  c->add_option("--policy-tick", *policy_tick,
+                "Seconds between checks of the snapshot policies (vmstore policy; default 10)")
+      ->check(CLI::Range(1, 3600));
   c->add_option("--allow", *allow,
                 "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
                 "Without it every client may use every export");
@@ -115,6 +165,12 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
       api = std::make_unique<HttpApi>(&commands, token);
       RETURN_IF_ERROR(api->Start(*http));
     }
+    // The snapshot policies: what is due, every --policy-tick seconds.
+    Context policy_ctx;
+    policy_ctx.shared = &m;
+    policy_ctx.shared_dir = dir;
+    policy_ctx.hooks = &hooks;
+    PolicyDaemon policies(&m, PolicyActions(&policy_ctx, &m), *policy_tick);
     ASSIGN_OR_RETURN(auto list, exports.List());
     if (!listen->empty()) {
       std::string host = listen->substr(0, listen->rfind(':'));
@@ -130,6 +186,7 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     std::fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
+    policies.Stop();
     if (api) api->Stop();
     control.Stop();
     server.Stop();
