@@ -35,7 +35,7 @@ bool IsTransferCommand(const std::string& cmd) {
 }
 
 int RunCli(const std::vector<std::string>& args, Context* ctx) {
-  CLI::App app{"VMStore: chain-free snapshots and clones for virtual-machine disks"};
+  CLI::App app{"VMStore: chain-free snapshots and clones for virtual-machine disks", "vmstore"};
   app.require_subcommand(1);
   app.add_option("--pool", ctx->pool_flag, "Pool directory (default: $VMSTORE_POOL)");
   app.add_flag("--json", ctx->json, "Machine-readable JSON output");
