@@ -89,6 +89,7 @@ start_server
 qemu-io -f raw -c "write -P 0x55 20M 1M" "$url/web/root" >/dev/null
 "$bin" snapshot create web c >/dev/null
 C=$("$bin" --json snapshot list web | jq -r '.[2].full_name')
+check "the admin NBD socket is 0600" 0 "^600 socket$" -- stat -c '%a %F' "$tmp/pool/nbd.sock"
 check "served: diff" 0 "1 range, 1.0 MiB changed" -- "$bin" diff "web/root@$B" "@$C"
 check "served: send | receive into the other pool" 0 "received incremental snapshot bk@c_" -- \
   sh -c "'$bin' send web/root@$C --from @$B | '$bin' --pool '$tmp/backup' receive bk/root"

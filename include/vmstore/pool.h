@@ -84,6 +84,16 @@ struct Extent {
   ExtentType type = ExtentType::kHole;
 };
 
+// Appends [offset, offset + length) of `type` to `extents` (in ascending
+// order), merged into the last extent when that one ends there with the same type.
+inline void AppendExtent(std::vector<Extent>* extents, uint64_t offset, uint64_t length, ExtentType type) {
+  if (!extents->empty() && extents->back().type == type && extents->back().offset + extents->back().length == offset) {
+    extents->back().length += length;
+  } else {
+    extents->push_back({offset, length, type});
+  }
+}
+
 struct VolumeInfo {
   VolumeId id = 0;
   uint64_t size = 0;

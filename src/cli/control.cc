@@ -2,8 +2,6 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +14,7 @@
 #include "cli/served_commands.h"
 #include "nbd/protocol.h"
 #include "util/socket_io.h"
+#include "util/unix_socket.h"
 
 namespace vmstore::cli {
 
@@ -82,34 +81,12 @@ std::optional<std::string> RecvMsg(int fd, uint32_t limit, std::vector<int>* fds
   return body;
 }
 
-int ConnectUnix(const std::string& path) {
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof sa.sun_path) return -1;
-  std::strcpy(sa.sun_path, path.c_str());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 }  // namespace
 
 Status ControlServer::Start() {
-  std::string path = SocketPath(commands_->dir());
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof sa.sun_path) return InvalidArgument("pool path too long for a control socket: " + path);
-  std::strcpy(sa.sun_path, path.c_str());
-  ::unlink(path.c_str());
-  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::chmod(path.c_str(), 0600) != 0 ||
-      ::listen(fd_, 16) != 0) {
-    return ErrnoStatus(errno, "control socket " + path);
-  }
+  auto fd = internal::ListenUnix(SocketPath(commands_->dir()), 0600, 16);
+  if (!fd.ok()) return fd.status().WithContext("control socket");
+  fd_ = *fd;
   thread_ = std::thread([this] { Loop(); });
   return Status::OK();
 }
@@ -240,7 +217,7 @@ std::optional<int> ForwardToServer(const std::vector<std::string>& args) {
 
 std::optional<RemoteResult> RunOnServer(const std::string& dir, const std::vector<std::string>& args,
                                         bool pass_streams) {
-  int fd = ConnectUnix(ControlServer::SocketPath(dir));
+  int fd = internal::ConnectUnix(ControlServer::SocketPath(dir));
   if (fd < 0) return std::nullopt;
   json req = {{"args", args}};
   if (char* cwd = ::getcwd(nullptr, 0)) {

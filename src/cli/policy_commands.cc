@@ -1,7 +1,5 @@
 // vmstore policy set | show | clear | run: snapshot schedules with retention
 // (src/policy/policy.h), run by `vmstore serve`.
-#include <chrono>
-
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "policy/policy.h"
@@ -12,26 +10,17 @@ using json = nlohmann::json;
 
 namespace {
 
-int64_t WallNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // One VM's policy with, per schedule, its snapshots now and when it is next due.
 Status ShowPolicy(Manager& m, const std::string& vm, bool as_json, json* out, Table* t) {
   ASSIGN_OR_RETURN(policy::Policy p, policy::GetPolicy(m, vm));
   if (p.schedules.empty()) return Status::OK();
   ASSIGN_OR_RETURN(auto snaps, m.ListSnapshots(vm, false));
-  const int64_t now_s = WallNs() / 1'000'000'000;
+  const int64_t now_s = Env::Default()->NowNanos() / 1'000'000'000;
   for (const policy::Schedule& s : p.schedules) {
-    int count = 0;
-    int64_t newest_ns = 0;
-    for (const SnapshotInfo& si : snaps) {
-      if (si.name != s.SnapshotName()) continue;
-      ++count;
-      newest_ns = std::max(newest_ns, si.created_ns);
-    }
-    int64_t next_s = count ? (newest_ns / 1'000'000'000 / s.interval_s + 1) * s.interval_s : now_s;
+    std::vector<const SnapshotInfo*> held = policy::SnapshotsOf(s, snaps);
+    const size_t count = held.size();
+    const int64_t newest_ns = count ? held.back()->created_ns : 0;
+    int64_t next_s = count ? s.NextDueS(newest_ns / 1'000'000'000) : now_s;
     if (as_json) {
       out->push_back({{"vm", vm},
                       {"schedule", s.label},
@@ -110,7 +99,7 @@ void AddPolicyCommands(CLI::App& app, Context* ctx) {
                                   "without a server, run it from cron)\n  example: vmstore policy run");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
       policy::PolicyRunner runner(&m, PolicyActions(ctx, &m));
-      policy::RunReport r = runner.RunDue(WallNs());
+      policy::RunReport r = runner.RunDue(Env::Default()->NowNanos());
       if (ctx->json) {
         PrintJson({{"created", r.created}, {"deleted", r.deleted}, {"errors", r.errors}});
       } else {

@@ -43,8 +43,7 @@ class PolicyDaemon {
     std::unique_lock<std::mutex> l(mu_);
     while (!stop_) {
       l.unlock();
-      auto now = std::chrono::system_clock::now().time_since_epoch();
-      policy::RunReport r = runner_.RunDue(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
+      policy::RunReport r = runner_.RunDue(Env::Default()->NowNanos());
       for (auto& s : r.created) std::printf("policy: created %s\n", s.c_str());
       for (auto& s : r.deleted) std::printf("policy: deleted %s\n", s.c_str());
       for (auto& s : r.errors) std::printf("policy: error: %s\n", s.c_str());
@@ -144,8 +143,8 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     } else if (have_creds) {
       return InvalidArgument("--tls=off with TLS credentials: drop the credentials or choose --tls=on|require");
     }
-    ASSIGN_OR_RETURN(std::string pool_dir, ctx->Dir());
-    o.admin_socket = AdminSocketPath(pool_dir);
+    ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
+    o.admin_socket = AdminSocketPath(dir);
     nbd::Server server(&exports, o);
     RETURN_IF_ERROR(server.Start());
     // The management API: other vmstore commands on this pool run here.
@@ -154,7 +153,6 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     hooks.disconnect = [&](const std::vector<std::string>& e) { server.Disconnect(e); };
     hooks.nbd_socket = o.admin_socket;
     hooks.quiesce = [&](const std::string& vm, const std::function<Status()>& fn) { return exports.Quiesce(vm, fn); };
-    const std::string& dir = pool_dir;
     ServedCommands commands(dir, &m, &hooks);
     ControlServer control(&commands);
     RETURN_IF_ERROR(control.Start());

@@ -18,6 +18,7 @@
 #include "nbd/manager_exports.h"
 #include "nbd/server.h"
 #include "transfer/diff.h"
+#include "transfer/refs.h"
 #include "transfer/send_receive.h"
 #include "util/subprocess.h"
 
@@ -98,14 +99,6 @@ StatusOr<std::string> ExportFormat(const std::string& flag, const std::string& f
   return InvalidArgument("--format " + flag + ": export writes " + names);
 }
 
-StatusOr<std::pair<std::string, std::string>> SplitDisk(const std::string& ref) {
-  size_t slash = ref.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == ref.size() || ref.find('@') != std::string::npos) {
-    return InvalidArgument("'" + ref + "' is not a disk VM/DISK");
-  }
-  return std::make_pair(ref.substr(0, slash), ref.substr(slash + 1));
-}
-
 uint64_t AllocatedBytes(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
@@ -113,7 +106,7 @@ uint64_t AllocatedBytes(const std::string& path) {
 
 Status DoImport(Context* ctx, Manager& m, const std::string& file_arg, const std::string& target,
                 const std::string& format, const std::string& sr) {
-  ASSIGN_OR_RETURN(auto vd, SplitDisk(target));
+  ASSIGN_OR_RETURN(auto vd, transfer::ParseDiskRef(target, ""));
   const std::string file = ctx->AbsPath(file_arg);
   std::vector<std::string> info = {"qemu-img", "info", "--output=json"};
   if (!format.empty()) info.insert(info.end(), {"-f", format});
@@ -189,12 +182,8 @@ Status DoExport(Context* ctx, Manager& m, const std::string& source, const std::
 const char* TypeName(ExtentType t) { return t == ExtentType::kData ? "data" : "zero"; }
 
 Status DoDiff(Context* ctx, Manager& m, const std::string& from, std::string to) {
-  if (from.find('@') == std::string::npos || from.find('/') == std::string::npos) {
-    return InvalidArgument("'" + from + "' is not a disk snapshot VM/DISK@FULLNAME");
-  }
-  const std::string disk = from.substr(0, from.find('@'));
-  if (to.empty()) to = disk;
-  if (to[0] == '@') to = disk + to;
+  ASSIGN_OR_RETURN(transfer::SnapRef base, transfer::ParseSnapRef(from, "diff"));
+  to = to.empty() ? base.disk_ref() : transfer::OnDisk(to, base.disk_ref());
   ASSIGN_OR_RETURN(transfer::DiskDiff d, transfer::DiffDisks(m, from, to));
   const DiffResult& r = d.result;
   if (ctx->json) {

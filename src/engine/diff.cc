@@ -69,12 +69,8 @@ StatusOr<DiffResult> PoolImpl::Diff(VolumeId from, VolumeId to) {
   const uint64_t C = sb_.cluster_size;
   auto add = [&](uint64_t cluster, const BlockPtr& p) {
     ExtentType t = IsReal(p.addr) ? ExtentType::kData : ExtentType::kZero;
-    uint64_t off = cluster * C, len = std::min(C, r.to_size - off);
-    if (!r.changed.empty() && r.changed.back().type == t && r.changed.back().offset + r.changed.back().length == off) {
-      r.changed.back().length += len;
-    } else {
-      r.changed.push_back({off, len, t});
-    }
+    uint64_t off = cluster * C;
+    AppendExtent(&r.changed, off, std::min(C, r.to_size - off), t);
   };
   for (uint64_t lo = 0;; lo += kStretchClusters) {
     // Both read locks, in id order (as the freeze takes them).

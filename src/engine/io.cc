@@ -226,12 +226,7 @@ StatusOr<std::vector<Extent>> PoolImpl::Map(VolumeId id, uint64_t offset, uint64
   auto add = [&](uint64_t a, uint64_t b, ExtentType t) {
     a = std::max(a, offset);
     b = std::min(b, end);
-    if (a >= b) return;
-    if (!out.empty() && out.back().type == t && out.back().offset + out.back().length == a) {
-      out.back().length += b - a;
-    } else {
-      out.push_back({a, b - a, t});
-    }
+    if (a < b) AppendExtent(&out, a, b - a, t);
   };
   RETURN_IF_ERROR(WalkLeaves(v->root, static_cast<int>(v->height) - 1, 0, offset / C, (end + C - 1) / C,
                              [&](uint64_t first, uint64_t count, const BlockPtr& p) {

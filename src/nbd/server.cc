@@ -8,8 +8,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +21,7 @@
 #include "nbd/wire.h"
 #include "util/host_port.h"
 #include "util/socket_io.h"
+#include "util/unix_socket.h"
 
 namespace vmstore::nbd {
 namespace {
@@ -120,23 +119,12 @@ Status Server::Start() {
                                          : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     listen_fds_.push_back(fd);
   }
+  // The admin socket is root's alone (mode 0600 before it listens).
   for (const std::string* path : {&opts_.unix_socket, &opts_.admin_socket}) {
     if (path->empty()) continue;
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    if (path->size() >= sizeof sa.sun_path) return InvalidArgument("unix socket path '" + *path + "' is too long");
-    std::strcpy(sa.sun_path, path->c_str());
-    ::unlink(path->c_str());
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 64) != 0) {
-      int err = errno;
-      if (fd >= 0) ::close(fd);
-      return ErrnoStatus(err, "listen on " + *path);
-    }
-    if (path == &opts_.admin_socket) {
-      ::chmod(path->c_str(), 0600);
-      admin_fd_ = fd;
-    }
+    const bool admin = path == &opts_.admin_socket;
+    ASSIGN_OR_RETURN(int fd, internal::ListenUnix(*path, admin ? 0600 : -1, 64));
+    if (admin) admin_fd_ = fd;
     listen_fds_.push_back(fd);
   }
   if (listen_fds_.empty()) return InvalidArgument("nothing to listen on (give --listen or --socket)");
@@ -242,8 +230,9 @@ void Server::Stop() {
   acceptors_.clear();
   for (int fd : listen_fds_) ::close(fd);
   listen_fds_.clear();
-  if (!opts_.unix_socket.empty()) ::unlink(opts_.unix_socket.c_str());
-  if (!opts_.admin_socket.empty()) ::unlink(opts_.admin_socket.c_str());
+  for (const std::string* path : {&opts_.unix_socket, &opts_.admin_socket}) {
+    if (!path->empty()) ::unlink(path->c_str());
+  }
   {
     // Wake every reader; workers finish what was read and the connection flushes.
     std::lock_guard<std::mutex> l(mu_);

@@ -115,6 +115,14 @@ Status SetPolicy(Manager& m, const std::string& vm, const Policy& p) {
   return m.SetProperty(vm, kPolicyKey, p.schedules.empty() ? "" : PolicyJson(p));
 }
 
+std::vector<const SnapshotInfo*> SnapshotsOf(const Schedule& s, const std::vector<SnapshotInfo>& snaps) {
+  std::vector<const SnapshotInfo*> out;
+  for (const SnapshotInfo& si : snaps) {
+    if (si.name == s.SnapshotName()) out.push_back(&si);
+  }
+  return out;
+}
+
 PolicyRunner::PolicyRunner(Manager* m) : m_(m) {
   actions_.snapshot = [m](const std::string& vm, const std::string& name) { return m->CreateSnapshot(vm, name, ""); };
   actions_.remove = [m](const std::string& vm_at_full) { return m->DeleteSnapshot(vm_at_full, false, false); };
@@ -142,15 +150,11 @@ RunReport PolicyRunner::RunDue(int64_t now_ns) {
       continue;
     }
     for (const Schedule& s : policy->schedules) {
+      std::vector<const SnapshotInfo*> held = SnapshotsOf(s, *snaps);
       std::vector<std::string> mine;  // oldest first
-      int64_t newest_s = -1;
-      for (const SnapshotInfo& si : *snaps) {
-        if (si.name != s.SnapshotName()) continue;
-        mine.push_back(vm.name + "@" + si.full_name);
-        newest_s = std::max<int64_t>(newest_s, si.created_ns / 1'000'000'000);
-      }
+      for (const SnapshotInfo* si : held) mine.push_back(vm.name + "@" + si->full_name);
       // Due once per multiple of the interval (UTC): hourly at every hour.
-      if (newest_s < 0 || now_s / s.interval_s > newest_s / s.interval_s) {
+      if (held.empty() || now_s >= s.NextDueS(held.back()->created_ns / 1'000'000'000)) {
         auto made = actions_.snapshot(vm.name, s.SnapshotName());
         if (!made.ok()) {
           r.errors.push_back(vm.name + " " + s.label + ": " + made.status().ToString());

@@ -27,7 +27,13 @@ struct Schedule {
   int64_t interval_s = 0;
   int keep = 0;  // snapshots of this schedule kept (1 .. 10000)
   std::string SnapshotName() const { return "auto_" + label; }
+  // When (s since the epoch) the schedule is next due after a snapshot taken
+  // at `taken_s`: the next multiple of the interval (hourly: the next hour).
+  int64_t NextDueS(int64_t taken_s) const { return (taken_s / interval_s + 1) * interval_s; }
 };
+
+// The schedule's snapshots among a VM's (Manager::ListSnapshots: oldest first).
+std::vector<const SnapshotInfo*> SnapshotsOf(const Schedule& s, const std::vector<SnapshotInfo>& snaps);
 
 struct Policy {
   std::vector<Schedule> schedules;  // at most one per label

@@ -12,14 +12,6 @@ namespace {
 constexpr uint64_t kPiece = 64 * 1024;    // the comparison's granularity
 constexpr uint64_t kChunk = 1024 * 1024;  // read at a time
 
-void AddExtent(std::vector<Extent>* out, uint64_t off, uint64_t len, ExtentType t) {
-  if (!out->empty() && out->back().type == t && out->back().offset + out->back().length == off) {
-    out->back().length += len;
-  } else {
-    out->push_back({off, len, t});
-  }
-}
-
 // Reads both devices and compares them piece by piece.
 StatusOr<DiffResult> CompareDevices(backend::Device& a, backend::Device& b) {
   DiffResult r;
@@ -35,8 +27,8 @@ StatusOr<DiffResult> CompareDevices(backend::Device& a, backend::Device& b) {
     for (uint64_t p = 0; p < n; p += kPiece) {
       uint64_t len = std::min(kPiece, n - p);
       if (std::memcmp(ba.data() + p, bb.data() + p, len) == 0) continue;
-      AddExtent(&r.changed, off + p, len,
-                internal::IsAllZero(bb.data() + p, len) ? ExtentType::kZero : ExtentType::kData);
+      AppendExtent(&r.changed, off + p, len,
+                   internal::IsAllZero(bb.data() + p, len) ? ExtentType::kZero : ExtentType::kData);
     }
   }
   return r;
@@ -56,7 +48,7 @@ StatusOr<DiskDiff> DiffDisks(Manager& m, const std::string& from, const std::str
     }
     ASSIGN_OR_RETURN(auto map, b.backend->Map(b.handle, 0, b.size));
     for (const Extent& e : map) {
-      if (e.type == ExtentType::kData) AddExtent(&d.result.changed, e.offset, e.length, ExtentType::kData);
+      if (e.type == ExtentType::kData) AppendExtent(&d.result.changed, e.offset, e.length, ExtentType::kData);
     }
     return d;
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "transfer/diff.h"
+#include "transfer/refs.h"
 #include "util/coding.h"
 
 namespace vmstore::transfer {
@@ -12,39 +13,15 @@ namespace {
 constexpr char kGuidKey[] = "vmstore:guid";
 constexpr char kReceivedKey[] = "vmstore:received-from";
 
-// "VM/DISK@FULL" -> {"VM", "DISK", "FULL"}; InvalidArgument unless a disk snapshot.
-struct SnapRef {
-  std::string vm, disk, full;
-  std::string str() const { return vm + "/" + disk + "@" + full; }
-};
-
-StatusOr<SnapRef> ParseSnapRef(const std::string& ref, const char* what) {
-  size_t slash = ref.find('/'), at = ref.find('@');
-  if (slash == std::string::npos || at == std::string::npos || slash == 0 || at < slash + 2 || at + 1 == ref.size()) {
-    return InvalidArgument(std::string(what) + " '" + ref +
-                           "' is not a disk snapshot VM/DISK@FULLNAME (a live disk changes while it is read: "
-                           "take a snapshot with 'vmstore snapshot create')");
-  }
-  return SnapRef{ref.substr(0, slash), ref.substr(slash + 1, at - slash - 1), ref.substr(at + 1)};
-}
-
-StatusOr<std::pair<std::string, std::string>> ParseDiskRef(const std::string& ref) {
-  size_t slash = ref.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == ref.size() || ref.find('@') != std::string::npos) {
-    return InvalidArgument("receive target '" + ref + "' is not a disk VM/DISK");
-  }
-  return std::make_pair(ref.substr(0, slash), ref.substr(slash + 1));
-}
-
 }  // namespace
 
 StatusOr<TransferStats> Send(Manager& m, const SendOptions& o, const std::function<Status(std::string_view)>& sink) {
-  ASSIGN_OR_RETURN(SnapRef to, ParseSnapRef(o.to, "send"));
-  std::string from = o.from;
-  if (!from.empty() && from[0] == '@') from = to.vm + "/" + to.disk + from;
-  if (!from.empty()) RETURN_IF_ERROR(ParseSnapRef(from, "--from").status());
+  const std::string kLive = " (a live disk changes while it is read: take a snapshot with 'vmstore snapshot create')";
+  ASSIGN_OR_RETURN(SnapRef to, ParseSnapRef(o.to, "send", kLive));
+  const std::string from = OnDisk(o.from, to.disk_ref());
+  if (!from.empty()) RETURN_IF_ERROR(ParseSnapRef(from, "--from", kLive).status());
   ASSIGN_OR_RETURN(DiskRef ref, m.Resolve(to.str()));
-  ASSIGN_OR_RETURN(SnapshotInfo info, m.GetSnapshot(to.vm + "@" + to.full));
+  ASSIGN_OR_RETURN(SnapshotInfo info, m.GetSnapshot(to.vm_snapshot()));
   StreamHeader h;
   h.size = ref.size;
   h.created_ns = info.created_ns;
@@ -71,25 +48,28 @@ StatusOr<TransferStats> Send(Manager& m, const SendOptions& o, const std::functi
     st.zero_bytes += len;
     return w.WriteZero(off, len);
   };
+  auto advance = [&](uint64_t n) {
+    done += n;
+    if (o.progress) o.progress(done, total);
+  };
   for (const Extent& e : diff.result.changed) {
     if (e.type != ExtentType::kData) {
       RETURN_IF_ERROR(zero(e.offset, e.length));
-    } else {
-      for (uint64_t off = e.offset; off < e.offset + e.length;) {
-        uint64_t n = std::min<uint64_t>(kMaxRecordData, e.offset + e.length - off);
-        RETURN_IF_ERROR(dev->Read(off, std::span<char>(buf.data(), n)));
-        if (internal::IsAllZero(buf.data(), n)) {
-          RETURN_IF_ERROR(zero(off, n));
-        } else {
-          RETURN_IF_ERROR(w.WriteData(off, std::string_view(buf.data(), n)));
-          st.data_bytes += n;
-        }
-        off += n;
-        if (o.progress) o.progress(done + (off - e.offset), total);
-      }
+      advance(e.length);
+      continue;
     }
-    done += e.length;
-    if (o.progress) o.progress(done, total);
+    for (uint64_t off = e.offset; off < e.offset + e.length;) {
+      uint64_t n = std::min<uint64_t>(kMaxRecordData, e.offset + e.length - off);
+      RETURN_IF_ERROR(dev->Read(off, std::span<char>(buf.data(), n)));
+      if (internal::IsAllZero(buf.data(), n)) {
+        RETURN_IF_ERROR(zero(off, n));
+      } else {
+        RETURN_IF_ERROR(w.WriteData(off, std::string_view(buf.data(), n)));
+        st.data_bytes += n;
+      }
+      off += n;
+      advance(n);
+    }
   }
   RETURN_IF_ERROR(w.Finish());
   st.records = w.records();
@@ -132,7 +112,7 @@ Status ApplyRecords(backend::Device& dev, StreamReader& in, const StreamHeader& 
 }  // namespace
 
 StatusOr<TransferStats> Receive(Manager& m, const ReceiveOptions& o, StreamReader& in) {
-  ASSIGN_OR_RETURN(auto target, ParseDiskRef(o.target));
+  ASSIGN_OR_RETURN(auto target, ParseDiskRef(o.target, "receive target"));
   const auto& [vm, disk] = target;
   ASSIGN_OR_RETURN(StreamHeader h, in.ReadHeader());
   if (h.size == 0 || h.size % 512) return Corruption("send stream: disk size " + std::to_string(h.size));

@@ -11,6 +11,7 @@
 
 #include "catalog/catalog_test_util.h"
 #include "transfer/diff.h"
+#include "transfer/test_util.h"
 
 namespace vmstore::transfer {
 namespace {
@@ -48,10 +49,7 @@ StatusOr<std::string> ReadAll(Manager& m, const std::string& ref) {
 StatusOr<std::string> SendToString(Manager& m, const std::string& to, const std::string& from,
                                    TransferStats* stats = nullptr) {
   std::string out;
-  ASSIGN_OR_RETURN(TransferStats st, Send(m, SendOptions{to, from, {}}, [&](std::string_view p) {
-                     out.append(p);
-                     return Status::OK();
-                   }));
+  ASSIGN_OR_RETURN(TransferStats st, Send(m, SendOptions{to, from, {}}, AppendTo(&out)));
   if (stats) *stats = st;
   return out;
 }
@@ -59,12 +57,7 @@ StatusOr<std::string> SendToString(Manager& m, const std::string& to, const std:
 StatusOr<TransferStats> ReceiveString(Manager& m, const std::string& target, const std::string& stream,
                                       bool force = false) {
   size_t pos = 0;
-  StreamReader r([&](char* buf, size_t n) -> StatusOr<size_t> {
-    size_t k = std::min(n, stream.size() - pos);
-    std::memcpy(buf, stream.data() + pos, k);
-    pos += k;
-    return k;
-  });
+  StreamReader r(ReadFrom(&stream, &pos));
   ReceiveOptions o;
   o.target = target;
   o.force = force;

@@ -26,6 +26,18 @@ void AppendString(std::string* s, const std::string& v) {
   s->append(v);
 }
 
+// A record's link in the chain: XXH3-64 of its header and payload, seeded
+// with the previous link.
+uint64_t RecordSum(uint64_t seed, const char (&hdr)[kRecordHeader], std::string_view payload) {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset_withSeed(st, seed);
+  XXH3_64bits_update(st, hdr, sizeof hdr);
+  XXH3_64bits_update(st, payload.data(), payload.size());
+  uint64_t sum = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return sum;
+}
+
 const char* TypeName(RecordType t) {
   switch (t) {
     case RecordType::kData:
@@ -65,12 +77,7 @@ Status StreamWriter::Emit(RecordType type, uint64_t offset, uint64_t length, std
   PutU32(hdr + 4, 0);
   PutU64(hdr + 8, offset);
   PutU64(hdr + 16, length);
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset_withSeed(st, chain_);
-  XXH3_64bits_update(st, hdr, sizeof hdr);
-  XXH3_64bits_update(st, payload.data(), payload.size());
-  chain_ = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
+  chain_ = RecordSum(chain_, hdr, payload);
   char sum[8];
   PutU64(sum, chain_);
   RETURN_IF_ERROR(sink_(std::string_view(hdr, sizeof hdr)));
@@ -163,12 +170,7 @@ StatusOr<StreamRecord> StreamReader::Next() {
   }
   char sum[8];
   RETURN_IF_ERROR(ReadExact(sum, sizeof sum, "a record checksum"));
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset_withSeed(st, chain_);
-  XXH3_64bits_update(st, hdr, sizeof hdr);
-  XXH3_64bits_update(st, r.data.data(), r.data.size());
-  uint64_t want = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
+  uint64_t want = RecordSum(chain_, hdr, r.data);
   if (want != GetU64(sum))
     return Corruption(std::string("send stream: ") + TypeName(r.type) + " checksum mismatch" + where);
   chain_ = want;

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <random>
 
+#include "transfer/test_util.h"
+
 namespace vmstore::transfer {
 namespace {
 
@@ -26,10 +28,7 @@ StreamHeader Header(bool incremental) {
 
 std::string Encode(const StreamHeader& h, std::mt19937_64& rng) {
   std::string out;
-  StreamWriter w([&](std::string_view p) {
-    out.append(p);
-    return Status::OK();
-  });
+  StreamWriter w(AppendTo(&out));
   EXPECT_TRUE(w.WriteHeader(h).ok());
   uint64_t off = 0;
   while (off < h.size) {
@@ -52,12 +51,7 @@ std::string Encode(const StreamHeader& h, std::mt19937_64& rng) {
 // Reads the whole stream; OK only if it is complete and valid.
 Status ReadAll(const std::string& s, StreamHeader* h = nullptr, std::vector<StreamRecord>* recs = nullptr) {
   size_t pos = 0;
-  StreamReader r([&](char* buf, size_t n) -> StatusOr<size_t> {
-    size_t k = std::min(n, s.size() - pos);
-    std::memcpy(buf, s.data() + pos, k);
-    pos += k;
-    return k;
-  });
+  StreamReader r(ReadFrom(&s, &pos));
   ASSIGN_OR_RETURN(StreamHeader got, r.ReadHeader());
   if (h) *h = got;
   for (;;) {
@@ -115,10 +109,7 @@ TEST(StreamFormatTest, EveryTruncationIsDetected) {
 TEST(StreamFormatTest, RecordsOutOfOrderOrPastTheEndAreRefused) {
   for (int which = 0; which < 3; ++which) {
     std::string out;
-    StreamWriter w([&](std::string_view p) {
-      out.append(p);
-      return Status::OK();
-    });
+    StreamWriter w(AppendTo(&out));
     StreamHeader h = Header(true);
     ASSERT_TRUE(w.WriteHeader(h).ok());
     if (which == 0) {  // overlapping
