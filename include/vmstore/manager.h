@@ -87,6 +87,17 @@ struct VmInfo {
   std::vector<DiskInfo> disks;
 };
 
+// A VM as counted by monitoring: from the catalog alone (no backend is asked).
+struct VmSummary {
+  std::string name;
+  bool deleted = false;
+  uint64_t disks = 0;
+  uint64_t snapshots = 0;          // live ones
+  uint64_t deleted_snapshots = 0;  // marked deleted, kept for their clones
+  std::string newest_snapshot;     // the newest live snapshot's full name; "" if none
+  int64_t newest_snapshot_ns = 0;  // ... and its creation time; 0 if none
+};
+
 struct SnapshotInfo {
   struct Disk {
     std::string name, vdi_uuid, sr;
@@ -162,6 +173,10 @@ class Manager {
   virtual StatusOr<VmInfo> CreateVm(const std::string& name) = 0;
   virtual StatusOr<std::vector<VmInfo>> ListVms(bool include_deleted) = 0;
   virtual StatusOr<VmInfo> GetVm(const std::string& vm) = 0;
+  // Every VM (deleted ones too) with its counts, from the catalog only: cheap
+  // enough to run on every metrics scrape, unlike ListVms (which asks each
+  // backend for each disk's space).
+  virtual StatusOr<std::vector<VmSummary>> SummarizeVms() = 0;
   // Deletes the VM, its disks and its snapshots, as the deletion rules allow.
   virtual StatusOr<DeleteReport> DeleteVm(const std::string& vm, bool recursive, bool dry_run) = 0;
   // A new VM whose disks are writable clones of the disks of snapshot "VM@FULL".

@@ -125,6 +125,13 @@ struct DedupStats {
   uint64_t verify_mismatches = 0;  // verify mode: candidates whose bytes differed
   uint64_t manifest_loads = 0;     // manifests read from the file
   uint64_t load_failures = 0;      // ... that were damaged (skipped)
+  // Clusters looked up / clusters that took new space: 1 when nothing was
+  // shared, 2 when every other cluster was (monitoring's dedup ratio).
+  double ratio() const {
+    const uint64_t stored = lookups > hits ? lookups - hits : 0;
+    if (stored == 0) return lookups ? static_cast<double>(lookups) : 1.0;
+    return static_cast<double>(lookups) / static_cast<double>(stored);
+  }
 };
 
 struct PoolStats {
@@ -138,6 +145,10 @@ struct PoolStats {
   uint64_t dirty_bytes = 0;
   DedupMode dedup = DedupMode::kOff;
   DedupStats dedup_stats;
+  // Index node loads since the pool was opened: answered from memory (nodes
+  // not yet written, being written, or in the node cache) / read from disk;
+  // and the clean nodes the cache holds now.
+  uint64_t node_cache_hits = 0, node_cache_misses = 0, node_cache_nodes = 0;
 };
 
 struct ReadStats {

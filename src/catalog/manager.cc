@@ -1,5 +1,7 @@
 // Manager: opening, crash recovery, lookups, SRs and VMs.
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -435,6 +437,37 @@ StatusOr<std::vector<VmInfo>> ManagerImpl::ListVms(bool include_deleted) {
     ASSIGN_OR_RETURN(VmInfo info, MakeVmInfo(r));
     out.push_back(std::move(info));
   }
+  return out;
+}
+
+StatusOr<std::vector<VmSummary>> ManagerImpl::SummarizeVms() {
+  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(auto vms, cat_.Vms());
+  ASSIGN_OR_RETURN(auto snaps, cat_.Snaps());
+  ASSIGN_OR_RETURN(auto vbds, cat_.Vbds());
+  std::map<std::string, VmSummary> by_uuid;
+  for (const VmRow& r : vms) by_uuid[r.uuid] = VmSummary{r.name, r.deleted};
+  for (const SnapRow& s : snaps) {
+    auto it = by_uuid.find(s.vm_uuid);
+    if (it == by_uuid.end()) continue;
+    VmSummary& v = it->second;
+    if (s.deleted) {
+      ++v.deleted_snapshots;
+    } else {
+      ++v.snapshots;
+      if (v.newest_snapshot.empty() || s.created_ns >= v.newest_snapshot_ns) {
+        v.newest_snapshot = s.full_name;
+        v.newest_snapshot_ns = s.created_ns;
+      }
+    }
+  }
+  for (const VbdRow& b : vbds) {
+    auto it = by_uuid.find(b.vm_uuid);
+    if (it != by_uuid.end()) ++it->second.disks;
+  }
+  std::vector<VmSummary> out;
+  for (auto& [uuid, v] : by_uuid) out.push_back(std::move(v));
+  std::sort(out.begin(), out.end(), [](const VmSummary& a, const VmSummary& b) { return a.name < b.name; });
   return out;
 }
 

@@ -76,6 +76,7 @@ class ManagerImpl : public Manager {
 
   StatusOr<VmInfo> CreateVm(const std::string& name) override;
   StatusOr<std::vector<VmInfo>> ListVms(bool include_deleted) override;
+  StatusOr<std::vector<VmSummary>> SummarizeVms() override;
   StatusOr<VmInfo> GetVm(const std::string& vm) override;
   StatusOr<DeleteReport> DeleteVm(const std::string& vm, bool recursive, bool dry_run) override;
   StatusOr<VmInfo> CloneVm(const std::string& snapshot, const std::string& new_name) override;

@@ -233,6 +233,37 @@ TEST_F(ManagerTest, DeletingAVmWhoseSnapshotHasClonesIsDeferredUntilTheLastClone
   EXPECT_EQ(pool->ListVolumes().size(), 1u);
 }
 
+TEST_F(ManagerTest, SummarizeVmsCountsWhatTheCatalogHolds) {
+  MakeVm("vm1", "v1");
+  std::string base = Snap("vm1", "base");
+  Snap("vm1", "mid");
+  std::string newest = Snap("vm1", "newest");
+  ASSERT_OK(m_->CloneVm("vm1@" + base, "clone1").status());
+  ASSERT_OK(m_->DeleteSnapshot("vm1@" + base, false, false).status());  // kept for clone1
+  auto sum = Unwrap(m_->SummarizeVms());
+  ASSERT_EQ(sum.size(), 2u);
+  EXPECT_EQ(sum[0].name, "clone1");
+  EXPECT_EQ(sum[0].disks, 2u);
+  EXPECT_EQ(sum[0].snapshots, 0u);
+  EXPECT_EQ(sum[0].newest_snapshot, "");
+  EXPECT_EQ(sum[0].newest_snapshot_ns, 0);
+  EXPECT_EQ(sum[1].name, "vm1");
+  EXPECT_FALSE(sum[1].deleted);
+  EXPECT_EQ(sum[1].disks, 2u);
+  EXPECT_EQ(sum[1].snapshots, 2u);
+  EXPECT_EQ(sum[1].deleted_snapshots, 1u);
+  EXPECT_EQ(sum[1].newest_snapshot, newest);
+  EXPECT_EQ(sum[1].newest_snapshot_ns, now_);
+  // The VM deleted while its snapshot has a clone: marked, disks gone.
+  ASSERT_OK(m_->DeleteVm("vm1", false, false).status());
+  sum = Unwrap(m_->SummarizeVms());
+  ASSERT_EQ(sum.size(), 2u);
+  EXPECT_TRUE(sum[1].deleted);
+  EXPECT_EQ(sum[1].disks, 0u);
+  EXPECT_EQ(sum[1].snapshots, 0u);
+  EXPECT_EQ(sum[1].deleted_snapshots, 1u);
+}
+
 TEST_F(ManagerTest, RecursiveDeleteListsThenRemovesEverythingDependent) {
   MakeVm("vm1", "v1");
   std::string s = Snap("vm1", "s");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/cli_util.h"
+#include "metrics/pool_metrics.h"
 #include "policy/policy.h"
 #include "vmstore/manager.h"
 
@@ -25,6 +26,8 @@ struct ServeHooks {
   std::function<Status(const std::string& vm, const std::function<Status()>& fn)> quiesce;
   // The server's NBD socket for vmstore's own tools (import, export).
   std::string nbd_socket;
+  // The server's counters now (status, metrics).
+  std::function<metrics::ServerView()> server_view;
 };
 
 struct Context {
@@ -84,12 +87,16 @@ void PrintDeleteReport(const DeleteReport& r, bool as_json);
 // exit code. Output goes to Out() / Err().
 int RunCli(const std::vector<std::string>& args, Context* ctx);
 
-void AddPoolCommands(CLI::App& app, Context* ctx);      // init, status, fsck, scrub, demo
+void AddPoolCommands(CLI::App& app, Context* ctx);      // init, fsck, scrub, demo
 void AddObjectCommands(CLI::App& app, Context* ctx);    // sr, vm, disk, catalog
 void AddSnapshotCommands(CLI::App& app, Context* ctx);  // snapshot
 void AddServeCommand(CLI::App& app, Context* ctx);      // serve
 void AddTransferCommands(CLI::App& app, Context* ctx);  // diff, send, receive, import, export, property
 void AddPolicyCommands(CLI::App& app, Context* ctx);    // policy
+void AddMonitorCommands(CLI::App& app, Context* ctx);   // status, metrics
+
+// The pool at a glance (vmstore status); with `hooks` (served) the server's figures too.
+Status PrintPoolStatus(Manager& m, bool as_json, const ServeHooks* hooks);
 
 // How a policy run snapshots (writes held, when served) and prunes (not a
 // snapshot an NBD client has open) for the commands in `ctx`.

@@ -223,6 +223,14 @@ void HttpApi::Routes() {
   using Req = const httplib::Request&;
   using Res = httplib::Response&;
   s.Get("/v1/status", [cmds](Req, Res res) { Answer(cmds, {"status"}, res); });
+  s.Get("/metrics", [cmds](Req, Res res) {
+    ServedCommands::Result r = cmds->Run({"metrics"});
+    if (r.rc != 0) {
+      SendError(res, 500, "Internal", r.failure.ok() ? r.err : r.failure.ToString());
+      return;
+    }
+    res.set_content(r.out, "text/plain; version=0.0.4; charset=utf-8");
+  });
   s.Get("/v1/srs", [cmds](Req, Res res) { Answer(cmds, {"sr", "list"}, res); });
   s.Get("/v1/vms", [cmds](Req req, Res res) {
     std::vector<std::string> a{"vm", "list"};

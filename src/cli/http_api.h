@@ -3,6 +3,7 @@
 // for orchestration tools. Every request needs `Authorization: Bearer TOKEN`,
 // the token kept in a 0600 file (POOL/http.token unless --http-token-file).
 //
+//   GET    /metrics                       Prometheus text (docs/MONITORING.md)
 //   GET    /v1/status                     pool status
 //   GET    /v1/srs                        SRs
 //   GET    /v1/vms[?all=1]  POST {name}

@@ -45,6 +45,7 @@ int RunCli(const std::vector<std::string>& args, Context* ctx) {
   AddServeCommand(app, ctx);
   AddTransferCommands(app, ctx);
   AddPolicyCommands(app, ctx);
+  AddMonitorCommands(app, ctx);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   try {
     app.parse(reversed);

@@ -1,4 +1,4 @@
-// vmstore init | status | fsck | scrub | demo.
+// vmstore init | fsck | scrub | demo.
 #include <cinttypes>
 #include <cstdio>
 
@@ -105,47 +105,6 @@ int RunCheck(Context* ctx, bool structure) {
   return problems ? 2 : 0;
 }
 
-Status PrintPoolStatus(Manager& m, bool as_json) {
-  ASSIGN_OR_RETURN(auto srs, m.ListSrs());
-  ASSIGN_OR_RETURN(auto vms, m.ListVms(true));
-  json jsrs = json::array();
-  Table t({"sr", "type", "vdis", "live", "physical", "cluster", "location"});
-  for (const SrInfo& sr : srs) {
-    ASSIGN_OR_RETURN(backend::Backend * b, m.SrBackend(sr.name));
-    json j = ToJson(sr);
-    std::vector<std::string> row = {sr.name, sr.type, std::to_string(sr.vdis), "-", "-", "-", sr.location};
-    if (Pool* p = b->native_pool()) {
-      ASSIGN_OR_RETURN(PoolStats st, p->Stats());
-      j["live_bytes"] = st.live_bytes;
-      j["physical_bytes"] = st.physical_bytes;
-      j["cluster_size"] = st.cluster_size;
-      j["generation"] = st.generation;
-      row[3] = Human(st.live_bytes);
-      row[4] = Human(st.physical_bytes);
-      row[5] = Human(st.cluster_size);
-    }
-    jsrs.push_back(j);
-    t.Add(row);
-  }
-  size_t deleted = 0, snapshots = 0, disks = 0;
-  for (const VmInfo& v : vms) {
-    deleted += v.deleted;
-    snapshots += v.snapshots.size();
-    disks += v.disks.size();
-  }
-  if (as_json) {
-    PrintJson({{"srs", jsrs},
-               {"vms", vms.size() - deleted},
-               {"vms_deleted", deleted},
-               {"disks", disks},
-               {"snapshots", snapshots}});
-    return Status::OK();
-  }
-  t.Print();
-  Printf("\n%zu VMs (%zu marked deleted), %zu disks, %zu snapshots\n", vms.size() - deleted, deleted, disks, snapshots);
-  return Status::OK();
-}
-
 }  // namespace
 
 void AddPoolCommands(CLI::App& app, Context* ctx) {
@@ -192,10 +151,6 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
                      "Read and verify every reachable block, and the catalog against the SRs\n"
                      "  example: vmstore --pool /srv/vmstore scrub")
       ->callback([=] { ctx->rc = RunCheck(ctx, false); });
-  app.add_subcommand("status",
-                     "Show the pool: SRs with their space, and object counts\n"
-                     "  example: vmstore --pool /srv/vmstore status")
-      ->callback(WithManager(ctx, [=](Manager& m) { return PrintPoolStatus(m, ctx->json); }));
 
   auto* demo = app.add_subcommand("demo",
                                   "Create the pool if needed, then a demo VM with a disk, data and a snapshot, and\n"
@@ -264,7 +219,7 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
       }
       Printf("\nsnapshot %s: referenced %s, exclusive %s\n\n", si.full_name.c_str(), Human(si.referenced).c_str(),
              Human(si.exclusive).c_str());
-      RETURN_IF_ERROR(PrintPoolStatus(*m, false));
+      RETURN_IF_ERROR(PrintPoolStatus(*m, false, ctx->hooks));
       return owned ? owned->Close() : Status::OK();
     };
     Status s = run();

@@ -2,6 +2,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -37,6 +38,10 @@ class PolicyDaemon {
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
+  metrics::PolicyTotals totals() const {
+    std::lock_guard<std::mutex> l(totals_mu_);
+    return totals_;
+  }
 
  private:
   void Loop() {
@@ -44,6 +49,13 @@ class PolicyDaemon {
     while (!stop_) {
       l.unlock();
       policy::RunReport r = runner_.RunDue(Env::Default()->NowNanos());
+      {
+        std::lock_guard<std::mutex> t(totals_mu_);
+        ++totals_.runs;
+        totals_.created += r.created.size();
+        totals_.deleted += r.deleted.size();
+        totals_.errors += r.errors.size();
+      }
       for (auto& s : r.created) std::printf("policy: created %s\n", s.c_str());
       for (auto& s : r.deleted) std::printf("policy: deleted %s\n", s.c_str());
       for (auto& s : r.errors) std::printf("policy: error: %s\n", s.c_str());
@@ -57,7 +69,9 @@ class PolicyDaemon {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::thread thread_;  // last: starts once the rest is ready
+  mutable std::mutex totals_mu_;
+  metrics::PolicyTotals totals_;  // guarded by totals_mu_
+  std::thread thread_;            // last: starts once the rest is ready
 };
 
 }  // namespace
@@ -147,12 +161,22 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     o.admin_socket = AdminSocketPath(dir);
     nbd::Server server(&exports, o);
     RETURN_IF_ERROR(server.Start());
+    const int64_t started_ns = Env::Default()->NowNanos();
+    std::atomic<PolicyDaemon*> policy_daemon{nullptr};  // set once it runs
     // The management API: other vmstore commands on this pool run here.
     ServeHooks hooks;
     hooks.open_exports = [&] { return server.OpenExports(); };
     hooks.disconnect = [&](const std::vector<std::string>& e) { server.Disconnect(e); };
     hooks.nbd_socket = o.admin_socket;
     hooks.quiesce = [&](const std::string& vm, const std::function<Status()>& fn) { return exports.Quiesce(vm, fn); };
+    hooks.server_view = [&] {
+      metrics::ServerView v;
+      v.exports = &server.metrics();
+      v.nbd = server.stats();
+      v.started_ns = started_ns;
+      if (PolicyDaemon* p = policy_daemon.load()) v.policy = p->totals();
+      return v;
+    };
     ServedCommands commands(dir, &m, &hooks);
     ControlServer control(&commands);
     RETURN_IF_ERROR(control.Start());
@@ -169,6 +193,7 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     policy_ctx.shared_dir = dir;
     policy_ctx.hooks = &hooks;
     PolicyDaemon policies(&m, PolicyActions(&policy_ctx, &m), *policy_tick);
+    policy_daemon = &policies;
     ASSIGN_OR_RETURN(auto list, exports.List());
     if (!listen->empty()) {
       std::string host = listen->substr(0, listen->rfind(':'));

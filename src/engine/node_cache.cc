@@ -45,4 +45,13 @@ void NodeCache::Clear() {
   }
 }
 
+size_t NodeCache::size() const {
+  size_t n = 0;
+  for (Shard& s : shards_) {
+    std::lock_guard<std::mutex> l(s.mu);
+    n += s.map.size();
+  }
+  return n;
+}
+
 }  // namespace vmstore::internal

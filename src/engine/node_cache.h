@@ -24,6 +24,8 @@ class NodeCache {
   void Erase(uint64_t addr);
   void Clear();
 
+  size_t size() const;  // nodes held now
+
  private:
   static constexpr int kShards = 16;
   struct Shard {
@@ -33,7 +35,7 @@ class NodeCache {
   };
   Shard& ShardOf(uint64_t addr) { return shards_[(addr * 0x9E3779B97F4A7C15ull) >> 60]; }
   size_t per_shard_;
-  Shard shards_[kShards];
+  mutable Shard shards_[kShards];
 };
 
 }  // namespace vmstore::internal

@@ -359,6 +359,9 @@ class PoolImpl final : public Pool {
   Wal* failed_log_ = nullptr;
   std::thread ckpt_thread_;  // joined under writer_mu_
   mutable NodeCache cache_;
+  // Index node loads answered from memory (dirty, frozen or cached nodes) /
+  // read from disk, since open (PoolStats).
+  mutable std::atomic<uint64_t> node_hits_{0}, node_misses_{0};
   uint64_t dirty_bytes_ = 0;
   bool vtable_dirty_ = false;
   bool sb_dirty_ = false;  // a superblock field other than the checkpoint's changed (SetDedup)

@@ -106,6 +106,37 @@ TEST_F(PoolTest, TagsSurviveReplayAndCheckpoint) {
   }
 }
 
+TEST_F(PoolTest, NodeLoadsCountMemoryHitsAndDiskReads) {
+  // A cache that holds the whole index (the small test one would evict).
+  opts_.node_cache_bytes = 64 << 20;
+  pool_ = Unwrap(CrashAndReopen(env_, pool_, opts_, 1));
+  ASSERT_TRUE(pool_);
+  // 64 clusters 32 MiB apart: each in a leaf of its own.
+  VolumeId big = Unwrap(pool_->CreateVolume(2ull << 30));
+  std::string block(65536, 'n');
+  for (uint64_t i = 0; i < 64; ++i) ASSERT_OK(pool_->Write(big, i << 25, block));
+  std::string buf(65536, '\0');
+  auto read_all = [&] {
+    for (uint64_t i = 0; i < 64; ++i) ASSERT_OK(pool_->Read(big, i << 25, buf));
+  };
+  PoolStats before = Unwrap(pool_->Stats());
+  read_all();
+  PoolStats after = Unwrap(pool_->Stats());
+  EXPECT_GE(after.node_cache_hits - before.node_cache_hits, 64u);  // the new (dirty) nodes are in memory
+  EXPECT_EQ(after.node_cache_misses, before.node_cache_misses);
+  // Committed and reopened with a cache of one node per shard: most of the
+  // index is read from disk again.
+  ASSERT_OK(pool_->Checkpoint());
+  opts_.node_cache_bytes = 1;
+  pool_ = Unwrap(CrashAndReopen(env_, pool_, opts_, 1));
+  ASSERT_TRUE(pool_);
+  before = Unwrap(pool_->Stats());
+  read_all();
+  after = Unwrap(pool_->Stats());
+  EXPECT_GE(after.node_cache_misses - before.node_cache_misses, 64u - 16u);
+  EXPECT_LE(after.node_cache_nodes, 16u);
+}
+
 TEST_F(PoolTest, SecondOpenOfALockedPoolIsRefused) {
   auto second = Pool::Open("/pool", opts_);
   ASSERT_FALSE(second.ok());

@@ -12,9 +12,19 @@ static inline int Digit(uint64_t cluster, int level) {
 
 StatusOr<std::shared_ptr<const Node>> PoolImpl::LoadNode(const BlockPtr& p, ReadStats* stats) const {
   if (stats) ++stats->nodes_visited;
-  if (auto d = dirty_nodes_.Get(p.addr)) return std::shared_ptr<const Node>(std::move(d));
-  if (auto f = frozen_nodes_.Get(p.addr)) return std::shared_ptr<const Node>(std::move(f));
-  if (auto n = cache_.Get(p.addr)) return n;
+  std::shared_ptr<const Node> found;
+  if (auto d = dirty_nodes_.Get(p.addr)) {
+    found = std::move(d);
+  } else if (auto f = frozen_nodes_.Get(p.addr)) {
+    found = std::move(f);
+  } else {
+    found = cache_.Get(p.addr);
+  }
+  if (found) {
+    node_hits_.fetch_add(1, std::memory_order_relaxed);
+    return found;
+  }
+  node_misses_.fetch_add(1, std::memory_order_relaxed);
   RETURN_IF_ERROR(store_->CheckAddr(p.addr, 1, cursor_.load()));
   char buf[kUnit];
   RETURN_IF_ERROR(store_->ReadUnits(p.addr, 1, buf));

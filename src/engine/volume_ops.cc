@@ -492,6 +492,9 @@ StatusOr<PoolStats> PoolImpl::Stats() {
   s.dedup_stats.hits = dedup_hits_;
   s.dedup_stats.hit_bytes = dedup_hits_ * sb_.cluster_size;
   s.dedup_stats.verify_mismatches = dedup_verify_mismatches_;
+  s.node_cache_hits = node_hits_.load(std::memory_order_relaxed);
+  s.node_cache_misses = node_misses_.load(std::memory_order_relaxed);
+  s.node_cache_nodes = cache_.size();
   return s;
 }
 

@@ -53,6 +53,27 @@ std::string OptionReply(uint32_t option, uint32_t type, const std::string& data)
   return r + data;
 }
 
+Op OpOf(uint16_t type) {
+  switch (type) {
+    case kCmdRead:
+      return Op::kRead;
+    case kCmdWrite:
+      return Op::kWrite;
+    case kCmdFlush:
+      return Op::kFlush;
+    case kCmdTrim:
+      return Op::kTrim;
+    case kCmdWriteZeroes:
+      return Op::kWriteZeroes;
+    case kCmdBlockStatus:
+      return Op::kBlockStatus;
+    case kCmdCache:
+      return Op::kCache;
+    default:
+      return Op::kOther;
+  }
+}
+
 constexpr uint32_t kAllocContextId = 1;
 constexpr char kAllocContext[] = "base:allocation";
 
@@ -67,6 +88,7 @@ struct Server::Conn {
   bool structured = false;
   bool meta_alloc = false;  // base:allocation selected
   std::unique_ptr<backend::Device> dev;
+  ExportMetrics* metrics = nullptr;  // the export's counters
   uint64_t size = 0;
   bool read_only = false;
 
@@ -492,6 +514,8 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   c->dev = std::move(hs.dev);
   c->size = c->dev->size();
   c->read_only = c->dev->read_only();
+  c->metrics = metrics_.For(hs.export_name);
+  c->metrics->Opened();
 
   // Transmission: a few threads take turns reading the next request (under
   // rmu) and then each runs its own and replies (under the write lock), so
@@ -539,6 +563,7 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   };
 
   auto run = [&](Request& r, std::string& payload) {
+    const auto start = std::chrono::steady_clock::now();
     ++n_requests_;
     backend::Device& dev = *c->dev;
     // Past the end: ENOSPC for writes, EINVAL for the rest (as the protocol asks).
@@ -618,6 +643,10 @@ void Server::Serve(std::shared_ptr<Conn> c) {
         st = InvalidArgument("unknown command " + std::to_string(r.type));
     }
     reply(r, st, payload);
+    const Op op = OpOf(r.type);
+    const bool has_bytes = op != Op::kFlush && op != Op::kBlockStatus && op != Op::kOther;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
+    c->metrics->Record(op, has_bytes ? r.length : 0, static_cast<uint64_t>(ns.count()), !st.ok());
   };
 
   // Reads the next request into *r; false when the connection is over (DISC,
@@ -657,7 +686,8 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   serve();
   for (auto& t : threads) t.join();
   (void)c->dev->Flush();  // a clean or abrupt end: what was written is made durable
-  c->stream.reset();      // TLS says goodbye before the socket closes
+  c->metrics->Closed();
+  c->stream.reset();  // TLS says goodbye before the socket closes
   ::close(c->fd);
 }
 

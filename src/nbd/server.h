@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "nbd/metrics.h"
 #include "vmstore/backend.h"
 #include "vmstore/status.h"
 
@@ -98,6 +99,8 @@ class Server {
   // The TCP port actually bound (useful with port 0); 0 without TCP.
   int tcp_port() const { return tcp_port_; }
   ServerStats stats() const;
+  // Per-export counters (requests, bytes, latency) since Start.
+  const ExportMetricsRegistry& metrics() const { return metrics_; }
   // Export names of the connections in transmission now.
   std::vector<std::string> OpenExports() const;
   // Disconnects the connections using these exports and waits (up to 10 s)
@@ -125,6 +128,7 @@ class Server {
   };
   std::vector<ConnThread> conn_threads_;
   std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0};
+  ExportMetricsRegistry metrics_;
 };
 
 }  // namespace vmstore::nbd

@@ -329,6 +329,37 @@ TEST_F(ServerTest, EveryCommandAndItsErrors) {
   EXPECT_EQ(c.ReadReply().error, kEINVAL);
   c.Request(kCmdDisc, 15, 0, 0);
   EXPECT_TRUE(c.Closed());
+  // The export's counters saw each command once it was answered (the
+  // connection's end is counted last).
+  ExportStats st;
+  for (int i = 0; i < 500; ++i) {
+    st = server_->metrics().Snapshot()["vm/d"];
+    if (st.open_connections == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(st.connections, 1u);
+  EXPECT_EQ(st.open_connections, 0u);
+  auto op = [&](Op o) { return st.ops[static_cast<int>(o)]; };
+  EXPECT_EQ(op(Op::kRead).requests, 3u);
+  EXPECT_EQ(op(Op::kRead).errors, 2u);
+  EXPECT_EQ(op(Op::kRead).bytes, 4096u + 1024u + kMaxPayload + 1);
+  EXPECT_EQ(op(Op::kWrite).requests, 2u);
+  EXPECT_EQ(op(Op::kWrite).errors, 1u);
+  EXPECT_EQ(op(Op::kWrite).bytes, 4096u + 512u);
+  EXPECT_EQ(op(Op::kFlush).requests, 1u);
+  EXPECT_EQ(op(Op::kTrim).bytes, 65536u);
+  EXPECT_EQ(op(Op::kWriteZeroes).bytes, 65536u);
+  EXPECT_EQ(op(Op::kCache).bytes, 4096u);
+  EXPECT_EQ(op(Op::kBlockStatus).requests, 3u);
+  EXPECT_EQ(op(Op::kBlockStatus).errors, 1u);
+  EXPECT_EQ(op(Op::kBlockStatus).bytes, 0u);
+  EXPECT_EQ(op(Op::kOther).requests, 1u);
+  EXPECT_EQ(op(Op::kOther).errors, 1u);
+  for (int i = 0; i < kOpCount; ++i) {
+    uint64_t in_buckets = 0;
+    for (uint64_t b : st.ops[i].buckets) in_buckets += b;
+    EXPECT_EQ(in_buckets, st.ops[i].requests) << OpName(static_cast<Op>(i));
+  }
 }
 
 TEST_F(ServerTest, SnapshotExportsAreReadOnlyAndKeepTheirData) {

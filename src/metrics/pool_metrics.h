@@ -1,0 +1,43 @@
+// The metrics of a pool and, when it is being served, of its server, in the
+// Prometheus text format: what `vmstore metrics` prints and GET /metrics
+// answers. docs/MONITORING.md lists every metric.
+//
+// Example:
+//   ServerView view{.exports = &server.metrics(), .nbd = server.stats(), .started_ns = t0};
+//   ASSIGN_OR_RETURN(std::string text, RenderMetrics(*manager, &view));
+//
+// Cost of a scrape: a few catalog queries and, per native SR, its counters
+// and a stat of its files; no index is walked, so scraping does not disturb
+// the cache figures it reports.
+// Errors: whatever the catalog or a backend reports (the scrape then fails as
+// a whole rather than show a partial picture).
+// Thread-safety: as the Manager's (RenderMetrics may run beside anything).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "nbd/metrics.h"
+#include "nbd/server.h"
+#include "vmstore/manager.h"
+#include "vmstore/status.h"
+
+namespace vmstore::metrics {
+
+// What the snapshot policies did since the server started.
+struct PolicyTotals {
+  uint64_t runs = 0, created = 0, deleted = 0, errors = 0;
+};
+
+// A running server's side; not owned.
+struct ServerView {
+  const nbd::ExportMetricsRegistry* exports = nullptr;
+  nbd::ServerStats nbd;
+  int64_t started_ns = 0;  // wall clock, ns since the epoch
+  PolicyTotals policy;
+};
+
+// `server` null: the pool's metrics only (an idle pool).
+StatusOr<std::string> RenderMetrics(Manager& m, const ServerView* server);
+
+}  // namespace vmstore::metrics
