@@ -14,7 +14,7 @@ check "init creates a pool" 0 "created pool" -- "$bin" --pool "$p" init --cluste
 check "init twice is a user error" 1 "already exists" -- "$bin" --pool "$p" init
 check "bad cluster size" 1 "power of two" -- "$bin" --pool "$tmp/p2" init --cluster-size 3000
 check "bad size suffix" 1 "unknown suffix" -- "$bin" --pool "$tmp/p3" init --cluster-size 64Q
-check "no pool given" 1 "pass --pool DIR or set VMSTORE_POOL" -- env -u VMSTORE_POOL "$bin" status
+check "no pool given" 1 "pass --pool DIR, set VMSTORE_POOL or .pool. in the config file" -- env -u VMSTORE_POOL "$bin" status
 check "missing pool" 1 "no pool in .*vmstore --pool .* init" -- "$bin" --pool "$tmp/none" status
 check "demo writes and snapshots" 0 "snapshot @4096: OPQRST" -- "$bin" --pool "$p" demo --size 64M
 check "demo snapshot has space" 0 "snapshot demo_snapshot_[0-9T:]+: referenced 4.0 MiB, exclusive" -- "$bin" --pool "$p" demo --size 64M

@@ -1,6 +1,9 @@
 # Shared by the black-box shell tests: `check` runs a command and compares its
 # exit code and output with what is expected, counting passes and failures.
 pass=0 fail=0
+# No config file of this machine's (/etc/vmstore, /usr/local/etc/vmstore) changes
+# what the tests see; tests of the config pass --config.
+export VMSTORE_CONFIG=/dev/null
 
 check() {  # check NAME EXPECTED_RC PATTERN -- command...
   local name=$1 want=$2 pattern=$3

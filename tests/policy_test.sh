@@ -35,10 +35,10 @@ check "a VM without disks is skipped" 0 "^$" -- "$bin" policy run
 "$bin" disk create db d --size 16M >/dev/null
 start_server --policy-tick 1
 for _ in $(seq 1 100); do
-  grep -q "policy: created db@auto_10s" "$tmp/serve.log" && break
+  grep -q "policy: created snapshot=db@auto_10s" "$tmp/serve.log" && break
   sleep 0.1
 done
-check "the server took db's snapshot" 0 "policy: created db@auto_10s_" -- cat "$tmp/serve.log"
+check "the server took db's snapshot" 0 "policy: created snapshot=db@auto_10s_" -- cat "$tmp/serve.log"
 check "served: policy show" 0 "db +10s +2 +[12] " -- "$bin" policy show
 check "served: policy clear" 0 "" -- "$bin" policy clear db
 check "cleared" 0 "^web " -- sh -c "'$bin' policy show | tail -n +2"

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/cli_util.h"
+#include "cli/config.h"
 #include "metrics/pool_metrics.h"
 #include "policy/policy.h"
 #include "vmstore/manager.h"
@@ -26,13 +27,18 @@ struct ServeHooks {
   std::function<Status(const std::string& vm, const std::function<Status()>& fn)> quiesce;
   // The server's NBD socket for vmstore's own tools (import, export).
   std::string nbd_socket;
+  // The server's config file (config show).
+  Config config;
   // The server's counters now (status, metrics).
   std::function<metrics::ServerView()> server_view;
 };
 
 struct Context {
-  std::string pool_flag;  // --pool
-  bool json = false;      // --json
+  std::string pool_flag;    // --pool
+  bool json = false;        // --json
+  Config config;            // the config file's values (main reads it; the server's when served)
+  std::string config_flag;  // --config
+  Status config_status;     // why the config file could not be read (main goes on only for `config`)
   int rc = 0;
   // Set when `vmstore serve` runs the command for a client: the server's open
   // Manager (commands use it and do not close it), and its pool directory.
@@ -46,7 +52,7 @@ struct Context {
   std::string cwd;  // "" = this process's
   // `path` made absolute against cwd.
   std::string AbsPath(const std::string& path) const;
-  // --pool, else $VMSTORE_POOL; InvalidArgument if neither.
+  // --pool, else $VMSTORE_POOL, else the config's `pool`; InvalidArgument if none.
   StatusOr<std::string> Dir() const;
   StatusOr<std::unique_ptr<Manager>> Open() const;
 };
@@ -94,6 +100,7 @@ void AddServeCommand(CLI::App& app, Context* ctx);      // serve
 void AddTransferCommands(CLI::App& app, Context* ctx);  // diff, send, receive, import, export, property
 void AddPolicyCommands(CLI::App& app, Context* ctx);    // policy
 void AddMonitorCommands(CLI::App& app, Context* ctx);   // status, metrics
+void AddConfigCommands(CLI::App& app, Context* ctx);    // config show / check / example
 
 // The pool at a glance (vmstore status); with `hooks` (served) the server's figures too.
 Status PrintPoolStatus(Manager& m, bool as_json, const ServeHooks* hooks);

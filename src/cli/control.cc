@@ -195,17 +195,17 @@ Status Quiesced(Context* ctx, const std::string& vm, const std::function<Status(
   return ctx->hooks->quiesce(vm, fn);
 }
 
-std::optional<int> ForwardToServer(const std::vector<std::string>& args) {
+std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& config_pool) {
   std::string pool;
   std::string cmd = CommandOf(args, &pool);
-  if (cmd.empty() || cmd == "serve" || cmd == "init") return std::nullopt;
+  if (cmd.empty() || cmd == "serve" || cmd == "init" || cmd == "config") return std::nullopt;
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") return std::nullopt;
   }
   if (pool.empty()) {
     const char* e = std::getenv("VMSTORE_POOL");
-    if (!e || !*e) return std::nullopt;
-    pool = e;
+    pool = e && *e ? e : config_pool;
+    if (pool.empty()) return std::nullopt;
   }
   // The transfer commands use this process's streams, passed to the server.
   auto r = RunOnServer(pool, args, IsTransferCommand(cmd));

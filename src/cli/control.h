@@ -68,8 +68,9 @@ struct RemoteResult {
 std::optional<RemoteResult> RunOnServer(const std::string& dir, const std::vector<std::string>& args,
                                         bool pass_streams = false);
 
-// If a server runs on the pool these arguments name, runs the command there,
-// prints its output and returns its exit code; nullopt to run it here.
-std::optional<int> ForwardToServer(const std::vector<std::string>& args);
+// If a server runs on the pool these arguments name (--pool, else
+// $VMSTORE_POOL, else `config_pool` from the config file), runs the command
+// there, prints its output and returns its exit code; nullopt to run it here.
+std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& config_pool);
 
 }  // namespace vmstore::cli

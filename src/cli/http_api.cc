@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/served_commands.h"
 #include "util/host_port.h"
+#include "util/log.h"
 
 namespace vmstore::cli {
 
@@ -199,6 +200,11 @@ void HttpApi::Routes() {
     std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     if (auth.rfind(prefix, 0) != 0 || !SameToken(auth.substr(prefix.size()), token_)) {
+      logging::Warn("http", "unauthorized request",
+                    {{"client", req.remote_addr},
+                     {"method", req.method},
+                     {"path", req.path},
+                     {"token", auth.empty() ? "none" : "wrong"}});
       res.set_header("WWW-Authenticate", "Bearer");
       SendError(res, 401, "Unauthorized", "send Authorization: Bearer TOKEN (the token is in the server's token file)");
       return httplib::Server::HandlerResponse::Handled;

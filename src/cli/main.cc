@@ -9,6 +9,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/control.h"
+#include "cli/served_commands.h"
 
 namespace vmstore::cli {
 
@@ -16,7 +17,8 @@ StatusOr<std::string> Context::Dir() const {
   if (shared) return shared_dir;
   if (!pool_flag.empty()) return pool_flag;
   if (const char* e = std::getenv("VMSTORE_POOL"); e && *e) return std::string(e);
-  return InvalidArgument("no pool given: pass --pool DIR or set VMSTORE_POOL");
+  if (std::string p = config.String("pool"); !p.empty()) return p;
+  return InvalidArgument("no pool given: pass --pool DIR, set VMSTORE_POOL or `pool` in the config file");
 }
 
 StatusOr<std::unique_ptr<Manager>> Context::Open() const {
@@ -39,6 +41,9 @@ int RunCli(const std::vector<std::string>& args, Context* ctx) {
   app.require_subcommand(1);
   app.add_option("--pool", ctx->pool_flag, "Pool directory (default: $VMSTORE_POOL)");
   app.add_flag("--json", ctx->json, "Machine-readable JSON output");
+  std::string config_flag;  // read before parsing (main), so the commands see its values as defaults
+  app.add_option("--config", config_flag,
+                 "TOML config file (default: $VMSTORE_CONFIG, else /etc/vmstore/vmstore.toml if it exists)");
   AddPoolCommands(app, ctx);
   AddObjectCommands(app, ctx);
   AddSnapshotCommands(app, ctx);
@@ -46,6 +51,7 @@ int RunCli(const std::vector<std::string>& args, Context* ctx) {
   AddTransferCommands(app, ctx);
   AddPolicyCommands(app, ctx);
   AddMonitorCommands(app, ctx);
+  AddConfigCommands(app, ctx);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   try {
     app.parse(reversed);
@@ -66,8 +72,19 @@ int main(int argc, char** argv) {
   // A closed pipe (send | head) is an error to report, not a reason to die.
   std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
-  // While `vmstore serve` runs on the pool, commands go through it.
-  if (auto rc = ForwardToServer(args)) return *rc;
+  std::string pool_flag, config_flag;
+  const std::string cmd = CommandOf(args, &pool_flag, &config_flag);
   Context ctx;
+  ctx.config_flag = config_flag;
+  auto config = vmstore::cli::Config::ForCommand(config_flag);
+  if (config.ok()) {
+    ctx.config = std::move(*config);
+  } else if (cmd == "config") {  // `vmstore config check` and `show` report it themselves
+    ctx.config_status = config.status();
+  } else {
+    return Fail(config.status());
+  }
+  // While `vmstore serve` runs on the pool, commands go through it.
+  if (auto rc = ForwardToServer(args, ctx.config.String("pool"))) return *rc;
   return RunCli(args, &ctx);
 }

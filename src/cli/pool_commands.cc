@@ -1,6 +1,7 @@
 // vmstore init | fsck | scrub | demo.
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
@@ -120,9 +121,21 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
     c->add_option("--dedup", *dedup,
                   "Deduplication of the default SR: off, on (clusters with the SHA-256 of a stored one are shared) "
                   "or verify (the bytes are compared too); later: vmstore sr set default --dedup MODE");
+    auto exist_ok = std::make_shared<bool>(false);
+    c->add_flag("--exist-ok", *exist_ok,
+                "Succeed without change when the directory already holds a pool (for service start-up)");
     c->callback([=] {
       auto run = [&]() -> Status {
         ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
+        std::error_code ec;
+        if (*exist_ok && std::filesystem::exists(dir + "/catalog.db", ec)) {
+          if (ctx->json) {
+            PrintJson({{"pool", dir}, {"created", false}});
+          } else {
+            Printf("pool %s exists\n", dir.c_str());
+          }
+          return Status::OK();
+        }
         ASSIGN_OR_RETURN(uint64_t cs, ParseSize(*cluster));
         ASSIGN_OR_RETURN(uint64_t ct, ParseSize(*container));
         if (cs > UINT32_MAX) return InvalidArgument("cluster size " + *cluster + " is too large");

@@ -18,13 +18,14 @@
 #include "nbd/manager_exports.h"
 #include "nbd/server.h"
 #include "nbd/tls.h"
+#include "util/log.h"
 
 namespace vmstore::cli {
 
 namespace {
 
 // Runs the snapshot policies on its own thread until Stop(), logging what
-// each run did to stdout.
+// each run did.
 class PolicyDaemon {
  public:
   PolicyDaemon(Manager* m, policy::PolicyRunner::Actions actions, int tick_s)
@@ -56,10 +57,9 @@ class PolicyDaemon {
         totals_.deleted += r.deleted.size();
         totals_.errors += r.errors.size();
       }
-      for (auto& s : r.created) std::printf("policy: created %s\n", s.c_str());
-      for (auto& s : r.deleted) std::printf("policy: deleted %s\n", s.c_str());
-      for (auto& s : r.errors) std::printf("policy: error: %s\n", s.c_str());
-      std::fflush(stdout);
+      for (auto& s : r.created) logging::Info("policy", "created", {{"snapshot", s}});
+      for (auto& s : r.deleted) logging::Info("policy", "deleted", {{"snapshot", s}});
+      for (auto& s : r.errors) logging::Warn("policy", "failed", {{"error", s}});
       l.lock();
       cv_.wait_for(l, tick_, [this] { return stop_; });
     }
@@ -82,41 +82,62 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
       "Serve the pool's disks (VM/DISK) and snapshots (VM/DISK@FULLNAME) over NBD until SIGTERM/SIGINT\n"
       "  example: vmstore --pool /srv/vmstore serve --listen 127.0.0.1:10809\n"
       "           qemu-img info nbd://127.0.0.1:10809/web/root");
-  auto listen = std::make_shared<std::string>("127.0.0.1:10809");
-  auto sock = std::make_shared<std::string>();
-  auto workers = std::make_shared<int>(4);
-  auto allow = std::make_shared<std::vector<std::string>>();
-  c->add_option("--listen", *listen, "TCP HOST:PORT, loopback by default (\"\" for none)");
-  c->add_option("--socket", *sock, "Also listen on this Unix socket");
-  c->add_option("--workers", *workers, "Requests served at once per connection (default 4)")->check(CLI::Range(1, 64));
-  auto max_conns = std::make_shared<int>(256);
-  auto max_client = std::make_shared<int>(32);
-  c->add_option("--max-connections", *max_conns, "Connections open at once, in all (default 256)")
+  // Defaults from the config file (ConfigKeys), which the flags override.
+  const Config& cfg = ctx->config;
+  auto listen = std::make_shared<std::string>(cfg.String("serve.listen"));
+  auto sock = std::make_shared<std::string>(cfg.String("serve.socket"));
+  auto workers = std::make_shared<int>(static_cast<int>(cfg.Int("serve.workers")));
+  auto allow = std::make_shared<std::vector<std::string>>(cfg.Strings("serve.allow"));
+  c->add_option("--listen", *listen, "TCP HOST:PORT, loopback by default (\"\" for none) [serve.listen]");
+  c->add_option("--socket", *sock, "Also listen on this Unix socket [serve.socket]");
+  c->add_option("--workers", *workers, "Requests served at once per connection (default 4) [serve.workers]")
+      ->check(CLI::Range(1, 64));
+  auto max_conns = std::make_shared<int>(static_cast<int>(cfg.Int("serve.max_connections")));
+  auto max_client = std::make_shared<int>(static_cast<int>(cfg.Int("serve.max_client_connections")));
+  c->add_option("--max-connections", *max_conns,
+                "Connections open at once, in all (default 256) [serve.max_connections]")
       ->check(CLI::Range(1, 65536));
   c->add_option("--max-client-connections", *max_client,
-                "Connections open at once from one client IP (or the Unix socket) (default 32)")
+                "Connections open at once from one client IP (or the Unix socket) (default 32) "
+                "[serve.max_client_connections]")
       ->check(CLI::Range(1, 65536));
-  auto tls_mode = std::make_shared<std::string>();
+  auto tls_mode = std::make_shared<std::string>(cfg.String("serve.tls.mode"));
   auto tls_opts = std::make_shared<nbd::TlsOptions>();
+  tls_opts->cert_file = cfg.String("serve.tls.cert");
+  tls_opts->key_file = cfg.String("serve.tls.key");
+  tls_opts->psk_file = cfg.String("serve.tls.psk");
   c->add_option("--tls", *tls_mode,
-                "off | on (clients choose) | require (plaintext refused); default: on when credentials are given")
+                "off | on (clients choose) | require (plaintext refused); default: on when credentials are given "
+                "[serve.tls.mode]")
       ->check(CLI::IsMember({"off", "on", "require"}));
-  c->add_option("--tls-cert", tls_opts->cert_file, "PEM x509 server certificate (with --tls-key)");
-  c->add_option("--tls-key", tls_opts->key_file, "PEM private key of --tls-cert");
+  c->add_option("--tls-cert", tls_opts->cert_file, "PEM x509 server certificate (with --tls-key) [serve.tls.cert]");
+  c->add_option("--tls-key", tls_opts->key_file, "PEM private key of --tls-cert [serve.tls.key]");
   c->add_option("--tls-psk", tls_opts->psk_file,
-                "Pre-shared keys, one USERNAME:HEXKEY per line (as qemu's tls-creds-psk and psktool write)");
-  auto http = std::make_shared<std::string>();
-  auto token_file = std::make_shared<std::string>();
-  c->add_option("--http", *http, "Also serve the HTTP+JSON management API on HOST:PORT (e.g. 127.0.0.1:8080)");
+                "Pre-shared keys, one USERNAME:HEXKEY per line (as qemu's tls-creds-psk and psktool write) "
+                "[serve.tls.psk]");
+  auto http = std::make_shared<std::string>(cfg.String("serve.http.listen"));
+  auto token_file = std::make_shared<std::string>(cfg.String("serve.http.token_file"));
+  c->add_option("--http", *http,
+                "Also serve the HTTP+JSON management API and GET /metrics on HOST:PORT (e.g. 127.0.0.1:8080) "
+                "[serve.http.listen]");
   c->add_option("--http-token-file", *token_file,
-                "The API's bearer token (mode 0600; created if missing). Default: POOL/http.token");
-  auto policy_tick = std::make_shared<int>(10);
+                "The API's bearer token (mode 0600; created if missing). Default: POOL/http.token "
+                "[serve.http.token_file]");
+  auto policy_tick = std::make_shared<int>(static_cast<int>(cfg.Int("serve.policy_tick")));
   c->add_option("--policy-tick", *policy_tick,
-                "Seconds between checks of the snapshot policies (vmstore policy; default 10)")
+                "Seconds between checks of the snapshot policies (vmstore policy; default 10) [serve.policy_tick]")
       ->check(CLI::Range(1, 3600));
   c->add_option("--allow", *allow,
                 "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
-                "Without it every client may use every export");
+                "Without it every client may use every export [serve.allow]");
+  auto log_level = std::make_shared<std::string>(cfg.String("log.level"));
+  auto log_format = std::make_shared<std::string>(cfg.String("log.format"));
+  auto log_file = std::make_shared<std::string>(cfg.String("log.file"));
+  c->add_option("--log-level", *log_level, "trace | debug | info | warn | error | off (default info) [log.level]")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  c->add_option("--log-format", *log_format, "text | json (default text) [log.format]")
+      ->check(CLI::IsMember({"text", "json"}));
+  c->add_option("--log-file", *log_file, "Append the log to this file (default: standard error) [log.file]");
   c->callback(WithManager(ctx, [=](Manager& m) -> Status {
     // glibc gives each thread that meets contention an arena of its own (up to
     // 8 per core), and the server's threads allocate cluster buffers that other
@@ -132,6 +153,11 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    logging::Options lo;
+    ASSIGN_OR_RETURN(lo.level, logging::ParseLevel(*log_level));
+    ASSIGN_OR_RETURN(lo.format, logging::ParseFormat(*log_format));
+    lo.file = *log_file;
+    RETURN_IF_ERROR(logging::Init(lo));
     nbd::ManagerExports exports(&m);
     nbd::ServerOptions o;
     o.listen = *listen;
@@ -142,7 +168,7 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     for (const std::string& a : *allow) {
       size_t eq = a.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {
-        return InvalidArgument("--allow '" + a + "' is not CLIENT=GLOB (e.g. 127.0.0.1='web/*')");
+        return InvalidArgument("--allow (serve.allow) '" + a + "' is not CLIENT=GLOB (e.g. 127.0.0.1='web/*')");
       }
       o.allow.emplace_back(a.substr(0, eq), a.substr(eq + 1));
     }
@@ -168,6 +194,7 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     hooks.open_exports = [&] { return server.OpenExports(); };
     hooks.disconnect = [&](const std::vector<std::string>& e) { server.Disconnect(e); };
     hooks.nbd_socket = o.admin_socket;
+    hooks.config = ctx->config;
     hooks.quiesce = [&](const std::string& vm, const std::function<Status()>& fn) { return exports.Quiesce(vm, fn); };
     hooks.server_view = [&] {
       metrics::ServerView v;
@@ -195,28 +222,38 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
     PolicyDaemon policies(&m, PolicyActions(&policy_ctx, &m), *policy_tick);
     policy_daemon = &policies;
     ASSIGN_OR_RETURN(auto list, exports.List());
+    logging::Info("serve", "started",
+                  {{"pool", dir},
+                   {"config", ctx->config.origin()},
+                   {"workers", *workers},
+                   {"max_connections", *max_conns},
+                   {"max_client_connections", *max_client},
+                   {"allow_rules", static_cast<uint64_t>(o.allow.size())},
+                   {"policy_tick", *policy_tick},
+                   {"log_level", *log_level}});
     if (!listen->empty()) {
       std::string host = listen->substr(0, listen->rfind(':'));
-      std::printf("serving %zu exports on nbd://%s:%d/VM/DISK[@SNAPSHOT]\n", list.size(), host.c_str(),
-                  server.tcp_port());
+      logging::Info("serve", "serving " + std::to_string(list.size()) + " exports on nbd://" + host + ":" +
+                                 std::to_string(server.tcp_port()) + "/VM/DISK[@SNAPSHOT]");
     }
-    if (!sock->empty()) std::printf("serving on nbd+unix:///VM/DISK?socket=%s\n", sock->c_str());
+    if (!sock->empty()) logging::Info("serve", "serving on nbd+unix:///VM/DISK?socket=" + *sock);
     if (api) {
-      std::printf("HTTP API on http://%s:%d/v1/ (bearer token in %s)\n", http->substr(0, http->rfind(':')).c_str(),
-                  api->port(), token_path.c_str());
+      logging::Info("serve", "HTTP API on http://" + http->substr(0, http->rfind(':')) + ":" +
+                                 std::to_string(api->port()) + "/v1/ (bearer token in " + token_path + ")");
     }
-    if (tls) std::printf("TLS (%s) %s\n", tls->kinds().c_str(), o.tls_required ? "required" : "offered");
-    std::fflush(stdout);
+    if (tls) {
+      logging::Info("serve", "TLS (" + tls->kinds() + ") " + (o.tls_required ? "required" : "offered"));
+    }
     int sig = 0;
     sigwait(&set, &sig);
+    logging::Info("serve", "stopping", {{"signal", sig}});
     policies.Stop();
     if (api) api->Stop();
     control.Stop();
     server.Stop();
     auto st = server.stats();
-    std::printf("stopped on signal %d: %llu connections, %llu requests, %llu errors\n", sig,
-                static_cast<unsigned long long>(st.connections), static_cast<unsigned long long>(st.requests),
-                static_cast<unsigned long long>(st.errors));
+    logging::Info("serve", "stopped on signal " + std::to_string(sig),
+                  {{"connections", st.connections}, {"requests", st.requests}, {"errors", st.errors}});
     return Status::OK();
   }));
 }

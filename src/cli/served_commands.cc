@@ -3,25 +3,53 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "util/log.h"
 
 namespace vmstore::cli {
 
-std::string CommandOf(const std::vector<std::string>& args, std::string* pool) {
+std::string CommandOf(const std::vector<std::string>& args, std::string* pool, std::string* config) {
+  std::string ignored;
+  if (!config) config = &ignored;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--pool" && i + 1 < args.size()) {
-      *pool = args[++i];
-    } else if (a.rfind("--pool=", 0) == 0) {
-      *pool = a.substr(7);
-    } else if (!a.empty() && a[0] != '-') {
-      return a;
+    bool matched = false;
+    for (auto [flag, out] : {std::pair<const char*, std::string*>{"--pool", pool}, {"--config", config}}) {
+      const std::string f = flag;
+      if (a == f && i + 1 < args.size()) {
+        *out = args[++i];
+        matched = true;
+      } else if (a.rfind(f + "=", 0) == 0) {
+        *out = a.substr(f.size() + 1);
+        matched = true;
+      }
     }
+    if (!matched && !a.empty() && a[0] != '-') return a;
   }
   return "";
 }
+
+namespace {
+
+// Whether the command can change the pool: not when its command or
+// subcommand only looks (status, vm list, snapshot show, ...).
+bool ChangesThePool(const std::vector<std::string>& args) {
+  static const std::set<std::string> kLooking = {"status", "metrics", "list", "show", "find", "diff",
+                                                 "send",   "export",  "tree", "fsck", "scrub"};
+  std::string pool;
+  const std::string cmd = CommandOf(args, &pool);
+  if (kLooking.count(cmd)) return false;
+  auto it = std::find(args.begin(), args.end(), cmd);
+  for (++it; it != args.end(); ++it) {  // the subcommand: the next word that is not an option
+    if (!it->empty() && (*it)[0] != '-') return !kLooking.count(*it);
+  }
+  return true;
+}
+
+}  // namespace
 
 ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args, const Streams* streams) {
   std::string pool;
@@ -46,6 +74,7 @@ ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args,
     ctx.shared = manager_;
     ctx.shared_dir = dir_;
     ctx.hooks = hooks_;
+    if (hooks_) ctx.config = hooks_->config;
     if (streams) {
       ctx.in_fd = streams->in_fd;
       ctx.out_fd = streams->out_fd;
@@ -56,6 +85,16 @@ ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args,
   }
   r.failure = TakeLastFailure();
   SetOutput(nullptr, nullptr);
+  // An audit line per command: those that change the pool at info, the rest at debug.
+  std::string line;
+  for (const std::string& a : args) line += (line.empty() ? "" : " ") + a;
+  const logging::Level level = ChangesThePool(args) || r.rc != 0 ? logging::Level::kInfo : logging::Level::kDebug;
+  if (r.rc == 0) {
+    logging::Write(level, "command", "ran", {{"args", line}, {"rc", r.rc}});
+  } else {
+    logging::Write(level, "command", "failed",
+                   {{"args", line}, {"rc", r.rc}, {"error", r.failure.ok() ? r.err : r.failure.ToString()}});
+  }
   std::fclose(out);
   std::fclose(err);
   r.out.assign(obuf, olen);

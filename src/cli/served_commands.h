@@ -48,8 +48,8 @@ class ServedCommands {
   std::mutex mu_;
 };
 
-// The first word of `args` that is not an option (or --pool's value): the
-// command; --pool's value goes to *pool.
-std::string CommandOf(const std::vector<std::string>& args, std::string* pool);
+// The first word of `args` that is not an option (or the value of --pool or
+// --config): the command; --pool's value goes to *pool, --config's to *config.
+std::string CommandOf(const std::vector<std::string>& args, std::string* pool, std::string* config = nullptr);
 
 }  // namespace vmstore::cli

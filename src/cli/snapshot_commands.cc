@@ -67,11 +67,11 @@ Status PrintGrowth(Manager& m, const std::string& vm_name, bool as_json) {
   };
   std::vector<Point> points;
   for (const SnapshotInfo& s : snaps) {
-    Point p{s.full_name, s.created_ns};
+    Point p{s.full_name, s.created_ns, 0, {}};
     for (const auto& d : s.disks) p.refs[d.name] = vm.name + "/" + d.name + "@" + s.full_name;
     points.push_back(std::move(p));
   }
-  Point now{"(now)", 0};
+  Point now{"(now)", 0, 0, {}};
   for (const DiskInfo& d : vm.disks) now.refs[d.name] = vm.name + "/" + d.name;
   points.push_back(std::move(now));
   for (size_t i = 0; i < points.size(); ++i) {

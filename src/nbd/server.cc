@@ -20,6 +20,7 @@
 #include "nbd/tls.h"
 #include "nbd/wire.h"
 #include "util/host_port.h"
+#include "util/log.h"
 #include "util/socket_io.h"
 #include "util/unix_socket.h"
 
@@ -89,6 +90,7 @@ struct Server::Conn {
   bool meta_alloc = false;  // base:allocation selected
   std::unique_ptr<backend::Device> dev;
   ExportMetrics* metrics = nullptr;  // the export's counters
+  std::string export_name_copy;      // export_name for this connection's own threads (no lock needed)
   uint64_t size = 0;
   bool read_only = false;
 
@@ -187,8 +189,11 @@ void Server::AcceptLoop(int listen_fd) {
         same >= static_cast<size_t>(std::max(1, opts_.max_client_connections))) {
       ::close(fd);
       ++n_refused_;
-      std::fprintf(stderr, "vmstore serve: connection from %s refused: %zu open from it, %zu in all (limits %d, %d)\n",
-                   client.c_str(), same, conns_.size(), opts_.max_client_connections, opts_.max_connections);
+      logging::Warn(
+          "nbd",
+          "connection from " + client + " refused: " + std::to_string(same) + " open from it, " +
+              std::to_string(conns_.size()) + " in all",
+          {{"client", client}, {"limit_client", opts_.max_client_connections}, {"limit", opts_.max_connections}});
       continue;
     }
     conns_.insert(c);
@@ -333,6 +338,7 @@ class Handshake {
   int Answer(uint32_t opt, uint32_t type, const std::string& data = "") { return Reply(opt, type, data) ? 0 : -1; }
   // The allow-list's refusal of `name` to this client.
   int NotAllowed(uint32_t opt, const std::string& name) {
+    logging::Warn("nbd", "export refused by the allow list", {{"client", client_}, {"export", name}});
     return Answer(opt, kRepErrPolicy, "export '" + name + "' is not allowed for client " + client_);
   }
 
@@ -514,8 +520,10 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   c->dev = std::move(hs.dev);
   c->size = c->dev->size();
   c->read_only = c->dev->read_only();
+  c->export_name_copy = hs.export_name;
   c->metrics = metrics_.For(hs.export_name);
   c->metrics->Opened();
+  logging::Debug("nbd", "connection opened", {{"client", c->client}, {"export", hs.export_name}});
 
   // Transmission: a few threads take turns reading the next request (under
   // rmu) and then each runs its own and replies (under the write lock), so
@@ -644,6 +652,15 @@ void Server::Serve(std::shared_ptr<Conn> c) {
     }
     reply(r, st, payload);
     const Op op = OpOf(r.type);
+    if (!st.ok() && (st.code() == Code::kIOError || st.code() == Code::kCorruption)) {
+      // The storage failed (not the client's request): worth an operator's look.
+      logging::Error("nbd", "request failed",
+                     {{"export", c->export_name_copy},
+                      {"op", OpName(op)},
+                      {"offset", r.offset},
+                      {"length", static_cast<uint64_t>(r.length)},
+                      {"error", st.ToString()}});
+    }
     const bool has_bytes = op != Op::kFlush && op != Op::kBlockStatus && op != Op::kOther;
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
     c->metrics->Record(op, has_bytes ? r.length : 0, static_cast<uint64_t>(ns.count()), !st.ok());
@@ -685,8 +702,12 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   for (int i = 1; i < nthreads; ++i) threads.emplace_back(serve);
   serve();
   for (auto& t : threads) t.join();
-  (void)c->dev->Flush();  // a clean or abrupt end: what was written is made durable
+  Status flushed = c->dev->Flush();  // a clean or abrupt end: what was written is made durable
+  if (!flushed.ok())
+    logging::Error("nbd", "flush at disconnect failed",
+                   {{"export", c->export_name_copy}, {"error", flushed.ToString()}});
   c->metrics->Closed();
+  logging::Debug("nbd", "connection closed", {{"client", c->client}, {"export", c->export_name_copy}});
   c->stream.reset();  // TLS says goodbye before the socket closes
   ::close(c->fd);
 }

@@ -75,7 +75,9 @@ uint64_t RandomChanges(std::mt19937_64& rng, Manager& m, const std::string& disk
     if (kind == 19) {
       uint64_t size = (256 + rng() % 512) * 4096;  // 1-3 MiB
       // As a guest does before a disk shrinks: nothing left past the new end.
-      if (size < data->size()) EXPECT_TRUE(dev->Trim(size, data->size() - size, false).ok());
+      if (size < data->size()) {
+        EXPECT_TRUE(dev->Trim(size, data->size() - size, false).ok());
+      }
       EXPECT_TRUE(m.ResizeDisk(disk, size).ok());
       data->resize(size, '\0');
       r = Unwrap(m.Resolve(disk));
