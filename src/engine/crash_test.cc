@@ -9,12 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
 
 #include "engine/test_util.h"
+#include "util/test_scale.h"
 
 namespace vmstore::testing {
 namespace {
@@ -132,7 +135,8 @@ std::string CrashRound(uint64_t seed, uint32_t cluster, DedupMode dedup = DedupM
 }
 
 TEST(CrashTest, PowerLossAtRandomPointsKeepsEveryFlushedOperation) {
-  const int rounds = std::getenv("VMSTORE_LONG") ? 20000 : 2000;
+  const int rounds = Scaled(2000);
+  std::printf("%d rounds\n", rounds);
   for (int r = 0; r < rounds; ++r) {
     uint64_t seed = 1000 + static_cast<uint64_t>(r);
     uint32_t cluster = r % 2 ? 4096 : 16384;
@@ -142,7 +146,8 @@ TEST(CrashTest, PowerLossAtRandomPointsKeepsEveryFlushedOperation) {
 }
 
 TEST(CrashTest, PowerLossWithDeduplicationKeepsEveryFlushedOperation) {
-  const int rounds = std::getenv("VMSTORE_LONG") ? 10000 : 1000;
+  const int rounds = Scaled(1000);
+  std::printf("%d rounds\n", rounds);
   for (int r = 0; r < rounds; ++r) {
     uint64_t seed = 50000 + static_cast<uint64_t>(r);
     uint32_t cluster = r % 2 ? 4096 : 16384;
@@ -182,7 +187,8 @@ std::string Stamp(uint64_t i, uint64_t b) {
 }
 
 TEST(CrashTest, KillNineDuringWritesKeepsFlushedData) {
-  const int rounds = std::getenv("VMSTORE_LONG") ? 30 : 6;
+  const int rounds = std::max(2, Scaled(6));
+  std::printf("%d rounds\n", rounds);
   auto dir = std::filesystem::temp_directory_path() / ("vmstore-kill-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   {

@@ -12,11 +12,13 @@
 #include "catalog/catalog_test_util.h"
 #include "transfer/diff.h"
 #include "transfer/test_util.h"
+#include "util/test_scale.h"
 
 namespace vmstore::transfer {
 namespace {
 
 using testing::TempDir;
+using testing::Scaled;
 using testing::Unwrap;
 
 #define ASSERT_OK(expr)                                     \
@@ -113,7 +115,7 @@ TEST(SendReceiveTest, ThousandRandomChangeSetsRoundTrip) {
   std::string data(2 << 20, '\0');
   std::vector<std::string> src_snaps, dst_snaps;  // "VM@FULL", oldest first
   uint64_t stream_data = 0, touched_total = 0;
-  const int kRounds = 1000;
+  const int kRounds = Scaled(1000);
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     touched_total += RandomChanges(rng, *src.m, "web/root", &data);
