@@ -61,8 +61,10 @@ check "a bad allow rule names the key" 1 "--allow \\(serve.allow\\) 'nonsense' i
 # serve_with FILE [flags...]: `vmstore serve` with only that config (and flags);
 # waits for its NBD address or its exit; sets $server, $port, $log.
 serve_with() {
+  local file=$1
+  shift
   log=$tmp/serve-$RANDOM.log
-  "$bin" --config "$@" serve >"$log" 2>&1 &
+  "$bin" --config "$file" serve "$@" >"$log" 2>&1 &
   server=$!
   for _ in $(seq 100); do
     grep -q "nbd://\|socket=" "$log" 2>/dev/null && break
@@ -136,6 +138,11 @@ check "config show through the server shows the server's file" 0 "serve.workers 
 kill_server
 check "the flag wins over serve.listen" 0 "nbd://127.0.0.1:[0-9]+/" -- \
   bash -c "'$bin' --config s1.toml serve --listen 127.0.0.1:0 --socket '' > flag.log 2>&1 & pid=\$!; sleep 1; kill \$pid; wait \$pid; grep -v ':$p1/' flag.log | grep nbd://"
+
+printf '[serve]\nlisten = "127.0.0.1:0"\nallow = ["127.0.0.1=web/*", "unix=*"]\n' >al.toml
+serve_with al.toml --allow '*=db/*'
+kill_server
+check "--allow replaces serve.allow (not added to it)" 0 "allow_rules=1 " -- cat "$log"
 
 # --- log.format = json, log.file, log.level = warn; serve.allow; serve.http.*.
 p2=$(free_port)
