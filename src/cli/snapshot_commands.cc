@@ -63,25 +63,29 @@ Status PrintGrowth(Manager& m, const std::string& vm_name, bool as_json) {
     std::string label;  // full name, or "(now)"
     int64_t at_ns;
     uint64_t written = 0;
-    std::map<std::string, std::string> refs;  // disk -> reference
+    std::map<std::string, DiskRef> disks;  // disk name -> its state at this point, resolved once
   };
   std::vector<Point> points;
   for (const SnapshotInfo& s : snaps) {
     Point p{s.full_name, s.created_ns, 0, {}};
-    for (const auto& d : s.disks) p.refs[d.name] = vm.name + "/" + d.name + "@" + s.full_name;
+    for (const auto& d : s.disks) {
+      ASSIGN_OR_RETURN(p.disks[d.name], m.Resolve(vm.name + "/" + d.name + "@" + s.full_name));
+    }
     points.push_back(std::move(p));
   }
   Point now{"(now)", 0, 0, {}};
-  for (const DiskInfo& d : vm.disks) now.refs[d.name] = vm.name + "/" + d.name;
+  for (const DiskInfo& d : vm.disks) {
+    ASSIGN_OR_RETURN(now.disks[d.name], m.Resolve(vm.name + "/" + d.name));
+  }
   points.push_back(std::move(now));
   for (size_t i = 0; i < points.size(); ++i) {
-    for (const auto& [disk, ref] : points[i].refs) {
-      std::string from;
+    for (const auto& [disk, ref] : points[i].disks) {
+      const DiskRef* from = nullptr;
       if (i > 0) {
-        auto it = points[i - 1].refs.find(disk);
-        if (it != points[i - 1].refs.end()) from = it->second;
+        auto it = points[i - 1].disks.find(disk);
+        if (it != points[i - 1].disks.end()) from = &it->second;
       }
-      ASSIGN_OR_RETURN(transfer::DiskDiff d, transfer::DiffDisks(m, from, ref));
+      ASSIGN_OR_RETURN(transfer::DiskDiff d, transfer::DiffResolved(from, ref));
       points[i].written += d.result.changed_bytes();
     }
   }

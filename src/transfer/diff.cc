@@ -38,8 +38,15 @@ StatusOr<DiffResult> CompareDevices(backend::Device& a, backend::Device& b) {
 
 StatusOr<DiskDiff> DiffDisks(Manager& m, const std::string& from, const std::string& to) {
   ASSIGN_OR_RETURN(DiskRef b, m.Resolve(to));
+  if (from.empty()) return DiffResolved(nullptr, b);
+  ASSIGN_OR_RETURN(DiskRef a, m.Resolve(from));
+  return DiffResolved(&a, b);
+}
+
+StatusOr<DiskDiff> DiffResolved(const DiskRef* from, const DiskRef& to) {
+  const DiskRef& b = to;
   DiskDiff d;
-  if (from.empty()) {
+  if (!from) {
     d.method = "map";
     d.result.to_size = b.size;
     if (!b.backend->caps().allocation_map) {
@@ -52,7 +59,7 @@ StatusOr<DiskDiff> DiffDisks(Manager& m, const std::string& from, const std::str
     }
     return d;
   }
-  ASSIGN_OR_RETURN(DiskRef a, m.Resolve(from));
+  const DiskRef& a = *from;
   if (a.backend == b.backend) {
     auto r = b.backend->Diff(a.handle, b.handle);
     if (r.ok()) {

@@ -24,6 +24,8 @@ struct DiskDiff {
 
 // `from` "" means an empty disk: the ranges where `to` holds data.
 StatusOr<DiskDiff> DiffDisks(Manager& m, const std::string& from, const std::string& to);
+// The same for disks already resolved; `from` null means an empty disk.
+StatusOr<DiskDiff> DiffResolved(const DiskRef* from, const DiskRef& to);
 
 // The identity a send stream gives a disk snapshot: its "vmstore:guid"
 // property (set when it was itself received) or else its VDI's uuid.

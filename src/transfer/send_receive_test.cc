@@ -17,8 +17,8 @@
 namespace vmstore::transfer {
 namespace {
 
-using testing::TempDir;
 using testing::Scaled;
+using testing::TempDir;
 using testing::Unwrap;
 
 #define ASSERT_OK(expr)                                     \
@@ -156,7 +156,7 @@ TEST(SendReceiveTest, ThousandRandomChangeSetsRoundTrip) {
   // Incremental streams carried about what changed, not the disk each time.
   std::printf("%d rounds: %llu bytes touched, %llu bytes of data in the incremental streams (disk ~2 MiB)\n", kRounds,
               static_cast<unsigned long long>(touched_total), static_cast<unsigned long long>(stream_data));
-  EXPECT_LT(stream_data, touched_total * 2 + uint64_t{kRounds} * 2 * 4096);
+  EXPECT_LT(stream_data, touched_total * 2 + static_cast<uint64_t>(kRounds) * 2 * 4096);
   ConsistencyReport rep;
   ASSERT_OK(dst.m->Check(true, &rep));
   EXPECT_TRUE(rep.clean()) << rep.errors.front();
