@@ -38,6 +38,18 @@ check_value "offline: snapshots of web" "$tmp/offline.prom" 'vmstore_vm_snapshot
 check_value "offline: disks of db" "$tmp/offline.prom" 'vmstore_vm_disks{vm="db"}' 2
 check "offline: no NBD series without a server" 1 "" -- grep -q '^vmstore_nbd' "$tmp/offline.prom"
 
+# An SR that cannot be opened is reported down; the rest still is.
+"$bin" sr create fast --path "$tmp/fast" >/dev/null
+mv "$tmp/fast" "$tmp/fast.gone"
+"$bin" metrics >"$tmp/down.prom"
+check "an SR gone: metrics still answer and pass promtool" 0 "" -- promtool check metrics <"$tmp/down.prom"
+check_value "... it is down" "$tmp/down.prom" 'vmstore_sr_up{sr="fast"}' 0
+check_value "... the default SR is up" "$tmp/down.prom" 'vmstore_sr_up{sr="default"}' 1
+check_value "... and still counted (3 disks, 4 disk snapshots)" "$tmp/down.prom" 'vmstore_sr_vdis{sr="default"}' 7
+check "status names it and why" 0 "SR fast is unavailable: .*directory does not exist" -- "$bin" status
+mv "$tmp/fast.gone" "$tmp/fast"
+"$bin" sr delete fast >/dev/null
+
 # --- Served.
 start_server --http 127.0.0.1:0 --policy-tick 1
 http=$(sed -n 's|.*HTTP API on \(http://127.0.0.1:[0-9]*\)/v1/.*|\1|p' "$tmp/serve.log")

@@ -37,10 +37,9 @@ std::string Duration(int64_t seconds) {
 }
 
 // The SR table: space, deduplication and the node cache for native SRs.
-Status SrSection(Manager& m, json* out, Table* t) {
+Status SrSection(Manager& m, json* out, Table* t, std::vector<std::string>* unavailable) {
   ASSIGN_OR_RETURN(auto srs, m.ListSrs());
   for (const SrInfo& sr : srs) {
-    ASSIGN_OR_RETURN(backend::Backend * b, m.SrBackend(sr.name));
     json j = ToJson(sr);
     std::vector<std::string> row = {sr.name, sr.type,    std::to_string(sr.vdis), "-", "-", "-", "-", "-", "-",
                                     "-",     sr.location};
@@ -52,8 +51,17 @@ Status SrSection(Manager& m, json* out, Table* t) {
         row[6] = Human(fs->available);
       }
     }
-    if (Pool* p = b->native_pool()) {
-      ASSIGN_OR_RETURN(PoolStats st, p->Stats());
+    // One SR that cannot be opened does not hide the others.
+    auto b = m.SrBackend(sr.name);
+    StatusOr<PoolStats> stats = NotSupported("not a native SR");
+    if (b.ok() && (*b)->native_pool()) stats = (*b)->native_pool()->Stats();
+    if (!b.ok() || (stats.status().code() != Code::kNotSupported && !stats.ok())) {
+      Status why = b.ok() ? stats.status() : b.status();
+      j["error"] = why.ToString();
+      row[3] = "UNAVAILABLE";
+      unavailable->push_back("SR " + sr.name + " is unavailable: " + why.ToString());
+    } else if (stats.ok()) {
+      const PoolStats& st = *stats;
       const double ratio = st.dedup_stats.ratio();
       j["live_bytes"] = st.live_bytes;
       j["data_bytes"] = st.data_bytes;
@@ -83,7 +91,8 @@ Status SrSection(Manager& m, json* out, Table* t) {
 Status PrintPoolStatus(Manager& m, bool as_json, const ServeHooks* hooks) {
   json jsrs = json::array();
   Table t({"sr", "type", "vdis", "live", "data", "physical", "fs free", "cluster", "dedup", "cache hits", "location"});
-  RETURN_IF_ERROR(SrSection(m, &jsrs, &t));
+  std::vector<std::string> unavailable;
+  RETURN_IF_ERROR(SrSection(m, &jsrs, &t, &unavailable));
   ASSIGN_OR_RETURN(auto vms, m.SummarizeVms());
   uint64_t deleted = 0, snapshots = 0, snapshots_deleted = 0, disks = 0, with_policy = 0;
   const VmSummary* newest = nullptr;
@@ -147,6 +156,7 @@ Status PrintPoolStatus(Manager& m, bool as_json, const ServeHooks* hooks) {
     return Status::OK();
   }
   t.Print();
+  for (const std::string& u : unavailable) Printf("%s\n", u.c_str());
   Printf("\n%zu VMs (%" PRIu64 " marked deleted), %" PRIu64 " disks, %" PRIu64 " snapshots (%" PRIu64
          " marked deleted)\n",
          static_cast<size_t>(vms.size() - deleted), deleted, disks, snapshots, snapshots_deleted);

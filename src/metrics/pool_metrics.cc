@@ -16,6 +16,7 @@ struct SrFigures {
   SrInfo sr;
   std::optional<FsSpace> fs;       // path SRs
   std::optional<PoolStats> stats;  // native SRs
+  bool up = true;                  // its backend opened and answered
 };
 
 // Writes one family whose samples come from `items`: `value` returns nullopt to skip one.
@@ -74,6 +75,9 @@ void PoolFamilies(PromText* t, const std::vector<VmSummary>& vms, const std::vec
                {"dedup", f.stats ? DedupModeName(f.stats->dedup) : "off"}},
               uint64_t{1});
   }
+  PerItem(t, "vmstore_sr_up", "gauge",
+          "1 when the SR's storage opened and answered, 0 when not (vmstore status says why)", srs, sr_label,
+          SrValue([](const SrFigures& f) -> std::optional<uint64_t> { return f.up ? 1 : 0; }));
   PerItem(t, "vmstore_sr_vdis", "gauge", "Disks and disk snapshots stored in the SR", srs, sr_label,
           SrValue([](const SrFigures& f) { return f.sr.vdis; }));
   PerItem(t, "vmstore_sr_fs_size_bytes", "gauge", "Size of the file system holding the SR", srs, sr_label,
@@ -215,9 +219,18 @@ StatusOr<std::string> RenderMetrics(Manager& m, const ServerView* server) {
       auto fs = Env::Default()->FileSystemSpace(sr.location);
       if (fs.ok()) f.fs = *fs;  // an SR whose directory is gone shows in fsck, not here
     }
-    ASSIGN_OR_RETURN(backend::Backend * b, m.SrBackend(sr.name));
-    if (Pool* p = b->native_pool()) {
-      ASSIGN_OR_RETURN(f.stats, p->Stats());
+    // An SR that cannot be opened (its file system gone, zfs down) shows as
+    // down; the others are still reported.
+    auto b = m.SrBackend(sr.name);
+    if (!b.ok()) {
+      f.up = false;
+    } else if (Pool* p = (*b)->native_pool()) {
+      auto st = p->Stats();
+      if (st.ok()) {
+        f.stats = *st;
+      } else {
+        f.up = false;
+      }
     }
     f.sr = std::move(sr);
     figures.push_back(std::move(f));
