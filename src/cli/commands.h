@@ -104,6 +104,9 @@ void AddConfigCommands(CLI::App& app, Context* ctx);    // config show / check /
 
 // The pool at a glance (vmstore status); with `hooks` (served) the server's figures too.
 Status PrintPoolStatus(Manager& m, bool as_json, const ServeHooks* hooks);
+// The metrics in the Prometheus text format (vmstore metrics, GET /metrics); with
+// `hooks` (served) the server's counters too.
+StatusOr<std::string> MetricsText(Manager& m, const ServeHooks* hooks);
 
 // How a policy run snapshots (writes held, when served) and prunes (not a
 // snapshot an NBD client has open) for the commands in `ctx`.

@@ -229,13 +229,14 @@ void HttpApi::Routes() {
   using Req = const httplib::Request&;
   using Res = httplib::Response&;
   s.Get("/v1/status", [cmds](Req, Res res) { Answer(cmds, {"status"}, res); });
+  // Rendered here, not as a command: a scrape does not wait behind a long command.
   s.Get("/metrics", [cmds](Req, Res res) {
-    ServedCommands::Result r = cmds->Run({"metrics"});
-    if (r.rc != 0) {
-      SendError(res, 500, "Internal", r.failure.ok() ? r.err : r.failure.ToString());
+    StatusOr<std::string> text = MetricsText(*cmds->manager(), cmds->hooks());
+    if (!text.ok()) {
+      SendError(res, 500, "Internal", text.status().ToString());
       return;
     }
-    res.set_content(r.out, "text/plain; version=0.0.4; charset=utf-8");
+    res.set_content(*text, "text/plain; version=0.0.4; charset=utf-8");
   });
   s.Get("/v1/srs", [cmds](Req, Res res) { Answer(cmds, {"sr", "list"}, res); });
   s.Get("/v1/vms", [cmds](Req req, Res res) {

@@ -168,6 +168,12 @@ Status PrintPoolStatus(Manager& m, bool as_json, const ServeHooks* hooks) {
   return Status::OK();
 }
 
+StatusOr<std::string> MetricsText(Manager& m, const ServeHooks* hooks) {
+  std::optional<metrics::ServerView> view;
+  if (hooks && hooks->server_view) view = hooks->server_view();
+  return metrics::RenderMetrics(m, view ? &*view : nullptr);
+}
+
 void AddMonitorCommands(CLI::App& app, Context* ctx) {
   app.add_subcommand("status",
                      "Show the pool: SRs with their space, deduplication and cache figures, object counts,\n"
@@ -179,9 +185,7 @@ void AddMonitorCommands(CLI::App& app, Context* ctx) {
                      "server running, its NBD counters and latency histograms as well (docs/MONITORING.md)\n"
                      "  example: vmstore --pool /srv/vmstore metrics > /var/lib/node_exporter/vmstore.prom")
       ->callback(WithManager(ctx, [=](Manager& m) -> Status {
-        std::optional<metrics::ServerView> view;
-        if (ctx->hooks && ctx->hooks->server_view) view = ctx->hooks->server_view();
-        ASSIGN_OR_RETURN(std::string text, metrics::RenderMetrics(m, view ? &*view : nullptr));
+        ASSIGN_OR_RETURN(std::string text, MetricsText(m, ctx->hooks));
         Printf("%s", text.c_str());
         return Status::OK();
       }));

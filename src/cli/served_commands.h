@@ -39,6 +39,7 @@ class ServedCommands {
   Result Run(const std::vector<std::string>& args, const Streams* streams = nullptr);
 
   ServeHooks* hooks() const { return hooks_; }
+  Manager* manager() const { return manager_; }
   const std::string& dir() const { return dir_; }
 
  private:
