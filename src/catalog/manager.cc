@@ -446,7 +446,11 @@ StatusOr<std::vector<VmSummary>> ManagerImpl::SummarizeVms() {
   ASSIGN_OR_RETURN(auto snaps, cat_.Snaps());
   ASSIGN_OR_RETURN(auto vbds, cat_.Vbds());
   std::map<std::string, VmSummary> by_uuid;
-  for (const VmRow& r : vms) by_uuid[r.uuid] = VmSummary{r.name, r.deleted};
+  for (const VmRow& r : vms) {
+    VmSummary& v = by_uuid[r.uuid];
+    v.name = r.name;
+    v.deleted = r.deleted;
+  }
   for (const SnapRow& s : snaps) {
     auto it = by_uuid.find(s.vm_uuid);
     if (it == by_uuid.end()) continue;
