@@ -38,30 +38,23 @@ std::string Duration(int64_t seconds) {
 
 // The SR table: space, deduplication and the node cache for native SRs.
 Status SrSection(Manager& m, json* out, Table* t, std::vector<std::string>* unavailable) {
-  ASSIGN_OR_RETURN(auto srs, m.ListSrs());
-  for (const SrInfo& sr : srs) {
+  ASSIGN_OR_RETURN(auto figures, metrics::CollectSrFigures(m));
+  for (const metrics::SrFigures& f : figures) {
+    const SrInfo& sr = f.sr;
     json j = ToJson(sr);
     std::vector<std::string> row = {sr.name, sr.type,    std::to_string(sr.vdis), "-", "-", "-", "-", "-", "-",
                                     "-",     sr.location};
-    if (backend::LocationIsPath(sr.type)) {
-      auto fs = Env::Default()->FileSystemSpace(sr.location);
-      if (fs.ok()) {
-        j["fs_total_bytes"] = fs->total;
-        j["fs_available_bytes"] = fs->available;
-        row[6] = Human(fs->available);
-      }
+    if (f.fs) {
+      j["fs_total_bytes"] = f.fs->total;
+      j["fs_available_bytes"] = f.fs->available;
+      row[6] = Human(f.fs->available);
     }
-    // One SR that cannot be opened does not hide the others.
-    auto b = m.SrBackend(sr.name);
-    StatusOr<PoolStats> stats = NotSupported("not a native SR");
-    if (b.ok() && (*b)->native_pool()) stats = (*b)->native_pool()->Stats();
-    if (!b.ok() || (stats.status().code() != Code::kNotSupported && !stats.ok())) {
-      Status why = b.ok() ? stats.status() : b.status();
-      j["error"] = why.ToString();
+    if (!f.up()) {
+      j["error"] = f.error.ToString();
       row[3] = "UNAVAILABLE";
-      unavailable->push_back("SR " + sr.name + " is unavailable: " + why.ToString());
-    } else if (stats.ok()) {
-      const PoolStats& st = *stats;
+      unavailable->push_back("SR " + sr.name + " is unavailable: " + f.error.ToString());
+    } else if (f.stats) {
+      const PoolStats& st = *f.stats;
       const double ratio = st.dedup_stats.ratio();
       j["live_bytes"] = st.live_bytes;
       j["data_bytes"] = st.data_bytes;

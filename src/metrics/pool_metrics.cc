@@ -11,14 +11,6 @@ namespace vmstore::metrics {
 
 namespace {
 
-// One native SR's figures, read once per scrape.
-struct SrFigures {
-  SrInfo sr;
-  std::optional<FsSpace> fs;       // path SRs
-  std::optional<PoolStats> stats;  // native SRs
-  bool up = true;                  // its backend opened and answered
-};
-
 // Writes one family whose samples come from `items`: `value` returns nullopt to skip one.
 template <typename T, typename V>
 void PerItem(PromText* t, const std::string& name, const char* type, const std::string& help,
@@ -77,7 +69,7 @@ void PoolFamilies(PromText* t, const std::vector<VmSummary>& vms, const std::vec
   }
   PerItem(t, "vmstore_sr_up", "gauge",
           "1 when the SR's storage opened and answered, 0 when not (vmstore status says why)", srs, sr_label,
-          SrValue([](const SrFigures& f) -> std::optional<uint64_t> { return f.up ? 1 : 0; }));
+          SrValue([](const SrFigures& f) -> std::optional<uint64_t> { return f.up() ? 1 : 0; }));
   PerItem(t, "vmstore_sr_vdis", "gauge", "Disks and disk snapshots stored in the SR", srs, sr_label,
           SrValue([](const SrFigures& f) { return f.sr.vdis; }));
   PerItem(t, "vmstore_sr_fs_size_bytes", "gauge", "Size of the file system holding the SR", srs, sr_label,
@@ -209,32 +201,37 @@ void ServerFamilies(PromText* t, const ServerView& v) {
 
 }  // namespace
 
-StatusOr<std::string> RenderMetrics(Manager& m, const ServerView* server) {
-  ASSIGN_OR_RETURN(auto vms, m.SummarizeVms());
+StatusOr<std::vector<SrFigures>> CollectSrFigures(Manager& m) {
   ASSIGN_OR_RETURN(auto srs, m.ListSrs());
   std::vector<SrFigures> figures;
   for (SrInfo& sr : srs) {
     SrFigures f;
     if (backend::LocationIsPath(sr.type)) {
       auto fs = Env::Default()->FileSystemSpace(sr.location);
-      if (fs.ok()) f.fs = *fs;  // an SR whose directory is gone shows in fsck, not here
+      if (fs.ok()) f.fs = *fs;  // an SR whose directory is gone shows as down below
     }
-    // An SR that cannot be opened (its file system gone, zfs down) shows as
-    // down; the others are still reported.
+    // An SR that cannot be opened (its file system gone, zfs down) is down;
+    // the others are still reported.
     auto b = m.SrBackend(sr.name);
     if (!b.ok()) {
-      f.up = false;
+      f.error = b.status();
     } else if (Pool* p = (*b)->native_pool()) {
       auto st = p->Stats();
       if (st.ok()) {
         f.stats = *st;
       } else {
-        f.up = false;
+        f.error = st.status();
       }
     }
     f.sr = std::move(sr);
     figures.push_back(std::move(f));
   }
+  return figures;
+}
+
+StatusOr<std::string> RenderMetrics(Manager& m, const ServerView* server) {
+  ASSIGN_OR_RETURN(auto vms, m.SummarizeVms());
+  ASSIGN_OR_RETURN(auto figures, CollectSrFigures(m));
   PromText t;
   PoolFamilies(&t, vms, figures);
   if (server) ServerFamilies(&t, *server);

@@ -15,11 +15,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "nbd/metrics.h"
 #include "nbd/server.h"
+#include "vmstore/env.h"
 #include "vmstore/manager.h"
+#include "vmstore/pool.h"
 #include "vmstore/status.h"
 
 namespace vmstore::metrics {
@@ -36,6 +40,18 @@ struct ServerView {
   int64_t started_ns = 0;  // wall clock, ns since the epoch
   PolicyTotals policy;
 };
+
+// One SR's figures as metrics and `vmstore status` show them, read once.
+struct SrFigures {
+  SrInfo sr;
+  std::optional<FsSpace> fs;       // SRs on a path whose file system answered
+  std::optional<PoolStats> stats;  // native SRs that answered
+  Status error;                    // why the SR could not be opened or asked; OK when it is up
+  bool up() const { return error.ok(); }
+};
+// Every SR's figures. Only the catalog's errors fail it; an SR's own go in
+// its `error`.
+StatusOr<std::vector<SrFigures>> CollectSrFigures(Manager& m);
 
 // `server` null: the pool's metrics only (an idle pool).
 StatusOr<std::string> RenderMetrics(Manager& m, const ServerView* server);
