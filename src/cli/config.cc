@@ -148,12 +148,12 @@ class Parser {
 };
 
 const ConfigKey& MustFind(const std::string& name, Type type) {
-  const ConfigKey* k = Find(name);
-  if (!k || k->type != type) {
-    std::fprintf(stderr, "vmstore: internal error: no config key %s of that type\n", name.c_str());
+  const ConfigKey& k = ConfigKeyNamed(name);
+  if (k.type != type) {
+    std::fprintf(stderr, "vmstore: internal error: config key %s is not of that type\n", name.c_str());
     std::abort();
   }
-  return *k;
+  return k;
 }
 
 std::string Quote(const std::string& s) {
@@ -231,6 +231,15 @@ const std::vector<ConfigKey>& ConfigKeys() {
   return keys;
 }
 
+const ConfigKey& ConfigKeyNamed(const std::string& name) {
+  const ConfigKey* k = Find(name);
+  if (!k) {
+    std::fprintf(stderr, "vmstore: internal error: no config key %s\n", name.c_str());
+    std::abort();
+  }
+  return *k;
+}
+
 StatusOr<Config> Config::Parse(std::string_view text, const std::string& origin, const std::string& dir) {
   Config c;
   c.origin_ = origin;
@@ -305,6 +314,18 @@ std::vector<std::string> Config::Strings(const std::string& key) const {
   return it == values_.end() ? std::vector<std::string>{} : std::get<std::vector<std::string>>(it->second);
 }
 
+Config::Value Config::Get(const std::string& key) const {
+  switch (ConfigKeyNamed(key).type) {
+    case Type::kInt:
+      return Int(key);
+    case Type::kString:
+      return String(key);
+    case Type::kStrings:
+      break;
+  }
+  return Strings(key);
+}
+
 std::string TomlValue(const Config::Value& value) {
   if (const auto* s = std::get_if<std::string>(&value)) return Quote(*s);
   if (const auto* i = std::get_if<int64_t>(&value)) return std::to_string(*i);
@@ -336,10 +357,7 @@ std::string ConfigExample() {
       out += leaf + " = " + Quote("/var/lib/vmstore") + "\n";
       continue;
     }
-    Config::Value def = k.type == Type::kInt      ? Config::Value(k.default_int)
-                        : k.type == Type::kString ? Config::Value(k.default_string)
-                                                  : Config::Value(std::vector<std::string>{});
-    out += "#" + leaf + " = " + TomlValue(def) + "\n";
+    out += "#" + leaf + " = " + TomlValue(Config().Get(k.name)) + "\n";
   }
   return out;
 }

@@ -48,6 +48,8 @@ struct ConfigKey {
   bool path = false;                 // kString: relative values are taken from the file's directory
 };
 const std::vector<ConfigKey>& ConfigKeys();
+// The key of that name (one of ConfigKeys(); aborts otherwise: a programming error).
+const ConfigKey& ConfigKeyNamed(const std::string& name);
 
 class Config {
  public:
@@ -65,6 +67,8 @@ class Config {
   std::string String(const std::string& key) const;
   int64_t Int(const std::string& key) const;
   std::vector<std::string> Strings(const std::string& key) const;
+  // Any key's value (or default) whatever its type.
+  Value Get(const std::string& key) const;
   bool IsSet(const std::string& key) const { return values_.count(key) != 0; }
 
   const std::string& origin() const { return origin_; }  // the file, or "" for none

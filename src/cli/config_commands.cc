@@ -27,9 +27,7 @@ void AddConfigCommands(CLI::App& app, Context* ctx) {
         const Config& c = ctx->config;
         json j = json::object();
         for (const ConfigKey& k : ConfigKeys()) {
-          Config::Value v = k.type == ConfigKey::Type::kInt      ? Config::Value(c.Int(k.name))
-                            : k.type == ConfigKey::Type::kString ? Config::Value(c.String(k.name))
-                                                                 : Config::Value(c.Strings(k.name));
+          Config::Value v = c.Get(k.name);
           std::string from = c.IsSet(k.name) ? c.origin() : "default";
           if (ctx->json) {
             j[k.name] = {{"from", from}};

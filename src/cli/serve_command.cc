@@ -84,6 +84,9 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
       "           qemu-img info nbd://127.0.0.1:10809/web/root");
   // Defaults from the config file (ConfigKeys), which the flags override.
   const Config& cfg = ctx->config;
+  // A flag takes the same range or choices as its key in the file.
+  auto range = [](const char* key) { return CLI::Range(ConfigKeyNamed(key).min, ConfigKeyNamed(key).max); };
+  auto choices = [](const char* key) { return CLI::IsMember(ConfigKeyNamed(key).choices); };
   auto listen = std::make_shared<std::string>(cfg.String("serve.listen"));
   auto sock = std::make_shared<std::string>(cfg.String("serve.socket"));
   auto workers = std::make_shared<int>(static_cast<int>(cfg.Int("serve.workers")));
@@ -91,16 +94,16 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   c->add_option("--listen", *listen, "TCP HOST:PORT, loopback by default (\"\" for none) [serve.listen]");
   c->add_option("--socket", *sock, "Also listen on this Unix socket [serve.socket]");
   c->add_option("--workers", *workers, "Requests served at once per connection (default 4) [serve.workers]")
-      ->check(CLI::Range(1, 64));
+      ->check(range("serve.workers"));
   auto max_conns = std::make_shared<int>(static_cast<int>(cfg.Int("serve.max_connections")));
   auto max_client = std::make_shared<int>(static_cast<int>(cfg.Int("serve.max_client_connections")));
   c->add_option("--max-connections", *max_conns,
                 "Connections open at once, in all (default 256) [serve.max_connections]")
-      ->check(CLI::Range(1, 65536));
+      ->check(range("serve.max_connections"));
   c->add_option("--max-client-connections", *max_client,
                 "Connections open at once from one client IP (or the Unix socket) (default 32) "
                 "[serve.max_client_connections]")
-      ->check(CLI::Range(1, 65536));
+      ->check(range("serve.max_client_connections"));
   auto tls_mode = std::make_shared<std::string>(cfg.String("serve.tls.mode"));
   auto tls_opts = std::make_shared<nbd::TlsOptions>();
   tls_opts->cert_file = cfg.String("serve.tls.cert");
@@ -109,7 +112,7 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   c->add_option("--tls", *tls_mode,
                 "off | on (clients choose) | require (plaintext refused); default: on when credentials are given "
                 "[serve.tls.mode]")
-      ->check(CLI::IsMember({"off", "on", "require"}));
+      ->check(choices("serve.tls.mode"));
   c->add_option("--tls-cert", tls_opts->cert_file, "PEM x509 server certificate (with --tls-key) [serve.tls.cert]");
   c->add_option("--tls-key", tls_opts->key_file, "PEM private key of --tls-cert [serve.tls.key]");
   c->add_option("--tls-psk", tls_opts->psk_file,
@@ -126,7 +129,7 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   auto policy_tick = std::make_shared<int>(static_cast<int>(cfg.Int("serve.policy_tick")));
   c->add_option("--policy-tick", *policy_tick,
                 "Seconds between checks of the snapshot policies (vmstore policy; default 10) [serve.policy_tick]")
-      ->check(CLI::Range(1, 3600));
+      ->check(range("serve.policy_tick"));
   c->add_option("--allow", *allow,
                 "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
                 "Without it every client may use every export [serve.allow]");
@@ -134,9 +137,8 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   auto log_format = std::make_shared<std::string>(cfg.String("log.format"));
   auto log_file = std::make_shared<std::string>(cfg.String("log.file"));
   c->add_option("--log-level", *log_level, "trace | debug | info | warn | error | off (default info) [log.level]")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  c->add_option("--log-format", *log_format, "text | json (default text) [log.format]")
-      ->check(CLI::IsMember({"text", "json"}));
+      ->check(choices("log.level"));
+  c->add_option("--log-format", *log_format, "text | json (default text) [log.format]")->check(choices("log.format"));
   c->add_option("--log-file", *log_file, "Append the log to this file (default: standard error) [log.file]");
   c->callback(WithManager(ctx, [=](Manager& m) -> Status {
     // glibc gives each thread that meets contention an arena of its own (up to
