@@ -36,13 +36,12 @@ namespace {
 
 // Whether the command can change the pool: not when its command or
 // subcommand only looks (status, vm list, snapshot show, ...).
-bool ChangesThePool(const std::vector<std::string>& args) {
+bool ChangesThePool(const std::vector<std::string>& args, const std::string& cmd) {
   static const std::set<std::string> kLooking = {"status", "metrics", "list", "show", "find", "diff",
                                                  "send",   "export",  "tree", "fsck", "scrub"};
-  std::string pool;
-  const std::string cmd = CommandOf(args, &pool);
   if (kLooking.count(cmd)) return false;
   auto it = std::find(args.begin(), args.end(), cmd);
+  if (it == args.end()) return true;    // no command at all (a usage error): logged as such
   for (++it; it != args.end(); ++it) {  // the subcommand: the next word that is not an option
     if (!it->empty() && (*it)[0] != '-') return !kLooking.count(*it);
   }
@@ -88,7 +87,7 @@ ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args,
   // An audit line per command: those that change the pool at info, the rest at debug.
   std::string line;
   for (const std::string& a : args) line += (line.empty() ? "" : " ") + a;
-  const logging::Level level = ChangesThePool(args) || r.rc != 0 ? logging::Level::kInfo : logging::Level::kDebug;
+  const logging::Level level = ChangesThePool(args, cmd) || r.rc != 0 ? logging::Level::kInfo : logging::Level::kDebug;
   if (r.rc == 0) {
     logging::Write(level, "command", "ran", {{"args", line}, {"rc", r.rc}});
   } else {

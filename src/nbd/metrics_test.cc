@@ -14,7 +14,7 @@ TEST(ExportMetricsTest, LatencyFallsInTheFirstBucketThatHoldsIt) {
   EXPECT_EQ(LatencyBucket(0), 0u);
   EXPECT_EQ(LatencyBucket(25000), 0u);  // le=25us includes 25us
   EXPECT_EQ(LatencyBucket(25001), 1u);
-  EXPECT_EQ(LatencyBucket(1000000), 5u);  // 1 ms
+  EXPECT_EQ(LatencyBucket(1000000), 5u);                                // 1 ms
   EXPECT_EQ(LatencyBucket(10000000000ull), kLatencyBounds.size() - 1);  // 10 s
   EXPECT_EQ(LatencyBucket(10000000001ull), kLatencyBounds.size());      // +Inf
   EXPECT_EQ(LatencyBucket(UINT64_MAX), kLatencyBounds.size());

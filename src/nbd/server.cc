@@ -83,14 +83,16 @@ constexpr char kAllocContext[] = "base:allocation";
 struct Server::Conn {
   int fd = -1;
   std::unique_ptr<Stream> stream;  // the socket, or TLS over it, once the handshake is done
-  std::string export_name;         // set when transmission starts; guarded by Server::mu_
-  std::string client;              // peer IP, or "unix"
-  std::mutex wmu;                  // one reply at a time
+  // Set once, under Server::mu_, by the connection's thread when transmission
+  // starts (before its workers run, so they read it freely); other threads
+  // read it under Server::mu_.
+  std::string export_name;
+  std::string client;  // peer IP, or "unix"
+  std::mutex wmu;      // one reply at a time
   bool structured = false;
   bool meta_alloc = false;  // base:allocation selected
   std::unique_ptr<backend::Device> dev;
   ExportMetrics* metrics = nullptr;  // the export's counters
-  std::string export_name_copy;      // export_name for this connection's own threads (no lock needed)
   uint64_t size = 0;
   bool read_only = false;
 
@@ -520,7 +522,6 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   c->dev = std::move(hs.dev);
   c->size = c->dev->size();
   c->read_only = c->dev->read_only();
-  c->export_name_copy = hs.export_name;
   c->metrics = metrics_.For(hs.export_name);
   c->metrics->Opened();
   logging::Debug("nbd", "connection opened", {{"client", c->client}, {"export", hs.export_name}});
@@ -655,7 +656,7 @@ void Server::Serve(std::shared_ptr<Conn> c) {
     if (!st.ok() && (st.code() == Code::kIOError || st.code() == Code::kCorruption)) {
       // The storage failed (not the client's request): worth an operator's look.
       logging::Error("nbd", "request failed",
-                     {{"export", c->export_name_copy},
+                     {{"export", c->export_name},
                       {"op", OpName(op)},
                       {"offset", r.offset},
                       {"length", static_cast<uint64_t>(r.length)},
@@ -704,10 +705,9 @@ void Server::Serve(std::shared_ptr<Conn> c) {
   for (auto& t : threads) t.join();
   Status flushed = c->dev->Flush();  // a clean or abrupt end: what was written is made durable
   if (!flushed.ok())
-    logging::Error("nbd", "flush at disconnect failed",
-                   {{"export", c->export_name_copy}, {"error", flushed.ToString()}});
+    logging::Error("nbd", "flush at disconnect failed", {{"export", c->export_name}, {"error", flushed.ToString()}});
   c->metrics->Closed();
-  logging::Debug("nbd", "connection closed", {{"client", c->client}, {"export", c->export_name_copy}});
+  logging::Debug("nbd", "connection closed", {{"client", c->client}, {"export", c->export_name}});
   c->stream.reset();  // TLS says goodbye before the socket closes
   ::close(c->fd);
 }
