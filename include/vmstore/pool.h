@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "vmstore/block_store.h"
 #include "vmstore/env.h"
 #include "vmstore/status.h"
 
@@ -51,6 +52,9 @@ StatusOr<DedupMode> ParseDedupMode(const std::string& name);
 
 struct PoolOptions {
   Env* env = nullptr;  // nullptr: Env::Default()
+  // Where the block containers live (not owned; must outlive the pool).
+  // nullptr: files in DIR/containers, through `env`.
+  BlockStore* block_store = nullptr;
   // Fixed at creation:
   uint32_t cluster_size = 64 * 1024;      // power of two, 4 KiB .. 1 MiB
   uint64_t container_size = 64ull << 20;  // bytes of data per container file

@@ -23,10 +23,14 @@ namespace vmstore::testing {
 namespace {
 
 // Runs one round; returns "" or a failure description.
-std::string CrashRound(uint64_t seed, uint32_t cluster, DedupMode dedup = DedupMode::kOff) {
+// With `mem_store` the containers live in a MemBlockStore sharing the env's
+// fate instead of files in the MemEnv.
+std::string CrashRound(uint64_t seed, uint32_t cluster, DedupMode dedup = DedupMode::kOff, bool mem_store = false) {
   std::mt19937_64 rng(seed);
   MemEnv env;
+  MemBlockStore store(&env);
   PoolOptions opts = DedupOptions(&env, cluster, dedup);
+  if (mem_store) opts.block_store = &store;
   opts.max_dirty_bytes = uint64_t{cluster} * (2 + rng() % 8);
   auto created = Pool::Create("/pool", opts);
   if (!created.ok()) return created.status().ToString();
@@ -103,7 +107,9 @@ std::string CrashRound(uint64_t seed, uint32_t cluster, DedupMode dedup = DedupM
     o = std::move(next);
     if (syncs) durable = hist.size() - 1;
   }
-  env.SimulateCrash(rng());
+  const uint64_t crash_seed = rng();
+  env.SimulateCrash(crash_seed);
+  store.SimulateCrash(crash_seed + 1);
   env.SetDead(true);
   pool.reset();  // must not write: the env is dead
   env.SetDead(false);
@@ -153,6 +159,18 @@ TEST(CrashTest, PowerLossWithDeduplicationKeepsEveryFlushedOperation) {
     uint32_t cluster = r % 2 ? 4096 : 16384;
     DedupMode mode = r % 3 ? DedupMode::kOn : DedupMode::kVerify;
     std::string err = CrashRound(seed, cluster, mode);
+    ASSERT_EQ(err, "") << "seed=" << seed << " cluster=" << cluster << " dedup=" << DedupModeName(mode);
+  }
+}
+
+TEST(CrashTest, PowerLossOverTheMemoryBlockStoreKeepsEveryFlushedOperation) {
+  const int rounds = Scaled(1000);
+  std::printf("%d rounds\n", rounds);
+  for (int r = 0; r < rounds; ++r) {
+    uint64_t seed = 90000 + static_cast<uint64_t>(r);
+    uint32_t cluster = r % 2 ? 4096 : 16384;
+    DedupMode mode = r % 4 == 3 ? DedupMode::kOn : DedupMode::kOff;
+    std::string err = CrashRound(seed, cluster, mode, /*mem_store=*/true);
     ASSERT_EQ(err, "") << "seed=" << seed << " cluster=" << cluster << " dedup=" << DedupModeName(mode);
   }
 }

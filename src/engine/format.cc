@@ -115,6 +115,25 @@ std::string ContainerFileName(uint64_t number) {
   return b;
 }
 
+uint64_t PlaceBlock(uint64_t* cursor, uint32_t units, uint32_t container_units) {
+  uint64_t c = ContainerOf(*cursor), i = IndexOf(*cursor);
+  if (i + units > container_units) {
+    ++c;
+    i = 0;
+  }
+  *cursor = MakeAddr(c, i + units);
+  return MakeAddr(c, i);
+}
+
+Status CheckBlockAddr(uint64_t addr, uint32_t units, uint64_t cursor, uint32_t container_units) {
+  uint64_t c = ContainerOf(addr), i = IndexOf(addr);
+  if (c < 1 || c > ContainerOf(cursor) || i + units > container_units ||
+      (c == ContainerOf(cursor) && i + units > IndexOf(cursor))) {
+    return Corruption("block pointer " + Hex(addr) + " (" + std::to_string(units) + " units) is outside the pool");
+  }
+  return Status::OK();
+}
+
 bool ParseContainerFileName(const std::string& name, uint64_t* number) {
   if (name.size() != 13 || name.substr(9) != ".ctr") return false;
   uint64_t v = 0;

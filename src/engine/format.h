@@ -104,6 +104,12 @@ inline uint64_t DataOffset(uint32_t container_units, uint64_t index) {
 std::string ContainerFileName(uint64_t number);  // "00000002a.ctr"
 bool ParseContainerFileName(const std::string& name, uint64_t* number);
 
+// Placement: the address for a new block of `units` units at `*cursor`
+// (moved to the next container when the block would not fit), advancing it.
+uint64_t PlaceBlock(uint64_t* cursor, uint32_t units, uint32_t container_units);
+// Corruption unless [addr, addr + units) lies inside a container below `cursor`.
+Status CheckBlockAddr(uint64_t addr, uint32_t units, uint64_t cursor, uint32_t container_units);
+
 // One volume (a writable disk or a read-only snapshot) in the volume table.
 struct VolumeRecord {
   static constexpr size_t kSize = 64;

@@ -36,7 +36,7 @@ Status PoolImpl::CommittedUnits(const BlockPtr& p, uint32_t u0, uint32_t u1, cha
     if (sums) *sums = fd->sums;
     return Status::OK();
   }
-  RETURN_IF_ERROR(store_->CheckAddr(p.addr, cu, cursor_.load()));
+  RETURN_IF_ERROR(CheckBlockAddr(p.addr, cu, cursor_.load(), sb_.container_units));
   std::shared_ptr<const FrozenOverlay> fo = frozen_overlays_.Get(p.addr);
   RETURN_IF_ERROR(store_->ReadUnits(p.addr + u0, u1 - u0, dst));
   auto damaged = [&](uint32_t u) {

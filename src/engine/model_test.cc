@@ -12,6 +12,7 @@ struct ModelParams {
   uint64_t seed;
   int steps;
   DedupMode dedup = DedupMode::kOff;  // on: data from a small alphabet, and the mode switched now and then
+  bool mem_store = false;             // containers in a MemBlockStore instead of files in the MemEnv
 };
 
 class ModelTest : public ::testing::TestWithParam<ModelParams> {};
@@ -19,11 +20,13 @@ class ModelTest : public ::testing::TestWithParam<ModelParams> {};
 TEST_P(ModelTest, RandomOperationsMatchOracle) {
   const ModelParams p = GetParam();
   SCOPED_TRACE("seed=" + std::to_string(p.seed) + " cluster=" + std::to_string(p.cluster) +
-               " dedup=" + DedupModeName(p.dedup));
+               " dedup=" + DedupModeName(p.dedup) + (p.mem_store ? " mem_store" : ""));
   std::mt19937_64 rng(p.seed);
   MemEnv env;
+  MemBlockStore store(&env);
   const bool dedup = p.dedup != DedupMode::kOff;
   PoolOptions opts = DedupOptions(&env, p.cluster, p.dedup);
+  if (p.mem_store) opts.block_store = &store;
   auto pool = Unwrap(Pool::Create("/pool", opts));
   ASSERT_TRUE(pool);
   Oracle oracle;
@@ -164,13 +167,16 @@ INSTANTIATE_TEST_SUITE_P(Clusters, ModelTest,
                                            ModelParams{65536, 3, 3000}, ModelParams{65536, 4, 2000},
                                            ModelParams{1 << 20, 5, 800}, ModelParams{4096, 6, 3000, DedupMode::kOn},
                                            ModelParams{4096, 7, 2000, DedupMode::kVerify},
-                                           ModelParams{65536, 8, 2000, DedupMode::kOn}),
+                                           ModelParams{65536, 8, 2000, DedupMode::kOn},
+                                           ModelParams{4096, 11, 3000, DedupMode::kOff, true},
+                                           ModelParams{65536, 13, 2000, DedupMode::kOff, true},
+                                           ModelParams{4096, 16, 2000, DedupMode::kOn, true}),
                          [](const auto& info) {
                            std::string dedup = info.param.dedup == DedupMode::kOff
                                                    ? ""
                                                    : std::string("_dedup_") + DedupModeName(info.param.dedup);
                            return "C" + std::to_string(info.param.cluster) + "_seed" + std::to_string(info.param.seed) +
-                                  dedup;
+                                  dedup + (info.param.mem_store ? "_mem_store" : "");
                          });
 
 }  // namespace

@@ -71,7 +71,7 @@
 #include "engine/format.h"
 #include "engine/node_cache.h"
 #include "engine/refs.h"
-#include "engine/store.h"
+#include "engine/file_block_store.h"
 #include "engine/wal.h"
 #include "util/sharded_map.h"
 #include "util/shared_mutex.h"
@@ -332,7 +332,8 @@ class PoolImpl final : public Pool {
   Superblock sb_;
   std::atomic<uint64_t> cursor_{0};  // next free address (the committed one is sb_.cursor)
   uint64_t next_id_ = 1;
-  std::unique_ptr<ContainerStore> store_;
+  std::unique_ptr<BlockStore> owned_store_;  // the default store (files), when none was passed
+  BlockStore* store_ = nullptr;              // owned_store_ or PoolOptions::block_store
   std::unique_ptr<Wal> wal_;
   mutable std::mutex writer_mu_;                                  // serialises every mutation, checkpoint and check
   std::map<VolumeId, std::shared_ptr<VolumeState>> vols_;         // writer side, ordered

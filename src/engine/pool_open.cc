@@ -57,7 +57,7 @@ PoolImpl::~PoolImpl() { (void)Close(); }
 
 Status PoolImpl::InitNew() {
   ASSIGN_OR_RETURN(lock_, env_->LockFile(dir_ + "/pool.lock"));
-  RETURN_IF_ERROR(env_->CreateDir(dir_ + "/containers"));
+  if (!opts_.block_store) RETURN_IF_ERROR(env_->CreateDir(dir_ + "/containers"));
   Superblock sb;
   sb.cluster_size = opts_.cluster_size;
   sb.container_units = static_cast<uint32_t>(opts_.container_size / kUnit);
@@ -120,7 +120,7 @@ Status PoolImpl::LoadSuperblock() {
 
 Status PoolImpl::LoadVolumeTable() {
   if (!IsReal(sb_.vtable.addr)) return Status::OK();
-  RETURN_IF_ERROR(store_->CheckAddr(sb_.vtable.addr, sb_.vtable_units, cursor_));
+  RETURN_IF_ERROR(CheckBlockAddr(sb_.vtable.addr, sb_.vtable_units, cursor_, sb_.container_units));
   std::string blob(size_t{sb_.vtable_units} * kUnit, '\0');
   RETURN_IF_ERROR(store_->ReadUnits(sb_.vtable.addr, sb_.vtable_units, blob.data()));
   std::vector<uint64_t> sums(sb_.vtable_units);
@@ -139,7 +139,13 @@ Status PoolImpl::OpenExisting() {
     ASSIGN_OR_RETURN(lock_, env_->LockFile(dir_ + "/pool.lock"));
   }
   RETURN_IF_ERROR(LoadSuperblock());
-  store_ = std::make_unique<ContainerStore>(env_, dir_ + "/containers", sb_.uuid, sb_.container_units);
+  if (opts_.block_store) {
+    store_ = opts_.block_store;
+  } else {
+    owned_store_ = std::make_unique<FileBlockStore>(env_, dir_ + "/containers");
+    store_ = owned_store_.get();
+  }
+  RETURN_IF_ERROR(store_->Attach({sb_.uuid, sb_.container_units}));
   refs_ = RefTable(sb_.container_units);
   cursor_ = sb_.cursor;
   next_id_ = sb_.next_volume_id;

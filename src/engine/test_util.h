@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/mem_block_store.h"
 #include "util/mem_env.h"
 #include "vmstore/pool.h"
 
@@ -62,11 +63,13 @@ inline VolumeId PickVolume(std::mt19937_64& rng, const Oracle& oracle, bool writ
   return ids.empty() ? 0 : ids[rng() % ids.size()];
 }
 
-// Power loss: drops or tears the env's unsynced writes (seeded), destroys the
-// pool without letting it write, and reopens it from "/pool".
+// Power loss: drops or tears the env's unsynced writes (seeded) - and the
+// block store's, when `opts` has a MemBlockStore - destroys the pool without
+// letting it write, and reopens it from "/pool".
 inline StatusOr<std::unique_ptr<Pool>> CrashAndReopen(MemEnv& env, std::unique_ptr<Pool>& pool, const PoolOptions& opts,
                                                       uint64_t seed) {
   env.SimulateCrash(seed);
+  if (auto* store = dynamic_cast<MemBlockStore*>(opts.block_store)) store->SimulateCrash(seed + 1);
   env.SetDead(true);
   pool.reset();  // must not write: the env is dead
   env.SetDead(false);

@@ -25,7 +25,7 @@ StatusOr<std::shared_ptr<const Node>> PoolImpl::LoadNode(const BlockPtr& p, Read
     return found;
   }
   node_misses_.fetch_add(1, std::memory_order_relaxed);
-  RETURN_IF_ERROR(store_->CheckAddr(p.addr, 1, cursor_.load()));
+  RETURN_IF_ERROR(CheckBlockAddr(p.addr, 1, cursor_.load(), sb_.container_units));
   char buf[kUnit];
   RETURN_IF_ERROR(store_->ReadUnits(p.addr, 1, buf));
   uint64_t sum;
@@ -143,7 +143,7 @@ StatusOr<std::pair<Node*, int>> PoolImpl::LeafForWrite(VolumeRecord* v, uint64_t
 
 uint64_t PoolImpl::AllocateAddr(uint32_t units) {
   uint64_t c = cursor_.load();
-  uint64_t a = store_->Allocate(&c, units);
+  uint64_t a = PlaceBlock(&c, units, sb_.container_units);
   cursor_.store(c);
   return a;
 }
@@ -162,7 +162,7 @@ Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vec
   uint32_t units = level >= 0 ? 1 : cluster_units();
   bool overlap = false;
   if (!dirty_nodes_.Contains(p.addr) && !dirty_data_.Contains(p.addr)) {
-    Status s = store_->CheckAddr(p.addr, units, cursor_.load());
+    Status s = CheckBlockAddr(p.addr, units, cursor_.load(), sb_.container_units);
     if (!s.ok()) return s;
   }
   if (refs->Incr(p.addr, units, &overlap) > 1) return Status::OK();

@@ -168,6 +168,16 @@ MemEnv::MemEnv() : rng_(1) {
 }
 MemEnv::~MemEnv() = default;
 
+Status MemEnv::InjectRead() {
+  std::lock_guard<std::mutex> l(mu_);
+  return CheckRead();
+}
+
+Status MemEnv::InjectWrite() {
+  std::lock_guard<std::mutex> l(mu_);
+  return CheckWrite(0);
+}
+
 Status MemEnv::CheckRead() {
   if (dead_) return IOError("env is dead");
   if (read_err_ > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < read_err_) {

@@ -65,6 +65,11 @@ class MemEnv final : public Env {
   Status FlipBit(const std::string& path, uint64_t offset, int bit);
   StatusOr<uint64_t> FileSize(const std::string& path);
   uint64_t TotalAllocatedBytes();
+  // For another in-memory device that shares this env's fate (MemBlockStore):
+  // a read or a mutating call of that device, failing as one of this env's
+  // would (dead, killed by KillAfter, injected EIO). Capacity is not counted.
+  Status InjectRead();
+  Status InjectWrite();
   // Number of operations that failed through injection so far.
   uint64_t injected_failures() const { return injected_; }
 

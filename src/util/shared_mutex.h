@@ -12,9 +12,11 @@
 
 #include <pthread.h>
 
+#include "util/thread_annotations.h"
+
 namespace vmstore {
 
-class SharedMutex {
+class CAPABILITY("shared mutex") SharedMutex {
  public:
   SharedMutex() {
     pthread_rwlockattr_t a;
@@ -27,15 +29,38 @@ class SharedMutex {
   SharedMutex(const SharedMutex&) = delete;
   SharedMutex& operator=(const SharedMutex&) = delete;
 
-  void lock() { pthread_rwlock_wrlock(&rw_); }
-  bool try_lock() { return pthread_rwlock_trywrlock(&rw_) == 0; }
-  void unlock() { pthread_rwlock_unlock(&rw_); }
-  void lock_shared() { pthread_rwlock_rdlock(&rw_); }
-  bool try_lock_shared() { return pthread_rwlock_tryrdlock(&rw_) == 0; }
-  void unlock_shared() { pthread_rwlock_unlock(&rw_); }
+  void lock() ACQUIRE() { pthread_rwlock_wrlock(&rw_); }
+  bool try_lock() TRY_ACQUIRE(true) { return pthread_rwlock_trywrlock(&rw_) == 0; }
+  void unlock() RELEASE() { pthread_rwlock_unlock(&rw_); }
+  void lock_shared() ACQUIRE_SHARED() { pthread_rwlock_rdlock(&rw_); }
+  bool try_lock_shared() TRY_ACQUIRE_SHARED(true) { return pthread_rwlock_tryrdlock(&rw_) == 0; }
+  void unlock_shared() RELEASE_SHARED() { pthread_rwlock_unlock(&rw_); }
 
  private:
   pthread_rwlock_t rw_;
+};
+
+// Holds a SharedMutex shared (ReaderLock) or exclusive (WriterLock) for its scope.
+class SCOPED_CAPABILITY ReaderLock {
+ public:
+  explicit ReaderLock(SharedMutex* mu) ACQUIRE_SHARED(mu) : mu_(mu) { mu_->lock_shared(); }
+  ~ReaderLock() RELEASE() { mu_->unlock_shared(); }
+  ReaderLock(const ReaderLock&) = delete;
+  ReaderLock& operator=(const ReaderLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
+class SCOPED_CAPABILITY WriterLock {
+ public:
+  explicit WriterLock(SharedMutex* mu) ACQUIRE(mu) : mu_(mu) { mu_->lock(); }
+  ~WriterLock() RELEASE() { mu_->unlock(); }
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
 };
 
 }  // namespace vmstore

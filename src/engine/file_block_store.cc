@@ -1,4 +1,4 @@
-#include "engine/store.h"
+#include "engine/file_block_store.h"
 
 #include <algorithm>
 #include <cstring>
@@ -16,7 +16,12 @@ Status WriteAtRetrying(File* f, uint64_t offset, const char* src, size_t n) {
   return s;
 }
 
-StatusOr<std::vector<uint64_t>> ContainerStore::List() {
+Status FileBlockStore::Attach(const ContainerGeometry& geometry) {
+  geo_ = geometry;
+  return Status::OK();
+}
+
+StatusOr<std::vector<uint64_t>> FileBlockStore::List() {
   ASSIGN_OR_RETURN(auto names, env_->ListDir(dir_));
   std::vector<uint64_t> out;
   for (auto& n : names) {
@@ -27,26 +32,7 @@ StatusOr<std::vector<uint64_t>> ContainerStore::List() {
   return out;
 }
 
-uint64_t ContainerStore::Allocate(uint64_t* cursor, uint32_t units) const {
-  uint64_t c = ContainerOf(*cursor), i = IndexOf(*cursor);
-  if (i + units > units_) {
-    ++c;
-    i = 0;
-  }
-  *cursor = MakeAddr(c, i + units);
-  return MakeAddr(c, i);
-}
-
-Status ContainerStore::CheckAddr(uint64_t addr, uint32_t units, uint64_t cursor) const {
-  uint64_t c = ContainerOf(addr), i = IndexOf(addr);
-  if (c < 1 || c > ContainerOf(cursor) || i + units > units_ ||
-      (c == ContainerOf(cursor) && i + units > IndexOf(cursor))) {
-    return Corruption("block pointer " + Hex(addr) + " (" + std::to_string(units) + " units) is outside the pool");
-  }
-  return Status::OK();
-}
-
-StatusOr<std::shared_ptr<File>> ContainerStore::GetFile(uint64_t c, bool create) {
+StatusOr<std::shared_ptr<File>> FileBlockStore::GetFile(uint64_t c, bool create) {
   if (auto f = files_.Get(c)) return f;
   std::string path = PathOf(c);
   bool existed = env_->FileExists(path);
@@ -61,13 +47,13 @@ StatusOr<std::shared_ptr<File>> ContainerStore::GetFile(uint64_t c, bool create)
   }
   if (needs_header) {
     ContainerHeader h;
-    h.units = units_;
+    h.units = geo_.container_units;
     h.number = c;
-    h.uuid = uuid_;
+    h.uuid = geo_.pool_uuid;
     char buf[ContainerHeader::kSize];
     h.EncodeTo(buf);
     RETURN_IF_ERROR(WriteAtRetrying(f.get(), 0, buf, sizeof buf));
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     created_ = true;
     touched_.insert(c);
   }
@@ -76,17 +62,17 @@ StatusOr<std::shared_ptr<File>> ContainerStore::GetFile(uint64_t c, bool create)
   return shared;
 }
 
-Status ContainerStore::ReadUnits(uint64_t addr, uint32_t units, char* dst) {
+Status FileBlockStore::ReadUnits(uint64_t addr, uint32_t units, char* dst) {
   ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(ContainerOf(addr), false));
-  return f->ReadAt(DataOffset(units_, IndexOf(addr)), size_t{units} * kUnit, dst);
+  return f->ReadAt(DataOffset(geo_.container_units, IndexOf(addr)), size_t{units} * kUnit, dst);
 }
 
-Status ContainerStore::ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) {
+Status FileBlockStore::ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) {
   ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(ContainerOf(addr), false));
   return f->ReadAt(SumOffset(IndexOf(addr)), size_t{units} * 8, reinterpret_cast<char*>(dst));
 }
 
-Status ContainerStore::WriteBlocks(std::vector<UnitWrite> writes) {
+Status FileBlockStore::WriteBlocks(std::vector<UnitWrite> writes) {
   std::sort(writes.begin(), writes.end(), [](const UnitWrite& a, const UnitWrite& b) { return a.addr < b.addr; });
   std::string data, sums;
   size_t i = 0;
@@ -105,10 +91,10 @@ Status ContainerStore::WriteBlocks(std::vector<UnitWrite> writes) {
       if (data.size() >= kWalBufferBytes) break;
     }
     ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, true));
-    RETURN_IF_ERROR(WriteAtRetrying(f.get(), DataOffset(units_, start), data.data(), data.size()));
+    RETURN_IF_ERROR(WriteAtRetrying(f.get(), DataOffset(geo_.container_units, start), data.data(), data.size()));
     RETURN_IF_ERROR(WriteAtRetrying(f.get(), SumOffset(start), sums.data(), sums.size()));
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       touched_.insert(c);
     }
     i = j;
@@ -116,11 +102,11 @@ Status ContainerStore::WriteBlocks(std::vector<UnitWrite> writes) {
   return Status::OK();
 }
 
-Status ContainerStore::SyncTouched() {
+Status FileBlockStore::SyncTouched() {
   std::set<uint64_t> t;
   bool created;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     t.swap(touched_);
     created = created_;
     created_ = false;
@@ -133,35 +119,36 @@ Status ContainerStore::SyncTouched() {
   return Status::OK();
 }
 
-Status ContainerStore::Punch(uint64_t addr, uint32_t units) {
+Status FileBlockStore::Punch(uint64_t addr, uint32_t units) {
   ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(ContainerOf(addr), false));
-  return f->PunchHole(DataOffset(units_, IndexOf(addr)), uint64_t{units} * kUnit);
+  return f->PunchHole(DataOffset(geo_.container_units, IndexOf(addr)), uint64_t{units} * kUnit);
 }
 
-Status ContainerStore::PunchSums(uint64_t container, uint64_t page) {
+Status FileBlockStore::PunchSums(uint64_t container, uint64_t page) {
   ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(container, false));
   return f->PunchHole(SumOffset(page * kSumsPerPage), kUnit);
 }
 
-Status ContainerStore::DeleteContainer(uint64_t c) {
+Status FileBlockStore::DeleteContainer(uint64_t c) {
   files_.Erase(c);
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     touched_.erase(c);
   }
-  return env_->DeleteFile(PathOf(c));
+  Status s = env_->DeleteFile(PathOf(c));
+  return s.code() == Code::kNotFound ? Status::OK() : s;
 }
 
-Status ContainerStore::TruncateAt(uint64_t c, uint64_t index) {
+Status FileBlockStore::TruncateAt(uint64_t c, uint64_t index) {
   if (!env_->FileExists(PathOf(c))) return Status::OK();
   ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, false));
   ASSIGN_OR_RETURN(uint64_t size, f->Size());
-  uint64_t end = DataOffset(units_, index);
+  uint64_t end = DataOffset(geo_.container_units, index);
   if (size > end) RETURN_IF_ERROR(f->Truncate(end));
   return Status::OK();
 }
 
-StatusOr<uint64_t> ContainerStore::AllocatedBytes() {
+StatusOr<uint64_t> FileBlockStore::AllocatedBytes() {
   ASSIGN_OR_RETURN(auto list, List());
   uint64_t total = 0;
   for (uint64_t c : list) {
@@ -172,11 +159,11 @@ StatusOr<uint64_t> ContainerStore::AllocatedBytes() {
   return total;
 }
 
-StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> ContainerStore::AllocatedUnits(uint64_t c) {
+StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> FileBlockStore::AllocatedUnits(uint64_t c) {
   ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, false));
   ASSIGN_OR_RETURN(auto ranges, f->DataRanges());
   std::vector<std::pair<uint64_t, uint64_t>> out;
-  uint64_t base = DataOffset(units_, 0);
+  uint64_t base = DataOffset(geo_.container_units, 0);
   for (const ByteRange& r : ranges) {
     uint64_t end = r.offset + r.length;
     if (end <= base) continue;
@@ -187,13 +174,13 @@ StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> ContainerStore::AllocatedUn
   return out;
 }
 
-Status ContainerStore::CheckHeader(uint64_t c) {
+Status FileBlockStore::CheckHeader(uint64_t c) {
   ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, false));
   char buf[ContainerHeader::kSize];
   RETURN_IF_ERROR(f->ReadAt(0, sizeof buf, buf));
   auto h = ContainerHeader::Decode(buf);
   if (!h.ok()) return h.status().WithContext(ContainerFileName(c));
-  if (h->number != c || h->uuid != uuid_ || h->units != units_) {
+  if (h->number != c || h->uuid != geo_.pool_uuid || h->units != geo_.container_units) {
     return Corruption(ContainerFileName(c) + ": header belongs to another container or pool");
   }
   return Status::OK();

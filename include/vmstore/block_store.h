@@ -1,0 +1,96 @@
+// BlockStore: where a pool's block containers live - the engine's only way to them.
+//
+// A block address is 64 bits: the high 33 bits name a container (numbers from
+// 1 up), the low 31 bits a 4 KiB unit inside it (docs/FORMAT.md). A container
+// holds `container_units` units and one 8-byte sum per unit. The engine decides
+// every address (it appends at a cursor that only moves forward) and keeps the
+// checksums that verify what it reads back; a store only keeps bytes. The
+// default store is a directory of container files (PoolOptions::block_store
+// nullptr); tests use an in-memory one (src/engine/mem_block_store.h); the
+// cluster's gateways will use one whose containers live on storage nodes.
+//
+// What each call promises:
+//  - Durability: WriteBlocks, Punch, PunchSums and TruncateAt may be lost or
+//    torn (at 4 KiB unit granularity, data and sums independently) by a crash
+//    until SyncTouched() returns OK; after that every write before it survives.
+//    DeleteContainer is durable on return. The engine never relies on the order
+//    in which unsynced writes reach the media.
+//  - Reads: ReadUnits / ReadSums return what the latest writes put there, or
+//    zeroes for units punched, truncated away or never written. The store does
+//    not verify data; the engine does (and reports kCorruption).
+//  - Errors: kIOError for a failing device (the engine retries checkpoint steps
+//    and never takes a failed sync for success), kNoSpace when the media is
+//    full, kCorruption when a container is missing or its header belongs to
+//    another container or pool. A failed call may have done part of its work.
+//
+// Thread-safety: ReadUnits and ReadSums may be called concurrently with each
+// other and with any call on other addresses. The engine serialises every
+// other call (its checkpoint or its exclusive lock) - an implementation need
+// not support two mutating calls at once.
+// Ownership: a store passed in PoolOptions is owned by the caller and must
+// outlive every pool opened on it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "vmstore/status.h"
+
+namespace vmstore {
+
+// What a pool tells its store before any other call (Attach).
+struct ContainerGeometry {
+  std::array<uint8_t, 16> pool_uuid{};  // every container's header carries it
+  uint32_t container_units = 0;         // 4 KiB units per container
+};
+
+// One block to write: `units` units from `data` starting at `addr`, with one
+// sum per unit in `sums`. Both buffers stay valid for the call.
+struct UnitWrite {
+  uint64_t addr;
+  const char* data;
+  uint32_t units;
+  const uint64_t* sums;
+};
+
+class BlockStore {
+ public:
+  virtual ~BlockStore() = default;
+
+  // Binds the store to a pool's geometry; called by Pool::Create and Pool::Open
+  // before anything else (again on every open). Errors: kCorruption if the
+  // store already holds containers of another pool.
+  virtual Status Attach(const ContainerGeometry& geometry) = 0;
+
+  // Numbers of the containers that exist, ascending.
+  virtual StatusOr<std::vector<uint64_t>> List() = 0;
+  // Reads `units` units (data, or their sums) starting at `addr`.
+  // kCorruption if the container does not exist.
+  virtual Status ReadUnits(uint64_t addr, uint32_t units, char* dst) = 0;
+  virtual Status ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) = 0;
+  // Writes blocks with their sums, creating containers (with their headers)
+  // as needed. Remembers every container touched for SyncTouched().
+  virtual Status WriteBlocks(std::vector<UnitWrite> writes) = 0;
+  // Makes every write, punch and truncate so far durable.
+  virtual Status SyncTouched() = 0;
+  // Frees `units` units of data at `addr` (they read as zeroes).
+  virtual Status Punch(uint64_t addr, uint32_t units) = 0;
+  // Frees sum page `page` of a container: the sums of units
+  // [page * 512, (page + 1) * 512).
+  virtual Status PunchSums(uint64_t container, uint64_t page) = 0;
+  // Removes a container and everything in it. OK if it does not exist.
+  virtual Status DeleteContainer(uint64_t container) = 0;
+  // Drops the data of every unit at or after `index` (sums stay). OK if the
+  // container does not exist.
+  virtual Status TruncateAt(uint64_t container, uint64_t index) = 0;
+  // Bytes the store holds for the pool's containers (headers and sums included).
+  virtual StatusOr<uint64_t> AllocatedBytes() = 0;
+  // The unit ranges [first, last) of a container that hold data.
+  virtual StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> AllocatedUnits(uint64_t container) = 0;
+  // Verifies a container's header against the geometry; kCorruption if damaged.
+  virtual Status CheckHeader(uint64_t container) = 0;
+};
+
+}  // namespace vmstore
