@@ -35,6 +35,11 @@ check "a wrong token: 401" 0 "HTTP 401" -- curl -sS -H "Authorization: Bearer ${
 check "create a VM" 0 '"name":"web"' -- api POST /v1/vms '{"name": "web"}'
 check "the same name again: 409 AlreadyExists" 0 'AlreadyExists.*HTTP 409' -- api POST /v1/vms '{"name": "web"}'
 check "a bad name: 400" 0 'InvalidArgument.*HTTP 400' -- api POST /v1/vms '{"name": "no/slash"}'
+# Route and body values are values, never command-line options (they used to
+# reach the CLI parser: {"name": "--help"} answered 200 with the help text).
+check "a name that looks like an option is refused as a name" 0 'InvalidArgument.*VM name.*HTTP 400' -- \
+  api POST /v1/vms '{"name": "--help"}'
+check "a route value that looks like an option is a VM name" 0 'NotFound.*HTTP 404' -- api GET /v1/vms/--all
 check "create a disk" 0 '"size":67108864.*HTTP 200' -- api POST /v1/vms/web/disks '{"name": "root", "size": "64M"}'
 check "a disk without size: 400 naming the field" 0 'missing field \\"size\\".*HTTP 400' -- \
   api POST /v1/vms/web/disks '{"name": "other"}'

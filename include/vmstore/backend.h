@@ -43,9 +43,11 @@ struct Caps {
   // A disk's VolumeStat.exclusive is exact; without it, an upper bound (the
   // space charged to the disk, part of which its snapshots may share).
   bool exact_disk_exclusive = false;
+  bool engine_stats = false;  // EngineStats() reports the engine's figures (space, caches, dedup)
+  bool dedup = false;         // SetDedup() works
 
   // Every capability (what the native engine has).
-  static Caps All() { return Caps{true, true, true, true, true, true, true}; }
+  static Caps All() { return Caps{true, true, true, true, true, true, true, true, true}; }
 };
 
 struct VolumeStat {
@@ -112,9 +114,11 @@ class Backend {
   virtual Status Check(bool structure, CheckReport* report) = 0;
   virtual Status Close() = 0;
 
-  // The native engine behind this backend, or nullptr (the NBD server reads
-  // and writes through it directly).
-  virtual Pool* native_pool() { return nullptr; }
+  // The engine's figures: space, index-node cache, deduplication (needs
+  // caps().engine_stats). Walks no index.
+  virtual StatusOr<PoolStats> EngineStats() { return NotSupported(type() + " SRs have no engine figures"); }
+  // Sets deduplication for the writes that follow (needs caps().dedup).
+  virtual Status SetDedup(DedupMode mode) { return NotSupported(type() + " SRs do not deduplicate"); }
 };
 
 struct OpenOptions {

@@ -51,6 +51,9 @@
 namespace vmstore {
 
 struct ManagerOptions {
+  // File access for the catalog's directory and lock (not owned); nullptr:
+  // Env::Default(). The SRs' backends use their own storage.
+  Env* env = nullptr;
   // Wall clock in ns since the Unix epoch for creation times and snapshot time
   // tags (tests set it); empty: the system clock.
   std::function<int64_t()> now;

@@ -45,6 +45,8 @@ class DirBackend final : public Backend {
   Caps caps() const override {
     Caps c = Caps::All();
     c.atomic_multi_snapshot = false;  // one copy per disk; the server's VM gate makes them one point
+    c.engine_stats = false;           // the file system keeps the figures
+    c.dedup = false;
     return c;
   }
 

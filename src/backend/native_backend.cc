@@ -127,13 +127,20 @@ class NativeBackend : public Backend {
     return s;
   }
 
-  Pool* native_pool() override { return pool_.get(); }
+  StatusOr<PoolStats> EngineStats() override { return pool_->Stats(); }
+  Status SetDedup(DedupMode mode) override { return pool_->SetDedup(mode); }
+  Pool* pool() { return pool_.get(); }
 
  private:
   std::unique_ptr<Pool> pool_;
 };
 
 }  // namespace
+
+Pool* NativePoolForTesting(Backend* b) {
+  auto* n = dynamic_cast<NativeBackend*>(b);
+  return n ? n->pool() : nullptr;
+}
 
 StatusOr<VolumeId> NativeVolumeId(const std::string& handle) {
   VolumeId id = 0;

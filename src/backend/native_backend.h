@@ -8,6 +8,10 @@ namespace vmstore::backend {
 
 StatusOr<std::unique_ptr<Backend>> OpenNativeBackend(const std::string& location, const OpenOptions& options);
 
+// Tests only: the engine behind a native backend (nullptr for other types).
+// Everything else reaches it through the Backend interface.
+Pool* NativePoolForTesting(Backend* backend);
+
 // Parses a native handle; InvalidArgument if it is not a volume id.
 StatusOr<VolumeId> NativeVolumeId(const std::string& handle);
 

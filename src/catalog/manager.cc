@@ -21,7 +21,7 @@ constexpr char kLockFile[] = "/catalog.lock";
 constexpr char kDefaultSr[] = "default";
 
 StatusOr<std::unique_ptr<ManagerImpl>> OpenImpl(const std::string& dir, const ManagerOptions& options) {
-  Env* env = Env::Default();
+  Env* env = catalog::EnvOf(options);
   auto lock = env->LockFile(dir + kLockFile);
   if (!lock.ok()) {
     if (lock.status().code() == Code::kFailedPrecondition) {
@@ -37,7 +37,7 @@ StatusOr<std::unique_ptr<ManagerImpl>> OpenImpl(const std::string& dir, const Ma
 }  // namespace
 
 StatusOr<std::unique_ptr<Manager>> Manager::Create(const std::string& dir, const ManagerOptions& options) {
-  Env* env = Env::Default();
+  Env* env = catalog::EnvOf(options);
   if (env->FileExists(dir + kCatalogFile)) return AlreadyExists("a pool already exists in " + dir);
   if (env->FileExists(dir + "/superblock")) {
     return AlreadyExists(dir +
@@ -60,7 +60,7 @@ StatusOr<std::unique_ptr<Manager>> Manager::Create(const std::string& dir, const
 }
 
 StatusOr<std::unique_ptr<Manager>> Manager::Open(const std::string& dir, const ManagerOptions& options) {
-  Env* env = Env::Default();
+  Env* env = catalog::EnvOf(options);
   if (!env->FileExists(dir + kCatalogFile)) {
     return NotFound("no pool in " + dir + " (create one with: vmstore --pool " + dir + " init)");
   }
@@ -95,7 +95,7 @@ ManagerImpl::ManagerImpl(std::string dir, ManagerOptions options, std::unique_pt
 
 ManagerImpl::~ManagerImpl() { (void)Close(); }
 
-int64_t ManagerImpl::Now() const { return opts_.now ? opts_.now() : Env::Default()->NowNanos(); }
+int64_t ManagerImpl::Now() const { return opts_.now ? opts_.now() : EnvOf(opts_)->NowNanos(); }
 
 std::string ManagerImpl::AbsLocation(const std::string& type, const std::string& location) const {
   if (!backend::LocationIsPath(type)) return location;  // a name, e.g. a ZFS dataset
@@ -351,7 +351,7 @@ StatusOr<SrInfo> ManagerImpl::CreateSr(const std::string& name, const std::strin
     // the store and committing the row leaves: start again.
     std::error_code ec;
     std::filesystem::remove_all(abs, ec);
-    RETURN_IF_ERROR(Env::Default()->CreateDir(dir_ + "/srs"));
+    RETURN_IF_ERROR(EnvOf(opts_)->CreateDir(dir_ + "/srs"));
   }
   backend::OpenOptions bo;
   bo.create = true;

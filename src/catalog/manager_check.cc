@@ -169,7 +169,7 @@ Status ImportCatalog(const std::string& dir, const std::string& text, const Mana
   if (!in.contains("version") || in["version"] != 1) {
     return NotSupported("catalog export version " + in.value("version", json()).dump() + " is not supported");
   }
-  Env* env = Env::Default();
+  Env* env = catalog::EnvOf(options);
   RETURN_IF_ERROR(env->CreateDir(dir));
   auto lock = env->LockFile(dir + "/catalog.lock");
   if (!lock.ok()) return FailedPrecondition("pool " + dir + " is in use by another vmstore process");

@@ -58,6 +58,9 @@ struct DeletePlan {
   std::vector<std::pair<std::string, std::string>> volumes;  // (sr uuid, handle) to delete
 };
 
+// The Env a Manager's options name (Env::Default() when none).
+inline Env* EnvOf(const ManagerOptions& o) { return o.env ? o.env : Env::Default(); }
+
 class ManagerImpl : public Manager {
  public:
   ManagerImpl(std::string dir, ManagerOptions options, std::unique_ptr<Env::Lock> lock, std::unique_ptr<SqliteDb> db);

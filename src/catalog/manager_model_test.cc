@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "backend/native_backend.h"
 #include "catalog/catalog_test_util.h"
 
 namespace vmstore::testing {
@@ -97,8 +98,8 @@ TEST_P(ManagerModelTest, RandomSequencesMatchTheModel) {
   // A probe disk, to find the engine and its empty size.
   ASSERT_OK(m->CreateVm("probe").status());
   ASSERT_OK(m->CreateDisk("probe", "p", 4096, "").status());
-  ASSERT_OK(Unwrap(m->Resolve("probe/p")).backend->native_pool()->Checkpoint());
-  const uint64_t empty_live = Unwrap(Unwrap(m->Resolve("probe/p")).backend->native_pool()->Stats()).live_bytes;
+  ASSERT_OK(backend::NativePoolForTesting(Unwrap(m->Resolve("probe/p")).backend)->Checkpoint());
+  const uint64_t empty_live = Unwrap(backend::NativePoolForTesting(Unwrap(m->Resolve("probe/p")).backend)->Stats()).live_bytes;
 
   Model model;
   int generation = 0;
@@ -257,7 +258,7 @@ TEST_P(ManagerModelTest, RandomSequencesMatchTheModel) {
     }
   }
   EXPECT_EQ(Unwrap(m->ListVms(true)).size(), 1u);
-  Pool* pool = Unwrap(m->Resolve("probe/p")).backend->native_pool();
+  Pool* pool = backend::NativePoolForTesting(Unwrap(m->Resolve("probe/p")).backend);
   ASSERT_OK(pool->Checkpoint());
   EXPECT_EQ(Unwrap(pool->Stats()).live_bytes, empty_live);
   EXPECT_EQ(pool->ListVolumes().size(), 1u);

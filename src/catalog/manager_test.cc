@@ -1,6 +1,7 @@
 // The management system's rules, each as a scenario asserting the exact error.
 #include <gtest/gtest.h>
 
+#include "backend/native_backend.h"
 #include "catalog/catalog_test_util.h"
 #include "catalog/naming.h"
 #include "catalog/schema.h"
@@ -187,7 +188,7 @@ TEST_F(ManagerTest, DeletingAVmWhoseSnapshotHasClonesIsDeferredUntilTheLastClone
   // A probe disk measures the pool's live bytes before and after.
   ASSERT_OK(m_->CreateVm("probe").status());
   ASSERT_OK(m_->CreateDisk("probe", "p", 4096, "").status());
-  Pool* pool = Unwrap(m_->Resolve("probe/p")).backend->native_pool();
+  Pool* pool = backend::NativePoolForTesting(Unwrap(m_->Resolve("probe/p")).backend);
   ASSERT_TRUE(pool);
   ASSERT_OK(pool->Checkpoint());
   const uint64_t empty_live = Unwrap(pool->Stats()).live_bytes;
@@ -331,7 +332,7 @@ TEST_F(ManagerTest, SrsHoldDisksAndRefuseDeletionWhileUsed) {
 TEST_F(ManagerTest, CheckReportsVolumesWithoutCatalogEntriesAndTheReverse) {
   MakeVm("vm1", "v");
   DiskRef a = Unwrap(m_->Resolve("vm1/a"));
-  Pool* pool = a.backend->native_pool();
+  Pool* pool = backend::NativePoolForTesting(a.backend);
   VolumeId stray = Unwrap(pool->CreateVolume(4096));
   ConsistencyReport rep;
   ASSERT_OK(m_->Check(false, &rep));

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "server/views.h"
+#include "util/units.h"
 #include "vmstore/manager.h"
 #include "vmstore/status.h"
 
@@ -28,11 +30,9 @@ int Fail(const Status& s);
 // The last Status given to Fail on this thread (OK if none), and forgets it.
 Status TakeLastFailure();
 
-// "64K", "10G", "512" -> bytes (binary multiples).
-StatusOr<uint64_t> ParseSize(const std::string& text);
-std::string Human(uint64_t bytes);
-// "2014-02-19T02:52:44Z" style UTC time of a ns timestamp.
-std::string IsoTime(int64_t unix_ns);
+using vmstore::Human;
+using vmstore::IsoTime;
+using vmstore::ParseSize;
 
 // Aligned text columns; the header is printed in capitals.
 class Table {
@@ -45,12 +45,7 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-nlohmann::json ToJson(const SrInfo& s);
-nlohmann::json ToJson(const DiskInfo& d);
-nlohmann::json ToJson(const VmInfo& v);
-nlohmann::json ToJson(const SnapshotInfo& s);
-nlohmann::json ToJson(const DeleteReport& r);
-nlohmann::json ToJson(const TreeNode& t);
+using server::ToJson;
 void PrintJson(const nlohmann::json& j);
 
 }  // namespace vmstore::cli

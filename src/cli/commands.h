@@ -12,26 +12,11 @@
 #include "cli/config.h"
 #include "metrics/pool_metrics.h"
 #include "policy/policy.h"
+#include "server/hooks.h"
+#include "server/operations.h"
 #include "vmstore/manager.h"
 
 namespace vmstore::cli {
-
-// What a running server offers the commands it runs for its clients.
-struct ServeHooks {
-  // Names of the exports that NBD clients have open now.
-  std::function<std::vector<std::string>()> open_exports;
-  // Disconnects the clients of these exports and waits until they are gone.
-  std::function<void(const std::vector<std::string>&)> disconnect;
-  // Runs `fn` while writes to the disks of `vm` are held: the writes already
-  // acknowledged are in, the ones that arrive meanwhile wait.
-  std::function<Status(const std::string& vm, const std::function<Status()>& fn)> quiesce;
-  // The server's NBD socket for vmstore's own tools (import, export).
-  std::string nbd_socket;
-  // The server's config file (config show).
-  Config config;
-  // The server's counters now (status, metrics).
-  std::function<metrics::ServerView()> server_view;
-};
 
 struct Context {
   std::string pool_flag;    // --pool
@@ -44,7 +29,9 @@ struct Context {
   // Manager (commands use it and do not close it), and its pool directory.
   Manager* shared = nullptr;
   std::string shared_dir;
-  ServeHooks* hooks = nullptr;
+  server::Hooks* hooks = nullptr;
+  // The server-aware operations over `m` (writes held, open exports refused).
+  server::Operations Ops(Manager& m) const { return server::Operations(&m, hooks); }
   // The invoking process's standard streams and working directory: a
   // forwarded transfer command (send, receive, import, export) reads and
   // writes the client's, passed over the control socket.
@@ -79,14 +66,6 @@ std::function<void()> WithManager(Context* ctx, Body body) {
   };
 }
 
-// Refuses (FailedPrecondition naming them) when clients of the server have
-// exports open that `affected` selects, unless `force`, which disconnects them.
-// Without a server there is nothing to check.
-Status CheckNotOpen(Context* ctx, const std::function<bool(const std::string& export_name)>& affected, bool force,
-                    const std::string& what);
-// Runs `fn` with the VM's writes held when a server runs the command.
-Status Quiesced(Context* ctx, const std::string& vm, const std::function<Status()>& fn);
-
 void PrintDeleteReport(const DeleteReport& r, bool as_json);
 
 // Parses `args` (without the program name) and runs the command; returns the
@@ -103,14 +82,10 @@ void AddMonitorCommands(CLI::App& app, Context* ctx);   // status, metrics
 void AddConfigCommands(CLI::App& app, Context* ctx);    // config show / check / example
 
 // The pool at a glance (vmstore status); with `hooks` (served) the server's figures too.
-Status PrintPoolStatus(Manager& m, bool as_json, const ServeHooks* hooks);
+Status PrintPoolStatus(Manager& m, bool as_json, const server::Hooks* hooks);
 // The metrics in the Prometheus text format (vmstore metrics, GET /metrics); with
 // `hooks` (served) the server's counters too.
-StatusOr<std::string> MetricsText(Manager& m, const ServeHooks* hooks);
-
-// How a policy run snapshots (writes held, when served) and prunes (not a
-// snapshot an NBD client has open) for the commands in `ctx`.
-policy::PolicyRunner::Actions PolicyActions(Context* ctx, Manager* m);
+StatusOr<std::string> MetricsText(Manager& m, const server::Hooks* hooks);
 
 // Commands that run as clients of a running server with the invoking
 // process's streams (Context::in_fd..): send, receive, import, export.

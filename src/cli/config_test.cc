@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "catalog/catalog_test_util.h"
+#include "util/testing.h"
 
 namespace vmstore::cli {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/control.h"
+#include "cli/served_commands.h"
 #include "cli/served_commands.h"
 
 namespace vmstore::cli {

@@ -36,135 +36,63 @@ std::string Duration(int64_t seconds) {
   return buf;
 }
 
-// The SR table: space, deduplication and the node cache for native SRs.
-Status SrSection(Manager& m, json* out, Table* t, std::vector<std::string>* unavailable) {
-  ASSIGN_OR_RETURN(auto figures, metrics::CollectSrFigures(m));
-  for (const metrics::SrFigures& f : figures) {
-    const SrInfo& sr = f.sr;
-    json j = ToJson(sr);
-    std::vector<std::string> row = {sr.name, sr.type,    std::to_string(sr.vdis), "-", "-", "-", "-", "-", "-",
-                                    "-",     sr.location};
-    if (f.fs) {
-      j["fs_total_bytes"] = f.fs->total;
-      j["fs_available_bytes"] = f.fs->available;
-      row[6] = Human(f.fs->available);
-    }
-    if (!f.up()) {
-      j["error"] = f.error.ToString();
-      row[3] = "UNAVAILABLE";
-      unavailable->push_back("SR " + sr.name + " is unavailable: " + f.error.ToString());
-    } else if (f.stats) {
-      const PoolStats& st = *f.stats;
-      const double ratio = st.dedup_stats.ratio();
-      j["live_bytes"] = st.live_bytes;
-      j["data_bytes"] = st.data_bytes;
-      j["physical_bytes"] = st.physical_bytes;
-      j["cluster_size"] = st.cluster_size;
-      j["generation"] = st.generation;
-      j["dedup"] = DedupModeName(st.dedup);
-      j["dedup_saved_bytes"] = st.dedup_stats.hit_bytes;
-      j["dedup_ratio"] = ratio;
-      j["node_cache"] = {
-          {"hits", st.node_cache_hits}, {"misses", st.node_cache_misses}, {"nodes", st.node_cache_nodes}};
-      row[3] = Human(st.live_bytes);
-      row[4] = Human(st.data_bytes);
-      row[5] = Human(st.physical_bytes);
-      row[7] = Human(st.cluster_size);
-      row[8] = st.dedup == DedupMode::kOff ? "off" : std::string(DedupModeName(st.dedup)) + " " + Ratio(ratio);
-      row[9] = Percent(st.node_cache_hits, st.node_cache_hits + st.node_cache_misses);
-    }
-    out->push_back(j);
-    t->Add(row);
-  }
-  return Status::OK();
-}
-
 }  // namespace
 
-Status PrintPoolStatus(Manager& m, bool as_json, const ServeHooks* hooks) {
-  json jsrs = json::array();
-  Table t({"sr", "type", "vdis", "live", "data", "physical", "fs free", "cluster", "dedup", "cache hits", "location"});
-  std::vector<std::string> unavailable;
-  RETURN_IF_ERROR(SrSection(m, &jsrs, &t, &unavailable));
-  ASSIGN_OR_RETURN(auto vms, m.SummarizeVms());
-  uint64_t deleted = 0, snapshots = 0, snapshots_deleted = 0, disks = 0, with_policy = 0;
-  const VmSummary* newest = nullptr;
-  for (const VmSummary& v : vms) {
-    deleted += v.deleted;
-    snapshots += v.snapshots;
-    snapshots_deleted += v.deleted_snapshots;
-    disks += v.disks;
-    if (v.snapshots && (!newest || v.newest_snapshot_ns > newest->newest_snapshot_ns)) newest = &v;
-    if (!v.deleted) {
-      ASSIGN_OR_RETURN(policy::Policy p, policy::GetPolicy(m, v.name));
-      with_policy += !p.schedules.empty();
-    }
-  }
-  json server;
-  std::string server_line;
-  if (hooks && hooks->server_view) {
-    metrics::ServerView view = hooks->server_view();
-    uint64_t open = 0;
-    std::vector<std::string> open_exports;
-    if (view.exports) {
-      for (const auto& [name, s] : view.exports->Snapshot()) {
-        open += s.open_connections;
-        if (s.open_connections) open_exports.push_back(name);
-      }
-    }
-    const int64_t up_s = (Env::Default()->NowNanos() - view.started_ns) / 1000000000;
-    server = {{"uptime_seconds", up_s},
-              {"nbd_connections_open", open},
-              {"open_exports", open_exports},
-              {"nbd_connections", view.nbd.connections},
-              {"nbd_requests", view.nbd.requests},
-              {"nbd_errors", view.nbd.errors},
-              {"nbd_refused", view.nbd.refused},
-              {"policy_snapshots_created", view.policy.created},
-              {"policy_snapshots_deleted", view.policy.deleted},
-              {"policy_errors", view.policy.errors}};
-    char buf[512];
-    std::snprintf(buf, sizeof buf,
-                  "server: up %s; NBD: %" PRIu64 " connections open on %zu exports, %" PRIu64 " requests, %" PRIu64
-                  " errors, %" PRIu64 " refused; policies: %" PRIu64 " snapshots taken, %" PRIu64 " pruned, %" PRIu64
-                  " errors\n",
-                  Duration(up_s).c_str(), open, open_exports.size(), view.nbd.requests, view.nbd.errors,
-                  view.nbd.refused, view.policy.created, view.policy.deleted, view.policy.errors);
-    server_line = buf;
-  }
+Status PrintPoolStatus(Manager& m, bool as_json, const server::Hooks* hooks) {
+  ASSIGN_OR_RETURN(json j, server::PoolStatus(m, hooks, Env::Default()));
   if (as_json) {
-    json j = {{"srs", jsrs},
-              {"vms", vms.size() - deleted},
-              {"vms_deleted", deleted},
-              {"disks", disks},
-              {"snapshots", snapshots},
-              {"snapshots_deleted", snapshots_deleted},
-              {"vms_with_policy", with_policy}};
-    if (newest) {
-      j["newest_snapshot"] = {{"snapshot", newest->name + "@" + newest->newest_snapshot},
-                              {"created", IsoTime(newest->newest_snapshot_ns)}};
-    }
-    if (!server.is_null()) j["server"] = server;
     PrintJson(j);
     return Status::OK();
   }
-  t.Print();
-  for (const std::string& u : unavailable) Printf("%s\n", u.c_str());
-  Printf("\n%zu VMs (%" PRIu64 " marked deleted), %" PRIu64 " disks, %" PRIu64 " snapshots (%" PRIu64
-         " marked deleted)\n",
-         static_cast<size_t>(vms.size() - deleted), deleted, disks, snapshots, snapshots_deleted);
-  if (newest) {
-    Printf("newest snapshot: %s@%s\n", newest->name.c_str(), newest->newest_snapshot.c_str());
+  auto u = [](const json& o, const char* k) { return o[k].get<uint64_t>(); };
+  // The SR table: space, deduplication and the node cache for native SRs.
+  Table t({"sr", "type", "vdis", "live", "data", "physical", "fs free", "cluster", "dedup", "cache hits", "location"});
+  std::vector<std::string> unavailable;
+  for (const json& sr : j["srs"]) {
+    const std::string name = sr["name"];
+    std::vector<std::string> row = {name, sr["type"], std::to_string(u(sr, "vdis")), "-", "-", "-", "-", "-", "-",
+                                    "-", sr["location"]};
+    if (sr.contains("fs_available_bytes")) row[6] = Human(u(sr, "fs_available_bytes"));
+    if (sr.contains("error")) {
+      row[3] = "UNAVAILABLE";
+      unavailable.push_back("SR " + name + " is unavailable: " + sr["error"].get<std::string>());
+    } else if (sr.contains("live_bytes")) {
+      const std::string dedup = sr["dedup"];
+      const json& cache = sr["node_cache"];
+      row[3] = Human(u(sr, "live_bytes"));
+      row[4] = Human(u(sr, "data_bytes"));
+      row[5] = Human(u(sr, "physical_bytes"));
+      row[7] = Human(u(sr, "cluster_size"));
+      row[8] = dedup == "off" ? "off" : dedup + " " + Ratio(sr["dedup_ratio"].get<double>());
+      row[9] = Percent(u(cache, "hits"), u(cache, "hits") + u(cache, "misses"));
+    }
+    t.Add(row);
   }
-  Printf("snapshot policies: %" PRIu64 " VMs\n", with_policy);
-  if (!server_line.empty()) Printf("%s", server_line.c_str());
+  t.Print();
+  for (const std::string& line : unavailable) Printf("%s\n", line.c_str());
+  Printf("\n%" PRIu64 " VMs (%" PRIu64 " marked deleted), %" PRIu64 " disks, %" PRIu64 " snapshots (%" PRIu64
+         " marked deleted)\n",
+         u(j, "vms"), u(j, "vms_deleted"), u(j, "disks"), u(j, "snapshots"), u(j, "snapshots_deleted"));
+  if (j.contains("newest_snapshot")) {
+    Printf("newest snapshot: %s\n", j["newest_snapshot"]["snapshot"].get<std::string>().c_str());
+  }
+  Printf("snapshot policies: %" PRIu64 " VMs\n", u(j, "vms_with_policy"));
+  if (j.contains("server")) {
+    const json& v = j["server"];
+    Printf("server: up %s; NBD: %" PRIu64 " connections open on %zu exports, %" PRIu64 " requests, %" PRIu64
+           " errors, %" PRIu64 " refused; policies: %" PRIu64 " snapshots taken, %" PRIu64 " pruned, %" PRIu64
+           " errors\n",
+           Duration(v["uptime_seconds"].get<int64_t>()).c_str(), u(v, "nbd_connections_open"),
+           v["open_exports"].size(), u(v, "nbd_requests"), u(v, "nbd_errors"), u(v, "nbd_refused"),
+           u(v, "policy_snapshots_created"), u(v, "policy_snapshots_deleted"), u(v, "policy_errors"));
+  }
   return Status::OK();
 }
 
-StatusOr<std::string> MetricsText(Manager& m, const ServeHooks* hooks) {
+StatusOr<std::string> MetricsText(Manager& m, const server::Hooks* hooks) {
   std::optional<metrics::ServerView> view;
   if (hooks && hooks->server_view) view = hooks->server_view();
-  return metrics::RenderMetrics(m, view ? &*view : nullptr);
+  return metrics::RenderMetrics(m, view ? &*view : nullptr, Env::Default());
 }
 
 void AddMonitorCommands(CLI::App& app, Context* ctx) {

@@ -44,10 +44,10 @@ std::string DedupElsewhere(const std::string& type) {
   return type == "zfs" ? " (ZFS has its own: zfs set dedup=on DATASET)" : "";
 }
 
-// Refuses deduplication on an SR that is not native.
-StatusOr<Pool*> DedupPool(Manager& m, const std::string& sr) {
+// Refuses deduplication on an SR that cannot do it.
+StatusOr<backend::Backend*> DedupBackend(Manager& m, const std::string& sr) {
   ASSIGN_OR_RETURN(backend::Backend * b, m.SrBackend(sr));
-  if (Pool* p = b->native_pool()) return p;
+  if (b->caps().dedup) return b;
   return InvalidArgument("deduplication is a property of native SRs; SR " + sr + " is of type " + b->type() +
                          DedupElsewhere(b->type()));
 }
@@ -55,12 +55,13 @@ StatusOr<Pool*> DedupPool(Manager& m, const std::string& sr) {
 // Space and deduplication of a native SR: logical = what the disks and clones
 // hold as written (snapshots not counted), data = the bytes of distinct data
 // blocks stored, ratio = logical / data.
-StatusOr<json> NativeSpace(Pool* p) {
-  ASSIGN_OR_RETURN(PoolStats st, p->Stats());
+StatusOr<json> NativeSpace(backend::Backend* b) {
+  ASSIGN_OR_RETURN(PoolStats st, b->EngineStats());
   uint64_t logical = 0;
-  for (const VolumeInfo& v : p->ListVolumes()) {
+  ASSIGN_OR_RETURN(std::vector<backend::VolumeStat> volumes, b->List());
+  for (const backend::VolumeStat& v : volumes) {
     if (v.read_only) continue;
-    ASSIGN_OR_RETURN(SpaceInfo s, p->Space(v.id));
+    ASSIGN_OR_RETURN(backend::VolumeStat s, b->Stat(v.handle));
     logical += s.referenced;
   }
   const DedupStats& d = st.dedup_stats;
@@ -139,8 +140,8 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
       }
       ASSIGN_OR_RETURN(SrInfo s, m.CreateSr(*name, *type, *type == "zfs" ? *dataset : *path));
       if (mode != DedupMode::kOff) {
-        ASSIGN_OR_RETURN(Pool * pool, DedupPool(m, s.name));
-        RETURN_IF_ERROR(pool->SetDedup(mode).WithContext("SR " + s.name + " was created; setting --dedup"));
+        ASSIGN_OR_RETURN(backend::Backend * b, DedupBackend(m, s.name));
+        RETURN_IF_ERROR(b->SetDedup(mode).WithContext("SR " + s.name + " was created; setting --dedup"));
       }
       if (ctx->json) {
         PrintJson(ToJson(s));
@@ -183,8 +184,8 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
           {"space_accounting", caps.space_accounting},
           {"exact_disk_exclusive", caps.exact_disk_exclusive}};
       json space;
-      if (Pool* p = b->native_pool()) {
-        ASSIGN_OR_RETURN(space, NativeSpace(p));
+      if (caps.engine_stats && caps.space_accounting) {
+        ASSIGN_OR_RETURN(space, NativeSpace(b));
       }
       if (ctx->json) {
         json j = ToJson(s);
@@ -218,8 +219,8 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
         ->required();
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
       ASSIGN_OR_RETURN(DedupMode mode, ParseDedupMode(*dedup));
-      ASSIGN_OR_RETURN(Pool * pool, DedupPool(m, *name));
-      RETURN_IF_ERROR(pool->SetDedup(mode));
+      ASSIGN_OR_RETURN(backend::Backend * b, DedupBackend(m, *name));
+      RETURN_IF_ERROR(b->SetDedup(mode));
       if (ctx->json) {
         PrintJson({{"sr", *name}, {"dedup", DedupModeName(mode)}});
       } else {
@@ -309,13 +310,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
     c->add_flag("--dry-run,-n", *dry, "Only list what would be removed");
     c->add_flag("--force", *force, "Disconnect NBD clients of what goes first");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      ASSIGN_OR_RETURN(VmInfo v, m.GetVm(*name));
-      if (!*dry) {
-        RETURN_IF_ERROR(CheckNotOpen(
-            ctx, [&](const std::string& e) { return *rec || e.rfind(v.name + "/", 0) == 0; }, *force,
-            "cannot delete VM '" + v.name + "'"));
-      }
-      ASSIGN_OR_RETURN(DeleteReport r, m.DeleteVm(*name, *rec, *dry));
+      ASSIGN_OR_RETURN(DeleteReport r, ctx->Ops(m).DeleteVm(*name, *rec, *dry, *force));
       PrintDeleteReport(r, ctx->json);
       return Status::OK();
     }));
@@ -409,9 +404,7 @@ void AddObjectCommands(CLI::App& app, Context* ctx) {
     c->add_option("VM/DISK", *ref, "The disk")->required();
     c->add_flag("--force", *force, "Disconnect its NBD clients first");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      RETURN_IF_ERROR(CheckNotOpen(
-          ctx, [&](const std::string& e) { return e == *ref; }, *force, "cannot delete disk '" + *ref + "'"));
-      RETURN_IF_ERROR(m.DeleteDisk(*ref));
+      RETURN_IF_ERROR(ctx->Ops(m).DeleteDisk(*ref, *force));
       if (ctx->json) {
         PrintJson({{"deleted", *ref}});
       } else {

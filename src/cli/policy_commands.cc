@@ -98,7 +98,7 @@ void AddPolicyCommands(CLI::App& app, Context* ctx) {
                                   "Take and prune what is due now, once (the server does this every few seconds;\n"
                                   "without a server, run it from cron)\n  example: vmstore policy run");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      policy::PolicyRunner runner(&m, PolicyActions(ctx, &m));
+      policy::PolicyRunner runner(&m, ctx->Ops(m).PolicyActions());
       policy::RunReport r = runner.RunDue(Env::Default()->NowNanos());
       if (ctx->json) {
         PrintJson({{"created", r.created}, {"deleted", r.deleted}, {"errors", r.errors}});
@@ -111,33 +111,6 @@ void AddPolicyCommands(CLI::App& app, Context* ctx) {
       return Status::OK();
     }));
   }
-}
-
-policy::PolicyRunner::Actions PolicyActions(Context* ctx, Manager* m) {
-  policy::PolicyRunner::Actions a;
-  a.snapshot = [ctx, m](const std::string& vm, const std::string& name) -> StatusOr<SnapshotInfo> {
-    StatusOr<SnapshotInfo> out = Internal("not run");
-    Status s = Quiesced(ctx, vm, [&] {
-      out = m->CreateSnapshot(vm, name, "");
-      return out.status();
-    });
-    if (!s.ok()) return s;
-    return out;
-  };
-  a.remove = [ctx, m](const std::string& vm_at_full) -> StatusOr<DeleteReport> {
-    // A snapshot an NBD client has open is left for a later run.
-    const std::string suffix = vm_at_full.substr(vm_at_full.find('@'));
-    const std::string vm = vm_at_full.substr(0, vm_at_full.find('@'));
-    RETURN_IF_ERROR(CheckNotOpen(
-        ctx,
-        [&](const std::string& e) {
-          return e.rfind(vm + "/", 0) == 0 && e.size() >= suffix.size() &&
-                 e.compare(e.size() - suffix.size(), suffix.size(), suffix) == 0;
-        },
-        false, "prune " + vm_at_full));
-    return m->DeleteSnapshot(vm_at_full, false, false);
-  };
-  return a;
 }
 
 }  // namespace vmstore::cli

@@ -186,26 +186,25 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
       RETURN_IF_ERROR(m->CreateVm(vm).status());
       RETURN_IF_ERROR(m->CreateDisk(vm, "disk0", bytes, "").status());
       ASSIGN_OR_RETURN(DiskRef d, m->Resolve(vm + "/disk0"));
-      Pool* p = d.backend->native_pool();
-      VolumeId id = std::stoull(d.handle);
+      ASSIGN_OR_RETURN(std::unique_ptr<backend::Device> disk, d.backend->OpenDevice(d.handle));
       // A "boot sector" and 4 MiB of data every 64 MiB, a snapshot, then new data.
       std::string block(1 << 20, '\0');
       for (size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>('A' + i % 26);
       for (uint64_t off = 0; off + block.size() <= bytes; off += 64ull << 20) {
         for (uint64_t k = 0; k < 4 && off + (k + 1) * block.size() <= bytes; ++k) {
-          RETURN_IF_ERROR(p->Write(id, off + k * block.size(), block));
+          RETURN_IF_ERROR(disk->Write(off + k * block.size(), block, /*fua=*/false));
         }
       }
-      RETURN_IF_ERROR(p->Flush());
+      RETURN_IF_ERROR(disk->Flush());
       ASSIGN_OR_RETURN(SnapshotInfo s, m->CreateSnapshot(vm, "demo_snapshot", ""));
       std::string hello = "hello from VMStore after the snapshot";
-      RETURN_IF_ERROR(p->Write(id, 4096, hello));
-      RETURN_IF_ERROR(p->Flush());
+      RETURN_IF_ERROR(disk->Write(4096, hello, /*fua=*/true));
       ASSIGN_OR_RETURN(DiskRef sd, m->Resolve(vm + "/disk0@" + s.full_name));
+      ASSIGN_OR_RETURN(std::unique_ptr<backend::Device> snap, sd.backend->OpenDevice(sd.handle));
       std::string a(hello.size(), '\0'), b(hello.size(), '\0');
-      RETURN_IF_ERROR(p->Read(id, 4096, a));
-      RETURN_IF_ERROR(p->Read(std::stoull(sd.handle), 4096, b));
-      ASSIGN_OR_RETURN(auto map, p->Map(id, 0, std::min<uint64_t>(bytes, 256ull << 20)));
+      RETURN_IF_ERROR(disk->Read(4096, a));
+      RETURN_IF_ERROR(snap->Read(4096, b));
+      ASSIGN_OR_RETURN(auto map, disk->Map(0, std::min<uint64_t>(bytes, 256ull << 20)));
       ASSIGN_OR_RETURN(SnapshotInfo si, m->GetSnapshot(vm + "@" + s.full_name));
       auto kind = [](ExtentType t) {
         return t == ExtentType::kData ? "data" : t == ExtentType::kZero ? "zero" : "hole";

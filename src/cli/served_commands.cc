@@ -7,6 +7,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "server/control.h"
 #include "util/log.h"
 
 namespace vmstore::cli {
@@ -50,7 +51,8 @@ bool ChangesThePool(const std::vector<std::string>& args, const std::string& cmd
 
 }  // namespace
 
-ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args, const Streams* streams) {
+server::CommandResult ServedCommands::Run(const std::vector<std::string>& args,
+                                          const server::ClientStreams* streams) {
   std::string pool;
   std::string cmd = CommandOf(args, &pool);
   std::unique_lock<std::mutex> l(mu_, std::defer_lock);
@@ -61,7 +63,7 @@ ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args,
   FILE* err = open_memstream(&ebuf, &elen);
   SetOutput(out, err);
   (void)TakeLastFailure();
-  Result r;
+  server::CommandResult r;
   if (IsTransferCommand(cmd) && !streams) {
     r.rc = Fail(InvalidArgument("'" + cmd + "' needs the client's streams (run it with the vmstore command)"));
   } else if (cmd == "serve" || cmd == "init" ||
@@ -73,7 +75,7 @@ ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args,
     ctx.shared = manager_;
     ctx.shared_dir = dir_;
     ctx.hooks = hooks_;
-    if (hooks_) ctx.config = hooks_->config;
+    ctx.config = config_;
     if (streams) {
       ctx.in_fd = streams->in_fd;
       ctx.out_fd = streams->out_fd;
@@ -101,6 +103,26 @@ ServedCommands::Result ServedCommands::Run(const std::vector<std::string>& args,
   std::free(obuf);
   std::free(ebuf);
   return r;
+}
+
+std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& config_pool) {
+  std::string pool;
+  std::string cmd = CommandOf(args, &pool);
+  if (cmd.empty() || cmd == "serve" || cmd == "init" || cmd == "config") return std::nullopt;
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") return std::nullopt;
+  }
+  if (pool.empty()) {
+    const char* e = std::getenv("VMSTORE_POOL");
+    pool = e && *e ? e : config_pool;
+    if (pool.empty()) return std::nullopt;
+  }
+  // The transfer commands use this process's streams, passed to the server.
+  auto r = server::RunOnServer(pool, args, IsTransferCommand(cmd));
+  if (!r) return std::nullopt;  // no server: run here
+  std::fputs(r->out.c_str(), stdout);
+  std::fputs(r->err.c_str(), stderr);
+  return r->rc;
 }
 
 }  // namespace vmstore::cli

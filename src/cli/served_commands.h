@@ -1,56 +1,53 @@
 // The commands a running `vmstore serve` runs for its clients (the control
-// socket and the HTTP API): the same command code as the CLI, with the
-// server's open Manager and hooks, output captured.
+// socket and the HTTP API's /v1/cli): the same command code as the CLI, with
+// the server's open Manager and hooks, output captured. Also the client side:
+// ForwardToServer sends a command line to the server of its pool.
 //
 // Thread-safety: Run may be called from any thread; commands other than the
-// transfers run one at a time. Ownership: borrows the Manager and hooks, which must outlive it.
+// transfers run one at a time. Ownership: borrows the Manager and hooks, which
+// must outlive it.
 #pragma once
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/config.h"
+#include "server/command_runner.h"
+#include "server/hooks.h"
 #include "vmstore/manager.h"
 #include "vmstore/status.h"
 
 namespace vmstore::cli {
 
-struct ServeHooks;
-
-class ServedCommands {
+class ServedCommands final : public server::CommandRunner {
  public:
-  ServedCommands(std::string dir, Manager* manager, ServeHooks* hooks)
-      : dir_(std::move(dir)), manager_(manager), hooks_(hooks) {}
+  // `config`: the server's config file (what `config show` shows).
+  ServedCommands(std::string dir, Manager* manager, server::Hooks* hooks, Config config)
+      : dir_(std::move(dir)), manager_(manager), hooks_(hooks), config_(std::move(config)) {}
 
-  struct Result {
-    int rc = 0;            // the CLI's exit code
-    std::string out, err;  // what it printed
-    Status failure;        // the error it failed with (OK for success or a usage error)
-  };
-  // A client's own streams and working directory (transfer commands).
-  struct Streams {
-    int in_fd = 0, out_fd = 1, err_fd = 2;
-    std::string cwd;
-  };
   // `args` as on the command line, without the program name. Commands that
   // need the pool idle (serve, init, catalog import) fail with
   // FailedPrecondition. Transfer commands (IsTransferCommand) need the
   // client's `streams` and run beside the others; the rest run one at a time.
-  Result Run(const std::vector<std::string>& args, const Streams* streams = nullptr);
-
-  ServeHooks* hooks() const { return hooks_; }
-  Manager* manager() const { return manager_; }
-  const std::string& dir() const { return dir_; }
+  server::CommandResult Run(const std::vector<std::string>& args, const server::ClientStreams* streams) override;
 
  private:
   std::string dir_;
   Manager* manager_;
-  ServeHooks* hooks_;
+  server::Hooks* hooks_;
+  Config config_;
   std::mutex mu_;
 };
 
 // The first word of `args` that is not an option (or the value of --pool or
 // --config): the command; --pool's value goes to *pool, --config's to *config.
 std::string CommandOf(const std::vector<std::string>& args, std::string* pool, std::string* config = nullptr);
+
+// If a server runs on the pool these arguments name (--pool, else
+// $VMSTORE_POOL, else `config_pool` from the config file), runs the command
+// there, prints its output and returns its exit code; nullopt to run it here.
+std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& config_pool);
 
 }  // namespace vmstore::cli

@@ -129,12 +129,7 @@ void AddSnapshotCommands(CLI::App& app, Context* ctx) {
     c->add_option("NAME", *name, "Letters, digits and underscores, 1-64 characters")->required();
     c->add_option("--disk", *disk, "Snapshot only this disk");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      ASSIGN_OR_RETURN(VmInfo v, m.GetVm(*vm));
-      SnapshotInfo s;
-      RETURN_IF_ERROR(Quiesced(ctx, v.name, [&]() -> Status {
-        ASSIGN_OR_RETURN(s, m.CreateSnapshot(*vm, *name, *disk));
-        return Status::OK();
-      }));
+      ASSIGN_OR_RETURN(SnapshotInfo s, ctx->Ops(m).CreateSnapshot(*vm, *name, *disk));
       if (ctx->json) {
         PrintJson(ToJson(s));
       } else {
@@ -217,12 +212,7 @@ void AddSnapshotCommands(CLI::App& app, Context* ctx) {
     c->add_option("VM@SNAPSHOT", *ref, "The snapshot, as VM@FULLNAME")->required();
     c->add_flag("--force", *force, "Disconnect NBD clients of the VM's disks first");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      ASSIGN_OR_RETURN(SnapshotInfo target, m.GetSnapshot(*ref));
-      const std::string vm = target.vm;
-      RETURN_IF_ERROR(CheckNotOpen(
-          ctx, [&](const std::string& e) { return e.rfind(vm + "/", 0) == 0 && e.find('@') == std::string::npos; },
-          *force, "cannot roll back VM '" + vm + "'"));
-      RETURN_IF_ERROR(Quiesced(ctx, vm, [&] { return m.Rollback(*ref); }));
+      RETURN_IF_ERROR(ctx->Ops(m).Rollback(*ref, *force));
       if (ctx->json) {
         PrintJson({{"rolled_back_to", *ref}});
       } else {
@@ -245,19 +235,7 @@ void AddSnapshotCommands(CLI::App& app, Context* ctx) {
     c->add_flag("--dry-run,-n", *dry, "Only list what would be removed");
     c->add_flag("--force", *force, "Disconnect NBD clients of what goes first");
     c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      ASSIGN_OR_RETURN(SnapshotInfo target, m.GetSnapshot(*ref));
-      if (!*dry) {
-        // Conservative: any export of the snapshot, and with --recursive any export of any VM.
-        const std::string vm = target.vm, suffix = "@" + target.full_name;
-        RETURN_IF_ERROR(CheckNotOpen(
-            ctx,
-            [&](const std::string& e) {
-              return *rec || (e.rfind(vm + "/", 0) == 0 && e.size() > suffix.size() &&
-                              e.compare(e.size() - suffix.size(), suffix.size(), suffix) == 0);
-            },
-            *force, "cannot delete snapshot '" + *ref + "'"));
-      }
-      ASSIGN_OR_RETURN(DeleteReport r, m.DeleteSnapshot(*ref, *rec, *dry));
+      ASSIGN_OR_RETURN(DeleteReport r, ctx->Ops(m).DeleteSnapshot(*ref, *rec, *dry, *force));
       PrintDeleteReport(r, ctx->json);
       return Status::OK();
     }));

@@ -237,8 +237,8 @@ Status DoSend(Context* ctx, Manager& m, const std::string& to, const std::string
 }
 
 Status DoReceive(Context* ctx, Manager& m, const transfer::ReceiveOptions& base) {
-  RETURN_IF_ERROR(CheckNotOpen(
-      ctx, [&](const std::string& e) { return e == base.target; }, base.force, "receive into " + base.target));
+  RETURN_IF_ERROR(server::CheckNotOpen(
+      ctx->hooks, [&](const std::string& e) { return e == base.target; }, base.force, "receive into " + base.target));
   Progress progress(ctx->err_fd, "receive");
   transfer::ReceiveOptions o = base;
   o.progress = [&](uint64_t d, uint64_t t) { progress.Update(d, t); };

@@ -8,12 +8,6 @@
 
 namespace vmstore::internal {
 
-std::string Hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%" PRIx64, v);
-  return b;
-}
-
 void Node::EncodeTo(char* unit) const {
   for (int i = 0; i < kFanout; ++i) {
     PutU64(unit + i * 16, e[i].addr);

@@ -12,29 +12,10 @@
 
 #include "engine/mem_block_store.h"
 #include "util/mem_env.h"
+#include "util/testing.h"
 #include "vmstore/pool.h"
 
 namespace vmstore::testing {
-
-#define ASSERT_OK(expr)                                     \
-  do {                                                      \
-    ::vmstore::Status _s = (expr);                          \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
-  } while (0)
-#define EXPECT_OK(expr)                                     \
-  do {                                                      \
-    ::vmstore::Status _s = (expr);                          \
-    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
-  } while (0)
-
-template <typename T>
-T Unwrap(StatusOr<T> v) {
-  if (!v.ok()) {
-    ADD_FAILURE() << v.status().ToString();
-    return T{};
-  }
-  return std::move(v).value();
-}
 
 // The oracle: every volume as a plain string.
 struct OracleVolume {

@@ -201,13 +201,13 @@ void ServerFamilies(PromText* t, const ServerView& v) {
 
 }  // namespace
 
-StatusOr<std::vector<SrFigures>> CollectSrFigures(Manager& m) {
+StatusOr<std::vector<SrFigures>> CollectSrFigures(Manager& m, Env* env) {
   ASSIGN_OR_RETURN(auto srs, m.ListSrs());
   std::vector<SrFigures> figures;
   for (SrInfo& sr : srs) {
     SrFigures f;
     if (backend::LocationIsPath(sr.type)) {
-      auto fs = Env::Default()->FileSystemSpace(sr.location);
+      auto fs = env->FileSystemSpace(sr.location);
       if (fs.ok()) f.fs = *fs;  // an SR whose directory is gone shows as down below
     }
     // An SR that cannot be opened (its file system gone, zfs down) is down;
@@ -215,8 +215,8 @@ StatusOr<std::vector<SrFigures>> CollectSrFigures(Manager& m) {
     auto b = m.SrBackend(sr.name);
     if (!b.ok()) {
       f.error = b.status();
-    } else if (Pool* p = (*b)->native_pool()) {
-      auto st = p->Stats();
+    } else if ((*b)->caps().engine_stats) {
+      auto st = (*b)->EngineStats();
       if (st.ok()) {
         f.stats = *st;
       } else {
@@ -229,9 +229,9 @@ StatusOr<std::vector<SrFigures>> CollectSrFigures(Manager& m) {
   return figures;
 }
 
-StatusOr<std::string> RenderMetrics(Manager& m, const ServerView* server) {
+StatusOr<std::string> RenderMetrics(Manager& m, const ServerView* server, Env* env) {
   ASSIGN_OR_RETURN(auto vms, m.SummarizeVms());
-  ASSIGN_OR_RETURN(auto figures, CollectSrFigures(m));
+  ASSIGN_OR_RETURN(auto figures, CollectSrFigures(m, env));
   PromText t;
   PoolFamilies(&t, vms, figures);
   if (server) ServerFamilies(&t, *server);

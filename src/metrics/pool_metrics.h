@@ -4,7 +4,7 @@
 //
 // Example:
 //   ServerView view{.exports = &server.metrics(), .nbd = server.stats(), .started_ns = t0};
-//   ASSIGN_OR_RETURN(std::string text, RenderMetrics(*manager, &view));
+//   ASSIGN_OR_RETURN(std::string text, RenderMetrics(*manager, &view, env));
 //
 // Cost of a scrape: a few catalog queries and, per native SR, its counters
 // and a stat of its files; no index is walked, so scraping does not disturb
@@ -51,9 +51,10 @@ struct SrFigures {
 };
 // Every SR's figures. Only the catalog's errors fail it; an SR's own go in
 // its `error`.
-StatusOr<std::vector<SrFigures>> CollectSrFigures(Manager& m);
+StatusOr<std::vector<SrFigures>> CollectSrFigures(Manager& m, Env* env);
 
-// `server` null: the pool's metrics only (an idle pool).
-StatusOr<std::string> RenderMetrics(Manager& m, const ServerView* server);
+// `server` null: the pool's metrics only (an idle pool). `env` (not owned)
+// answers the SRs' file-system space.
+StatusOr<std::string> RenderMetrics(Manager& m, const ServerView* server, Env* env);
 
 }  // namespace vmstore::metrics

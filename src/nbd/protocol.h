@@ -2,6 +2,8 @@
 // project, doc/proto.md) and big-endian helpers. Only facts from the spec.
 #pragma once
 
+#include "util/coding.h"
+
 #include <cstdint>
 #include <string>
 
@@ -107,23 +109,12 @@ constexpr uint32_t kMaxOptionLength = 4096;  // largest option payload
 constexpr uint32_t kMinBlock = 512;
 constexpr uint32_t kPreferredBlock = 4096;
 
-inline void PutBe16(std::string* s, uint16_t v) {
-  s->push_back(static_cast<char>(v >> 8));
-  s->push_back(static_cast<char>(v));
-}
-inline void PutBe32(std::string* s, uint32_t v) {
-  for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>(v >> (8 * i)));
-}
-inline void PutBe64(std::string* s, uint64_t v) {
-  for (int i = 7; i >= 0; --i) s->push_back(static_cast<char>(v >> (8 * i)));
-}
-inline uint16_t GetBe16(const char* p) {
-  return static_cast<uint16_t>((static_cast<uint8_t>(p[0]) << 8) | static_cast<uint8_t>(p[1]));
-}
-inline uint32_t GetBe32(const char* p) {
-  return (uint32_t{static_cast<uint8_t>(p[0])} << 24) | (uint32_t{static_cast<uint8_t>(p[1])} << 16) |
-         (uint32_t{static_cast<uint8_t>(p[2])} << 8) | uint32_t{static_cast<uint8_t>(p[3])};
-}
-inline uint64_t GetBe64(const char* p) { return (uint64_t{GetBe32(p)} << 32) | GetBe32(p + 4); }
+// The protocol is big-endian (util/coding.h has the helpers).
+using internal::GetBe16;
+using internal::GetBe32;
+using internal::GetBe64;
+using internal::PutBe16;
+using internal::PutBe32;
+using internal::PutBe64;
 
 }  // namespace vmstore::nbd

@@ -1,5 +1,6 @@
-// Little-endian fixed-width encoding helpers and the checksum function.
-// All on-disk integers in VMStore are little-endian (docs/FORMAT.md).
+// Fixed-width encoding helpers and the checksum function. All on-disk
+// integers in VMStore are little-endian (docs/FORMAT.md); network protocols
+// are big-endian (the Be helpers).
 #pragma once
 
 #include <cstdint>
@@ -51,6 +52,26 @@ inline bool IsAllZero(const char* p, size_t n) {
     if (p[i]) return false;
   return true;
 }
+
+// Big-endian helpers (network protocols: NBD, the control socket).
+inline void PutBe16(std::string* s, uint16_t v) {
+  s->push_back(static_cast<char>(v >> 8));
+  s->push_back(static_cast<char>(v));
+}
+inline void PutBe32(std::string* s, uint32_t v) {
+  for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>(v >> (8 * i)));
+}
+inline void PutBe64(std::string* s, uint64_t v) {
+  for (int i = 7; i >= 0; --i) s->push_back(static_cast<char>(v >> (8 * i)));
+}
+inline uint16_t GetBe16(const char* p) {
+  return static_cast<uint16_t>((static_cast<uint8_t>(p[0]) << 8) | static_cast<uint8_t>(p[1]));
+}
+inline uint32_t GetBe32(const char* p) {
+  return (uint32_t{static_cast<uint8_t>(p[0])} << 24) | (uint32_t{static_cast<uint8_t>(p[1])} << 16) |
+         (uint32_t{static_cast<uint8_t>(p[2])} << 8) | uint32_t{static_cast<uint8_t>(p[3])};
+}
+inline uint64_t GetBe64(const char* p) { return (uint64_t{GetBe32(p)} << 32) | GetBe32(p + 4); }
 
 // "0x1b2c" style formatting for addresses in messages.
 std::string Hex(uint64_t v);

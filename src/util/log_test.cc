@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "catalog/catalog_test_util.h"
+#include "util/testing.h"
 
 namespace vmstore::logging {
 namespace {

@@ -1,4 +1,4 @@
-#include "cli/control.h"
+#include "server/control.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -9,14 +9,11 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "cli/cli_util.h"
-#include "cli/commands.h"
-#include "cli/served_commands.h"
-#include "nbd/protocol.h"
+#include "util/coding.h"
 #include "util/socket_io.h"
 #include "util/unix_socket.h"
 
-namespace vmstore::cli {
+namespace vmstore::server {
 
 using json = nlohmann::json;
 
@@ -27,7 +24,7 @@ constexpr size_t kMaxFds = 3;
 // Sends a message; `fds` (at most kMaxFds) ride with its length prefix.
 bool SendMsg(int fd, const std::string& body, const std::vector<int>& fds = {}) {
   std::string m;
-  nbd::PutBe32(&m, static_cast<uint32_t>(body.size()));
+  internal::PutBe32(&m, static_cast<uint32_t>(body.size()));
   if (!fds.empty()) {
     char ctl[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
     iovec iov{m.data(), m.size()};
@@ -74,7 +71,7 @@ std::optional<std::string> RecvMsg(int fd, uint32_t limit, std::vector<int>* fds
     }
   }
   if (got < 4 && !internal::ReadFull(fd, h + got, 4 - got)) return std::nullopt;
-  uint32_t n = nbd::GetBe32(h);
+  uint32_t n = internal::GetBe32(h);
   if (n > limit) return std::nullopt;
   std::string body(n, '\0');
   if (!internal::ReadFull(fd, body.data(), n)) return std::nullopt;
@@ -84,7 +81,7 @@ std::optional<std::string> RecvMsg(int fd, uint32_t limit, std::vector<int>* fds
 }  // namespace
 
 Status ControlServer::Start() {
-  auto fd = internal::ListenUnix(SocketPath(commands_->dir()), 0600, 16);
+  auto fd = internal::ListenUnix(SocketPath(dir_), 0600, 16);
   if (!fd.ok()) return fd.status().WithContext("control socket");
   fd_ = *fd;
   thread_ = std::thread([this] { Loop(); });
@@ -95,7 +92,7 @@ void ControlServer::Stop() {
   if (stop_.exchange(true)) return;
   if (thread_.joinable()) thread_.join();
   if (fd_ >= 0) ::close(fd_);
-  ::unlink(SocketPath(commands_->dir()).c_str());
+  ::unlink(SocketPath(dir_).c_str());
 }
 
 void ControlServer::Loop() {
@@ -145,7 +142,7 @@ void ControlServer::ReapClients(bool all) {
 void ControlServer::Handle(int fd) {
   std::vector<int> fds;
   auto req = RecvMsg(fd, 1 << 20, &fds);
-  ServedCommands::Streams streams;
+  ClientStreams streams;
   if (fds.size() == 3) {
     streams.in_fd = fds[0];
     streams.out_fd = fds[1];
@@ -166,53 +163,10 @@ void ControlServer::Handle(int fd) {
     }
   }
   if (!in.is_discarded() && in.contains("cwd") && in["cwd"].is_string()) streams.cwd = in["cwd"].get<std::string>();
-  ServedCommands::Result r = commands_->Run(args, fds.empty() ? nullptr : &streams);
+  CommandResult r = commands_->Run(args, fds.empty() ? nullptr : &streams);
   close_fds();
   json reply = {{"rc", r.rc}, {"out", r.out}, {"err", r.err}};
   SendMsg(fd, reply.dump());
-}
-
-Status CheckNotOpen(Context* ctx, const std::function<bool(const std::string&)>& affected, bool force,
-                    const std::string& what) {
-  if (!ctx->hooks) return Status::OK();
-  std::vector<std::string> busy;
-  for (const std::string& e : ctx->hooks->open_exports()) {
-    if (affected(e) && std::find(busy.begin(), busy.end(), e) == busy.end()) busy.push_back(e);
-  }
-  if (busy.empty()) return Status::OK();
-  if (force) {
-    ctx->hooks->disconnect(busy);
-    return Status::OK();
-  }
-  std::string list;
-  for (const std::string& b : busy) list += (list.empty() ? "" : ", ") + b;
-  return FailedPrecondition(what + ": export " + list +
-                            " is open by an NBD client (use --force to disconnect it first)");
-}
-
-Status Quiesced(Context* ctx, const std::string& vm, const std::function<Status()>& fn) {
-  if (!ctx->hooks) return fn();
-  return ctx->hooks->quiesce(vm, fn);
-}
-
-std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& config_pool) {
-  std::string pool;
-  std::string cmd = CommandOf(args, &pool);
-  if (cmd.empty() || cmd == "serve" || cmd == "init" || cmd == "config") return std::nullopt;
-  for (const std::string& a : args) {
-    if (a == "--help" || a == "-h") return std::nullopt;
-  }
-  if (pool.empty()) {
-    const char* e = std::getenv("VMSTORE_POOL");
-    pool = e && *e ? e : config_pool;
-    if (pool.empty()) return std::nullopt;
-  }
-  // The transfer commands use this process's streams, passed to the server.
-  auto r = RunOnServer(pool, args, IsTransferCommand(cmd));
-  if (!r) return std::nullopt;  // no server: run here
-  std::fputs(r->out.c_str(), stdout);
-  std::fputs(r->err.c_str(), stderr);
-  return r->rc;
 }
 
 std::optional<RemoteResult> RunOnServer(const std::string& dir, const std::vector<std::string>& args,
@@ -252,4 +206,4 @@ std::optional<RemoteResult> RunOnServer(const std::string& dir, const std::vecto
   return out;
 }
 
-}  // namespace vmstore::cli
+}  // namespace vmstore::server

@@ -20,16 +20,15 @@
 #include <thread>
 #include <vector>
 
-#include "vmstore/manager.h"
+#include "server/command_runner.h"
+#include "vmstore/status.h"
 
-namespace vmstore::cli {
-
-class ServedCommands;
+namespace vmstore::server {
 
 class ControlServer {
  public:
-  // `commands` must outlive the ControlServer.
-  explicit ControlServer(ServedCommands* commands) : commands_(commands) {}
+  // Serves SocketPath(dir); `commands` must outlive the ControlServer.
+  ControlServer(std::string dir, CommandRunner* commands) : dir_(std::move(dir)), commands_(commands) {}
   ~ControlServer() { Stop(); }
   Status Start();
   void Stop();
@@ -41,7 +40,8 @@ class ControlServer {
   void Handle(int fd);
   void ReapClients(bool all);  // joins finished client threads (all: every one)
 
-  ServedCommands* commands_;
+  const std::string dir_;
+  CommandRunner* commands_;
   int fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -68,9 +68,5 @@ struct RemoteResult {
 std::optional<RemoteResult> RunOnServer(const std::string& dir, const std::vector<std::string>& args,
                                         bool pass_streams = false);
 
-// If a server runs on the pool these arguments name (--pool, else
-// $VMSTORE_POOL, else `config_pool` from the config file), runs the command
-// there, prints its output and returns its exit code; nullopt to run it here.
-std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& config_pool);
 
-}  // namespace vmstore::cli
+}  // namespace vmstore::server

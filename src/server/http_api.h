@@ -16,32 +16,44 @@
 //   GET    /v1/exports                    exports NBD clients have open
 //   POST   /v1/cli             {args: [...]}  any other command, as on the command line
 //
-// Answers: 200 with the command's JSON output; errors as
+// Route and body values are only ever values: every route calls the Manager
+// (through server::Operations) directly and answers with the JSON views the
+// CLI's --json prints (server/views.h); only /v1/cli parses a command line.
+// Answers: 200 with the JSON view; errors as
 // {"error": {"code", "message"}} with 400 (bad input), 401 (token), 404 (no
 // such object), 409 (conflict: exists, open export, has children), 507 (no
 // space) or 500.
 // Thread-safety: Start/Stop from one thread; requests are served on the
-// library's threads, commands one at a time (ServedCommands).
+// library's threads, concurrently (the Manager serialises what it must).
 #pragma once
 
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "server/command_runner.h"
+#include "server/hooks.h"
+#include "vmstore/env.h"
+#include "vmstore/manager.h"
 #include "vmstore/status.h"
 
 namespace httplib {
 class Server;
 }
 
-namespace vmstore::cli {
+namespace vmstore::server {
 
-class ServedCommands;
 
 class HttpApi {
  public:
-  // `commands` must outlive the HttpApi.
-  HttpApi(ServedCommands* commands, std::string token);
+  // What the routes work on; all borrowed, and they must outlive the HttpApi.
+  struct Deps {
+    Manager* manager;
+    const Hooks* hooks;       // the running server's
+    CommandRunner* commands;  // POST /v1/cli
+    Env* env;                 // file-system space and the clock (status, metrics)
+  };
+  HttpApi(Deps deps, std::string token);
   ~HttpApi();
   // Binds HOST:PORT (port 0: any free one). InvalidArgument for a bad
   // address, IOError if it cannot be bound.
@@ -56,12 +68,14 @@ class HttpApi {
 
  private:
   void Routes();
+  void AddServerRoutes();  // http_routes.cc: status, metrics, exports, cli
+  void AddObjectRoutes();  // http_routes.cc: SRs, VMs, disks, snapshots
 
-  ServedCommands* commands_;
+  Deps deps_;
   std::string token_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
 };
 
-}  // namespace vmstore::cli
+}  // namespace vmstore::server
