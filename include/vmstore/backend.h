@@ -80,6 +80,8 @@ class Device {
   // Makes every completed write of every device of the backend durable.
   virtual Status Flush() = 0;
   virtual StatusOr<std::vector<Extent>> Map(uint64_t offset, uint64_t length) = 0;
+  // A hint that the range will be read soon (NBD_CMD_CACHE); by default nothing.
+  virtual Status Cache(uint64_t offset, uint64_t length) { return Status::OK(); }
 };
 
 class Backend {

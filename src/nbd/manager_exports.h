@@ -23,6 +23,8 @@ class ManagerExports : public ExportSource {
   explicit ManagerExports(Manager* m) : m_(m) {}
   StatusOr<std::vector<Entry>> List() override;
   StatusOr<std::unique_ptr<backend::Device>> Open(const std::string& name) override;
+  // The VM's gate for its disks (VM/DISK); none for snapshots (read-only).
+  std::shared_ptr<SharedMutex> WriteGate(const std::string& name) override;
   // Runs `fn` with every write to the VM's disks held.
   Status Quiesce(const std::string& vm, const std::function<Status()>& fn);
 

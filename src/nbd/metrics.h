@@ -41,7 +41,7 @@ inline constexpr std::array<double, 18> kLatencyBounds = {25e-6,  50e-6,  100e-6
 struct OpStats {
   uint64_t requests = 0, errors = 0;
   uint64_t bytes = 0;           // the request's length (read, write, trim, write_zeroes, cache)
-  uint64_t latency_ns_sum = 0;  // from the request read to its reply sent
+  uint64_t latency_ns_sum = 0;  // through the export's layers (nbd/layers.h), reply not included
   // Non-cumulative counts per bucket; the last one is +Inf.
   std::array<uint64_t, kLatencyBounds.size() + 1> buckets{};
 };

@@ -29,12 +29,14 @@
 #include <vector>
 
 #include "nbd/metrics.h"
+#include "util/shared_mutex.h"
 #include "vmstore/backend.h"
 #include "vmstore/status.h"
 
 namespace vmstore::nbd {
 
 class TlsServer;
+struct Connection;
 
 // Where exports come from.
 class ExportSource {
@@ -46,6 +48,9 @@ class ExportSource {
   virtual StatusOr<std::vector<Entry>> List() = 0;
   // NotFound for an unknown name.
   virtual StatusOr<std::unique_ptr<backend::Device>> Open(const std::string& name) = 0;
+  // The gate that writes to the export pass (held shared per write; see
+  // nbd/layers.h), or nullptr for none.
+  virtual std::shared_ptr<SharedMutex> WriteGate(const std::string& name) { return nullptr; }
 };
 
 struct ServerOptions {
@@ -108,9 +113,10 @@ class Server {
   void Disconnect(const std::vector<std::string>& exports);
 
  private:
-  struct Conn;
   void AcceptLoop(int listen_fd);
-  void Serve(std::shared_ptr<Conn> c);
+  // Takes an accepted connection unless a limit says no; mu_ held.
+  bool Admit(const std::shared_ptr<Connection>& c);
+  void Serve(std::shared_ptr<Connection> c);
 
   ExportSource* exports_;
   ServerOptions opts_;
@@ -120,7 +126,7 @@ class Server {
   int tcp_port_ = 0;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
-  std::set<std::shared_ptr<Conn>> conns_;
+  std::set<std::shared_ptr<Connection>> conns_;
   // Connection threads; those whose connection ended are joined at the next accept.
   struct ConnThread {
     std::thread thread;

@@ -1,0 +1,177 @@
+#include "nbd/transmission.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "nbd/handshake.h"
+#include "nbd/layers.h"
+#include "nbd/protocol.h"
+#include "nbd/reply.h"
+#include "nbd/wire.h"
+#include "util/log.h"
+
+namespace vmstore::nbd {
+
+namespace {
+
+struct Request : RequestHeader {
+  std::string data;  // WRITE payload
+};
+
+Op OpOf(uint16_t type) {
+  switch (type) {
+    case kCmdRead:
+      return Op::kRead;
+    case kCmdWrite:
+      return Op::kWrite;
+    case kCmdFlush:
+      return Op::kFlush;
+    case kCmdTrim:
+      return Op::kTrim;
+    case kCmdWriteZeroes:
+      return Op::kWriteZeroes;
+    case kCmdBlockStatus:
+      return Op::kBlockStatus;
+    case kCmdCache:
+      return Op::kCache;
+    default:
+      return Op::kOther;
+  }
+}
+
+// What the protocol refuses before the layers; OK when the request may go on.
+Status ProtocolCheck(const Connection& c, const Request& r) {
+  switch (r.type) {
+    case kCmdRead:
+      return r.length > kMaxPayload ? InvalidArgument("read longer than 32 MiB") : Status::OK();
+    case kCmdWrite:
+    case kCmdFlush:
+    case kCmdTrim:
+    case kCmdCache:
+      return Status::OK();
+    case kCmdWriteZeroes:
+      // Without hole punching, zeroing writes zeroes: not fast.
+      if ((r.flags & kCmdFlagFastZero) && !c.dev->can_trim()) return NotSupported("zeroing is not fast here");
+      return Status::OK();
+    case kCmdBlockStatus:
+      if (!c.meta_alloc) return InvalidArgument("no metadata context negotiated (ask for base:allocation)");
+      return r.length == 0 ? InvalidArgument("block status of zero bytes") : Status::OK();
+    default:
+      return InvalidArgument("unknown command " + std::to_string(r.type));
+  }
+}
+
+// Runs an accepted request through the layers; a read's data or the block
+// status descriptors go to *payload.
+Status Dispatch(Connection& c, const Request& r, std::string* payload) {
+  backend::Device& dev = *c.dev;
+  const bool fua = r.flags & kCmdFlagFua;
+  switch (r.type) {
+    case kCmdRead:
+      payload->resize(r.length);
+      return dev.Read(r.offset, *payload);
+    case kCmdWrite:
+      return dev.Write(r.offset, r.data, fua);
+    case kCmdFlush:
+      return dev.Flush();
+    case kCmdTrim:
+      return dev.Trim(r.offset, r.length, fua);
+    case kCmdWriteZeroes:
+      return dev.WriteZeroes(r.offset, r.length, !(r.flags & kCmdFlagNoHole), fua);
+    case kCmdCache:
+      return dev.Cache(r.offset, r.length);
+    case kCmdBlockStatus: {
+      ASSIGN_OR_RETURN(std::vector<Extent> map, dev.Map(r.offset, r.length));
+      *payload = EncodeBlockStatus(kAllocContextId, map, r.flags & kCmdFlagReqOne);
+      return Status::OK();
+    }
+    default:
+      return Internal("unchecked command " + std::to_string(r.type));
+  }
+}
+
+void Run(Connection& c, Request& r, std::string& payload, RequestCounters counters) {
+  const auto start = std::chrono::steady_clock::now();
+  ++*counters.requests;
+  payload.clear();
+  const Op op = OpOf(r.type);
+  Status st = ProtocolCheck(c, r);
+  if (!st.ok()) {  // never reached the layers: counted here
+    const bool has_bytes = op != Op::kFlush && op != Op::kBlockStatus && op != Op::kOther;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
+    c.metrics->Record(op, has_bytes ? r.length : 0, static_cast<uint64_t>(ns.count()), true);
+  } else {
+    st = Dispatch(c, r, &payload);
+  }
+  if (!st.ok()) ++*counters.errors;
+  std::string head;
+  std::string_view body = EncodeReply(c.structured, r, st, payload, &head);
+  c.Send(head, body);
+  if (!st.ok() && (st.code() == Code::kIOError || st.code() == Code::kCorruption)) {
+    // The storage failed (not the client's request): worth an operator's look.
+    logging::Error("nbd", "request failed",
+                   {{"export", c.export_name},
+                    {"op", OpName(op)},
+                    {"offset", r.offset},
+                    {"length", static_cast<uint64_t>(r.length)},
+                    {"error", st.ToString()}});
+  }
+}
+
+// Reads the next request into *r; false when the connection is over (DISC,
+// EOF, or a stream that cannot be trusted any more).
+bool Next(Connection& c, Request* r) {
+  char h[kRequestHeaderSize];
+  if (!c.stream->ReadFull(h, sizeof h)) return false;
+  auto hdr = ParseRequestHeader(std::string_view(h, sizeof h));
+  if (!hdr.ok()) return false;
+  static_cast<RequestHeader&>(*r) = *hdr;
+  if (r->type == kCmdDisc) return false;
+  if (r->type == kCmdWrite) {
+    if (r->length > kMaxPayload) return false;  // cannot skip that much safely
+    r->data.resize(r->length);
+    if (!c.stream->ReadFull(r->data.data(), r->length)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Connection::Send(std::string_view head, std::string_view body) {
+  MutexLock l(&wmu);
+  return stream->WriteFull2(head.data(), head.size(), body.data(), body.size());
+}
+
+void Transmit(Connection* c, int workers, RequestCounters counters) {
+  Mutex rmu;            // the reader's turn
+  bool closing = false;  // guarded by rmu
+  auto serve = [&] {
+    Request r;  // buffers kept across requests
+    std::string payload;
+    for (;;) {
+      {
+        MutexLock l(&rmu);
+        if (closing) return;
+        if (!Next(*c, &r)) {
+          closing = true;  // the others finish what they run and stop
+          return;
+        }
+      }
+      Run(*c, r, payload, counters);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 1; i < std::max(1, workers); ++i) threads.emplace_back(serve);
+  serve();
+  for (auto& t : threads) t.join();
+  // A clean or abrupt end: what was written is made durable (under the
+  // layers: not a request of the client's).
+  Status flushed = Innermost(*c->dev).Flush();
+  if (!flushed.ok()) {
+    logging::Error("nbd", "flush at disconnect failed", {{"export", c->export_name}, {"error", flushed.ToString()}});
+  }
+}
+
+}  // namespace vmstore::nbd
