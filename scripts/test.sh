@@ -29,6 +29,13 @@ fi
 # The sanitizer builds compile at -O1 with line tables only (-g1): the level
 # ASan is designed for, full stack traces, and half the compile time of -O2 -g.
 sanitizer_flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG")
+if [[ "${VMSTORE_SKIP_TSA:-}" != 1 ]]; then
+  # clang's thread-safety analysis over the whole tree (GUARDED_BY / REQUIRES,
+  # util/thread_annotations.h): a member touched without its lock fails this
+  # build. Only the analysis matters here, so no optimisation and no benchmarks.
+  CXX=clang++ bash scripts/setup.sh build-tsa -DVMSTORE_BENCH=OFF \
+    -DCMAKE_CXX_FLAGS="-Wthread-safety -Werror=thread-safety" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -g0"
+fi
 if [[ "${VMSTORE_SKIP_ASAN:-}" != 1 ]]; then
   bash scripts/setup.sh build-asan -DVMSTORE_SANITIZE=ON -DVMSTORE_BENCH=OFF "${sanitizer_flags[@]}"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -46,7 +46,7 @@ std::string Describe(Manager& m) {
 class CatalogCrashTest : public ::testing::Test {
  protected:
   // vm1 (disks a, b) with snapshot s1 (clone c1), then new data on vm1.
-  std::string Setup(const std::string& dir) {
+  std::string MakePool(const std::string& dir) {
     auto m = Unwrap(Manager::Create(dir, Options()));
     EXPECT_TRUE(m);
     EXPECT_OK(m->CreateVm("vm1").status());
@@ -103,7 +103,7 @@ TEST_F(CatalogCrashTest, EveryStepOfEveryOperationRecoversToBeforeOrAfter) {
     // The state before and after each part, from a run without a crash.
     std::string ref = root.path() + "/ref";
     std::filesystem::remove_all(ref);
-    std::string snap = Setup(ref);
+    std::string snap = MakePool(ref);
     std::vector<std::string> states = {DescribeDir(ref)};
     for (const Op& part : c.parts) {
       {
@@ -122,7 +122,7 @@ TEST_F(CatalogCrashTest, EveryStepOfEveryOperationRecoversToBeforeOrAfter) {
         SCOPED_TRACE("in part " + std::to_string(hit));
         std::string dir = root.path() + "/crash";
         std::filesystem::remove_all(dir);
-        ASSERT_EQ(Setup(dir), snap);
+        ASSERT_EQ(MakePool(dir), snap);
         pid_t pid = fork();
         ASSERT_GE(pid, 0);
         if (pid == 0) {

@@ -16,7 +16,7 @@
 namespace vmstore::cli {
 
 // Where a command's output goes: stdout / stderr, or the buffers of a command
-// that the server runs for a client (see serve_command.cc). Per thread.
+// that the server runs for a client (cli/served_commands.h). Per thread.
 FILE* Out();
 FILE* Err();
 void SetOutput(FILE* out, FILE* err);  // nullptr: back to stdout / stderr

@@ -74,6 +74,7 @@ int RunCli(const std::vector<std::string>& args, Context* ctx);
 
 void AddPoolCommands(CLI::App& app, Context* ctx);      // init, fsck, scrub, demo
 void AddObjectCommands(CLI::App& app, Context* ctx);    // sr, vm, disk, catalog
+void AddSrCommands(CLI::App& app, Context* ctx);        // sr (AddObjectCommands calls it)
 void AddSnapshotCommands(CLI::App& app, Context* ctx);  // snapshot
 void AddServeCommand(CLI::App& app, Context* ctx);      // serve
 void AddTransferCommands(CLI::App& app, Context* ctx);  // diff, send, receive, import, export, property

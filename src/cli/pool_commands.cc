@@ -106,65 +106,56 @@ int RunCheck(Context* ctx, bool structure) {
   return problems ? 2 : 0;
 }
 
-}  // namespace
-
-void AddPoolCommands(CLI::App& app, Context* ctx) {
-  {
-    auto* c = app.add_subcommand("init",
-                                 "Create a pool: a directory with the catalog and the default native SR\n"
-                                 "  example: vmstore --pool /srv/vmstore init --cluster-size 64K");
-    auto cluster = std::make_shared<std::string>("64K");
-    auto container = std::make_shared<std::string>("64M");
-    c->add_option("--cluster-size", *cluster, "Cluster size, a power of two from 4K to 1M (default 64K)");
-    c->add_option("--container-size", *container, "Data bytes per container file (default 64M)");
-    auto dedup = std::make_shared<std::string>("off");
-    c->add_option("--dedup", *dedup,
-                  "Deduplication of the default SR: off, on (clusters with the SHA-256 of a stored one are shared) "
-                  "or verify (the bytes are compared too); later: vmstore sr set default --dedup MODE");
-    auto exist_ok = std::make_shared<bool>(false);
-    c->add_flag("--exist-ok", *exist_ok,
-                "Succeed without change when the directory already holds a pool (for service start-up)");
-    c->callback([=] {
-      auto run = [&]() -> Status {
-        ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
-        std::error_code ec;
-        if (*exist_ok && std::filesystem::exists(dir + "/catalog.db", ec)) {
-          if (ctx->json) {
-            PrintJson({{"pool", dir}, {"created", false}});
-          } else {
-            Printf("pool %s exists\n", dir.c_str());
-          }
-          return Status::OK();
-        }
-        ASSIGN_OR_RETURN(uint64_t cs, ParseSize(*cluster));
-        ASSIGN_OR_RETURN(uint64_t ct, ParseSize(*container));
-        if (cs > UINT32_MAX) return InvalidArgument("cluster size " + *cluster + " is too large");
-        ManagerOptions o;
-        o.cluster_size = static_cast<uint32_t>(cs);
-        o.container_size = ct;
-        ASSIGN_OR_RETURN(o.dedup, ParseDedupMode(*dedup));
-        ASSIGN_OR_RETURN(auto m, Manager::Create(dir, o));
-        RETURN_IF_ERROR(m->Close());
+void AddInit(CLI::App& app, Context* ctx) {
+  auto* c = app.add_subcommand("init",
+                               "Create a pool: a directory with the catalog and the default native SR\n"
+                               "  example: vmstore --pool /srv/vmstore init --cluster-size 64K");
+  auto cluster = std::make_shared<std::string>("64K");
+  auto container = std::make_shared<std::string>("64M");
+  c->add_option("--cluster-size", *cluster, "Cluster size, a power of two from 4K to 1M (default 64K)");
+  c->add_option("--container-size", *container, "Data bytes per container file (default 64M)");
+  auto dedup = std::make_shared<std::string>("off");
+  c->add_option("--dedup", *dedup,
+                "Deduplication of the default SR: off, on (clusters with the SHA-256 of a stored one are shared) "
+                "or verify (the bytes are compared too); later: vmstore sr set default --dedup MODE");
+  auto exist_ok = std::make_shared<bool>(false);
+  c->add_flag("--exist-ok", *exist_ok,
+              "Succeed without change when the directory already holds a pool (for service start-up)");
+  c->callback([=] {
+    auto run = [&]() -> Status {
+      ASSIGN_OR_RETURN(std::string dir, ctx->Dir());
+      std::error_code ec;
+      if (*exist_ok && std::filesystem::exists(dir + "/catalog.db", ec)) {
         if (ctx->json) {
-          PrintJson({{"pool", dir}, {"cluster_size", cs}, {"container_size", ct}, {"dedup", *dedup}});
+          PrintJson({{"pool", dir}, {"created", false}});
         } else {
-          Printf("created pool %s (cluster size %s) with SR default\n", dir.c_str(), Human(cs).c_str());
+          Printf("pool %s exists\n", dir.c_str());
         }
         return Status::OK();
-      };
-      Status s = run();
-      ctx->rc = s.ok() ? 0 : Fail(s);
-    });
-  }
-  app.add_subcommand("fsck",
-                     "Check a pool offline: every checksum, reference counts, overlaps, unreferenced space, and\n"
-                     "the catalog against the SRs\n  example: vmstore --pool /srv/vmstore fsck")
-      ->callback([=] { ctx->rc = RunCheck(ctx, true); });
-  app.add_subcommand("scrub",
-                     "Read and verify every reachable block, and the catalog against the SRs\n"
-                     "  example: vmstore --pool /srv/vmstore scrub")
-      ->callback([=] { ctx->rc = RunCheck(ctx, false); });
+      }
+      ASSIGN_OR_RETURN(uint64_t cs, ParseSize(*cluster));
+      ASSIGN_OR_RETURN(uint64_t ct, ParseSize(*container));
+      if (cs > UINT32_MAX) return InvalidArgument("cluster size " + *cluster + " is too large");
+      ManagerOptions o;
+      o.cluster_size = static_cast<uint32_t>(cs);
+      o.container_size = ct;
+      ASSIGN_OR_RETURN(o.dedup, ParseDedupMode(*dedup));
+      ASSIGN_OR_RETURN(auto m, Manager::Create(dir, o));
+      RETURN_IF_ERROR(m->Close());
+      if (ctx->json) {
+        PrintJson({{"pool", dir}, {"cluster_size", cs}, {"container_size", ct}, {"dedup", *dedup}});
+      } else {
+        Printf("created pool %s (cluster size %s) with SR default\n", dir.c_str(), Human(cs).c_str());
+      }
+      return Status::OK();
+    };
+    Status s = run();
+    ctx->rc = s.ok() ? 0 : Fail(s);
+  });
+}
 
+// A demo VM with a disk, data and a snapshot, then the pool's state.
+void AddDemo(CLI::App& app, Context* ctx) {
   auto* demo = app.add_subcommand("demo",
                                   "Create the pool if needed, then a demo VM with a disk, data and a snapshot, and\n"
                                   "print the state\n  example: vmstore --pool /tmp/demo-pool demo");
@@ -237,6 +228,22 @@ void AddPoolCommands(CLI::App& app, Context* ctx) {
     Status s = run();
     ctx->rc = s.ok() ? 0 : Fail(s);
   });
+}
+
+}  // namespace
+
+void AddPoolCommands(CLI::App& app, Context* ctx) {
+  AddInit(app, ctx);
+  app.add_subcommand("fsck",
+                     "Check a pool offline: every checksum, reference counts, overlaps, unreferenced space, and\n"
+                     "the catalog against the SRs\n  example: vmstore --pool /srv/vmstore fsck")
+      ->callback([=] { ctx->rc = RunCheck(ctx, true); });
+  app.add_subcommand("scrub",
+                     "Read and verify every reachable block, and the catalog against the SRs\n"
+                     "  example: vmstore --pool /srv/vmstore scrub")
+      ->callback([=] { ctx->rc = RunCheck(ctx, false); });
+
+  AddDemo(app, ctx);
 }
 
 }  // namespace vmstore::cli

@@ -1,4 +1,5 @@
-// vmstore serve: the NBD server on a pool until SIGTERM or SIGINT.
+// vmstore serve: the flags (defaults from the config file) turned into
+// server::ServeOptions; the daemon itself is server::Serve.
 #include <memory>
 
 #include "cli/commands.h"
@@ -8,101 +9,127 @@
 
 namespace vmstore::cli {
 
+namespace {
+
+// The serve flags, each defaulting to its config key's value.
+struct ServeFlags {
+  std::string listen, sock, http, token_file, tls_mode, log_level, log_format, log_file;
+  int workers = 0, max_conns = 0, max_client = 0, policy_tick = 0;
+  std::vector<std::string> allow;
+  nbd::TlsOptions tls;
+};
+
+void AddNbdFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
+  // A flag takes the same range as its key in the file.
+  auto range = [](const char* key) { return CLI::Range(ConfigKeyNamed(key).min, ConfigKeyNamed(key).max); };
+  f->listen = cfg.String("serve.listen");
+  f->sock = cfg.String("serve.socket");
+  f->workers = static_cast<int>(cfg.Int("serve.workers"));
+  f->allow = cfg.Strings("serve.allow");
+  f->max_conns = static_cast<int>(cfg.Int("serve.max_connections"));
+  f->max_client = static_cast<int>(cfg.Int("serve.max_client_connections"));
+  f->policy_tick = static_cast<int>(cfg.Int("serve.policy_tick"));
+  c->add_option("--listen", f->listen, "TCP HOST:PORT, loopback by default (\"\" for none) [serve.listen]");
+  c->add_option("--socket", f->sock, "Also listen on this Unix socket [serve.socket]");
+  c->add_option("--workers", f->workers, "Requests served at once per connection (default 4) [serve.workers]")
+      ->check(range("serve.workers"));
+  c->add_option("--max-connections", f->max_conns,
+                "Connections open at once, in all (default 256) [serve.max_connections]")
+      ->check(range("serve.max_connections"));
+  c->add_option("--max-client-connections", f->max_client,
+                "Connections open at once from one client IP (or the Unix socket) (default 32) "
+                "[serve.max_client_connections]")
+      ->check(range("serve.max_client_connections"));
+}
+
+void AddAccessFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
+  // A flag takes the same choices as its key in the file.
+  auto choices = [](const char* key) { return CLI::IsMember(ConfigKeyNamed(key).choices); };
+  f->tls_mode = cfg.String("serve.tls.mode");
+  f->tls.cert_file = cfg.String("serve.tls.cert");
+  f->tls.key_file = cfg.String("serve.tls.key");
+  f->tls.psk_file = cfg.String("serve.tls.psk");
+  c->add_option("--tls", f->tls_mode,
+                "off | on (clients choose) | require (plaintext refused); default: on when credentials are given "
+                "[serve.tls.mode]")
+      ->check(choices("serve.tls.mode"));
+  c->add_option("--tls-cert", f->tls.cert_file, "PEM x509 server certificate (with --tls-key) [serve.tls.cert]");
+  c->add_option("--tls-key", f->tls.key_file, "PEM private key of --tls-cert [serve.tls.key]");
+  c->add_option("--tls-psk", f->tls.psk_file,
+                "Pre-shared keys, one USERNAME:HEXKEY per line (as qemu's tls-creds-psk and psktool write) "
+                "[serve.tls.psk]");
+  f->http = cfg.String("serve.http.listen");
+  f->token_file = cfg.String("serve.http.token_file");
+  c->add_option("--http", f->http,
+                "Also serve the HTTP+JSON management API and GET /metrics on HOST:PORT (e.g. 127.0.0.1:8080) "
+                "[serve.http.listen]");
+  c->add_option("--http-token-file", f->token_file,
+                "The API's bearer token (mode 0600; created if missing). Default: POOL/http.token "
+                "[serve.http.token_file]");
+  c->add_option("--policy-tick", f->policy_tick,
+                "Seconds between checks of the snapshot policies (vmstore policy; default 10) [serve.policy_tick]")
+      ->check(CLI::Range(ConfigKeyNamed("serve.policy_tick").min, ConfigKeyNamed("serve.policy_tick").max));
+  c->add_option("--allow", f->allow,
+                "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
+                "Without it every client may use every export [serve.allow]");
+  f->log_level = cfg.String("log.level");
+  f->log_format = cfg.String("log.format");
+  f->log_file = cfg.String("log.file");
+  c->add_option("--log-level", f->log_level, "trace | debug | info | warn | error | off (default info) [log.level]")
+      ->check(choices("log.level"));
+  c->add_option("--log-format", f->log_format, "text | json (default text) [log.format]")
+      ->check(choices("log.format"));
+  c->add_option("--log-file", f->log_file, "Append the log to this file (default: standard error) [log.file]");
+}
+
+// The daemon's options from the flags; InvalidArgument for a bad --allow or TLS choice.
+StatusOr<server::ServeOptions> ToOptions(const ServeFlags& f, const Context& ctx) {
+  server::ServeOptions o;
+  ASSIGN_OR_RETURN(o.dir, ctx.Dir());
+  ASSIGN_OR_RETURN(o.log.level, logging::ParseLevel(f.log_level));
+  ASSIGN_OR_RETURN(o.log.format, logging::ParseFormat(f.log_format));
+  o.log.file = f.log_file;
+  o.nbd.listen = f.listen;
+  o.nbd.unix_socket = f.sock;
+  o.nbd.workers_per_connection = f.workers;
+  o.nbd.max_connections = f.max_conns;
+  o.nbd.max_client_connections = f.max_client;
+  for (const std::string& a : f.allow) {
+    size_t eq = a.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {
+      return InvalidArgument("--allow (serve.allow) '" + a + "' is not CLIENT=GLOB (e.g. 127.0.0.1='web/*')");
+    }
+    o.nbd.allow.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+  }
+  const bool have_creds = !f.tls.cert_file.empty() || !f.tls.key_file.empty() || !f.tls.psk_file.empty();
+  o.tls_mode = f.tls_mode.empty() ? (have_creds ? "on" : "off") : f.tls_mode;
+  if (o.tls_mode != "off" && !have_creds) {
+    return InvalidArgument("--tls=" + o.tls_mode + " needs --tls-cert/--tls-key or --tls-psk");
+  }
+  if (o.tls_mode == "off" && have_creds) {
+    return InvalidArgument("--tls=off with TLS credentials: drop the credentials or choose --tls=on|require");
+  }
+  o.tls = f.tls;
+  o.http_listen = f.http;
+  o.http_token_file = f.token_file;
+  o.policy_tick_s = f.policy_tick;
+  o.config_origin = ctx.config.origin();
+  return o;
+}
+
+}  // namespace
+
 void AddServeCommand(CLI::App& app, Context* ctx) {
   auto* c = app.add_subcommand(
       "serve",
       "Serve the pool's disks (VM/DISK) and snapshots (VM/DISK@FULLNAME) over NBD until SIGTERM/SIGINT\n"
       "  example: vmstore --pool /srv/vmstore serve --listen 127.0.0.1:10809\n"
       "           qemu-img info nbd://127.0.0.1:10809/web/root");
-  // Defaults from the config file (ConfigKeys), which the flags override.
-  const Config& cfg = ctx->config;
-  // A flag takes the same range or choices as its key in the file.
-  auto range = [](const char* key) { return CLI::Range(ConfigKeyNamed(key).min, ConfigKeyNamed(key).max); };
-  auto choices = [](const char* key) { return CLI::IsMember(ConfigKeyNamed(key).choices); };
-  auto listen = std::make_shared<std::string>(cfg.String("serve.listen"));
-  auto sock = std::make_shared<std::string>(cfg.String("serve.socket"));
-  auto workers = std::make_shared<int>(static_cast<int>(cfg.Int("serve.workers")));
-  auto allow = std::make_shared<std::vector<std::string>>(cfg.Strings("serve.allow"));
-  c->add_option("--listen", *listen, "TCP HOST:PORT, loopback by default (\"\" for none) [serve.listen]");
-  c->add_option("--socket", *sock, "Also listen on this Unix socket [serve.socket]");
-  c->add_option("--workers", *workers, "Requests served at once per connection (default 4) [serve.workers]")
-      ->check(range("serve.workers"));
-  auto max_conns = std::make_shared<int>(static_cast<int>(cfg.Int("serve.max_connections")));
-  auto max_client = std::make_shared<int>(static_cast<int>(cfg.Int("serve.max_client_connections")));
-  c->add_option("--max-connections", *max_conns,
-                "Connections open at once, in all (default 256) [serve.max_connections]")
-      ->check(range("serve.max_connections"));
-  c->add_option("--max-client-connections", *max_client,
-                "Connections open at once from one client IP (or the Unix socket) (default 32) "
-                "[serve.max_client_connections]")
-      ->check(range("serve.max_client_connections"));
-  auto tls_mode = std::make_shared<std::string>(cfg.String("serve.tls.mode"));
-  auto tls_opts = std::make_shared<nbd::TlsOptions>();
-  tls_opts->cert_file = cfg.String("serve.tls.cert");
-  tls_opts->key_file = cfg.String("serve.tls.key");
-  tls_opts->psk_file = cfg.String("serve.tls.psk");
-  c->add_option("--tls", *tls_mode,
-                "off | on (clients choose) | require (plaintext refused); default: on when credentials are given "
-                "[serve.tls.mode]")
-      ->check(choices("serve.tls.mode"));
-  c->add_option("--tls-cert", tls_opts->cert_file, "PEM x509 server certificate (with --tls-key) [serve.tls.cert]");
-  c->add_option("--tls-key", tls_opts->key_file, "PEM private key of --tls-cert [serve.tls.key]");
-  c->add_option("--tls-psk", tls_opts->psk_file,
-                "Pre-shared keys, one USERNAME:HEXKEY per line (as qemu's tls-creds-psk and psktool write) "
-                "[serve.tls.psk]");
-  auto http = std::make_shared<std::string>(cfg.String("serve.http.listen"));
-  auto token_file = std::make_shared<std::string>(cfg.String("serve.http.token_file"));
-  c->add_option("--http", *http,
-                "Also serve the HTTP+JSON management API and GET /metrics on HOST:PORT (e.g. 127.0.0.1:8080) "
-                "[serve.http.listen]");
-  c->add_option("--http-token-file", *token_file,
-                "The API's bearer token (mode 0600; created if missing). Default: POOL/http.token "
-                "[serve.http.token_file]");
-  auto policy_tick = std::make_shared<int>(static_cast<int>(cfg.Int("serve.policy_tick")));
-  c->add_option("--policy-tick", *policy_tick,
-                "Seconds between checks of the snapshot policies (vmstore policy; default 10) [serve.policy_tick]")
-      ->check(range("serve.policy_tick"));
-  c->add_option("--allow", *allow,
-                "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
-                "Without it every client may use every export [serve.allow]");
-  auto log_level = std::make_shared<std::string>(cfg.String("log.level"));
-  auto log_format = std::make_shared<std::string>(cfg.String("log.format"));
-  auto log_file = std::make_shared<std::string>(cfg.String("log.file"));
-  c->add_option("--log-level", *log_level, "trace | debug | info | warn | error | off (default info) [log.level]")
-      ->check(choices("log.level"));
-  c->add_option("--log-format", *log_format, "text | json (default text) [log.format]")->check(choices("log.format"));
-  c->add_option("--log-file", *log_file, "Append the log to this file (default: standard error) [log.file]");
+  auto flags = std::make_shared<ServeFlags>();
+  AddNbdFlags(c, ctx->config, flags.get());
+  AddAccessFlags(c, ctx->config, flags.get());
   c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-    server::ServeOptions o;
-    ASSIGN_OR_RETURN(o.dir, ctx->Dir());
-    ASSIGN_OR_RETURN(o.log.level, logging::ParseLevel(*log_level));
-    ASSIGN_OR_RETURN(o.log.format, logging::ParseFormat(*log_format));
-    o.log.file = *log_file;
-    o.nbd.listen = *listen;
-    o.nbd.unix_socket = *sock;
-    o.nbd.workers_per_connection = *workers;
-    o.nbd.max_connections = *max_conns;
-    o.nbd.max_client_connections = *max_client;
-    for (const std::string& a : *allow) {
-      size_t eq = a.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {
-        return InvalidArgument("--allow (serve.allow) '" + a + "' is not CLIENT=GLOB (e.g. 127.0.0.1='web/*')");
-      }
-      o.nbd.allow.emplace_back(a.substr(0, eq), a.substr(eq + 1));
-    }
-    bool have_creds = !tls_opts->cert_file.empty() || !tls_opts->key_file.empty() || !tls_opts->psk_file.empty();
-    o.tls_mode = tls_mode->empty() ? (have_creds ? "on" : "off") : *tls_mode;
-    if (o.tls_mode != "off" && !have_creds) {
-      return InvalidArgument("--tls=" + o.tls_mode + " needs --tls-cert/--tls-key or --tls-psk");
-    }
-    if (o.tls_mode == "off" && have_creds) {
-      return InvalidArgument("--tls=off with TLS credentials: drop the credentials or choose --tls=on|require");
-    }
-    o.tls = *tls_opts;
-    o.http_listen = *http;
-    o.http_token_file = *token_file;
-    o.policy_tick_s = *policy_tick;
-    o.config_origin = ctx->config.origin();
+    ASSIGN_OR_RETURN(server::ServeOptions o, ToOptions(*flags, *ctx));
     const Config config = ctx->config;
     return server::Serve(m, o, [&m, dir = o.dir, config](server::Hooks* hooks) {
       return std::make_unique<ServedCommands>(dir, &m, hooks, config);

@@ -112,134 +112,144 @@ Status PrintGrowth(Manager& m, const std::string& vm_name, bool as_json) {
   return Status::OK();
 }
 
+void AddSnapCreate(CLI::App* snap, Context* ctx) {
+  auto* c = snap->add_subcommand(
+      "create",
+      "Snapshot every disk of a VM at one point (or one disk); the UTC time tag is appended\n"
+      "  example: vmstore snapshot create web before_upgrade   ->  web@before_upgrade_20140219T02:52:44");
+  auto vm = std::make_shared<std::string>();
+  auto name = std::make_shared<std::string>();
+  auto disk = std::make_shared<std::string>();
+  c->add_option("VM", *vm, "VM name")->required();
+  c->add_option("NAME", *name, "Letters, digits and underscores, 1-64 characters")->required();
+  c->add_option("--disk", *disk, "Snapshot only this disk");
+  c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+    ASSIGN_OR_RETURN(SnapshotInfo s, ctx->Ops(m).CreateSnapshot(*vm, *name, *disk));
+    if (ctx->json) {
+      PrintJson(ToJson(s));
+    } else {
+      Printf("created snapshot %s@%s (%zu disk%s)\n", s.vm.c_str(), s.full_name.c_str(), s.disks.size(),
+             s.disks.size() == 1 ? "" : "s");
+    }
+    return Status::OK();
+  }));
+}
+
+void AddSnapList(CLI::App* snap, Context* ctx) {
+  auto* c = snap->add_subcommand("list",
+                                 "List a VM's snapshots, oldest first, with their space\n"
+                                 "  example: vmstore snapshot list web --tree");
+  auto vm = std::make_shared<std::string>();
+  auto tree = std::make_shared<bool>(false);
+  auto all = std::make_shared<bool>(false);
+  c->add_option("VM", *vm, "VM name or UUID")->required();
+  c->add_flag("--tree", *tree, "Show the tree of snapshots and the VMs cloned from them");
+  c->add_flag("--all", *all, "Include snapshots marked deleted (kept for their clones)");
+  auto growth = std::make_shared<bool>(false);
+  c->add_flag("--growth", *growth,
+              "Per snapshot, the bytes written since the one before (from the block indexes) and per hour; "
+              "last, what the disks changed since the newest snapshot");
+  c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+    if (*growth) {
+      if (*tree || *all) return InvalidArgument("--growth shows live snapshots in time order: drop --tree/--all");
+      return PrintGrowth(m, *vm, ctx->json);
+    }
+    if (*tree) {
+      ASSIGN_OR_RETURN(TreeNode t, m.SnapshotTree(*vm, *all));
+      if (ctx->json) {
+        PrintJson(ToJson(t));
+      } else {
+        PrintTree(t, "", true, true);
+      }
+      return Status::OK();
+    }
+    ASSIGN_OR_RETURN(auto snaps, m.ListSnapshots(*vm, *all));
+    PrintSnapshots(snaps, ctx->json);
+    return Status::OK();
+  }));
+}
+
+void AddSnapFind(CLI::App* snap, Context* ctx) {
+  auto* c = snap->add_subcommand(
+      "find",
+      "Find snapshots by binary search: by full name, the one at or before a time, or by prefix\n"
+      "  example: vmstore snapshot find web --at 2014-02-19T03:00:00Z");
+  auto vm = std::make_shared<std::string>();
+  auto full = std::make_shared<std::string>();
+  auto at = std::make_shared<std::string>();
+  auto prefix = std::make_shared<std::string>();
+  c->add_option("VM", *vm, "VM name or UUID")->required();
+  c->add_option("FULLNAME", *full, "Exact full name NAME_YYYYMMDDTHH:MM:SS");
+  auto* at_opt = c->add_option("--at", *at, "UTC time: the newest snapshot at or before it");
+  auto* pre_opt = c->add_option("--prefix", *prefix, "Every snapshot whose full name starts with this");
+  c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+    SnapshotQuery q;
+    q.full_name = *full;
+    if (at_opt->count()) {
+      ASSIGN_OR_RETURN(q.at_ns, ParseAt(*at));
+    }
+    if (pre_opt->count()) q.prefix = *prefix;
+    ASSIGN_OR_RETURN(auto found, m.FindSnapshots(*vm, q));
+    if (found.empty()) {
+      std::string what = !full->empty()    ? "named " + *full
+                         : at_opt->count() ? "at or before " + *at
+                                           : "starting with '" + *prefix + "'";
+      return NotFound("VM '" + *vm + "' has no snapshot " + what);
+    }
+    PrintSnapshots(found, ctx->json);
+    return Status::OK();
+  }));
+}
+
+void AddSnapRollback(CLI::App* snap, Context* ctx) {
+  auto* c = snap->add_subcommand("rollback",
+                                 "Roll every disk of the VM back to a snapshot; newer snapshots are kept\n"
+                                 "  example: vmstore snapshot rollback web@before_upgrade_20140219T02:52:44");
+  auto ref = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+  c->add_option("VM@SNAPSHOT", *ref, "The snapshot, as VM@FULLNAME")->required();
+  c->add_flag("--force", *force, "Disconnect NBD clients of the VM's disks first");
+  c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+    RETURN_IF_ERROR(ctx->Ops(m).Rollback(*ref, *force));
+    if (ctx->json) {
+      PrintJson({{"rolled_back_to", *ref}});
+    } else {
+      Printf("rolled back to %s (newer snapshots kept)\n", ref->c_str());
+    }
+    return Status::OK();
+  }));
+}
+
+void AddSnapDelete(CLI::App* snap, Context* ctx) {
+  auto* c = snap->add_subcommand(
+      "delete",
+      "Delete a snapshot; if VMs were cloned from it, it is marked deleted and kept until they go\n"
+      "  example: vmstore snapshot delete web@daily_20140219T02:52:44 --recursive --dry-run");
+  auto ref = std::make_shared<std::string>();
+  auto rec = std::make_shared<bool>(false);
+  auto dry = std::make_shared<bool>(false);
+  c->add_option("VM@SNAPSHOT", *ref, "The snapshot, as VM@FULLNAME")->required();
+  auto force = std::make_shared<bool>(false);
+  c->add_flag("--recursive,-r", *rec, "Also delete every VM cloned from it, and their dependants");
+  c->add_flag("--dry-run,-n", *dry, "Only list what would be removed");
+  c->add_flag("--force", *force, "Disconnect NBD clients of what goes first");
+  c->callback(WithManager(ctx, [=](Manager& m) -> Status {
+    ASSIGN_OR_RETURN(DeleteReport r, ctx->Ops(m).DeleteSnapshot(*ref, *rec, *dry, *force));
+    PrintDeleteReport(r, ctx->json);
+    return Status::OK();
+  }));
+}
+
 }  // namespace
 
 void AddSnapshotCommands(CLI::App& app, Context* ctx) {
   auto* snap = app.add_subcommand("snapshot", "Chain-free snapshots of VMs");
   snap->require_subcommand(1);
-  {
-    auto* c = snap->add_subcommand(
-        "create",
-        "Snapshot every disk of a VM at one point (or one disk); the UTC time tag is appended\n"
-        "  example: vmstore snapshot create web before_upgrade   ->  web@before_upgrade_20140219T02:52:44");
-    auto vm = std::make_shared<std::string>();
-    auto name = std::make_shared<std::string>();
-    auto disk = std::make_shared<std::string>();
-    c->add_option("VM", *vm, "VM name")->required();
-    c->add_option("NAME", *name, "Letters, digits and underscores, 1-64 characters")->required();
-    c->add_option("--disk", *disk, "Snapshot only this disk");
-    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      ASSIGN_OR_RETURN(SnapshotInfo s, ctx->Ops(m).CreateSnapshot(*vm, *name, *disk));
-      if (ctx->json) {
-        PrintJson(ToJson(s));
-      } else {
-        Printf("created snapshot %s@%s (%zu disk%s)\n", s.vm.c_str(), s.full_name.c_str(), s.disks.size(),
-               s.disks.size() == 1 ? "" : "s");
-      }
-      return Status::OK();
-    }));
-  }
-  {
-    auto* c = snap->add_subcommand("list",
-                                   "List a VM's snapshots, oldest first, with their space\n"
-                                   "  example: vmstore snapshot list web --tree");
-    auto vm = std::make_shared<std::string>();
-    auto tree = std::make_shared<bool>(false);
-    auto all = std::make_shared<bool>(false);
-    c->add_option("VM", *vm, "VM name or UUID")->required();
-    c->add_flag("--tree", *tree, "Show the tree of snapshots and the VMs cloned from them");
-    c->add_flag("--all", *all, "Include snapshots marked deleted (kept for their clones)");
-    auto growth = std::make_shared<bool>(false);
-    c->add_flag("--growth", *growth,
-                "Per snapshot, the bytes written since the one before (from the block indexes) and per hour; "
-                "last, what the disks changed since the newest snapshot");
-    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      if (*growth) {
-        if (*tree || *all) return InvalidArgument("--growth shows live snapshots in time order: drop --tree/--all");
-        return PrintGrowth(m, *vm, ctx->json);
-      }
-      if (*tree) {
-        ASSIGN_OR_RETURN(TreeNode t, m.SnapshotTree(*vm, *all));
-        if (ctx->json) {
-          PrintJson(ToJson(t));
-        } else {
-          PrintTree(t, "", true, true);
-        }
-        return Status::OK();
-      }
-      ASSIGN_OR_RETURN(auto snaps, m.ListSnapshots(*vm, *all));
-      PrintSnapshots(snaps, ctx->json);
-      return Status::OK();
-    }));
-  }
-  {
-    auto* c = snap->add_subcommand(
-        "find",
-        "Find snapshots by binary search: by full name, the one at or before a time, or by prefix\n"
-        "  example: vmstore snapshot find web --at 2014-02-19T03:00:00Z");
-    auto vm = std::make_shared<std::string>();
-    auto full = std::make_shared<std::string>();
-    auto at = std::make_shared<std::string>();
-    auto prefix = std::make_shared<std::string>();
-    c->add_option("VM", *vm, "VM name or UUID")->required();
-    c->add_option("FULLNAME", *full, "Exact full name NAME_YYYYMMDDTHH:MM:SS");
-    auto* at_opt = c->add_option("--at", *at, "UTC time: the newest snapshot at or before it");
-    auto* pre_opt = c->add_option("--prefix", *prefix, "Every snapshot whose full name starts with this");
-    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      SnapshotQuery q;
-      q.full_name = *full;
-      if (at_opt->count()) {
-        ASSIGN_OR_RETURN(q.at_ns, ParseAt(*at));
-      }
-      if (pre_opt->count()) q.prefix = *prefix;
-      ASSIGN_OR_RETURN(auto found, m.FindSnapshots(*vm, q));
-      if (found.empty()) {
-        std::string what = !full->empty()    ? "named " + *full
-                           : at_opt->count() ? "at or before " + *at
-                                             : "starting with '" + *prefix + "'";
-        return NotFound("VM '" + *vm + "' has no snapshot " + what);
-      }
-      PrintSnapshots(found, ctx->json);
-      return Status::OK();
-    }));
-  }
-  {
-    auto* c = snap->add_subcommand("rollback",
-                                   "Roll every disk of the VM back to a snapshot; newer snapshots are kept\n"
-                                   "  example: vmstore snapshot rollback web@before_upgrade_20140219T02:52:44");
-    auto ref = std::make_shared<std::string>();
-    auto force = std::make_shared<bool>(false);
-    c->add_option("VM@SNAPSHOT", *ref, "The snapshot, as VM@FULLNAME")->required();
-    c->add_flag("--force", *force, "Disconnect NBD clients of the VM's disks first");
-    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      RETURN_IF_ERROR(ctx->Ops(m).Rollback(*ref, *force));
-      if (ctx->json) {
-        PrintJson({{"rolled_back_to", *ref}});
-      } else {
-        Printf("rolled back to %s (newer snapshots kept)\n", ref->c_str());
-      }
-      return Status::OK();
-    }));
-  }
-  {
-    auto* c = snap->add_subcommand(
-        "delete",
-        "Delete a snapshot; if VMs were cloned from it, it is marked deleted and kept until they go\n"
-        "  example: vmstore snapshot delete web@daily_20140219T02:52:44 --recursive --dry-run");
-    auto ref = std::make_shared<std::string>();
-    auto rec = std::make_shared<bool>(false);
-    auto dry = std::make_shared<bool>(false);
-    c->add_option("VM@SNAPSHOT", *ref, "The snapshot, as VM@FULLNAME")->required();
-    auto force = std::make_shared<bool>(false);
-    c->add_flag("--recursive,-r", *rec, "Also delete every VM cloned from it, and their dependants");
-    c->add_flag("--dry-run,-n", *dry, "Only list what would be removed");
-    c->add_flag("--force", *force, "Disconnect NBD clients of what goes first");
-    c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      ASSIGN_OR_RETURN(DeleteReport r, ctx->Ops(m).DeleteSnapshot(*ref, *rec, *dry, *force));
-      PrintDeleteReport(r, ctx->json);
-      return Status::OK();
-    }));
-  }
+  AddSnapCreate(snap, ctx);
+  AddSnapList(snap, ctx);
+  AddSnapFind(snap, ctx);
+  AddSnapRollback(snap, ctx);
+  AddSnapDelete(snap, ctx);
 }
 
 }  // namespace vmstore::cli

@@ -266,100 +266,112 @@ Status DoReceive(Context* ctx, Manager& m, const transfer::ReceiveOptions& base)
   return Status::OK();
 }
 
+void AddDiff(CLI::App& app, Context* ctx) {
+  auto* c = app.add_subcommand(
+      "diff",
+      "The ranges of a disk that changed between two of its snapshots (or a snapshot and the disk now),\n"
+      "from the two block indexes: shared subtrees are skipped, so the cost follows the change\n"
+      "  example: vmstore diff web/root@daily_20261101T00:00:00 @daily_20261102T00:00:00");
+  auto from = std::make_shared<std::string>(), to = std::make_shared<std::string>();
+  c->add_option("FROM", *from, "The older snapshot, VM/DISK@FULLNAME")->required();
+  c->add_option("TO", *to, "The newer state: VM/DISK@FULLNAME, @FULLNAME (same disk), or VM/DISK (default: now)");
+  c->callback(WithManager(ctx, [=](Manager& m) { return DoDiff(ctx, m, *from, *to); }));
+}
+
+void AddSend(CLI::App& app, Context* ctx) {
+  auto* c = app.add_subcommand(
+      "send",
+      "Write a disk snapshot to stdout as a stream (docs/FORMAT.md): whole, or with --from only what changed\n"
+      "since an older snapshot the receiver has\n"
+      "  example: vmstore send web/root@daily_20261102T00:00:00 --from @daily_20261101T00:00:00 > web.inc");
+  auto to = std::make_shared<std::string>(), from = std::make_shared<std::string>();
+  c->add_option("SNAPSHOT", *to, "VM/DISK@FULLNAME")->required();
+  c->add_option("--from", *from, "Base snapshot: @FULLNAME (same disk) or VM/DISK@FULLNAME (e.g. a clone's origin)");
+  c->callback(WithManager(ctx, [=](Manager& m) { return DoSend(ctx, m, *to, *from); }));
+}
+
+void AddReceive(CLI::App& app, Context* ctx) {
+  auto* c = app.add_subcommand(
+      "receive",
+      "Read a stream from stdin into a disk and snapshot it: a full stream makes a new disk (and VM), an\n"
+      "incremental one applies to the disk that holds its base snapshot\n"
+      "  example: vmstore receive backup/root < web.full");
+  auto o = std::make_shared<transfer::ReceiveOptions>();
+  c->add_option("DISK", o->target, "VM/DISK")->required();
+  c->add_option("--sr", o->sr, "SR of a new disk (default: default)");
+  c->add_flag("--force", o->force,
+              "Roll the disk back to the stream's base when it changed since, and disconnect its NBD clients");
+  c->callback(WithManager(ctx, [=](Manager& m) { return DoReceive(ctx, m, *o); }));
+}
+
+void AddImport(CLI::App& app, Context* ctx) {
+  auto* c = app.add_subcommand(
+      "import",
+      "Copy a disk image of any format qemu-img reads (raw, qcow2, vmdk, vhdx, vpc, vdi, ...) into a new disk;\n"
+      "holes stay holes\n"
+      "  example: vmstore import debian.qcow2 web/root");
+  auto file = std::make_shared<std::string>(), target = std::make_shared<std::string>();
+  auto format = std::make_shared<std::string>(), sr = std::make_shared<std::string>();
+  c->add_option("FILE", *file, "The image")->required();
+  c->add_option("DISK", *target, "VM/DISK to create (the VM too, if missing)")->required();
+  c->add_option("--format", *format, "The image's format (default: detected by qemu-img)");
+  c->add_option("--sr", *sr, "SR of the new disk (default: default)");
+  c->callback(WithManager(ctx, [=](Manager& m) { return DoImport(ctx, m, *file, *target, *format, *sr); }));
+}
+
+void AddExport(CLI::App& app, Context* ctx) {
+  auto* c = app.add_subcommand("export",
+                               "Copy a disk or disk snapshot to an image file; holes stay holes\n"
+                               "  example: vmstore export web/root@daily_20261102T00:00:00 web.qcow2");
+  auto source = std::make_shared<std::string>(), file = std::make_shared<std::string>();
+  auto format = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+  c->add_option("SOURCE", *source, "VM/DISK or VM/DISK@FULLNAME")->required();
+  c->add_option("FILE", *file, "The image to write")->required();
+  c->add_option("--format", *format,
+                "raw, qcow2, vmdk, vhdx, vpc (VHD), vdi or qed (default: from FILE's ending, else raw)");
+  c->add_flag("--force", *force, "Replace FILE if it exists");
+  c->callback(WithManager(ctx, [=](Manager& m) { return DoExport(ctx, m, *source, *file, *format, *force); }));
+}
+
+void AddProperty(CLI::App& app, Context* ctx) {
+  auto* prop = app.add_subcommand("property", "Key/value properties of VMs, snapshots and disks");
+  prop->require_subcommand(1);
+  auto object = std::make_shared<std::string>(), key = std::make_shared<std::string>();
+  auto value = std::make_shared<std::string>();
+  auto* set = prop->add_subcommand("set", "Set a property\n  example: vmstore property set web owner alice");
+  set->add_option("OBJECT", *object, "VM, VM@FULLNAME, VM/DISK or VM/DISK@FULLNAME")->required();
+  set->add_option("KEY", *key, "1-64 of a-z 0-9 _ . : -")->required();
+  set->add_option("VALUE", *value, "Up to 64 KiB")->required();
+  set->callback(WithManager(ctx, [=](Manager& m) {
+    if (value->empty()) return InvalidArgument("empty value: use 'vmstore property unset' to remove a key");
+    return m.SetProperty(*object, *key, *value);
+  }));
+  auto* unset = prop->add_subcommand("unset", "Remove a property");
+  unset->add_option("OBJECT", *object, "VM, VM@FULLNAME, VM/DISK or VM/DISK@FULLNAME")->required();
+  unset->add_option("KEY", *key, "The key")->required();
+  unset->callback(WithManager(ctx, [=](Manager& m) { return m.SetProperty(*object, *key, ""); }));
+  auto* list = prop->add_subcommand("list", "List an object's properties");
+  list->add_option("OBJECT", *object, "VM, VM@FULLNAME, VM/DISK or VM/DISK@FULLNAME")->required();
+  list->callback(WithManager(ctx, [=](Manager& m) -> Status {
+    ASSIGN_OR_RETURN(auto props, m.Properties(*object));
+    if (ctx->json) return PrintJson(json(props)), Status::OK();
+    Table t({"key", "value"});
+    for (auto& [k, v] : props) t.Add({k, v});
+    t.Print();
+    return Status::OK();
+  }));
+}
+
 }  // namespace
 
 void AddTransferCommands(CLI::App& app, Context* ctx) {
-  {
-    auto* c = app.add_subcommand(
-        "diff",
-        "The ranges of a disk that changed between two of its snapshots (or a snapshot and the disk now),\n"
-        "from the two block indexes: shared subtrees are skipped, so the cost follows the change\n"
-        "  example: vmstore diff web/root@daily_20261101T00:00:00 @daily_20261102T00:00:00");
-    auto from = std::make_shared<std::string>(), to = std::make_shared<std::string>();
-    c->add_option("FROM", *from, "The older snapshot, VM/DISK@FULLNAME")->required();
-    c->add_option("TO", *to, "The newer state: VM/DISK@FULLNAME, @FULLNAME (same disk), or VM/DISK (default: now)");
-    c->callback(WithManager(ctx, [=](Manager& m) { return DoDiff(ctx, m, *from, *to); }));
-  }
-  {
-    auto* c = app.add_subcommand(
-        "send",
-        "Write a disk snapshot to stdout as a stream (docs/FORMAT.md): whole, or with --from only what changed\n"
-        "since an older snapshot the receiver has\n"
-        "  example: vmstore send web/root@daily_20261102T00:00:00 --from @daily_20261101T00:00:00 > web.inc");
-    auto to = std::make_shared<std::string>(), from = std::make_shared<std::string>();
-    c->add_option("SNAPSHOT", *to, "VM/DISK@FULLNAME")->required();
-    c->add_option("--from", *from, "Base snapshot: @FULLNAME (same disk) or VM/DISK@FULLNAME (e.g. a clone's origin)");
-    c->callback(WithManager(ctx, [=](Manager& m) { return DoSend(ctx, m, *to, *from); }));
-  }
-  {
-    auto* c = app.add_subcommand(
-        "receive",
-        "Read a stream from stdin into a disk and snapshot it: a full stream makes a new disk (and VM), an\n"
-        "incremental one applies to the disk that holds its base snapshot\n"
-        "  example: vmstore receive backup/root < web.full");
-    auto o = std::make_shared<transfer::ReceiveOptions>();
-    c->add_option("DISK", o->target, "VM/DISK")->required();
-    c->add_option("--sr", o->sr, "SR of a new disk (default: default)");
-    c->add_flag("--force", o->force,
-                "Roll the disk back to the stream's base when it changed since, and disconnect its NBD clients");
-    c->callback(WithManager(ctx, [=](Manager& m) { return DoReceive(ctx, m, *o); }));
-  }
-  {
-    auto* c = app.add_subcommand(
-        "import",
-        "Copy a disk image of any format qemu-img reads (raw, qcow2, vmdk, vhdx, vpc, vdi, ...) into a new disk;\n"
-        "holes stay holes\n"
-        "  example: vmstore import debian.qcow2 web/root");
-    auto file = std::make_shared<std::string>(), target = std::make_shared<std::string>();
-    auto format = std::make_shared<std::string>(), sr = std::make_shared<std::string>();
-    c->add_option("FILE", *file, "The image")->required();
-    c->add_option("DISK", *target, "VM/DISK to create (the VM too, if missing)")->required();
-    c->add_option("--format", *format, "The image's format (default: detected by qemu-img)");
-    c->add_option("--sr", *sr, "SR of the new disk (default: default)");
-    c->callback(WithManager(ctx, [=](Manager& m) { return DoImport(ctx, m, *file, *target, *format, *sr); }));
-  }
-  {
-    auto* c = app.add_subcommand("export",
-                                 "Copy a disk or disk snapshot to an image file; holes stay holes\n"
-                                 "  example: vmstore export web/root@daily_20261102T00:00:00 web.qcow2");
-    auto source = std::make_shared<std::string>(), file = std::make_shared<std::string>();
-    auto format = std::make_shared<std::string>();
-    auto force = std::make_shared<bool>(false);
-    c->add_option("SOURCE", *source, "VM/DISK or VM/DISK@FULLNAME")->required();
-    c->add_option("FILE", *file, "The image to write")->required();
-    c->add_option("--format", *format,
-                  "raw, qcow2, vmdk, vhdx, vpc (VHD), vdi or qed (default: from FILE's ending, else raw)");
-    c->add_flag("--force", *force, "Replace FILE if it exists");
-    c->callback(WithManager(ctx, [=](Manager& m) { return DoExport(ctx, m, *source, *file, *format, *force); }));
-  }
-  {
-    auto* prop = app.add_subcommand("property", "Key/value properties of VMs, snapshots and disks");
-    prop->require_subcommand(1);
-    auto object = std::make_shared<std::string>(), key = std::make_shared<std::string>();
-    auto value = std::make_shared<std::string>();
-    auto* set = prop->add_subcommand("set", "Set a property\n  example: vmstore property set web owner alice");
-    set->add_option("OBJECT", *object, "VM, VM@FULLNAME, VM/DISK or VM/DISK@FULLNAME")->required();
-    set->add_option("KEY", *key, "1-64 of a-z 0-9 _ . : -")->required();
-    set->add_option("VALUE", *value, "Up to 64 KiB")->required();
-    set->callback(WithManager(ctx, [=](Manager& m) {
-      if (value->empty()) return InvalidArgument("empty value: use 'vmstore property unset' to remove a key");
-      return m.SetProperty(*object, *key, *value);
-    }));
-    auto* unset = prop->add_subcommand("unset", "Remove a property");
-    unset->add_option("OBJECT", *object, "VM, VM@FULLNAME, VM/DISK or VM/DISK@FULLNAME")->required();
-    unset->add_option("KEY", *key, "The key")->required();
-    unset->callback(WithManager(ctx, [=](Manager& m) { return m.SetProperty(*object, *key, ""); }));
-    auto* list = prop->add_subcommand("list", "List an object's properties");
-    list->add_option("OBJECT", *object, "VM, VM@FULLNAME, VM/DISK or VM/DISK@FULLNAME")->required();
-    list->callback(WithManager(ctx, [=](Manager& m) -> Status {
-      ASSIGN_OR_RETURN(auto props, m.Properties(*object));
-      if (ctx->json) return PrintJson(json(props)), Status::OK();
-      Table t({"key", "value"});
-      for (auto& [k, v] : props) t.Add({k, v});
-      t.Print();
-      return Status::OK();
-    }));
-  }
+  AddDiff(app, ctx);
+  AddSend(app, ctx);
+  AddReceive(app, ctx);
+  AddImport(app, ctx);
+  AddExport(app, ctx);
+  AddProperty(app, ctx);
 }
 
 }  // namespace vmstore::cli

@@ -9,7 +9,7 @@
 namespace vmstore::internal {
 
 Status PoolImpl::VerifyRefcounts() {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   RETURN_IF_ERROR(WaitCheckpointLocked());
   auto locks = LockAllVolumes();
   RetryDeferredUnrefs();
@@ -21,7 +21,7 @@ Status PoolImpl::VerifyRefcounts() {
 }
 
 Status PoolImpl::Check(bool structure, CheckReport* report) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   auto locks = LockAllVolumes();
   RETURN_IF_ERROR(CheckpointNowLocked());
   cache_.Clear();  // verify what is on disk, not what is cached
@@ -31,6 +31,7 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
   std::string buf(C, '\0');
   report->volumes = vols_.size();
   std::function<void(VolumeId, const BlockPtr&, int)> visit = [&](VolumeId id, const BlockPtr& p, int level) {
+    writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
     if (!IsReal(p.addr) || !seen.insert(p.addr).second) return;
     if (level < 0) {
       Status s = ReadBlock(p, 0, C, buf.data());

@@ -36,13 +36,13 @@ StatusOr<uint64_t> PoolImpl::FinalizeNode(uint64_t addr, int level, std::unorder
 }
 
 Status PoolImpl::Checkpoint() {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   auto locks = LockAllVolumes();
   return CheckpointNowLocked();
 }
 
 bool PoolImpl::CheckpointRunning() const {
-  std::lock_guard<std::mutex> l(ckpt_mu_);
+  MutexLock l(&ckpt_mu_);
   return ckpt_running_;
 }
 
@@ -52,7 +52,7 @@ Status PoolImpl::WaitCheckpointLocked() {
   std::unique_ptr<CheckpointJob> retry;
   Wal* log = nullptr;
   {
-    std::lock_guard<std::mutex> l(ckpt_mu_);
+    MutexLock l(&ckpt_mu_);
     if (ckpt_status_.ok()) return Status::OK();
     // Only steps before the commit fail, and a failure keeps its job.
     retry = std::move(failed_job_);
@@ -62,14 +62,14 @@ Status PoolImpl::WaitCheckpointLocked() {
   // The failed one again, here (writer_mu_ keeps everything else out): each
   // of its steps can be repeated, and nothing it would commit has changed.
   RunCheckpoint(std::move(retry), log);
-  std::lock_guard<std::mutex> l(ckpt_mu_);
+  MutexLock l(&ckpt_mu_);
   return ckpt_status_;
 }
 
 Status PoolImpl::FrozenLogDurable() {
   {
-    std::unique_lock<std::mutex> l(ckpt_mu_);
-    ckpt_cv_.wait(l, [&] { return frozen_log_synced_ || !ckpt_running_; });
+    MutexLock l(&ckpt_mu_);
+    while (!frozen_log_synced_ && ckpt_running_) ckpt_cv_.Wait(&ckpt_mu_);
     if (frozen_log_synced_) return Status::OK();
   }
   return WaitCheckpointLocked();  // its log sync failed: the retry syncs it first
@@ -80,6 +80,13 @@ Status PoolImpl::CheckpointNowLocked(uint64_t gen_step, bool rotate_log) {
   return WaitCheckpointLocked();
 }
 
+// What a freeze computes before it hands the generation over.
+struct PoolImpl::FreezeState {
+  std::unordered_map<uint64_t, uint64_t> new_csums;  // block -> its new checksum
+  std::vector<std::pair<uint64_t, std::shared_ptr<FrozenData>>> data;
+  std::vector<std::pair<uint64_t, std::shared_ptr<FrozenOverlay>>> overlays;
+};
+
 Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
   RETURN_IF_ERROR(WaitCheckpointLocked());
   RetryDeferredUnrefs();
@@ -88,12 +95,42 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
       !dedup_pending && pending_free_.empty() && wal_->bytes() == 0 && gen_step == 1) {
     return Status::OK();
   }
-  const uint32_t cu = cluster_units();
   auto job = std::make_unique<CheckpointJob>();
   job->rotate_log = rotate_log;
+  FreezeState fs;
+  RETURN_IF_ERROR(FreezeBlocks(job.get(), &fs));
+  FreezeSuperblock(job.get(), gen_step, fs);
+  FreezeFrees(job.get());
+  // Hand the generation over: readers find it in the frozen maps from now on.
+  dirty_nodes_.ForEach([&](uint64_t addr, const std::shared_ptr<Node>& n) { frozen_nodes_.Put(addr, n); });
+  for (auto& [addr, fd] : fs.data) frozen_data_.Put(addr, std::move(fd));
+  for (auto& [addr, fo] : fs.overlays) frozen_overlays_.Put(addr, std::move(fo));
+  dirty_nodes_.Clear();
+  dirty_data_.Clear();
+  overlays_.Clear();
+  dirty_bytes_ = 0;
+  vtable_dirty_ = false;
 
+  Wal* frozen_log = wal_.get();
+  if (rotate_log) {
+    std::swap(wal_, spare_wal_);  // the spare was reset for this generation
+    frozen_log = spare_wal_.get();
+  }
+  {
+    MutexLock l(&ckpt_mu_);
+    ckpt_running_ = true;
+    frozen_log_synced_ = !frozen_log->unsynced();
+    ckpt_status_ = Status::OK();
+  }
+  ckpt_thread_ = std::thread(&PoolImpl::RunCheckpoint, this, std::move(job), frozen_log);
+  return Status::OK();
+}
+
+
+Status PoolImpl::FreezeBlocks(CheckpointJob* job, FreezeState* fs) {
+  const uint32_t cu = cluster_units();
   // Undo payloads: before-images of every unit about to be patched in place.
-  std::vector<std::pair<uint64_t, std::shared_ptr<Overlay>>> overlays;
+  std::vector<std::pair<uint64_t, std::shared_ptr<Overlay>>> overlays;  // patched in place
   overlays_.ForEach([&](uint64_t addr, const std::shared_ptr<Overlay>& ov) { overlays.emplace_back(addr, ov); });
   for (auto& [addr, ov] : overlays) {
     for (auto& [u, unit] : ov->units) {
@@ -107,17 +144,14 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
   }
 
   // Checksums, bottom-up; the frozen maps keep every buffer the writes point at.
-  std::unordered_map<uint64_t, uint64_t> new_csums;
-  std::vector<std::pair<uint64_t, std::shared_ptr<FrozenData>>> data;
   dirty_data_.ForEach([&](uint64_t addr, const std::shared_ptr<std::string>& d) {
     auto fd = std::make_shared<FrozenData>();
     fd->data = d;
     fd->sums.resize(cu);
-    new_csums[addr] = ChecksumUnits(d->data(), cu, fd->sums.data());
+    fs->new_csums[addr] = ChecksumUnits(d->data(), cu, fd->sums.data());
     job->writes.push_back({addr, d->data(), cu, fd->sums.data()});
-    data.emplace_back(addr, std::move(fd));
+    fs->data.emplace_back(addr, std::move(fd));
   });
-  std::vector<std::pair<uint64_t, std::shared_ptr<FrozenOverlay>>> frozen_ovs;
   for (auto& [addr, ov] : overlays) {
     auto fo = std::make_shared<FrozenOverlay>();
     fo->overlay = ov;
@@ -126,14 +160,14 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
       fo->sums_after[u] = Hash64(unit.after.data(), kUnit);
       job->patches.push_back({addr + u, unit.after.data(), 1, &fo->sums_after[u]});
     }
-    new_csums[addr] = BlockChecksum(fo->sums_after.data(), cu);
-    frozen_ovs.emplace_back(addr, std::move(fo));
+    fs->new_csums[addr] = BlockChecksum(fo->sums_after.data(), cu);
+    fs->overlays.emplace_back(addr, std::move(fo));
   }
   std::unordered_map<uint64_t, uint64_t> memo;
   for (auto& [id, st] : vols_) {
     VolumeRecord& v = st->rec;
     if (IsReal(v.root.addr) && dirty_nodes_.Contains(v.root.addr)) {
-      ASSIGN_OR_RETURN(v.root.csum, FinalizeNode(v.root.addr, static_cast<int>(v.height) - 1, &new_csums, &memo,
+      ASSIGN_OR_RETURN(v.root.csum, FinalizeNode(v.root.addr, static_cast<int>(v.height) - 1, &fs->new_csums, &memo,
                                                  &job->writes, &job->bufs));
     }
   }
@@ -142,6 +176,10 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
                     " dirty index nodes are unreachable");
   }
 
+  return Status::OK();
+}
+
+void PoolImpl::FreezeSuperblock(CheckpointJob* job, uint64_t gen_step, const FreezeState& fs) {
   // The volume table, as a new block.
   std::vector<VolumeRecord> recs;
   for (auto& [id, st] : vols_) recs.push_back(st->rec);
@@ -163,17 +201,21 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
 
   // The manifests of the blocks written this generation, with their checksums.
   if (dedup_) {
+    job->dedup = dedup_.get();
     job->dedup_batch = dedup_->Freeze(
         job->next.generation,
         [&](uint64_t addr) -> std::optional<uint64_t> {
-          auto c = new_csums.find(addr);
-          if (c == new_csums.end()) return std::nullopt;
+          auto c = fs.new_csums.find(addr);
+          if (c == fs.new_csums.end()) return std::nullopt;
           return c->second;
         },
         /*seal_all=*/closing_ || sb_dirty_);
   }
   sb_dirty_ = false;
 
+}
+
+void PoolImpl::FreezeFrees(CheckpointJob* job) {
   // The old volume table and every block freed this generation go once the
   // new superblock is down; containers left without a live block with them
   // (nothing is ever allocated below the cursor's container again).
@@ -200,29 +242,6 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
   job->frees = std::move(pending_free_);
   pending_free_.clear();
 
-  // Hand the generation over: readers find it in the frozen maps from now on.
-  dirty_nodes_.ForEach([&](uint64_t addr, const std::shared_ptr<Node>& n) { frozen_nodes_.Put(addr, n); });
-  for (auto& [addr, fd] : data) frozen_data_.Put(addr, std::move(fd));
-  for (auto& [addr, fo] : frozen_ovs) frozen_overlays_.Put(addr, std::move(fo));
-  dirty_nodes_.Clear();
-  dirty_data_.Clear();
-  overlays_.Clear();
-  dirty_bytes_ = 0;
-  vtable_dirty_ = false;
-
-  Wal* frozen_log = wal_.get();
-  if (rotate_log) {
-    std::swap(wal_, spare_wal_);  // the spare was reset for this generation
-    frozen_log = spare_wal_.get();
-  }
-  {
-    std::lock_guard<std::mutex> l(ckpt_mu_);
-    ckpt_running_ = true;
-    frozen_log_synced_ = !frozen_log->unsynced();
-    ckpt_status_ = Status::OK();
-  }
-  ckpt_thread_ = std::thread(&PoolImpl::RunCheckpoint, this, std::move(job), frozen_log);
-  return Status::OK();
 }
 
 void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
@@ -230,12 +249,12 @@ void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
   // WaitCheckpointLocked to run again. Until then the frozen log counts as
   // not durable if its sync is what failed.
   auto fail = [&](const Status& s) {
-    std::lock_guard<std::mutex> l(ckpt_mu_);
+    MutexLock l(&ckpt_mu_);
     ckpt_status_ = s.WithContext("checkpoint (tried again at the next one)");
     ckpt_running_ = false;
     failed_job_ = std::move(job);
     failed_log_ = log;
-    ckpt_cv_.notify_all();
+    ckpt_cv_.NotifyAll();
   };
   // 1. The frozen log's redo records: durable before the live log may be
   // written. Not if one of its syncs ever failed (Wal::sync_failed): then the
@@ -243,9 +262,9 @@ void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
   Status s = log->Sync();
   if (!s.ok()) return fail(s);
   if (!log->sync_failed()) {
-    std::lock_guard<std::mutex> l(ckpt_mu_);
+    MutexLock l(&ckpt_mu_);
     frozen_log_synced_ = true;
-    ckpt_cv_.notify_all();
+    ckpt_cv_.NotifyAll();
   }
   // 2. Undo records: the committed content of every unit about to be patched
   // (appended once; a failed sync keeps them in the buffer for the next).
@@ -262,7 +281,7 @@ void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
   if (s.ok()) s = store_->SyncTouched();
   // The generation's dedup manifests, which describe those blocks (a batch of
   // a generation that never commits is cut off at the next open).
-  if (s.ok() && !job->dedup_batch.bytes.empty()) s = dedup_->WriteBatch(job->dedup_batch);
+  if (s.ok() && !job->dedup_batch.bytes.empty()) s = job->dedup->WriteBatch(job->dedup_batch);
   if (s.ok() && !job->patches.empty()) {
     s = store_->WriteBlocks(job->patches);
     if (s.ok()) s = store_->SyncTouched();
@@ -301,11 +320,11 @@ void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {
   // The old log becomes the spare, for the generation after the new one.
   // A failed truncate only leaves the space (the old records are ignored).
   if (job->rotate_log) (void)log->Reset(job->next.generation + 1);
-  std::lock_guard<std::mutex> l(ckpt_mu_);
+  MutexLock l(&ckpt_mu_);
   ckpt_status_ = Status::OK();
   ckpt_running_ = false;
   frozen_log_synced_ = true;  // committed: the frozen records are moot
-  ckpt_cv_.notify_all();
+  ckpt_cv_.NotifyAll();
 }
 
 }  // namespace vmstore::internal

@@ -80,7 +80,7 @@ Status PoolImpl::OpenDedup() {
 
 Status PoolImpl::SetDedup(DedupMode mode) {
   if (static_cast<uint32_t>(mode) > 2) return InvalidArgument("unknown deduplication mode");
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   auto locks = LockAllVolumes();
   if (!broken_.ok()) return broken_;
   if (dedup_mode_.load() == mode) return Status::OK();
@@ -111,6 +111,7 @@ Status PoolImpl::CheckDedup(const std::unordered_map<uint64_t, uint64_t>& data_c
   std::string first;
   Status s = dedup_->ForEachManifest(
       [&](const Manifest& m) {
+        writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
         for (const DedupEntry& e : m.entries) {
           if (!IsReal(e.addr) || refs_.Get(e.addr) == 0) continue;  // a dead block: never shared again
           auto it = data_csums.find(e.addr);

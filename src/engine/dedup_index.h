@@ -23,8 +23,9 @@
 // of the committed state. A damaged index costs only missed duplicates.
 //
 // Thread-safety: every method but WriteBatch runs under the owner's writer
-// lock. WriteBatch (the checkpoint's background thread) may run concurrently
-// with them: it touches only the file past what lookups read.
+// lock (PoolImpl::dedup_ is GUARDED_BY(writer_mu_)). WriteBatch (the
+// checkpoint's background thread, through the pointer its job carries) may
+// run concurrently with them: it touches only the file past what lookups read.
 // Errors: lookups never fail (an unreadable manifest is counted and skipped).
 #pragma once
 

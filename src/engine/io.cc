@@ -174,6 +174,7 @@ Status PoolImpl::DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uin
   return ForEachCluster(
       offset, length, sb_.cluster_size,
       [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t done) {
+        writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
         const ClusterPrint* print = have && l == sb_.cluster_size ? &(*prints)[ci - first] : nullptr;
         return WriteCluster(v, ci, o, data + done, l, print);
       },
@@ -186,6 +187,7 @@ Status PoolImpl::DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Di
   return ForEachCluster(
       offset, length, C,
       [&](uint64_t ci, uint32_t o, uint32_t l, uint64_t) -> Status {
+        writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
         ASSIGN_OR_RETURN(BlockPtr cur, Lookup(*v, ci, nullptr));
         if (l == C) {
           uint64_t target = mode == Discard::kZeroAlloc ? kZeroAddr : kHoleAddr;

@@ -62,8 +62,10 @@ class MemBlockStore final : public BlockStore {
     std::map<uint64_t, uint64_t> sums;     // unit index -> sum
   };
   struct Op {
-    enum Kind { kHeader, kData, kSums, kPunch, kPunchSums, kTruncate } kind;
-    uint64_t first = 0, count = 0;
+    enum Kind { kHeader, kData, kSums, kPunch, kPunchSums, kTruncate };
+    explicit Op(Kind k, uint64_t f = 0, uint64_t n = 0) : kind(k), first(f), count(n) {}
+    Kind kind;
+    uint64_t first, count;
     std::string data;           // kData: count units
     std::vector<uint64_t> sums;  // kSums: count sums
     std::array<uint8_t, 16> uuid{};

@@ -4,7 +4,7 @@ namespace vmstore::internal {
 
 std::shared_ptr<const Node> NodeCache::Get(uint64_t addr) {
   Shard& s = ShardOf(addr);
-  std::lock_guard<std::mutex> l(s.mu);
+  MutexLock l(&s.mu);
   auto it = s.map.find(addr);
   if (it == s.map.end()) return nullptr;
   s.lru.splice(s.lru.begin(), s.lru, it->second);
@@ -13,7 +13,7 @@ std::shared_ptr<const Node> NodeCache::Get(uint64_t addr) {
 
 void NodeCache::Put(uint64_t addr, std::shared_ptr<const Node> node) {
   Shard& s = ShardOf(addr);
-  std::lock_guard<std::mutex> l(s.mu);
+  MutexLock l(&s.mu);
   auto it = s.map.find(addr);
   if (it != s.map.end()) {
     it->second->second = std::move(node);
@@ -30,7 +30,7 @@ void NodeCache::Put(uint64_t addr, std::shared_ptr<const Node> node) {
 
 void NodeCache::Erase(uint64_t addr) {
   Shard& s = ShardOf(addr);
-  std::lock_guard<std::mutex> l(s.mu);
+  MutexLock l(&s.mu);
   auto it = s.map.find(addr);
   if (it == s.map.end()) return;
   s.lru.erase(it->second);
@@ -39,7 +39,7 @@ void NodeCache::Erase(uint64_t addr) {
 
 void NodeCache::Clear() {
   for (Shard& s : shards_) {
-    std::lock_guard<std::mutex> l(s.mu);
+    MutexLock l(&s.mu);
     s.lru.clear();
     s.map.clear();
   }
@@ -48,7 +48,7 @@ void NodeCache::Clear() {
 size_t NodeCache::size() const {
   size_t n = 0;
   for (Shard& s : shards_) {
-    std::lock_guard<std::mutex> l(s.mu);
+    MutexLock l(&s.mu);
     n += s.map.size();
   }
   return n;

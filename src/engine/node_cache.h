@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 
 #include "engine/format.h"
+#include "util/mutex.h"
 
 namespace vmstore::internal {
 
@@ -29,9 +29,10 @@ class NodeCache {
  private:
   static constexpr int kShards = 16;
   struct Shard {
-    std::mutex mu;
-    std::list<std::pair<uint64_t, std::shared_ptr<const Node>>> lru;  // front = newest
-    std::unordered_map<uint64_t, decltype(lru)::iterator> map;
+    using List = std::list<std::pair<uint64_t, std::shared_ptr<const Node>>>;
+    Mutex mu;
+    List lru GUARDED_BY(mu);  // front = newest
+    std::unordered_map<uint64_t, List::iterator> map GUARDED_BY(mu);
   };
   Shard& ShardOf(uint64_t addr) { return shards_[(addr * 0x9E3779B97F4A7C15ull) >> 60]; }
   size_t per_shard_;

@@ -7,8 +7,14 @@
 // nodes, dirty data blocks, and "overlays" (patched 4 KiB units of committed,
 // unshared data blocks) - and in the write-ahead log as logical redo records.
 //
-// WRITES. An operation is validated, appended to the log, then applied in memory.
-// Writing a cluster copies the path from the root down to its leaf unless the
+// WRITES. A metadata operation (create, delete, resize, snapshot, clone,
+// rollback) is validated, appended to the log, then applied in memory. A range
+// mutation (write, trim, zeroing) is applied first and logged after
+// (ApplyThenLog): room in the log buffer is made before (PrepareLog), so the
+// append cannot fail, and the record holds exactly what was applied - a
+// failure part way (a failing disk) stops at a cluster boundary and logs only
+// that part. Both happen under writer_mu_, so the log's order is the order of
+// the changes. Writing a cluster copies the path from the root down to its leaf unless the
 // path is already private and dirty (copy-on-write with lazy reference counts):
 // a node whose count is above 1 is copied and its children gain a reference; a
 // committed node with count 1 is moved to a new address. The data then goes:
@@ -52,7 +58,13 @@
 // The freeze, which rewrites checksums in dirty nodes and swaps the maps,
 // holds writer_mu_ and every volume lock; the background half holds neither
 // (ckpt_mu_ guards the hand-over) and touches only the frozen state, the
-// containers, the superblock file and the frozen log.
+// containers, the superblock file and the frozen log. What each lock guards
+// is written down below as GUARDED_BY / REQUIRES and checked by clang's
+// -Wthread-safety (scripts/test.sh). Not expressible there, so stated here: a
+// VolumeState's record is read by readers under its lock shared and by the
+// writer under writer_mu_ alone, and written under both; the sharded maps
+// lock themselves; the frozen maps and `sb_` fields other than the
+// checkpoint's are the checkpoint thread's while one runs.
 #pragma once
 
 #include <atomic>
@@ -74,7 +86,9 @@
 #include "engine/file_block_store.h"
 #include "engine/wal.h"
 #include "util/sharded_map.h"
+#include "util/mutex.h"
 #include "util/shared_mutex.h"
+#include "util/thread_annotations.h"
 #include "vmstore/pool.h"
 
 namespace vmstore::internal {
@@ -130,6 +144,7 @@ struct CheckpointJob {
   bool rotate_log = true;                                // false in recovery: one log, no writers
   bool undo_logged = false;                              // set once the undo records are in the log's buffer
   DedupIndex::Batch dedup_batch;                         // the generation's manifests, written before the commit
+  DedupIndex* dedup = nullptr;                           // ... by this index (set with the batch, at the freeze)
 };
 
 class PoolImpl final : public Pool {
@@ -171,45 +186,45 @@ class PoolImpl final : public Pool {
   Status LoadSuperblock();
   // Both superblock slots, each decoded or with the reason it is not valid.
   StatusOr<std::vector<StatusOr<Superblock>>> ReadSuperblockSlots();
-  Status LoadVolumeTable();
-  Status Recover();
-  Status ReclaimGarbage(uint64_t* garbage_bytes, bool punch);
+  Status LoadVolumeTable() REQUIRES(writer_mu_);
+  Status Recover() REQUIRES(writer_mu_);
+  Status ReclaimGarbage(uint64_t* garbage_bytes, bool punch) REQUIRES(writer_mu_);
   // Whether page `page` of container c's sum area describes only units that
   // are free and below the cursor (so never used again).
-  bool SumPageFree(uint64_t c, uint64_t page) const;
+  bool SumPageFree(uint64_t c, uint64_t page) const REQUIRES(writer_mu_);
   // Opens the deduplication index if the superblock says so, else removes a
   // stale one (pool_open.cc).
-  Status OpenDedup();
+  Status OpenDedup() REQUIRES(writer_mu_);
   std::string DedupPath() const { return dir_ + "/dedup.idx"; }
   std::unique_ptr<DedupIndex> NewDedupIndex() const;  // with the pool's options; not loaded
   // fsck / scrub of the index (dedup.cc): every batch and manifest whole, and
   // every entry of a live block carrying that block's checksum (`data_csums`:
   // data block -> checksum, from the walk). Problems go to report->errors.
-  Status CheckDedup(const std::unordered_map<uint64_t, uint64_t>& data_csums, CheckReport* report);
+  Status CheckDedup(const std::unordered_map<uint64_t, uint64_t>& data_csums, CheckReport* report) REQUIRES(writer_mu_);
 
   // --- tree.cc
   uint32_t cluster_units() const { return sb_.cluster_size / kUnit; }
   StatusOr<std::shared_ptr<const Node>> LoadNode(const BlockPtr& p, ReadStats* stats) const;
   // Makes the node behind *ref private and dirty (copy-on-write) and returns it.
-  StatusOr<Node*> MutableNode(BlockPtr* ref);
+  StatusOr<Node*> MutableNode(BlockPtr* ref) REQUIRES(writer_mu_);
   // Drops one reference to the block behind p; `level` is the node level, -1 for
   // data. An index node whose last reference goes must be read first (to drop
   // its children); when that read fails, the whole drop is deferred
   // (deferred_unrefs_) and its blocks stay allocated until a retry succeeds.
-  Status Unref(const BlockPtr& p, int level);
+  Status Unref(const BlockPtr& p, int level) REQUIRES(writer_mu_);
   // Retries the deferred drops (writer_mu_ and every volume lock held).
-  void RetryDeferredUnrefs();
-  void Release(uint64_t addr, uint32_t units);
+  void RetryDeferredUnrefs() REQUIRES(writer_mu_);
+  void Release(uint64_t addr, uint32_t units) REQUIRES(writer_mu_);
   StatusOr<BlockPtr> Lookup(const VolumeRecord& v, uint64_t cluster, ReadStats* stats) const;
-  StatusOr<std::pair<Node*, int>> LeafForWrite(VolumeRecord* v, uint64_t cluster);
-  BlockPtr NewDataBlock(std::string content);
+  StatusOr<std::pair<Node*, int>> LeafForWrite(VolumeRecord* v, uint64_t cluster) REQUIRES(writer_mu_);
+  BlockPtr NewDataBlock(std::string content) REQUIRES(writer_mu_);
   // Adds the references of every block reachable from p into `refs` (open, verify).
   Status WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems) const;
   // Counts the volume table and every block reachable from every volume into
   // `refs`. Overlapping blocks go to `problems`. An unreadable tree fails the
   // call ("volume N: ..."), or with `keep_going` is appended to `problems` and
   // the walk goes on.
-  Status RebuildRefs(RefTable* refs, std::vector<std::string>* problems, bool keep_going) const;
+  Status RebuildRefs(RefTable* refs, std::vector<std::string>* problems, bool keep_going) const REQUIRES(writer_mu_);
   using LeafFn = std::function<Status(uint64_t first_cluster, uint64_t count, const BlockPtr& p)>;
   // Calls fn for every leaf entry (or hole run) covering clusters [lo, hi).
   Status WalkLeaves(const BlockPtr& p, int level, uint64_t base, uint64_t lo, uint64_t hi, const LeafFn& fn) const;
@@ -230,11 +245,11 @@ class PoolImpl final : public Pool {
   Status ReadBlock(const BlockPtr& p, uint32_t offset, uint32_t length, char* dst) const;
   // `print`: the whole cluster's ClusterPrint if already computed.
   Status WriteCluster(VolumeRecord* v, uint64_t cluster, uint32_t offset, const char* data, uint32_t length,
-                      const ClusterPrint* print);
+                      const ClusterPrint* print) REQUIRES(writer_mu_);
   // The block for a cluster's new content (writer_mu_ held): the zero marker
   // for zeroes; with deduplication on, an existing block of the same content
   // (one more reference); otherwise a new dirty block.
-  BlockPtr StoreCluster(VolumeId stream, std::string content, const ClusterPrint* print);
+  BlockPtr StoreCluster(VolumeId stream, std::string content, const ClusterPrint* print) REQUIRES(writer_mu_);
   ClusterPrint PrintCluster(const char* data) const;
   // With deduplication on, the fingerprints of the whole, non-zero clusters of
   // a write (indexed by cluster - offset / cluster size), computed before the
@@ -244,52 +259,53 @@ class PoolImpl final : public Pool {
   // *applied (if given) says how many bytes from `offset` were changed (a
   // cluster boundary), and nothing after them was.
   Status DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied = nullptr,
-                 const std::vector<ClusterPrint>* prints = nullptr);
+                 const std::vector<ClusterPrint>* prints = nullptr) REQUIRES(writer_mu_);
   enum class Discard { kTrim, kZeroPunch, kZeroAlloc };
-  Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode, uint64_t* applied = nullptr);
+  Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode, uint64_t* applied = nullptr) REQUIRES(writer_mu_);
 
   // --- volume_ops.cc
   // Writer side (writer_mu_ held).
-  StatusOr<VolumeRecord*> Find(VolumeId id);
-  StatusOr<const VolumeRecord*> FindConst(VolumeId id) const;
-  StatusOr<std::shared_ptr<VolumeState>> FindState(VolumeId id) const;
-  void InsertVolume(const VolumeRecord& r);
+  StatusOr<VolumeRecord*> Find(VolumeId id) REQUIRES(writer_mu_);
+  StatusOr<const VolumeRecord*> FindConst(VolumeId id) const REQUIRES(writer_mu_);
+  StatusOr<std::shared_ptr<VolumeState>> FindState(VolumeId id) const REQUIRES(writer_mu_);
+  void InsertVolume(const VolumeRecord& r) REQUIRES(writer_mu_);
   // Reader side: the volume's state, to be locked shared by the caller.
   StatusOr<std::shared_ptr<VolumeState>> FindForRead(VolumeId id) const;
   // Every volume's lock, exclusively, in id order (writer_mu_ held).
-  std::vector<std::unique_lock<SharedMutex>> LockAllVolumes();
-  uint64_t AllocateAddr(uint32_t units);
+  std::vector<std::unique_lock<SharedMutex>> LockAllVolumes() REQUIRES(writer_mu_);
+  uint64_t AllocateAddr(uint32_t units) REQUIRES(writer_mu_);
   Status CheckRange(const VolumeRecord& v, uint64_t offset, uint64_t length) const;
   Status CheckWritable(const VolumeRecord& v) const;
-  Status DoCreate(VolumeId id, uint64_t size, int64_t now, uint64_t tag);
-  Status DoDelete(VolumeId id);
-  Status DoResize(VolumeRecord* v, uint64_t size);
-  // Snapshot (read-only) or clone: logs, applies and syncs.
-  // Logs and applies one snapshot or clone; the caller holds writer_mu_ and syncs.
-  StatusOr<VolumeId> CopyVolumeLocked(VolumeId source, bool read_only, uint64_t tag);
-  Status DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only, uint64_t tag);
-  Status DoRollback(VolumeRecord* v, const VolumeRecord& snap);
-  Status Apply(const WalRecord& r);  // replays one redo record
+  Status DoCreate(VolumeId id, uint64_t size, int64_t now, uint64_t tag) REQUIRES(writer_mu_);
+  Status DoDelete(VolumeId id) REQUIRES(writer_mu_);
+  Status DoResize(VolumeRecord* v, uint64_t size) REQUIRES(writer_mu_);
+  // Logs and applies one snapshot (read-only) or clone; the caller holds
+  // writer_mu_ and syncs.
+  StatusOr<VolumeId> CopyVolumeLocked(VolumeId source, bool read_only, uint64_t tag) REQUIRES(writer_mu_);
+  Status DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only, uint64_t tag) REQUIRES(writer_mu_);
+  Status DoRollback(VolumeRecord* v, const VolumeRecord& snap) REQUIRES(writer_mu_);
+  Status Apply(const WalRecord& r) REQUIRES(writer_mu_);  // replays one redo record
   // Makes room in the live log's buffer (writing it out once the frozen log is
   // durable); after it, an Append cannot fail.
-  Status PrepareLog();
+  Status PrepareLog() REQUIRES(writer_mu_);
   // PrepareLog + Append: for operations that log first, then apply.
-  Status Log(WalType type, const std::string& payload);
+  Status Log(WalType type, const std::string& payload) REQUIRES(writer_mu_);
   // Trim / WriteZeroes (writer_mu_ taken here).
   Status DiscardRange(VolumeId id, uint64_t offset, uint64_t length, Discard mode);
   // The range mutations' protocol, apply then log (volume_ops.cc; writer_mu_ held).
   template <typename ApplyFn, typename RecordFn>
-  Status ApplyThenLog(VolumeState* st, ApplyFn apply, RecordFn record);
+  Status ApplyThenLog(VolumeState* st, ApplyFn apply, RecordFn record) REQUIRES(writer_mu_);
   // The common start of Write / Trim / WriteZeroes (writer_mu_ held): checks the
   // volume and range, returns nullptr when there is nothing to do, otherwise
-  // runs Admit() (which may checkpoint). The caller then logs the operation and
-  // only then locks the volume exclusively to apply it, so readers wait for the
-  // change to memory only, not for the log append.
-  StatusOr<std::shared_ptr<VolumeState>> BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length);
+  // runs Admit() (which may checkpoint). The caller then applies the change
+  // with the volume locked exclusively and logs it after releasing that lock
+  // (ApplyThenLog), so readers wait for the change to memory only, not for the
+  // log append.
+  StatusOr<std::shared_ptr<VolumeState>> BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length) REQUIRES(writer_mu_);
   // Before a mutation: checkpoint if dirty state or the log is over its bound.
-  Status Admit();
+  Status Admit() REQUIRES(writer_mu_);
   // The log sync that ends a metadata operation (PoolOptions::sync_metadata_ops).
-  Status SyncMetadata();
+  Status SyncMetadata() REQUIRES(writer_mu_);
 
   // --- space.cc
   // Before `bytes` of new data (writer_mu_ held): OK while the file system can
@@ -297,27 +313,34 @@ class PoolImpl final : public Pool {
   // (PoolOptions::space_reserve_bytes). When it cannot, checkpoints first if
   // that gives space back (blocks freed by trims and deletes, the log), then
   // kNoSpace saying how much is free and kept.
-  Status AdmitSpace(uint64_t bytes);
+  Status AdmitSpace(uint64_t bytes) REQUIRES(writer_mu_);
   // Reads the file system's free space (and resolves the reserve once).
-  Status RefreshSpace();
+  Status RefreshSpace() REQUIRES(writer_mu_);
 
   // --- checkpoint.cc
   // Freezes the dirty generation and starts its background checkpoint, after
   // waiting for the one in flight, if any (writer_mu_ and every volume lock
   // held). `gen_step` is how far the generation advances (2 in recovery).
-  Status FreezeLocked(uint64_t gen_step = 1, bool rotate_log = true);
+  Status FreezeLocked(uint64_t gen_step = 1, bool rotate_log = true) REQUIRES(writer_mu_);
+  // The freeze's steps: undo payloads, sums and checksums bottom-up (the
+  // blocks to write); the volume table, the next superblock and the dedup
+  // batch; what the generation frees once the superblock is down.
+  struct FreezeState;
+  Status FreezeBlocks(CheckpointJob* job, FreezeState* fs) REQUIRES(writer_mu_);
+  void FreezeSuperblock(CheckpointJob* job, uint64_t gen_step, const FreezeState& fs) REQUIRES(writer_mu_);
+  void FreezeFrees(CheckpointJob* job) REQUIRES(writer_mu_);
   // Waits for the in-flight checkpoint, if any (writer_mu_ held); its status.
-  Status WaitCheckpointLocked();
+  Status WaitCheckpointLocked() REQUIRES(writer_mu_);
   bool CheckpointRunning() const;
   // Freeze + wait: a whole checkpoint (writer_mu_ held; takes the volume locks).
-  Status CheckpointNowLocked(uint64_t gen_step = 1, bool rotate_log = true);
+  Status CheckpointNowLocked(uint64_t gen_step = 1, bool rotate_log = true) REQUIRES(writer_mu_);
   void RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* frozen_log);
   // Before writing to the live log: waits until the frozen log is durable, so
   // the live log never holds records whose predecessors could be lost.
   // Waits until the frozen log is durable (writer_mu_ held). When its sync
   // failed, retries the failed checkpoint (WaitCheckpointLocked) and returns
   // that checkpoint's error if it fails again.
-  Status FrozenLogDurable();
+  Status FrozenLogDurable() REQUIRES(writer_mu_);
   // The content and unit sums of a committed (or frozen) data block's units
   // [u0, u1): what an overlay starts from. Verified; Corruption if damaged.
   Status CommittedUnits(const BlockPtr& p, uint32_t u0, uint32_t u1, char* dst, std::vector<uint64_t>* sums) const;
@@ -331,57 +354,58 @@ class PoolImpl final : public Pool {
   std::unique_ptr<Env::Lock> lock_;
   Superblock sb_;
   std::atomic<uint64_t> cursor_{0};  // next free address (the committed one is sb_.cursor)
-  uint64_t next_id_ = 1;
+  uint64_t next_id_ GUARDED_BY(writer_mu_) = 1;
   std::unique_ptr<BlockStore> owned_store_;  // the default store (files), when none was passed
   BlockStore* store_ = nullptr;              // owned_store_ or PoolOptions::block_store
-  std::unique_ptr<Wal> wal_;
-  mutable std::mutex writer_mu_;                                  // serialises every mutation, checkpoint and check
-  std::map<VolumeId, std::shared_ptr<VolumeState>> vols_;         // writer side, ordered
+  mutable Mutex writer_mu_;  // serialises every mutation, checkpoint and check
+  std::unique_ptr<Wal> wal_ GUARDED_BY(writer_mu_);  // the live log
+  std::map<VolumeId, std::shared_ptr<VolumeState>> vols_ GUARDED_BY(writer_mu_);  // writer side, ordered
   ShardedMap<VolumeId, std::shared_ptr<VolumeState>> vol_index_;  // reader side
-  RefTable refs_;                                                 // writer side only
+  RefTable refs_ GUARDED_BY(writer_mu_);
   ShardedMap<uint64_t, std::shared_ptr<Node>> dirty_nodes_;
   ShardedMap<uint64_t, std::shared_ptr<std::string>> dirty_data_;
   ShardedMap<uint64_t, std::shared_ptr<Overlay>> overlays_;
-  std::vector<std::pair<uint64_t, uint32_t>> pending_free_;  // committed or frozen blocks freed this generation
-  std::vector<std::pair<BlockPtr, int>> deferred_unrefs_;    // Unref: nodes that could not be read
+  // Committed or frozen blocks freed this generation.
+  std::vector<std::pair<uint64_t, uint32_t>> pending_free_ GUARDED_BY(writer_mu_);
+  std::vector<std::pair<BlockPtr, int>> deferred_unrefs_ GUARDED_BY(writer_mu_);  // Unref: nodes that could not be read
   // The in-flight checkpoint's generation (see CHECKPOINT above).
   ShardedMap<uint64_t, std::shared_ptr<Node>> frozen_nodes_;
   ShardedMap<uint64_t, std::shared_ptr<const FrozenData>> frozen_data_;
   ShardedMap<uint64_t, std::shared_ptr<const FrozenOverlay>> frozen_overlays_;
   std::unique_ptr<Wal> spare_wal_;  // the next generation's log; the frozen one while in flight
-  mutable std::mutex ckpt_mu_;      // guards the six below
-  std::condition_variable ckpt_cv_;
-  bool ckpt_running_ = false;
-  bool frozen_log_synced_ = true;
-  Status ckpt_status_;  // of the last checkpoint attempt
+  mutable Mutex ckpt_mu_ ACQUIRED_AFTER(writer_mu_);  // the hand-over to the checkpoint thread
+  CondVar ckpt_cv_;
+  bool ckpt_running_ GUARDED_BY(ckpt_mu_) = false;
+  bool frozen_log_synced_ GUARDED_BY(ckpt_mu_) = true;
+  Status ckpt_status_ GUARDED_BY(ckpt_mu_);  // of the last checkpoint attempt
   // A checkpoint that failed before its commit, kept whole to be run again by
   // the next WaitCheckpointLocked (its frozen maps stay readable meanwhile).
-  std::unique_ptr<CheckpointJob> failed_job_;
-  Wal* failed_log_ = nullptr;
+  std::unique_ptr<CheckpointJob> failed_job_ GUARDED_BY(ckpt_mu_);
+  Wal* failed_log_ GUARDED_BY(ckpt_mu_) = nullptr;
   std::thread ckpt_thread_;  // joined under writer_mu_
   mutable NodeCache cache_;
   // Index node loads answered from memory (dirty, frozen or cached nodes) /
   // read from disk, since open (PoolStats).
   mutable std::atomic<uint64_t> node_hits_{0}, node_misses_{0};
-  uint64_t dirty_bytes_ = 0;
-  bool vtable_dirty_ = false;
-  bool sb_dirty_ = false;  // a superblock field other than the checkpoint's changed (SetDedup)
+  uint64_t dirty_bytes_ GUARDED_BY(writer_mu_) = 0;
+  bool vtable_dirty_ GUARDED_BY(writer_mu_) = false;
+  bool sb_dirty_ GUARDED_BY(writer_mu_) = false;  // a superblock field other than the checkpoint's changed (SetDedup)
   // Deduplication: the mode (sb_.dedup, readable without the writer lock),
   // the index (null when off; writer side, and the checkpoint's batch write)
   // and what the pool did with its candidates since opening.
   std::atomic<DedupMode> dedup_mode_{DedupMode::kOff};
-  std::unique_ptr<DedupIndex> dedup_;
-  uint64_t dedup_hits_ = 0;
-  uint64_t dedup_verify_mismatches_ = 0;
+  std::unique_ptr<DedupIndex> dedup_ GUARDED_BY(writer_mu_);
+  uint64_t dedup_hits_ GUARDED_BY(writer_mu_) = 0;
+  uint64_t dedup_verify_mismatches_ GUARDED_BY(writer_mu_) = 0;
   // Space admission (space.cc), writer side: the reserve, the free space last
   // read, when, and what was admitted since.
-  uint64_t reserve_ = 0;
-  uint64_t space_free_ = 0;
-  int64_t space_read_ns_ = 0;
-  uint64_t space_admitted_ = 0;
-  bool replaying_ = false;
-  bool closed_ = false;
-  bool closing_ = false;                    // Close() is checkpointing: every open dedup manifest is sealed
+  uint64_t reserve_ GUARDED_BY(writer_mu_) = 0;
+  uint64_t space_free_ GUARDED_BY(writer_mu_) = 0;
+  int64_t space_read_ns_ GUARDED_BY(writer_mu_) = 0;
+  uint64_t space_admitted_ GUARDED_BY(writer_mu_) = 0;
+  bool replaying_ GUARDED_BY(writer_mu_) = false;
+  bool closed_ GUARDED_BY(writer_mu_) = false;
+  bool closing_ GUARDED_BY(writer_mu_) = false;                   // Close() is checkpointing: every open dedup manifest is sealed
   std::vector<std::string> open_problems_;  // structural problems seen while opening
   Status broken_;                           // set when the pool cannot go on: closed, or a resize half done
 };

@@ -139,6 +139,9 @@ Status PoolImpl::OpenExisting() {
     ASSIGN_OR_RETURN(lock_, env_->LockFile(dir_ + "/pool.lock"));
   }
   RETURN_IF_ERROR(LoadSuperblock());
+  // Opening is single-threaded; the writer lock is held for what the
+  // mutations' code expects of its callers.
+  MutexLock w(&writer_mu_);
   if (opts_.block_store) {
     store_ = opts_.block_store;
   } else {
@@ -223,7 +226,6 @@ Status PoolImpl::Recover() {
     }
   }
   replaying_ = false;
-  std::lock_guard<std::mutex> w(writer_mu_);
   auto locks = LockAllVolumes();
   if (replayed || !records.empty()) {
     // Generation g+2: neither log's records match it, so a crash before both
@@ -284,7 +286,7 @@ Status PoolImpl::ReclaimGarbage(uint64_t* garbage, bool punch) {
 }
 
 Status PoolImpl::Close() {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   auto locks = LockAllVolumes();
   if (closed_ || !wal_) return Status::OK();
   // A failing disk gets a few tries: each runs the failed checkpoint again.

@@ -35,7 +35,10 @@ Status PoolImpl::AdmitSpace(uint64_t bytes) {
   // The data goes to the log now and to a container at the checkpoint; the
   // dirty data already admitted still has to reach its container too.
   const uint64_t cost = 2 * bytes;
-  auto fits = [&] { return space_free_ >= space_admitted_ + cost + dirty_bytes_ + reserve_; };
+  auto fits = [&] {
+    writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
+    return space_free_ >= space_admitted_ + cost + dirty_bytes_ + reserve_;
+  };
   if (reserve_ != 0 && env_->NowNanos() - space_read_ns_ < kSpaceReadInterval && fits()) {
     space_admitted_ += cost;
     return Status::OK();

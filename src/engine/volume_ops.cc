@@ -253,7 +253,7 @@ Status PoolImpl::Apply(const WalRecord& r) {
 // ---- public entry points
 
 StatusOr<VolumeId> PoolImpl::CreateVolume(uint64_t size, uint64_t tag) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   RETURN_IF_ERROR(CheckSize(size));
   RETURN_IF_ERROR(Admit());
   VolumeId id = next_id_;
@@ -265,7 +265,7 @@ StatusOr<VolumeId> PoolImpl::CreateVolume(uint64_t size, uint64_t tag) {
 }
 
 Status PoolImpl::ResizeVolume(VolumeId id, uint64_t size) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   RETURN_IF_ERROR(CheckSize(size));
   ASSIGN_OR_RETURN(VolumeRecord * v, Find(id));
   RETURN_IF_ERROR(CheckWritable(*v));
@@ -281,7 +281,7 @@ Status PoolImpl::ResizeVolume(VolumeId id, uint64_t size) {
 }
 
 Status PoolImpl::DeleteVolume(VolumeId id) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   RETURN_IF_ERROR(FindConst(id).status());
   RETURN_IF_ERROR(Admit());
   RETURN_IF_ERROR(Log(WalType::kDelete, Pack({id})));
@@ -299,7 +299,7 @@ StatusOr<VolumeId> PoolImpl::CopyVolumeLocked(VolumeId source, bool read_only, u
 }
 
 StatusOr<std::vector<VolumeId>> PoolImpl::SnapshotMany(std::span<const VolumeId> sources, uint64_t tag) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   std::set<VolumeId> seen;
   for (VolumeId s : sources) {
     RETURN_IF_ERROR(FindConst(s).status());
@@ -316,7 +316,7 @@ StatusOr<std::vector<VolumeId>> PoolImpl::SnapshotMany(std::span<const VolumeId>
 }
 
 StatusOr<VolumeId> PoolImpl::Clone(VolumeId source, uint64_t tag) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   RETURN_IF_ERROR(FindConst(source).status());
   RETURN_IF_ERROR(Admit());
   ASSIGN_OR_RETURN(VolumeId id, CopyVolumeLocked(source, /*read_only=*/false, tag));
@@ -325,7 +325,7 @@ StatusOr<VolumeId> PoolImpl::Clone(VolumeId source, uint64_t tag) {
 }
 
 Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   ASSIGN_OR_RETURN(VolumeRecord * v, Find(volume));
   ASSIGN_OR_RETURN(VolumeRecord * s, Find(snapshot));
   RETURN_IF_ERROR(CheckWritable(*v));
@@ -370,16 +370,18 @@ Status PoolImpl::Write(VolumeId id, uint64_t offset, std::span<const char> data)
   // Hashing is the costly part of deduplication: done before the lock, so
   // writers of several connections hash in parallel.
   const std::vector<ClusterPrint> prints = FingerprintWrite(offset, data);
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, data.size()));
   if (!st) return Status::OK();
   RETURN_IF_ERROR(AdmitSpace(data.size()));
   return ApplyThenLog(
       st.get(),
       [&](VolumeRecord* v, uint64_t* applied) {
+        writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
         return DoWrite(v, offset, data.data(), data.size(), applied, &prints);
       },
       [&](uint64_t applied) {
+        writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
         std::string payload = Pack({id, offset});
         payload.append(data.data(), applied);
         wal_->Append(WalType::kWrite, payload);
@@ -395,12 +397,17 @@ Status PoolImpl::WriteZeroes(VolumeId id, uint64_t offset, uint64_t length, bool
 }
 
 Status PoolImpl::DiscardRange(VolumeId id, uint64_t offset, uint64_t length, Discard mode) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   ASSIGN_OR_RETURN(auto st, BeginRangeMutation(id, offset, length));
   if (!st) return Status::OK();
   return ApplyThenLog(
-      st.get(), [&](VolumeRecord* v, uint64_t* applied) { return DoDiscard(v, offset, length, mode, applied); },
+      st.get(),
+      [&](VolumeRecord* v, uint64_t* applied) {
+        writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
+        return DoDiscard(v, offset, length, mode, applied);
+      },
       [&](uint64_t applied) {
+        writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
         if (mode == Discard::kTrim) {
           wal_->Append(WalType::kTrim, Pack({id, offset, applied}));
         } else {
@@ -410,7 +417,7 @@ Status PoolImpl::DiscardRange(VolumeId id, uint64_t offset, uint64_t length, Dis
 }
 
 Status PoolImpl::Flush() {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   if (!broken_.ok()) return broken_;
   RETURN_IF_ERROR(FrozenLogDurable());  // what was logged before a freeze, first
   if (wal_->sync_failed()) {
@@ -427,20 +434,20 @@ static VolumeInfo ToInfo(const VolumeRecord& r) {
 }
 
 StatusOr<VolumeInfo> PoolImpl::Info(VolumeId id) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
   return ToInfo(*v);
 }
 
 std::vector<VolumeInfo> PoolImpl::ListVolumes() {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   std::vector<VolumeInfo> out;
   for (auto& [id, st] : vols_) out.push_back(ToInfo(st->rec));
   return out;
 }
 
 StatusOr<SpaceInfo> PoolImpl::Space(VolumeId id) {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
   SpaceInfo s;
   s.logical = v->size;
@@ -453,6 +460,7 @@ StatusOr<SpaceInfo> PoolImpl::Space(VolumeId id) {
   // Exclusive: simulate deleting the volume and count what would be freed.
   std::unordered_map<uint64_t, uint32_t> dropped;
   std::function<Status(const BlockPtr&, int)> sim = [&](const BlockPtr& p, int level) -> Status {
+    writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
     if (!IsReal(p.addr)) return Status::OK();
     if (refs_.Get(p.addr) > ++dropped[p.addr]) return Status::OK();
     if (level < 0) {
@@ -468,7 +476,7 @@ StatusOr<SpaceInfo> PoolImpl::Space(VolumeId id) {
 }
 
 StatusOr<PoolStats> PoolImpl::Stats() {
-  std::lock_guard<std::mutex> w(writer_mu_);
+  MutexLock w(&writer_mu_);
   (void)WaitCheckpointLocked();  // figures of a settled generation (a failure shows elsewhere)
   PoolStats s;
   s.cluster_size = sb_.cluster_size;

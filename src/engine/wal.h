@@ -8,8 +8,9 @@
 // records left over from an earlier generation, torn writes or reordered writes
 // end the log at the first record that does not fit (docs/FORMAT.md, "wal").
 //
-// Thread-safety: none; the pool serialises access (the live log under its
-// writer lock, the frozen one on the checkpoint thread).
+// Thread-safety: none; the pool serialises access: the live log is
+// PoolImpl::wal_, GUARDED_BY(writer_mu_); the frozen one is handed to the
+// checkpoint thread (under ckpt_mu_) and used by it alone until it is done.
 #pragma once
 
 #include <cstdint>

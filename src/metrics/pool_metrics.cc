@@ -26,7 +26,8 @@ void PerItem(PromText* t, const std::string& name, const char* type, const std::
   }
 }
 
-void PoolFamilies(PromText* t, const std::vector<VmSummary>& vms, const std::vector<SrFigures>& srs) {
+// Per VM: disks, snapshots, the newest snapshot.
+void VmFamilies(PromText* t, const std::vector<VmSummary>& vms) {
   uint64_t live = 0, deleted = 0;
   std::vector<VmSummary> shown;  // per-VM series: live VMs only
   for (const VmSummary& v : vms) {
@@ -53,10 +54,12 @@ void PoolFamilies(PromText* t, const std::vector<VmSummary>& vms, const std::vec
             if (!v.snapshots) return std::nullopt;
             return static_cast<double>(v.newest_snapshot_ns / 1000000) / 1000.0;
           }));
+}
 
+// Per SR: what it is, whether it is up, its file system.
+void SrFamilies(PromText* t, const std::vector<SrFigures>& srs) {
   using SrLabels = std::function<Labels(const SrFigures&)>;
   using SrValue = std::function<std::optional<uint64_t>(const SrFigures&)>;
-  using SrDouble = std::function<std::optional<double>(const SrFigures&)>;
   SrLabels sr_label = [](const SrFigures& f) { return Labels{{"sr", f.sr.name}}; };
   t->Family("vmstore_sr_info", "gauge", "One series per SR (value 1): its type, location and deduplication mode");
   for (const SrFigures& f : srs) {
@@ -82,6 +85,14 @@ void PoolFamilies(PromText* t, const std::vector<VmSummary>& vms, const std::vec
             if (!f.fs) return std::nullopt;
             return f.fs->available;
           }));
+}
+
+// Per native SR: the engine's space, node cache and deduplication figures.
+void EngineFamilies(PromText* t, const std::vector<SrFigures>& srs) {
+  using SrLabels = std::function<Labels(const SrFigures&)>;
+  using SrValue = std::function<std::optional<uint64_t>(const SrFigures&)>;
+  using SrDouble = std::function<std::optional<double>(const SrFigures&)>;
+  SrLabels sr_label = [](const SrFigures& f) { return Labels{{"sr", f.sr.name}}; };
   // The native engine's own figures.
   auto native = [](uint64_t PoolStats::*field) {
     return SrValue([field](const SrFigures& f) -> std::optional<uint64_t> {
@@ -139,6 +150,12 @@ void PoolFamilies(PromText* t, const std::vector<VmSummary>& vms, const std::vec
             if (!f.stats) return std::nullopt;
             return f.stats->dedup_stats.ratio();
           }));
+}
+
+void PoolFamilies(PromText* t, const std::vector<VmSummary>& vms, const std::vector<SrFigures>& srs) {
+  VmFamilies(t, vms);
+  SrFamilies(t, srs);
+  EngineFamilies(t, srs);
 }
 
 void ServerFamilies(PromText* t, const ServerView& v) {

@@ -2,7 +2,7 @@
 
 namespace vmstore::nbd {
 std::shared_ptr<SharedMutex> ManagerExports::Gate(const std::string& vm) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   auto& g = gates_[vm];
   if (!g) g = std::make_shared<SharedMutex>();
   return g;
@@ -10,7 +10,7 @@ std::shared_ptr<SharedMutex> ManagerExports::Gate(const std::string& vm) {
 
 Status ManagerExports::Quiesce(const std::string& vm, const std::function<Status()>& fn) {
   auto gate = Gate(vm);
-  std::unique_lock<SharedMutex> l(*gate);
+  WriterLock l(gate.get());
   return fn();
 }
 

@@ -10,6 +10,7 @@
 #include <shared_mutex>
 
 #include "nbd/server.h"
+#include "util/mutex.h"
 #include "util/shared_mutex.h"
 #include "vmstore/manager.h"
 
@@ -32,8 +33,8 @@ class ManagerExports : public ExportSource {
   std::shared_ptr<SharedMutex> Gate(const std::string& vm);
 
   Manager* m_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<SharedMutex>> gates_;  // by VM name
+  Mutex mu_;
+  std::map<std::string, std::shared_ptr<SharedMutex>> gates_ GUARDED_BY(mu_);  // by VM name
 };
 
 }  // namespace vmstore::nbd

@@ -65,14 +65,14 @@ ExportStats ExportMetrics::Snapshot() const {
 }
 
 ExportMetrics* ExportMetricsRegistry::For(const std::string& export_name) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   auto& slot = exports_[export_name];
   if (!slot) slot = std::make_unique<ExportMetrics>();
   return slot.get();
 }
 
 std::map<std::string, ExportStats> ExportMetricsRegistry::Snapshot() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   std::map<std::string, ExportStats> out;
   for (const auto& [name, m] : exports_) out[name] = m->Snapshot();
   return out;

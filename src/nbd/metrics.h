@@ -20,9 +20,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "util/mutex.h"
 
 namespace vmstore::nbd {
 
@@ -76,8 +77,8 @@ class ExportMetricsRegistry {
   std::map<std::string, ExportStats> Snapshot() const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<ExportMetrics>> exports_;
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<ExportMetrics>> exports_ GUARDED_BY(mu_);
 };
 
 // The index into kLatencyBounds (or kLatencyBounds.size() for +Inf) of the

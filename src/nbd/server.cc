@@ -104,7 +104,7 @@ void Server::AcceptLoop(int listen_fd) {
     auto c = std::make_shared<Connection>();
     c->fd = fd;
     c->client = client;
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (stopping_) {
       ::close(fd);
       break;
@@ -124,7 +124,7 @@ void Server::AcceptLoop(int listen_fd) {
     conn_threads_.push_back({std::thread([this, c, done] {
                                Serve(c);
                                {
-                                 std::lock_guard<std::mutex> l2(mu_);
+                                 MutexLock l2(&mu_);
                                  conns_.erase(c);
                                }
                                *done = true;
@@ -153,7 +153,7 @@ bool Server::Admit(const std::shared_ptr<Connection>& c) {
 }
 
 std::vector<std::string> Server::OpenExports() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   std::vector<std::string> out;
   for (const auto& c : conns_) {
     if (!c->export_name.empty()) out.push_back(c->export_name);
@@ -163,6 +163,7 @@ std::vector<std::string> Server::OpenExports() const {
 
 void Server::Disconnect(const std::vector<std::string>& exports) {
   auto matching = [&] {
+    mu_.AssertHeld();  // called with mu_ held
     std::vector<int> fds;
     for (const auto& c : conns_) {
       if (std::find(exports.begin(), exports.end(), c->export_name) != exports.end()) fds.push_back(c->fd);
@@ -170,12 +171,12 @@ void Server::Disconnect(const std::vector<std::string>& exports) {
     return fds;
   };
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     for (int fd : matching()) ::shutdown(fd, SHUT_RDWR);
   }
   for (int i = 0; i < 1000; ++i) {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       if (matching().empty()) return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -193,12 +194,12 @@ void Server::Stop() {
   }
   {
     // Wake every reader; workers finish what was read and the connection flushes.
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     for (auto& c : conns_) ::shutdown(c->fd, SHUT_RD);
   }
   std::vector<ConnThread> threads;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     threads.swap(conn_threads_);
   }
   for (auto& t : threads) t.thread.join();
@@ -213,7 +214,7 @@ void Server::Serve(std::shared_ptr<Connection> c) {
   }
   c->stream = hs.TakeStream();
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     c->export_name = hs.export_name;
   }
   c->structured = hs.structured;

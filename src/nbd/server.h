@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "nbd/metrics.h"
+#include "util/mutex.h"
 #include "util/shared_mutex.h"
 #include "vmstore/backend.h"
 #include "vmstore/status.h"
@@ -115,7 +116,7 @@ class Server {
  private:
   void AcceptLoop(int listen_fd);
   // Takes an accepted connection unless a limit says no; mu_ held.
-  bool Admit(const std::shared_ptr<Connection>& c);
+  bool Admit(const std::shared_ptr<Connection>& c) REQUIRES(mu_);
   void Serve(std::shared_ptr<Connection> c);
 
   ExportSource* exports_;
@@ -125,14 +126,14 @@ class Server {
   std::vector<std::thread> acceptors_;
   int tcp_port_ = 0;
   std::atomic<bool> stopping_{false};
-  mutable std::mutex mu_;
-  std::set<std::shared_ptr<Connection>> conns_;
+  mutable Mutex mu_;
+  std::set<std::shared_ptr<Connection>> conns_ GUARDED_BY(mu_);
   // Connection threads; those whose connection ended are joined at the next accept.
   struct ConnThread {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  std::vector<ConnThread> conn_threads_;
+  std::vector<ConnThread> conn_threads_ GUARDED_BY(mu_);
   std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0};
   ExportMetricsRegistry metrics_;
 };

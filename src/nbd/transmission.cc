@@ -144,18 +144,23 @@ bool Connection::Send(std::string_view head, std::string_view body) {
   return stream->WriteFull2(head.data(), head.size(), body.data(), body.size());
 }
 
+// The workers' turns at reading the next request.
+struct ReadTurn {
+  Mutex mu;
+  bool closing GUARDED_BY(mu) = false;  // the stream has ended: no more turns
+};
+
 void Transmit(Connection* c, int workers, RequestCounters counters) {
-  Mutex rmu;            // the reader's turn
-  bool closing = false;  // guarded by rmu
+  ReadTurn turn;
   auto serve = [&] {
     Request r;  // buffers kept across requests
     std::string payload;
     for (;;) {
       {
-        MutexLock l(&rmu);
-        if (closing) return;
+        MutexLock l(&turn.mu);
+        if (turn.closing) return;
         if (!Next(*c, &r)) {
-          closing = true;  // the others finish what they run and stop
+          turn.closing = true;  // the others finish what they run and stop
           return;
         }
       }

@@ -113,7 +113,7 @@ Status ApplyRecords(backend::Device& dev, StreamReader& in, const StreamHeader& 
 
 StatusOr<TransferStats> Receive(Manager& m, const ReceiveOptions& o, StreamReader& in) {
   ASSIGN_OR_RETURN(auto target, ParseDiskRef(o.target, "receive target"));
-  const auto& [vm, disk] = target;
+  const std::string vm = target.first, disk = target.second;
   ASSIGN_OR_RETURN(StreamHeader h, in.ReadHeader());
   if (h.size == 0 || h.size % 512) return Corruption("send stream: disk size " + std::to_string(h.size));
   auto existing = m.GetDisk(o.target);

@@ -8,8 +8,9 @@
 
 #include <array>
 #include <cstdint>
-#include <mutex>
 #include <unordered_map>
+
+#include "util/mutex.h"
 
 namespace vmstore::internal {
 
@@ -19,29 +20,29 @@ class ShardedMap {
   // Returns the value, or a default-constructed V when absent.
   V Get(const K& k) const {
     const Shard& s = ShardOf(k);
-    std::lock_guard<std::mutex> l(s.mu);
+    MutexLock l(&s.mu);
     auto it = s.m.find(k);
     return it == s.m.end() ? V{} : it->second;
   }
   bool Contains(const K& k) const {
     const Shard& s = ShardOf(k);
-    std::lock_guard<std::mutex> l(s.mu);
+    MutexLock l(&s.mu);
     return s.m.count(k) != 0;
   }
   void Put(const K& k, V v) {
     Shard& s = ShardOf(k);
-    std::lock_guard<std::mutex> l(s.mu);
+    MutexLock l(&s.mu);
     s.m[k] = std::move(v);
   }
   bool Erase(const K& k) {
     Shard& s = ShardOf(k);
-    std::lock_guard<std::mutex> l(s.mu);
+    MutexLock l(&s.mu);
     return s.m.erase(k) != 0;
   }
   size_t Size() const {
     size_t n = 0;
     for (const Shard& s : shards_) {
-      std::lock_guard<std::mutex> l(s.mu);
+      MutexLock l(&s.mu);
       n += s.m.size();
     }
     return n;
@@ -50,13 +51,13 @@ class ShardedMap {
   template <typename F>
   void ForEach(F f) const {
     for (const Shard& s : shards_) {
-      std::lock_guard<std::mutex> l(s.mu);
+      MutexLock l(&s.mu);
       for (const auto& [k, v] : s.m) f(k, v);
     }
   }
   void Clear() {
     for (Shard& s : shards_) {
-      std::lock_guard<std::mutex> l(s.mu);
+      MutexLock l(&s.mu);
       s.m.clear();
     }
   }
@@ -64,8 +65,8 @@ class ShardedMap {
  private:
   static constexpr int kShards = 16;
   struct Shard {
-    mutable std::mutex mu;
-    std::unordered_map<K, V> m;
+    mutable Mutex mu;
+    std::unordered_map<K, V> m GUARDED_BY(mu);
   };
   Shard& ShardOf(const K& k) { return shards_[(static_cast<uint64_t>(k) * 0x9E3779B97F4A7C15ull) >> 60]; }
   const Shard& ShardOf(const K& k) const { return shards_[(static_cast<uint64_t>(k) * 0x9E3779B97F4A7C15ull) >> 60]; }
