@@ -33,12 +33,23 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "vmstore/env.h"
 #include "vmstore/status.h"
 
 namespace vmstore {
+
+// A block address: container number (33 bits) and unit index (31 bits).
+inline constexpr int kUnitIndexBits = 31;
+inline constexpr uint64_t BlockAddress(uint64_t container, uint64_t index) {
+  return container << kUnitIndexBits | index;
+}
+inline constexpr uint64_t ContainerOfAddress(uint64_t addr) { return addr >> kUnitIndexBits; }
+inline constexpr uint64_t UnitOfAddress(uint64_t addr) { return addr & ((uint64_t{1} << kUnitIndexBits) - 1); }
 
 // What a pool tells its store before any other call (Attach).
 struct ContainerGeometry {
@@ -92,5 +103,9 @@ class BlockStore {
   // Verifies a container's header against the geometry; kCorruption if damaged.
   virtual Status CheckHeader(uint64_t container) = 0;
 };
+
+// The default store: containers as files in `dir` (which must exist),
+// through `env` (not owned). A storage node serves its containers with it.
+std::unique_ptr<BlockStore> NewFileBlockStore(Env* env, std::string dir);
 
 }  // namespace vmstore

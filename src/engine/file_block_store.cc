@@ -187,3 +187,11 @@ Status FileBlockStore::CheckHeader(uint64_t c) {
 }
 
 }  // namespace vmstore::internal
+
+namespace vmstore {
+
+std::unique_ptr<BlockStore> NewFileBlockStore(Env* env, std::string dir) {
+  return std::make_unique<internal::FileBlockStore>(env, std::move(dir));
+}
+
+}  // namespace vmstore

@@ -19,7 +19,7 @@
 #include "nbd/handshake.h"
 #include "nbd/layers.h"
 #include "nbd/transmission.h"
-#include "util/host_port.h"
+#include "util/tcp_socket.h"
 #include "util/log.h"
 #include "util/socket_io.h"
 #include "util/unix_socket.h"
@@ -43,30 +43,7 @@ ServerStats Server::stats() const { return {n_conns_.load(), n_requests_.load(),
 
 Status Server::Start() {
   if (!opts_.listen.empty()) {
-    ASSIGN_OR_RETURN(internal::HostPort hp, internal::ParseHostPort(opts_.listen, "listen address"));
-    const std::string host = hp.host, port = std::to_string(hp.port);
-    addrinfo hints{}, *res = nullptr;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    if (int e = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res); e != 0) {
-      return InvalidArgument("listen address '" + opts_.listen + "': " + gai_strerror(e));
-    }
-    int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || ::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 64) != 0) {
-      int err = errno;
-      ::freeaddrinfo(res);
-      if (fd >= 0) ::close(fd);
-      return ErrnoStatus(err, "listen on " + opts_.listen);
-    }
-    ::freeaddrinfo(res);
-    sockaddr_storage ss{};
-    socklen_t sl = sizeof ss;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl);
-    tcp_port_ = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
-                                         : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    ASSIGN_OR_RETURN(int fd, internal::ListenTcp(opts_.listen, "listen address", 64, &tcp_port_));
     listen_fds_.push_back(fd);
   }
   // The admin socket is root's alone (mode 0600 before it listens).

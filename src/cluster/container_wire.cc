@@ -1,0 +1,105 @@
+#include "cluster/container_wire.h"
+
+#include "util/coding.h"
+
+namespace vmstore::cluster {
+
+using internal::GetBe32;
+using internal::GetBe64;
+using internal::PutBe32;
+using internal::PutBe64;
+
+const char* ContainerOpName(ContainerOp op) {
+  switch (op) {
+    case ContainerOp::kHello:
+      return "hello";
+    case ContainerOp::kReadUnits:
+      return "read_units";
+    case ContainerOp::kReadSums:
+      return "read_sums";
+    case ContainerOp::kWrite:
+      return "write";
+    case ContainerOp::kSync:
+      return "sync";
+    case ContainerOp::kPunch:
+      return "punch";
+    case ContainerOp::kPunchSums:
+      return "punch_sums";
+    case ContainerOp::kDelete:
+      return "delete";
+    case ContainerOp::kTruncate:
+      return "truncate";
+    case ContainerOp::kList:
+      return "list";
+    case ContainerOp::kAllocatedUnits:
+      return "allocated_units";
+    case ContainerOp::kCheckHeader:
+      return "check_header";
+    case ContainerOp::kStat:
+      return "stat";
+  }
+  return "unknown";
+}
+
+std::string EncodeRequest(const ContainerRequest& r) {
+  std::string h;
+  PutBe32(&h, kRequestMagic);
+  h.push_back(static_cast<char>(r.op));
+  h.append(3, '\0');
+  PutBe64(&h, r.id);
+  PutBe64(&h, r.fence);
+  PutBe64(&h, r.container);
+  PutBe64(&h, r.first);
+  PutBe32(&h, r.count);
+  PutBe32(&h, r.payload_bytes);
+  return h;
+}
+
+StatusOr<ContainerRequest> DecodeRequest(std::string_view h) {
+  if (h.size() != kRequestHeaderBytes) return InvalidArgument("container request header of the wrong size");
+  if (GetBe32(h.data()) != kRequestMagic) return InvalidArgument("not a container request (bad magic)");
+  ContainerRequest r;
+  const uint8_t op = static_cast<uint8_t>(h[4]);
+  if (op < 1 || op > static_cast<uint8_t>(ContainerOp::kStat)) {
+    return InvalidArgument("unknown container op " + std::to_string(op));
+  }
+  r.op = static_cast<ContainerOp>(op);
+  r.id = GetBe64(h.data() + 8);
+  r.fence = GetBe64(h.data() + 16);
+  r.container = GetBe64(h.data() + 24);
+  r.first = GetBe64(h.data() + 32);
+  r.count = GetBe32(h.data() + 40);
+  r.payload_bytes = GetBe32(h.data() + 44);
+  if (r.payload_bytes > kMaxPayloadBytes) {
+    return InvalidArgument("container request payload of " + std::to_string(r.payload_bytes) + " bytes is over the limit");
+  }
+  return r;
+}
+
+std::string EncodeResponse(const ContainerResponse& r) {
+  std::string h;
+  PutBe32(&h, kResponseMagic);
+  PutBe32(&h, static_cast<uint32_t>(r.code));
+  PutBe64(&h, r.id);
+  PutBe32(&h, r.payload_bytes);
+  PutBe32(&h, r.message_bytes);
+  return h;
+}
+
+StatusOr<ContainerResponse> DecodeResponse(std::string_view h) {
+  if (h.size() != kResponseHeaderBytes) return InvalidArgument("container response header of the wrong size");
+  if (GetBe32(h.data()) != kResponseMagic) return Corruption("not a container response (bad magic)");
+  ContainerResponse r;
+  const uint32_t code = GetBe32(h.data() + 4);
+  if (code > static_cast<uint32_t>(Code::kInternal)) return Corruption("container response with unknown code " + std::to_string(code));
+  r.code = static_cast<Code>(code);
+  r.id = GetBe64(h.data() + 8);
+  r.payload_bytes = GetBe32(h.data() + 16);
+  r.message_bytes = GetBe32(h.data() + 20);
+  if (r.payload_bytes > kMaxPayloadBytes || r.message_bytes > kMaxMessageBytes) {
+    return Corruption("container response too long");
+  }
+  return r;
+}
+
+}  // namespace vmstore::cluster

@@ -1,0 +1,74 @@
+// The container protocol between gateways and storage nodes: one request,
+// one response, on a TCP connection that carries many in turn.
+//
+//   request  (48 bytes, big-endian)   response (24 bytes, big-endian)
+//   u32 magic "VMCQ"                  u32 magic "VMCR"
+//   u8  op, u8[3] zero                u32 code (vmstore::Code; 0 = OK)
+//   u64 request id                    u64 request id (echoed)
+//   u64 fence (the caller's epoch)    u32 payload bytes
+//   u64 container                     u32 message bytes (an error's text)
+//   u64 first (unit, or sum page)     then the payload, then the message
+//   u32 count (units)
+//   u32 payload bytes, then the payload
+//
+// Payloads: kHello carries the cluster's 16-byte uuid and the units per
+// container; kWrite `count` units of data then `count` u64 sums (little-endian,
+// as on disk); kSync the u64 container numbers to sync. Answers: kReadUnits
+// the data; kReadSums the sums; kList and kAllocatedUnits u64 lists; kStat the
+// allocated bytes. docs/FORMAT.md has the same table.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "vmstore/status.h"
+
+namespace vmstore::cluster {
+
+enum class ContainerOp : uint8_t {
+  kHello = 1,
+  kReadUnits = 2,
+  kReadSums = 3,
+  kWrite = 4,
+  kSync = 5,
+  kPunch = 6,
+  kPunchSums = 7,
+  kDelete = 8,
+  kTruncate = 9,
+  kList = 10,
+  kAllocatedUnits = 11,
+  kCheckHeader = 12,
+  kStat = 13,
+};
+const char* ContainerOpName(ContainerOp op);
+
+inline constexpr uint32_t kRequestMagic = 0x564d4351;   // "VMCQ"
+inline constexpr uint32_t kResponseMagic = 0x564d4352;  // "VMCR"
+inline constexpr size_t kRequestHeaderBytes = 48;
+inline constexpr size_t kResponseHeaderBytes = 24;
+// The largest payload either side accepts: a coalesced run of 512 KiB plus
+// its sums, with room to spare; a longer one ends the connection.
+inline constexpr uint32_t kMaxPayloadBytes = 4u << 20;
+inline constexpr uint32_t kMaxMessageBytes = 4096;
+
+struct ContainerRequest {
+  ContainerOp op = ContainerOp::kHello;
+  uint64_t id = 0, fence = 0, container = 0, first = 0;
+  uint32_t count = 0;
+  uint32_t payload_bytes = 0;
+};
+
+struct ContainerResponse {
+  Code code = Code::kOk;
+  uint64_t id = 0;
+  uint32_t payload_bytes = 0, message_bytes = 0;
+};
+
+std::string EncodeRequest(const ContainerRequest& r);
+// InvalidArgument for a bad magic, an unknown op or a payload over the limit.
+StatusOr<ContainerRequest> DecodeRequest(std::string_view header);
+std::string EncodeResponse(const ContainerResponse& r);
+StatusOr<ContainerResponse> DecodeResponse(std::string_view header);
+
+}  // namespace vmstore::cluster

@@ -1,0 +1,52 @@
+// NodeClient: a gateway's connections to one storage node - the container
+// protocol's client side. Each call takes a free connection (up to
+// `connections`), sends one request and reads its answer; a broken
+// connection is dropped and the call tried once more on a new one (which
+// says hello first). Every call is bounded by the timeout.
+//
+// Errors: the node's answer (its Status code and message), IOError when the
+// node cannot be reached or does not answer in time, Corruption for an
+// answer that is not the protocol's.
+// Thread-safety: thread-safe; calls run in parallel up to `connections`.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/container_wire.h"
+#include "util/mutex.h"
+#include "vmstore/block_store.h"
+
+namespace vmstore::cluster {
+
+class NodeClient {
+ public:
+  NodeClient(std::string address, ContainerGeometry geometry, std::chrono::milliseconds timeout,
+             int connections = 4);
+  ~NodeClient();
+  NodeClient(const NodeClient&) = delete;
+  NodeClient& operator=(const NodeClient&) = delete;
+
+  // Sends `r` (its id and payload size are filled in) with `payload`; the answer's payload.
+  StatusOr<std::string> Call(ContainerRequest r, std::string_view payload = {});
+  const std::string& address() const { return address_; }
+
+ private:
+  // A connected, greeted socket from the pool, or a new one.
+  StatusOr<int> Take();
+  void Give(int fd);
+  StatusOr<std::string> CallOn(int fd, const ContainerRequest& r, std::string_view payload, bool* broken);
+
+  const std::string address_;
+  const ContainerGeometry geometry_;
+  const std::chrono::milliseconds timeout_;
+  const int max_idle_;
+  Mutex mu_;
+  std::vector<int> idle_ GUARDED_BY(mu_);
+  uint64_t next_id_ GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace vmstore::cluster

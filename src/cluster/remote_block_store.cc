@@ -1,0 +1,231 @@
+#include "cluster/remote_block_store.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/coding.h"
+
+namespace vmstore::cluster {
+
+namespace {
+
+constexpr size_t kUnit = 4096;
+constexpr size_t kRunBytes = 512 * 1024;  // the coalescing buffer
+
+ContainerRequest Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) {
+  ContainerRequest r;
+  r.op = op;
+  r.container = container;
+  r.first = first;
+  r.count = count;
+  return r;
+}
+
+std::vector<uint64_t> U64s(const std::string& s) {
+  std::vector<uint64_t> v(s.size() / 8);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = internal::GetU64(s.data() + i * 8);
+  return v;
+}
+
+}  // namespace
+
+RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options)
+    : ring_(std::move(ring)), opts_(options) {}
+
+Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
+  if (geometry.container_units != opts_.cluster.container_units) {
+    return InvalidArgument("the pool's containers hold " + std::to_string(geometry.container_units) +
+                           " units; the cluster's hold " + std::to_string(opts_.cluster.container_units));
+  }
+  clients_.clear();
+  for (const RingNode& n : ring_.nodes()) {
+    clients_[n.name] =
+        std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node);
+  }
+  if (clients_.empty()) return FailedPrecondition("the ring has no storage nodes");
+  return Status::OK();
+}
+
+std::vector<NodeClient*> RemoteBlockStore::Owners(uint64_t container) {
+  std::vector<NodeClient*> out;
+  for (const RingNode* n : ring_.Place(container, opts_.replicas)) out.push_back(clients_.at(n->name).get());
+  return out;
+}
+
+void RemoteBlockStore::Degrade(uint64_t container, const std::string& node) {
+  MutexLock l(&mu_);
+  degraded_[container].insert(node);
+}
+
+std::map<uint64_t, std::set<std::string>> RemoteBlockStore::degraded() const {
+  MutexLock l(&mu_);
+  return degraded_;
+}
+
+StatusOr<std::string> RemoteBlockStore::ReadFrom(uint64_t container, const ContainerRequest& r) {
+  Status first_error;
+  for (NodeClient* c : Owners(container)) {
+    ++round_trips_;
+    auto out = c->Call(r);
+    if (out.ok()) return out;
+    // A damaged replica is worth more than an unreachable one in the report.
+    if (first_error.ok() || out.status().code() == Code::kCorruption) first_error = out.status();
+  }
+  if (first_error.ok()) return IOError("container " + std::to_string(container) + " has no replica to read from");
+  return first_error;
+}
+
+Status RemoteBlockStore::ToAll(uint64_t container, const ContainerRequest& r, std::string_view payload) {
+  Status last;
+  int ok = 0;
+  for (NodeClient* c : Owners(container)) {
+    ++round_trips_;
+    Status s = c->Call(r, payload).status();
+    if (s.ok()) {
+      ++ok;
+      MutexLock l(&mu_);
+      touched_[c->address()].insert(container);
+    } else {
+      last = s;
+      Degrade(container, c->address());
+    }
+  }
+  if (ok > 0) return Status::OK();
+  return last.ok() ? FailedPrecondition("container " + std::to_string(container) + " has no replica") : last;
+}
+
+StatusOr<std::vector<uint64_t>> RemoteBlockStore::List() {
+  std::set<uint64_t> all;
+  int answered = 0;
+  Status last;
+  for (auto& [name, c] : clients_) {
+    ++round_trips_;
+    auto out = c->Call(Req(ContainerOp::kList, 0, 0, 0));
+    if (!out.ok()) {
+      last = out.status();
+      continue;
+    }
+    ++answered;
+    for (uint64_t x : U64s(*out)) all.insert(x);
+  }
+  if (!answered) return last;
+  return std::vector<uint64_t>(all.begin(), all.end());
+}
+
+Status RemoteBlockStore::ReadUnits(uint64_t addr, uint32_t units, char* dst) {
+  ASSIGN_OR_RETURN(std::string data,
+                   ReadFrom(ContainerOfAddress(addr),
+                            Req(ContainerOp::kReadUnits, ContainerOfAddress(addr), UnitOfAddress(addr), units)));
+  if (data.size() != size_t{units} * kUnit) return Corruption("a node answered a read with the wrong length");
+  std::memcpy(dst, data.data(), data.size());
+  return Status::OK();
+}
+
+Status RemoteBlockStore::ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) {
+  ASSIGN_OR_RETURN(std::string sums,
+                   ReadFrom(ContainerOfAddress(addr),
+                            Req(ContainerOp::kReadSums, ContainerOfAddress(addr), UnitOfAddress(addr), units)));
+  if (sums.size() != size_t{units} * 8) return Corruption("a node answered a sums read with the wrong length");
+  for (uint32_t i = 0; i < units; ++i) dst[i] = internal::GetU64(sums.data() + size_t{i} * 8);
+  return Status::OK();
+}
+
+Status RemoteBlockStore::WriteBlocks(std::vector<UnitWrite> writes) {
+  std::sort(writes.begin(), writes.end(), [](const UnitWrite& a, const UnitWrite& b) { return a.addr < b.addr; });
+  size_t i = 0;
+  std::string data, sums;
+  while (i < writes.size()) {
+    // A run of adjacent blocks in one container, up to 512 KiB: one request per replica.
+    const uint64_t c = ContainerOfAddress(writes[i].addr), start = UnitOfAddress(writes[i].addr);
+    uint64_t next = start;
+    data.clear();
+    sums.clear();
+    size_t j = i;
+    while (j < writes.size() && ContainerOfAddress(writes[j].addr) == c && UnitOfAddress(writes[j].addr) == next &&
+           (data.empty() || data.size() + size_t{writes[j].units} * kUnit <= kRunBytes)) {
+      data.append(writes[j].data, size_t{writes[j].units} * kUnit);
+      for (uint32_t u = 0; u < writes[j].units; ++u) internal::AppendU64(&sums, writes[j].sums[u]);
+      next += writes[j].units;
+      ++j;
+    }
+    const uint32_t units = static_cast<uint32_t>(next - start);
+    RETURN_IF_ERROR(ToAll(c, Req(ContainerOp::kWrite, c, start, units), data + sums));
+    i = j;
+  }
+  return Status::OK();
+}
+
+Status RemoteBlockStore::SyncTouched() {
+  std::map<std::string, std::set<uint64_t>> touched;
+  {
+    MutexLock l(&mu_);
+    touched.swap(touched_);
+  }
+  std::map<uint64_t, int> synced;  // container -> replicas that synced it
+  Status last;
+  for (auto& [address, containers] : touched) {
+    NodeClient* c = nullptr;
+    for (auto& [name, cl] : clients_) {
+      if (cl->address() == address) c = cl.get();
+    }
+    ++round_trips_;
+    Status s = c ? c->Call(Req(ContainerOp::kSync, 0, 0, 0)).status() : NotFound("node " + address);
+    for (uint64_t k : containers) {
+      synced[k] += s.ok();
+      if (!s.ok()) Degrade(k, address);
+    }
+    if (!s.ok()) last = s;
+  }
+  for (auto& [k, n] : synced) {
+    if (n == 0) {
+      // Nothing durable anywhere: the checkpoint must fail (and be run again).
+      MutexLock l(&mu_);
+      for (auto& [address, containers] : touched) {
+        if (containers.count(k)) touched_[address].insert(k);
+      }
+      return last.WithContext("container " + std::to_string(k) + " synced on no replica");
+    }
+  }
+  return Status::OK();
+}
+
+Status RemoteBlockStore::Punch(uint64_t addr, uint32_t units) {
+  return ToAll(ContainerOfAddress(addr), Req(ContainerOp::kPunch, ContainerOfAddress(addr), UnitOfAddress(addr), units),
+               {});
+}
+
+Status RemoteBlockStore::PunchSums(uint64_t container, uint64_t page) {
+  return ToAll(container, Req(ContainerOp::kPunchSums, container, page, 0), {});
+}
+
+Status RemoteBlockStore::DeleteContainer(uint64_t container) {
+  return ToAll(container, Req(ContainerOp::kDelete, container, 0, 0), {});
+}
+
+Status RemoteBlockStore::TruncateAt(uint64_t container, uint64_t index) {
+  return ToAll(container, Req(ContainerOp::kTruncate, container, index, 0), {});
+}
+
+StatusOr<uint64_t> RemoteBlockStore::AllocatedBytes() {
+  uint64_t total = 0;
+  for (auto& [name, c] : clients_) {
+    ++round_trips_;
+    auto out = c->Call(Req(ContainerOp::kStat, 0, 0, 0));
+    if (out.ok() && out->size() == 8) total += internal::GetU64(out->data());
+  }
+  return total;
+}
+
+StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> RemoteBlockStore::AllocatedUnits(uint64_t container) {
+  ASSIGN_OR_RETURN(std::string s, ReadFrom(container, Req(ContainerOp::kAllocatedUnits, container, 0, 0)));
+  std::vector<uint64_t> v = U64s(s);
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (size_t i = 0; i + 1 < v.size(); i += 2) out.emplace_back(v[i], v[i + 1]);
+  return out;
+}
+
+Status RemoteBlockStore::CheckHeader(uint64_t container) {
+  return ReadFrom(container, Req(ContainerOp::kCheckHeader, container, 0, 0)).status();
+}
+
+}  // namespace vmstore::cluster

@@ -1,0 +1,84 @@
+// RemoteBlockStore: the BlockStore of a gateway's engine - every container
+// call goes to the storage nodes that the ring places the container on.
+//
+//  - Writes are coalesced into runs of at most 512 KiB per container (the
+//    article's buffer) and each run is sent to every replica.
+//  - SyncTouched syncs every node written since the last sync; it succeeds
+//    when every container touched is durable on at least one of its replicas
+//    that took the writes, and reports the others as degraded.
+//  - Reads go to the first replica that answers with verified units (nodes
+//    check units against their sums) and fall back to the next on an I/O
+//    error or a damaged unit.
+//  - A replica that is down or refuses a write makes its container
+//    *degraded*: the call succeeds on the others and degraded() lists it, for
+//    recovery to copy later (docs/CLUSTER.md).
+//
+// Thread-safety: as BlockStore (reads concurrently; mutations serialised by
+// the engine); degraded() may be called from any thread.
+// Ownership: owns its connections; the ring is copied.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/node_client.h"
+#include "cluster/ring.h"
+#include "util/mutex.h"
+#include "vmstore/block_store.h"
+
+namespace vmstore::cluster {
+
+struct RemoteStoreOptions {
+  // The cluster's uuid (every container's header carries it, whichever pool
+  // wrote it) and units per container; Attach refuses a pool of another size.
+  ContainerGeometry cluster;
+  int replicas = 2;
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);
+  int connections_per_node = 4;
+};
+
+class RemoteBlockStore final : public BlockStore {
+ public:
+  RemoteBlockStore(Ring ring, RemoteStoreOptions options);
+
+  Status Attach(const ContainerGeometry& geometry) override;
+  StatusOr<std::vector<uint64_t>> List() override;
+  Status ReadUnits(uint64_t addr, uint32_t units, char* dst) override;
+  Status ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) override;
+  Status WriteBlocks(std::vector<UnitWrite> writes) override;
+  Status SyncTouched() override;
+  Status Punch(uint64_t addr, uint32_t units) override;
+  Status PunchSums(uint64_t container, uint64_t page) override;
+  Status DeleteContainer(uint64_t container) override;
+  Status TruncateAt(uint64_t container, uint64_t index) override;
+  StatusOr<uint64_t> AllocatedBytes() override;
+  StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> AllocatedUnits(uint64_t container) override;
+  Status CheckHeader(uint64_t container) override;
+
+  // Containers with a replica that missed a change, and the nodes that missed it.
+  std::map<uint64_t, std::set<std::string>> degraded() const;
+  // Round trips to nodes since the store was made (reads and writes count one each).
+  uint64_t round_trips() const { return round_trips_.load(); }
+
+ private:
+  std::vector<NodeClient*> Owners(uint64_t container);
+  // Reads from the first owner that answers well.
+  StatusOr<std::string> ReadFrom(uint64_t container, const ContainerRequest& r);
+  // Sends to every owner; OK when at least one took it (the others degraded).
+  Status ToAll(uint64_t container, const ContainerRequest& r, std::string_view payload);
+  void Degrade(uint64_t container, const std::string& node);
+
+  const Ring ring_;
+  const RemoteStoreOptions opts_;
+  std::map<std::string, std::unique_ptr<NodeClient>> clients_;  // by node name; made by Attach
+  std::atomic<uint64_t> round_trips_{0};
+  mutable Mutex mu_;
+  std::map<uint64_t, std::set<std::string>> degraded_ GUARDED_BY(mu_);
+  std::map<std::string, std::set<uint64_t>> touched_ GUARDED_BY(mu_);  // node -> containers written since sync
+};
+
+}  // namespace vmstore::cluster

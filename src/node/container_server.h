@@ -1,0 +1,78 @@
+// ContainerServer: a storage node's service - the container protocol
+// (cluster/container_wire.h) over TCP, answered from the node's BlockStore
+// (its container files). Each connection starts with kHello, which must name
+// this node's cluster and geometry; a node never serves another cluster's
+// gateway. Units read are verified against their sums here, so a damaged
+// replica answers kCorruption (and the gateway reads another) instead of
+// returning bad bytes.
+//
+// Limits: at most `max_connections` at once (more are closed at once); a
+// connection idle for `idle_timeout` is closed; a payload over
+// kMaxPayloadBytes ends the connection.
+// Thread-safety: Start/Stop from one thread; each connection has a thread.
+// The BlockStore is called from several threads: mutating calls are
+// serialised here (mu_), as BlockStore asks. Ownership: borrows the store.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "util/mutex.h"
+#include "vmstore/block_store.h"
+
+namespace vmstore::node {
+
+struct ContainerServerOptions {
+  std::string listen = "127.0.0.1:0";  // HOST:PORT (port 0: any free one)
+  std::string name;                    // this node's name, in messages
+  ContainerGeometry geometry;          // the cluster's uuid and units per container
+  int max_connections = 64;
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+};
+
+struct ContainerServerStats {
+  uint64_t connections = 0, requests = 0, errors = 0, refused = 0, corrupt_units = 0;
+  uint64_t writes = 0, max_write_bytes = 0;  // write requests and the largest one's data
+};
+
+class ContainerServer {
+ public:
+  ContainerServer(BlockStore* store, ContainerServerOptions options);
+  ~ContainerServer();
+  ContainerServer(const ContainerServer&) = delete;
+  ContainerServer& operator=(const ContainerServer&) = delete;
+
+  // Binds and starts accepting; IOError when the address cannot be bound.
+  Status Start();
+  // Stops accepting and closes every connection (in-flight calls finish).
+  void Stop();
+  int port() const { return port_; }
+  ContainerServerStats stats() const;
+
+ private:
+  struct Conn;
+  void AcceptLoop();
+  void Serve(int fd);
+  // Answers one request; false when the connection must end.
+  bool Handle(int fd, bool* hello_done);
+
+  BlockStore* store_;
+  const ContainerServerOptions opts_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  Mutex mu_;  // the connection list
+  std::vector<std::pair<int, std::thread>> conns_ GUARDED_BY(mu_);
+  std::vector<int> done_ GUARDED_BY(mu_);  // descriptors whose thread ended
+  Mutex store_mu_;  // mutating store calls, one at a time
+  std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0}, n_corrupt_{0};
+  std::atomic<uint64_t> n_writes_{0}, max_write_{0};
+};
+
+}  // namespace vmstore::node

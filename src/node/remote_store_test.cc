@@ -1,0 +1,264 @@
+// The engine over storage nodes: a pool whose containers live on three
+// ContainerServers (real TCP on loopback, container files in temp dirs),
+// placed by the ring with two replicas. Random operations against an oracle,
+// a node stopped mid-run, a damaged replica, another cluster's node, and the
+// size of what crosses the network.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "cluster/remote_block_store.h"
+#include "engine/test_util.h"
+#include "node/container_server.h"
+
+namespace vmstore::testing {
+namespace {
+
+using cluster::RemoteBlockStore;
+using cluster::Ring;
+using cluster::RingNode;
+using node::ContainerServer;
+using node::ContainerServerOptions;
+
+ContainerGeometry Geometry(uint8_t tag, uint32_t units) {
+  ContainerGeometry g;
+  g.pool_uuid.fill(tag);
+  g.container_units = units;
+  return g;
+}
+
+// Three storage nodes with their own container directories.
+class Nodes {
+ public:
+  Nodes(int n, const ContainerGeometry& g) {
+    for (int i = 0; i < n; ++i) {
+      const std::string dir = tmp_.path() + "/node" + std::to_string(i);
+      std::filesystem::create_directories(dir);
+      dirs_.push_back(dir);
+      stores_.push_back(NewFileBlockStore(Env::Default(), dir));
+      EXPECT_OK(stores_.back()->Attach(g));
+      ContainerServerOptions o;
+      o.name = "node" + std::to_string(i);
+      o.geometry = g;
+      servers_.push_back(std::make_unique<ContainerServer>(stores_.back().get(), o));
+      EXPECT_OK(servers_.back()->Start());
+      ring_.push_back({o.name, "127.0.0.1:" + std::to_string(servers_.back()->port()), "", 1});
+    }
+  }
+  std::vector<RingNode> ring() const { return ring_; }
+  ContainerServer& server(int i) { return *servers_[i]; }
+  const std::string& dir(int i) const { return dirs_[i]; }
+
+ private:
+  TempDir tmp_;
+  std::vector<std::string> dirs_;
+  std::vector<std::unique_ptr<BlockStore>> stores_;
+  std::vector<std::unique_ptr<ContainerServer>> servers_;
+  std::vector<RingNode> ring_;
+};
+
+PoolOptions ClusterPoolOptions(MemEnv* env, BlockStore* store) {
+  PoolOptions o = SmallOptions(env, 16384);
+  o.container_size = 1 << 20;  // 256 units: many containers, spread over the nodes
+  o.block_store = store;
+  return o;
+}
+
+// Random writes, snapshots, clones and trims with checkpoints and reopens;
+// every volume compared with the oracle.
+void RandomOps(std::mt19937_64& rng, Pool* pool, Oracle* oracle, int steps) {
+  const uint64_t C = 16384;
+  for (int step = 0; step < steps; ++step) {
+    const int op = static_cast<int>(rng() % 100);
+    if (oracle->empty() || op < 5) {
+      const uint64_t size = (4 + rng() % 60) * C;
+      VolumeId id = Unwrap(pool->CreateVolume(size));
+      (*oracle)[id] = {std::string(size, '\0'), false};
+    } else if (op < 70) {
+      VolumeId id = PickVolume(rng, *oracle, true);
+      if (!id) continue;
+      std::string& d = (*oracle)[id].data;
+      const uint64_t off = rng() % d.size(), len = 1 + rng() % std::min<uint64_t>(d.size() - off, 3 * C);
+      std::string buf(len, '\0');
+      FillPattern(rng, &buf);
+      ASSERT_OK(pool->Write(id, off, buf));
+      d.replace(off, len, buf);
+    } else if (op < 78) {
+      VolumeId id = PickVolume(rng, *oracle, false);
+      const bool clone = rng() % 2;
+      VolumeId n = Unwrap(clone ? pool->Clone(id) : pool->Snapshot(id));
+      (*oracle)[n] = {(*oracle)[id].data, !clone};
+    } else if (op < 84) {
+      VolumeId id = PickVolume(rng, *oracle, true);
+      if (!id) continue;
+      std::string& d = (*oracle)[id].data;
+      const uint64_t off = rng() % d.size(), len = 1 + rng() % (d.size() - off);
+      ASSERT_OK(pool->Trim(id, off, len));
+      std::fill(d.begin() + static_cast<std::ptrdiff_t>(off), d.begin() + static_cast<std::ptrdiff_t>(off + len), '\0');
+    } else if (op < 90 && oracle->size() > 2) {
+      VolumeId id = PickVolume(rng, *oracle, false);
+      ASSERT_OK(pool->DeleteVolume(id));
+      oracle->erase(id);
+    } else {
+      ASSERT_OK(pool->Checkpoint());
+    }
+  }
+}
+
+cluster::RemoteStoreOptions Remote(const ContainerGeometry& g) {
+  cluster::RemoteStoreOptions o;
+  o.cluster = g;
+  o.replicas = 2;
+  o.timeout = std::chrono::seconds(3);
+  return o;
+}
+
+TEST(RemoteStoreTest, RandomOperationsOverThreeNodesMatchTheOracle) {
+  const uint64_t seed = 20261206;
+  SCOPED_TRACE("seed=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  MemEnv env;
+  const ContainerGeometry g = Geometry(7, 256);
+  Nodes nodes(3, g);
+  RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(g));
+  const PoolOptions o = ClusterPoolOptions(&env, &store);
+  auto pool = Unwrap(Pool::Create("/pool", o));
+  ASSERT_TRUE(pool);
+  Oracle oracle;
+  for (int round = 0; round < 6; ++round) {
+    RandomOps(rng, pool.get(), &oracle, 150);
+    if (HasFatalFailure()) return;
+    ASSERT_EQ(CompareAll(*pool, oracle), "") << "round " << round;
+    if (round % 2) {  // reopen: every index node read back from the nodes
+      ASSERT_OK(pool->Close());
+      pool = Unwrap(Pool::Open("/pool", o));
+      ASSERT_EQ(CompareAll(*pool, oracle), "") << "after reopen, round " << round;
+    }
+  }
+  ASSERT_OK(pool->VerifyRefcounts());
+  CheckReport report;
+  ASSERT_OK(pool->Check(true, &report));
+  EXPECT_TRUE(report.clean()) << report.errors[0];
+  EXPECT_TRUE(store.degraded().empty());
+  // Every container is on its two ring owners and nowhere else.
+  uint64_t total = 0;
+  for (int i = 0; i < 3; ++i) total += nodes.server(i).stats().writes;
+  EXPECT_GT(total, 0u);
+}
+
+TEST(RemoteStoreTest, WritesCrossTheNetworkInRunsOfAtMost512KiB) {
+  MemEnv env;
+  const ContainerGeometry g = Geometry(8, 1024);  // 4 MiB containers
+  Nodes nodes(3, g);
+  RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(g));
+  PoolOptions o = ClusterPoolOptions(&env, &store);
+  o.container_size = 4 << 20;
+  o.max_dirty_bytes = 64 << 20;
+  auto pool = Unwrap(Pool::Create("/pool", o));
+  VolumeId v = Unwrap(pool->CreateVolume(16 << 20));
+  std::string data(16 << 20, '\0');
+  std::mt19937_64 rng(5);
+  for (char& c : data) c = static_cast<char>(rng());
+  ASSERT_OK(pool->Write(v, 0, data));
+  ASSERT_OK(pool->Checkpoint());
+  uint64_t writes = 0, max = 0;
+  for (int i = 0; i < 3; ++i) {
+    writes += nodes.server(i).stats().writes;
+    max = std::max(max, nodes.server(i).stats().max_write_bytes);
+  }
+  std::printf("16 MiB written: %llu write requests to the nodes (R = 2), the largest %llu bytes\n",
+              static_cast<unsigned long long>(writes), static_cast<unsigned long long>(max));
+  EXPECT_EQ(max, 512u * 1024);  // coalesced to the article's buffer, never more
+  EXPECT_LE(writes, 2 * (16 * 2 + 8));  // ~32 runs of 512 KiB per replica, and the index
+  std::string back(data.size(), '\0');
+  ASSERT_OK(pool->Read(v, 0, back));
+  EXPECT_TRUE(back == data);
+}
+
+TEST(RemoteStoreTest, ANodeDownLeavesReadsAndWritesGoingDegraded) {
+  std::mt19937_64 rng(99);
+  MemEnv env;
+  const ContainerGeometry g = Geometry(9, 256);
+  Nodes nodes(3, g);
+  RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(g));
+  const PoolOptions o = ClusterPoolOptions(&env, &store);
+  auto pool = Unwrap(Pool::Create("/pool", o));
+  Oracle oracle;
+  RandomOps(rng, pool.get(), &oracle, 200);
+  ASSERT_OK(pool->Checkpoint());
+  nodes.server(1).Stop();  // as kill -9: its connections drop, nothing answers
+  // Reopen: every index node and block comes from the surviving replicas.
+  ASSERT_OK(pool->Close());
+  pool = Unwrap(Pool::Open("/pool", o));
+  ASSERT_EQ(CompareAll(*pool, oracle), "");
+  RandomOps(rng, pool.get(), &oracle, 200);
+  ASSERT_OK(pool->Flush());
+  ASSERT_OK(pool->Checkpoint());
+  ASSERT_EQ(CompareAll(*pool, oracle), "");
+  auto degraded = store.degraded();
+  EXPECT_FALSE(degraded.empty());
+  for (auto& [c, missing] : degraded) {
+    EXPECT_EQ(missing, std::set<std::string>{nodes.ring()[1].address}) << "container " << c;
+  }
+}
+
+TEST(RemoteStoreTest, ADamagedReplicaIsReadFromTheOtherAndCounted) {
+  MemEnv env;
+  const ContainerGeometry g = Geometry(10, 256);
+  Nodes nodes(2, g);  // R = 2 over 2 nodes: every container on both
+  RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(g));
+  const PoolOptions o = ClusterPoolOptions(&env, &store);
+  auto pool = Unwrap(Pool::Create("/pool", o));
+  VolumeId v = Unwrap(pool->CreateVolume(1 << 20));
+  std::string data(1 << 20, 'q');
+  ASSERT_OK(pool->Write(v, 0, data));
+  ASSERT_OK(pool->Checkpoint());
+  // Flip one byte of every data unit in the primary's first container.
+  const uint64_t container = 1;
+  const std::string file = nodes.dir(0) + "/" + [] {
+    char b[32];
+    std::snprintf(b, sizeof b, "%09llx.ctr", 1ull);
+    return std::string(b);
+  }();
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good()) << file;
+    const uint64_t data_start = 4096 + ((256 * 8 + 4095) / 4096) * 4096;
+    for (uint64_t u = 0; u < 256; ++u) {
+      f.seekg(static_cast<std::streamoff>(data_start + u * 4096 + 100));
+      char c = 0;
+      f.read(&c, 1);
+      if (!f) break;
+      f.seekp(static_cast<std::streamoff>(data_start + u * 4096 + 100));
+      c = static_cast<char>(c ^ 0x5a);
+      f.write(&c, 1);
+    }
+  }
+  (void)container;
+  ASSERT_OK(pool->Close());  // drop cached nodes: everything read again
+  pool = Unwrap(Pool::Open("/pool", o));
+  std::string back(data.size(), '\0');
+  ASSERT_OK(pool->Read(v, 0, back));
+  EXPECT_TRUE(back == data);
+  EXPECT_GT(nodes.server(0).stats().corrupt_units + nodes.server(1).stats().corrupt_units, 0u)
+      << "the damage was never seen";
+}
+
+TEST(RemoteStoreTest, ANodeOfAnotherClusterIsRefused) {
+  MemEnv env;
+  Nodes nodes(2, Geometry(11, 256));
+  RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(Geometry(12, 256)));
+  auto created = Pool::Create("/pool", ClusterPoolOptions(&env, &store));
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.status().message().find("belongs to cluster"), std::string::npos) << created.status().ToString();
+  // And a pool whose containers are of another size is refused before any call.
+  RemoteBlockStore other(Ring(nodes.ring(), 1), Remote(Geometry(11, 512)));
+  auto sized = Pool::Create("/pool2", ClusterPoolOptions(&env, &other));
+  EXPECT_EQ(sized.status().code(), Code::kInvalidArgument) << sized.status().ToString();
+}
+
+}  // namespace
+}  // namespace vmstore::testing
