@@ -81,6 +81,7 @@ void AddTransferCommands(CLI::App& app, Context* ctx);  // diff, send, receive, 
 void AddPolicyCommands(CLI::App& app, Context* ctx);    // policy
 void AddMonitorCommands(CLI::App& app, Context* ctx);   // status, metrics
 void AddConfigCommands(CLI::App& app, Context* ctx);    // config show / check / example
+void AddClusterCommands(CLI::App& app, Context* ctx);   // cluster init / status, node serve / list / show
 
 // The pool at a glance (vmstore status); with `hooks` (served) the server's figures too.
 Status PrintPoolStatus(Manager& m, bool as_json, const server::Hooks* hooks);

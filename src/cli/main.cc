@@ -52,6 +52,7 @@ int RunCli(const std::vector<std::string>& args, Context* ctx) {
   AddPolicyCommands(app, ctx);
   AddMonitorCommands(app, ctx);
   AddConfigCommands(app, ctx);
+  AddClusterCommands(app, ctx);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   try {
     app.parse(reversed);

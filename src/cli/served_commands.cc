@@ -108,7 +108,9 @@ server::CommandResult ServedCommands::Run(const std::vector<std::string>& args,
 std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& config_pool) {
   std::string pool;
   std::string cmd = CommandOf(args, &pool);
-  if (cmd.empty() || cmd == "serve" || cmd == "init" || cmd == "config") return std::nullopt;
+  if (cmd.empty() || cmd == "serve" || cmd == "init" || cmd == "config" || cmd == "cluster" || cmd == "node") {
+    return std::nullopt;  // not the pool's: these run here
+  }
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") return std::nullopt;
   }

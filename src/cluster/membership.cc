@@ -1,0 +1,146 @@
+#include "cluster/membership.h"
+
+#include <gnutls/crypto.h>
+
+#include <nlohmann/json.hpp>
+
+namespace vmstore::cluster {
+
+namespace {
+
+using json = nlohmann::json;
+const std::string kClusterKey = std::string(kRoot) + "cluster";
+const std::string kNodesPrefix = std::string(kRoot) + "nodes/";
+const std::string kRingKey = std::string(kRoot) + "ring";
+
+StatusOr<json> Parse(const std::string& key, const std::string& value) {
+  json j = json::parse(value, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Corruption("etcd key " + key + " does not hold a JSON object");
+  return j;
+}
+
+json ToJson(const RingNode& n) {
+  return {{"name", n.name}, {"address", n.address}, {"zone", n.zone}, {"weight", n.weight}};
+}
+
+RingNode RingNodeOf(const json& j) {
+  return {j.value("name", ""), j.value("address", ""), j.value("zone", ""), j.value("weight", 1u)};
+}
+
+}  // namespace
+
+std::string UuidText(const std::array<uint8_t, 16>& u) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (uint8_t b : u) s += {kHex[b >> 4], kHex[b & 15]};
+  return s;
+}
+
+StatusOr<std::array<uint8_t, 16>> ParseUuidText(const std::string& text) {
+  std::array<uint8_t, 16> u{};
+  if (text.size() != 32) return Corruption("uuid '" + text + "' is not 32 hex digits");
+  for (size_t i = 0; i < 16; ++i) {
+    auto nib = [&](char c) -> int {
+      return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    };
+    const int hi = nib(text[2 * i]), lo = nib(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return Corruption("uuid '" + text + "' is not 32 hex digits");
+    u[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return u;
+}
+
+std::string ClusterRecord::uuid_text() const { return UuidText(uuid); }
+
+StatusOr<ClusterRecord> InitCluster(Etcd& etcd, int replicas, int64_t now_ns) {
+  if (replicas < 1 || replicas > 3) {
+    return InvalidArgument("--replicas " + std::to_string(replicas) + ": 1, 2 or 3 copies of every block");
+  }
+  ClusterRecord c;
+  if (gnutls_rnd(GNUTLS_RND_NONCE, c.uuid.data(), c.uuid.size()) != 0) return IOError("no random bytes for a uuid");
+  c.replicas = replicas;
+  c.created_ns = now_ns;
+  json j = {{"uuid", c.uuid_text()},
+            {"replicas", c.replicas},
+            {"container_units", c.container_units},
+            {"created_ns", c.created_ns}};
+  ASSIGN_OR_RETURN(bool created, etcd.CompareAndPut(kClusterKey, 0, j.dump()));
+  if (!created) {
+    auto existing = LoadCluster(etcd);
+    return AlreadyExists("this etcd already holds a VMStore cluster" +
+                         (existing.ok() ? " (" + existing->uuid_text() + ")" : std::string()));
+  }
+  return c;
+}
+
+StatusOr<ClusterRecord> LoadCluster(Etcd& etcd) {
+  ASSIGN_OR_RETURN(auto kv, etcd.Get(kClusterKey));
+  if (!kv) return NotFound("no VMStore cluster in this etcd (create one with: vmstore cluster init --etcd URL)");
+  ASSIGN_OR_RETURN(json j, Parse(kClusterKey, kv->value));
+  ClusterRecord c;
+  ASSIGN_OR_RETURN(c.uuid, ParseUuidText(j.value("uuid", "")));
+  c.replicas = j.value("replicas", 2);
+  c.container_units = j.value("container_units", 16384u);
+  c.created_ns = j.value("created_ns", int64_t{0});
+  return c;
+}
+
+std::string NodeKey(const std::string& name) { return kNodesPrefix + name; }
+
+StatusOr<std::vector<NodeRecord>> ListNodes(Etcd& etcd) {
+  ASSIGN_OR_RETURN(auto kvs, etcd.List(kNodesPrefix));
+  std::vector<NodeRecord> out;
+  for (const KeyValue& kv : kvs) {
+    ASSIGN_OR_RETURN(json j, Parse(kv.key, kv.value));
+    NodeRecord n;
+    n.node = RingNodeOf(j);
+    n.data_uuid = j.value("data_uuid", "");
+    n.started_ns = j.value("started_ns", int64_t{0});
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+Status RegisterNode(Etcd& etcd, const NodeRecord& n, int64_t lease) {
+  json j = ToJson(n.node);
+  j["data_uuid"] = n.data_uuid;
+  j["started_ns"] = n.started_ns;
+  return etcd.Put(NodeKey(n.node.name), j.dump(), lease).status();
+}
+
+StatusOr<RingRecord> LoadRing(Etcd& etcd) {
+  ASSIGN_OR_RETURN(auto kv, etcd.Get(kRingKey));
+  RingRecord r;
+  if (!kv) return r;
+  ASSIGN_OR_RETURN(json j, Parse(kRingKey, kv->value));
+  r.epoch = j.value("epoch", uint64_t{0});
+  for (const json& m : j.value("members", json::array())) r.members.push_back(RingNodeOf(m));
+  r.mod_revision = kv->mod_revision;
+  return r;
+}
+
+StatusOr<RingRecord> JoinRing(Etcd& etcd, const RingNode& n) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    ASSIGN_OR_RETURN(RingRecord r, LoadRing(etcd));
+    bool found = false, changed = false;
+    for (RingNode& m : r.members) {
+      if (m.name != n.name) continue;
+      found = true;
+      if (m.address != n.address || m.zone != n.zone || m.weight != n.weight) {
+        m = n;
+        changed = true;
+      }
+    }
+    if (!found) r.members.push_back(n);
+    if (found && !changed) return r;
+    RETURN_IF_ERROR(Ring::Validate(r.members));
+    ++r.epoch;
+    json j = {{"epoch", r.epoch}, {"members", json::array()}};
+    for (const RingNode& m : r.members) j["members"].push_back(ToJson(m));
+    ASSIGN_OR_RETURN(bool won, etcd.CompareAndPut(kRingKey, r.mod_revision, j.dump()));
+    if (won) return LoadRing(etcd);
+  }
+  return FailedPrecondition("the ring kept changing while node " + n.name + " joined (50 tries)");
+}
+
+}  // namespace vmstore::cluster

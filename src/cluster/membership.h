@@ -1,0 +1,70 @@
+// The cluster's records in etcd (docs/CLUSTER.md, "Keys"): the cluster
+// itself, the storage nodes (each under its own lease: a node's key is there
+// while its process lives), and the ring's member list with its epoch, which
+// only ever changes by compare-and-swap.
+//
+// Example:
+//   ASSIGN_OR_RETURN(ClusterRecord c, LoadCluster(etcd));
+//   ASSIGN_OR_RETURN(RingRecord ring, LoadRing(etcd));
+//   std::vector<const RingNode*> owners = ring.ring().Place(container, c.replicas);
+//
+// Errors: NotFound when the cluster was never initialised (the message says
+// how), AlreadyExists for a second init, Corruption for a record that does
+// not parse, the Etcd interface's otherwise.
+// Thread-safety: plain functions over a thread-safe Etcd.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cluster/etcd.h"
+#include "cluster/ring.h"
+
+namespace vmstore::cluster {
+
+inline constexpr char kRoot[] = "/vmstore/";
+
+struct ClusterRecord {
+  std::array<uint8_t, 16> uuid{};
+  int replicas = 2;
+  uint32_t container_units = 16384;  // 64 MiB containers
+  int64_t created_ns = 0;
+  std::string uuid_text() const;
+};
+
+// Creates the cluster's record; AlreadyExists (naming its uuid) if there is one.
+StatusOr<ClusterRecord> InitCluster(Etcd& etcd, int replicas, int64_t now_ns);
+StatusOr<ClusterRecord> LoadCluster(Etcd& etcd);
+
+// A storage node as it registered (under its lease).
+struct NodeRecord {
+  RingNode node;
+  std::string data_uuid;  // its data directory's
+  int64_t started_ns = 0;
+};
+std::string NodeKey(const std::string& name);
+// Every live node registration.
+StatusOr<std::vector<NodeRecord>> ListNodes(Etcd& etcd);
+// Registers `n` under `lease` (replacing its earlier registration).
+Status RegisterNode(Etcd& etcd, const NodeRecord& n, int64_t lease);
+
+struct RingRecord {
+  uint64_t epoch = 0;
+  std::vector<RingNode> members;
+  int64_t mod_revision = 0;  // of the ring key, for compare-and-swap
+  Ring ring() const { return Ring(members, epoch); }
+};
+// The ring (epoch 0 and no members before any node joined).
+StatusOr<RingRecord> LoadRing(Etcd& etcd);
+// Puts `n` on the ring (or updates its address, zone or weight), as the next
+// epoch, by compare-and-swap; retried while other members change it at the
+// same time (at most 50 times). Returns the ring it wrote or found current.
+StatusOr<RingRecord> JoinRing(Etcd& etcd, const RingNode& n);
+
+// 32 lower-case hex digits.
+std::string UuidText(const std::array<uint8_t, 16>& u);
+StatusOr<std::array<uint8_t, 16>> ParseUuidText(const std::string& text);
+
+}  // namespace vmstore::cluster

@@ -1,0 +1,32 @@
+// The storage node daemon behind `vmstore node serve`: opens its data
+// directory (node_dir.h), serves its containers (container_server.h),
+// registers in etcd under a lease kept alive every TTL/3, joins the ring,
+// and runs until SIGTERM or SIGINT (then it revokes its lease, so it shows as
+// gone at once rather than after the TTL).
+//
+// Errors: what etcd, the data directory or the listener say, each naming the
+// thing: "cannot reach etcd at URL", "no VMStore cluster in this etcd", a
+// directory of another cluster or in use.
+#pragma once
+
+#include <string>
+
+#include "vmstore/env.h"
+#include "vmstore/status.h"
+
+namespace vmstore::node {
+
+struct NodeOptions {
+  std::string etcd;         // endpoints, comma-separated
+  std::string listen;       // HOST:PORT the gateways reach (port 0: any free one)
+  std::string data_dir;
+  std::string name;         // "" = the host name
+  std::string zone;
+  uint32_t weight = 1;
+  int lease_ttl_s = 10;
+  Env* env = nullptr;       // nullptr: Env::Default()
+};
+
+Status RunNode(const NodeOptions& options);
+
+}  // namespace vmstore::node
