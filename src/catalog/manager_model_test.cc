@@ -99,7 +99,8 @@ TEST_P(ManagerModelTest, RandomSequencesMatchTheModel) {
   ASSERT_OK(m->CreateVm("probe").status());
   ASSERT_OK(m->CreateDisk("probe", "p", 4096, "").status());
   ASSERT_OK(backend::NativePoolForTesting(Unwrap(m->Resolve("probe/p")).backend)->Checkpoint());
-  const uint64_t empty_live = Unwrap(backend::NativePoolForTesting(Unwrap(m->Resolve("probe/p")).backend)->Stats()).live_bytes;
+  const uint64_t empty_live =
+      Unwrap(backend::NativePoolForTesting(Unwrap(m->Resolve("probe/p")).backend)->Stats()).live_bytes;
 
   Model model;
   int generation = 0;

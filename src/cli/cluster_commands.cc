@@ -34,7 +34,8 @@ std::map<std::string, double> RingShares(const cluster::Ring& ring, int replicas
   for (const cluster::RingNode& n : ring.nodes()) share[n.name] = 0;
   const int samples = 65536;
   for (int i = 1; i <= samples; ++i) {
-    for (const cluster::RingNode* n : ring.Place(static_cast<uint64_t>(i) * 2654435761u % ((1ull << 33) - 1) + 1, replicas)) {
+    for (const cluster::RingNode* n :
+         ring.Place(static_cast<uint64_t>(i) * 2654435761u % ((1ull << 33) - 1) + 1, replicas)) {
       share[n->name] += 1.0 / samples;
     }
   }
@@ -65,13 +66,31 @@ StatusOr<std::vector<NodeRow>> NodeRows(cluster::Etcd& etcd, const cluster::Clus
   return out;
 }
 
+// What status, list and show read: the cluster, its ring and its nodes.
+struct ClusterView {
+  cluster::ClusterRecord record;
+  cluster::RingRecord ring;
+  std::vector<NodeRow> rows;
+};
+StatusOr<ClusterView> LoadView(const std::string& etcd_flag) {
+  ASSIGN_OR_RETURN(auto e, Connect(etcd_flag));
+  ClusterView v;
+  ASSIGN_OR_RETURN(v.record, cluster::LoadCluster(*e));
+  ASSIGN_OR_RETURN(v.rows, NodeRows(*e, v.record, &v.ring));
+  return v;
+}
+
+// A subcommand callback running `body`, its error turned into the exit code.
+std::function<void()> Running(Context* ctx, std::function<Status()> body) {
+  return [ctx, body] {
+    Status s = body();
+    ctx->rc = s.ok() ? 0 : Fail(s);
+  };
+}
+
 json RowJson(const NodeRow& r) {
-  return {{"name", r.node.name},
-          {"address", r.node.address},
-          {"zone", r.node.zone},
-          {"weight", r.node.weight},
-          {"state", r.up ? "up" : "down"},
-          {"on_ring", r.on_ring},
+  return {{"name", r.node.name},     {"address", r.node.address},     {"zone", r.node.zone},
+          {"weight", r.node.weight}, {"state", r.up ? "up" : "down"}, {"on_ring", r.on_ring},
           {"ring_share", r.share}};
 }
 
@@ -83,65 +102,59 @@ void AddClusterInit(CLI::App* cl, Context* ctx) {
   auto replicas = std::make_shared<int>(2);
   c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
   c->add_option("--replicas", *replicas, "Copies of every block, on distinct nodes (and zones): 1, 2 or 3 (default 2)");
-  c->callback([=] {
-    auto run = [&]() -> Status {
-      ASSIGN_OR_RETURN(auto e, Connect(*etcd));
-      ASSIGN_OR_RETURN(cluster::ClusterRecord rec, cluster::InitCluster(*e, *replicas, Env::Default()->NowNanos()));
-      if (ctx->json) {
-        PrintJson({{"uuid", rec.uuid_text()}, {"replicas", rec.replicas}, {"container_units", rec.container_units}});
-      } else {
-        Printf("created cluster %s (%d replicas); start nodes with: vmstore node serve --etcd URL --listen HOST:PORT "
-               "--data DIR\n",
-               rec.uuid_text().c_str(), rec.replicas);
-      }
-      return Status::OK();
-    };
-    Status s = run();
-    ctx->rc = s.ok() ? 0 : Fail(s);
-  });
+  c->callback(Running(ctx, [=]() -> Status {
+    ASSIGN_OR_RETURN(auto e, Connect(*etcd));
+    ASSIGN_OR_RETURN(cluster::ClusterRecord rec, cluster::InitCluster(*e, *replicas, Env::Default()->NowNanos()));
+    if (ctx->json) {
+      PrintJson({{"uuid", rec.uuid_text()}, {"replicas", rec.replicas}, {"container_units", rec.container_units}});
+    } else {
+      Printf(
+          "created cluster %s (%d replicas); start nodes with: vmstore node serve --etcd URL --listen HOST:PORT "
+          "--data DIR\n",
+          rec.uuid_text().c_str(), rec.replicas);
+    }
+    return Status::OK();
+  }));
 }
 
 void AddClusterStatus(CLI::App* cl, Context* ctx) {
-  auto* c = cl->add_subcommand("status", "The cluster at a glance: nodes, ring epoch and balance\n"
-                                         "  example: vmstore cluster status --etcd http://127.0.0.1:2379");
+  auto* c = cl->add_subcommand("status",
+                               "The cluster at a glance: nodes, ring epoch and balance\n"
+                               "  example: vmstore cluster status --etcd http://127.0.0.1:2379");
   auto etcd = std::make_shared<std::string>();
   c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
-  c->callback([=] {
-    auto run = [&]() -> Status {
-      ASSIGN_OR_RETURN(auto e, Connect(*etcd));
-      ASSIGN_OR_RETURN(cluster::ClusterRecord rec, cluster::LoadCluster(*e));
-      cluster::RingRecord ring;
-      ASSIGN_OR_RETURN(auto rows, NodeRows(*e, rec, &ring));
-      int up = 0, on_ring = 0;
-      double max_share = 0, sum_share = 0;
-      for (const NodeRow& r : rows) {
-        up += r.up;
-        on_ring += r.on_ring;
-        max_share = std::max(max_share, r.share);
-        sum_share += r.share;
-      }
-      const double balance = on_ring ? max_share / (sum_share / on_ring) : 0;
-      if (ctx->json) {
-        json nodes = json::array();
-        for (const NodeRow& r : rows) nodes.push_back(RowJson(r));
-        PrintJson({{"uuid", rec.uuid_text()},
-                   {"replicas", rec.replicas},
-                   {"epoch", ring.epoch},
-                   {"nodes_up", up},
-                   {"nodes_down", static_cast<int>(rows.size()) - up},
-                   {"ring_balance", balance},
-                   {"nodes", nodes}});
-        return Status::OK();
-      }
-      Printf("cluster   %s\nreplicas  %d\nepoch     %" PRIu64 "\nnodes     %d up, %d down, %d on the ring\n"
-             "balance   %.2f (largest ring share / mean)\n",
-             rec.uuid_text().c_str(), rec.replicas, ring.epoch, up, static_cast<int>(rows.size()) - up, on_ring,
-             balance);
+  c->callback(Running(ctx, [=]() -> Status {
+    ASSIGN_OR_RETURN(ClusterView v, LoadView(*etcd));
+    const cluster::ClusterRecord& rec = v.record;
+    const cluster::RingRecord& ring = v.ring;
+    const std::vector<NodeRow>& rows = v.rows;
+    int up = 0, on_ring = 0;
+    double max_share = 0, sum_share = 0;
+    for (const NodeRow& r : rows) {
+      up += r.up;
+      on_ring += r.on_ring;
+      max_share = std::max(max_share, r.share);
+      sum_share += r.share;
+    }
+    const double balance = on_ring ? max_share / (sum_share / on_ring) : 0;
+    if (ctx->json) {
+      json nodes = json::array();
+      for (const NodeRow& r : rows) nodes.push_back(RowJson(r));
+      PrintJson({{"uuid", rec.uuid_text()},
+                 {"replicas", rec.replicas},
+                 {"epoch", ring.epoch},
+                 {"nodes_up", up},
+                 {"nodes_down", static_cast<int>(rows.size()) - up},
+                 {"ring_balance", balance},
+                 {"nodes", nodes}});
       return Status::OK();
-    };
-    Status s = run();
-    ctx->rc = s.ok() ? 0 : Fail(s);
-  });
+    }
+    Printf("cluster   %s\nreplicas  %d\nepoch     %" PRIu64
+           "\nnodes     %d up, %d down, %d on the ring\n"
+           "balance   %.2f (largest ring share / mean)\n",
+           rec.uuid_text().c_str(), rec.replicas, ring.epoch, up, static_cast<int>(rows.size()) - up, on_ring, balance);
+    return Status::OK();
+  }));
 }
 
 void AddNodeServe(CLI::App* nd, Context* ctx) {
@@ -161,78 +174,64 @@ void AddNodeServe(CLI::App* nd, Context* ctx) {
   c->add_option("--lease-ttl", o->lease_ttl_s,
                 "Seconds after which a node that stopped answering etcd counts as down (default 10)")
       ->check(CLI::Range(2, 600));
-  c->callback([=] {
-    auto run = [&]() -> Status {
-      node::NodeOptions opts = *o;
-      ASSIGN_OR_RETURN(opts.etcd, EtcdEndpoints(o->etcd));
-      return node::RunNode(opts);
-    };
-    Status s = run();
-    ctx->rc = s.ok() ? 0 : Fail(s);
-  });
+  c->callback(Running(ctx, [=]() -> Status {
+    node::NodeOptions opts = *o;
+    ASSIGN_OR_RETURN(opts.etcd, EtcdEndpoints(o->etcd));
+    return node::RunNode(opts);
+  }));
 }
 
 void AddNodeList(CLI::App* nd, Context* ctx) {
-  auto* c = nd->add_subcommand("list", "The storage nodes: address, zone, weight, state, ring share\n"
-                                       "  example: vmstore node list --etcd http://127.0.0.1:2379");
+  auto* c = nd->add_subcommand("list",
+                               "The storage nodes: address, zone, weight, state, ring share\n"
+                               "  example: vmstore node list --etcd http://127.0.0.1:2379");
   auto etcd = std::make_shared<std::string>();
   c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
-  c->callback([=] {
-    auto run = [&]() -> Status {
-      ASSIGN_OR_RETURN(auto e, Connect(*etcd));
-      ASSIGN_OR_RETURN(cluster::ClusterRecord rec, cluster::LoadCluster(*e));
-      cluster::RingRecord ring;
-      ASSIGN_OR_RETURN(auto rows, NodeRows(*e, rec, &ring));
-      if (ctx->json) {
-        json a = json::array();
-        for (const NodeRow& r : rows) a.push_back(RowJson(r));
-        PrintJson(a);
-        return Status::OK();
-      }
-      Table t({"name", "address", "zone", "weight", "state", "ring share"});
-      for (const NodeRow& r : rows) {
-        char share[32];
-        std::snprintf(share, sizeof share, "%.1f%%", 100.0 * r.share);
-        t.Add({r.node.name, r.node.address, r.node.zone.empty() ? "-" : r.node.zone, std::to_string(r.node.weight),
-               r.up ? "up" : "down", r.on_ring ? share : "-"});
-      }
-      t.Print();
+  c->callback(Running(ctx, [=]() -> Status {
+    ASSIGN_OR_RETURN(ClusterView v, LoadView(*etcd));
+    const std::vector<NodeRow>& rows = v.rows;
+    if (ctx->json) {
+      json a = json::array();
+      for (const NodeRow& r : rows) a.push_back(RowJson(r));
+      PrintJson(a);
       return Status::OK();
-    };
-    Status s = run();
-    ctx->rc = s.ok() ? 0 : Fail(s);
-  });
+    }
+    Table t({"name", "address", "zone", "weight", "state", "ring share"});
+    for (const NodeRow& r : rows) {
+      char share[32];
+      std::snprintf(share, sizeof share, "%.1f%%", 100.0 * r.share);
+      t.Add({r.node.name, r.node.address, r.node.zone.empty() ? "-" : r.node.zone, std::to_string(r.node.weight),
+             r.up ? "up" : "down", r.on_ring ? share : "-"});
+    }
+    t.Print();
+    return Status::OK();
+  }));
 }
 
 void AddNodeShow(CLI::App* nd, Context* ctx) {
-  auto* c = nd->add_subcommand("show", "One storage node, by name or address\n"
-                                       "  example: vmstore node show node1 --etcd http://127.0.0.1:2379");
+  auto* c = nd->add_subcommand("show",
+                               "One storage node, by name or address\n"
+                               "  example: vmstore node show node1 --etcd http://127.0.0.1:2379");
   auto etcd = std::make_shared<std::string>();
   auto which = std::make_shared<std::string>();
   c->add_option("NODE", *which, "The node's name or HOST:PORT")->required();
   c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
-  c->callback([=] {
-    auto run = [&]() -> Status {
-      ASSIGN_OR_RETURN(auto e, Connect(*etcd));
-      ASSIGN_OR_RETURN(cluster::ClusterRecord rec, cluster::LoadCluster(*e));
-      cluster::RingRecord ring;
-      ASSIGN_OR_RETURN(auto rows, NodeRows(*e, rec, &ring));
-      for (const NodeRow& r : rows) {
-        if (r.node.name != *which && r.node.address != *which) continue;
-        if (ctx->json) {
-          PrintJson(RowJson(r));
-        } else {
-          Printf("name        %s\naddress     %s\nzone        %s\nweight      %u\nstate       %s\nring share  %.1f%%\n",
-                 r.node.name.c_str(), r.node.address.c_str(), r.node.zone.empty() ? "-" : r.node.zone.c_str(),
-                 r.node.weight, r.up ? "up" : "down", 100.0 * r.share);
-        }
-        return Status::OK();
+  c->callback(Running(ctx, [=]() -> Status {
+    ASSIGN_OR_RETURN(ClusterView v, LoadView(*etcd));
+    const std::vector<NodeRow>& rows = v.rows;
+    for (const NodeRow& r : rows) {
+      if (r.node.name != *which && r.node.address != *which) continue;
+      if (ctx->json) {
+        PrintJson(RowJson(r));
+      } else {
+        Printf("name        %s\naddress     %s\nzone        %s\nweight      %u\nstate       %s\nring share  %.1f%%\n",
+               r.node.name.c_str(), r.node.address.c_str(), r.node.zone.empty() ? "-" : r.node.zone.c_str(),
+               r.node.weight, r.up ? "up" : "down", 100.0 * r.share);
       }
-      return NotFound("no node named or at '" + *which + "' (vmstore node list shows them)");
-    };
-    Status s = run();
-    ctx->rc = s.ok() ? 0 : Fail(s);
-  });
+      return Status::OK();
+    }
+    return NotFound("no node named or at '" + *which + "' (vmstore node list shows them)");
+  }));
 }
 
 }  // namespace

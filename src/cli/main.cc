@@ -9,7 +9,6 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/served_commands.h"
-#include "cli/served_commands.h"
 
 namespace vmstore::cli {
 

@@ -50,8 +50,8 @@ Status PrintPoolStatus(Manager& m, bool as_json, const server::Hooks* hooks) {
   std::vector<std::string> unavailable;
   for (const json& sr : j["srs"]) {
     const std::string name = sr["name"];
-    std::vector<std::string> row = {name, sr["type"], std::to_string(u(sr, "vdis")), "-", "-", "-", "-", "-", "-",
-                                    "-", sr["location"]};
+    std::vector<std::string> row = {name, sr["type"],    std::to_string(u(sr, "vdis")), "-", "-", "-", "-", "-", "-",
+                                    "-",  sr["location"]};
     if (sr.contains("fs_available_bytes")) row[6] = Human(u(sr, "fs_available_bytes"));
     if (sr.contains("error")) {
       row[3] = "UNAVAILABLE";
@@ -82,9 +82,9 @@ Status PrintPoolStatus(Manager& m, bool as_json, const server::Hooks* hooks) {
     Printf("server: up %s; NBD: %" PRIu64 " connections open on %zu exports, %" PRIu64 " requests, %" PRIu64
            " errors, %" PRIu64 " refused; policies: %" PRIu64 " snapshots taken, %" PRIu64 " pruned, %" PRIu64
            " errors\n",
-           Duration(v["uptime_seconds"].get<int64_t>()).c_str(), u(v, "nbd_connections_open"),
-           v["open_exports"].size(), u(v, "nbd_requests"), u(v, "nbd_errors"), u(v, "nbd_refused"),
-           u(v, "policy_snapshots_created"), u(v, "policy_snapshots_deleted"), u(v, "policy_errors"));
+           Duration(v["uptime_seconds"].get<int64_t>()).c_str(), u(v, "nbd_connections_open"), v["open_exports"].size(),
+           u(v, "nbd_requests"), u(v, "nbd_errors"), u(v, "nbd_refused"), u(v, "policy_snapshots_created"),
+           u(v, "policy_snapshots_deleted"), u(v, "policy_errors"));
   }
   return Status::OK();
 }

@@ -77,8 +77,7 @@ void AddAccessFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
   f->log_file = cfg.String("log.file");
   c->add_option("--log-level", f->log_level, "trace | debug | info | warn | error | off (default info) [log.level]")
       ->check(choices("log.level"));
-  c->add_option("--log-format", f->log_format, "text | json (default text) [log.format]")
-      ->check(choices("log.format"));
+  c->add_option("--log-format", f->log_format, "text | json (default text) [log.format]")->check(choices("log.format"));
   c->add_option("--log-file", f->log_file, "Append the log to this file (default: standard error) [log.file]");
 }
 

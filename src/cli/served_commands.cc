@@ -51,8 +51,7 @@ bool ChangesThePool(const std::vector<std::string>& args, const std::string& cmd
 
 }  // namespace
 
-server::CommandResult ServedCommands::Run(const std::vector<std::string>& args,
-                                          const server::ClientStreams* streams) {
+server::CommandResult ServedCommands::Run(const std::vector<std::string>& args, const server::ClientStreams* streams) {
   std::string pool;
   std::string cmd = CommandOf(args, &pool);
   std::unique_lock<std::mutex> l(mu_, std::defer_lock);

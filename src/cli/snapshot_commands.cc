@@ -170,10 +170,10 @@ void AddSnapList(CLI::App* snap, Context* ctx) {
 }
 
 void AddSnapFind(CLI::App* snap, Context* ctx) {
-  auto* c = snap->add_subcommand(
-      "find",
-      "Find snapshots by binary search: by full name, the one at or before a time, or by prefix\n"
-      "  example: vmstore snapshot find web --at 2014-02-19T03:00:00Z");
+  auto* c =
+      snap->add_subcommand("find",
+                           "Find snapshots by binary search: by full name, the one at or before a time, or by prefix\n"
+                           "  example: vmstore snapshot find web --at 2014-02-19T03:00:00Z");
   auto vm = std::make_shared<std::string>();
   auto full = std::make_shared<std::string>();
   auto at = std::make_shared<std::string>();

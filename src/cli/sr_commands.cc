@@ -74,8 +74,8 @@ void PrintNativeSpace(const json& j) {
 }
 
 void AddSrCreate(CLI::App* sr, Context* ctx) {
-  auto* c = sr->add_subcommand("create",
-                               "Create an SR\n  example: vmstore sr create fast --type native --path /ssd/vmstore");
+  auto* c =
+      sr->add_subcommand("create", "Create an SR\n  example: vmstore sr create fast --type native --path /ssd/vmstore");
   auto name = std::make_shared<std::string>();
   auto type = std::make_shared<std::string>("native");
   auto path = std::make_shared<std::string>();

@@ -71,7 +71,8 @@ StatusOr<ContainerRequest> DecodeRequest(std::string_view h) {
   r.count = GetBe32(h.data() + 40);
   r.payload_bytes = GetBe32(h.data() + 44);
   if (r.payload_bytes > kMaxPayloadBytes) {
-    return InvalidArgument("container request payload of " + std::to_string(r.payload_bytes) + " bytes is over the limit");
+    return InvalidArgument("container request payload of " + std::to_string(r.payload_bytes) +
+                           " bytes is over the limit");
   }
   return r;
 }
@@ -91,7 +92,8 @@ StatusOr<ContainerResponse> DecodeResponse(std::string_view h) {
   if (GetBe32(h.data()) != kResponseMagic) return Corruption("not a container response (bad magic)");
   ContainerResponse r;
   const uint32_t code = GetBe32(h.data() + 4);
-  if (code > static_cast<uint32_t>(Code::kInternal)) return Corruption("container response with unknown code " + std::to_string(code));
+  if (code > static_cast<uint32_t>(Code::kInternal))
+    return Corruption("container response with unknown code " + std::to_string(code));
   r.code = static_cast<Code>(code);
   r.id = GetBe64(h.data() + 8);
   r.payload_bytes = GetBe32(h.data() + 16);

@@ -116,9 +116,7 @@ class HttpEtcd final : public Etcd {
     return ttl;
   }
 
-  Status Revoke(int64_t lease) override {
-    return Call("/v3/lease/revoke", {{"ID", std::to_string(lease)}}).status();
-  }
+  Status Revoke(int64_t lease) override { return Call("/v3/lease/revoke", {{"ID", std::to_string(lease)}}).status(); }
 
   StatusOr<std::vector<WatchEvent>> WaitChanges(const std::string& prefix, int64_t after_revision,
                                                 std::chrono::milliseconds timeout) override;

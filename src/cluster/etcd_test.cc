@@ -122,7 +122,8 @@ TEST_F(EtcdTest, ADeadEndpointIsSkippedAndNoEndpointIsAClearError) {
   EXPECT_EQ(Unwrap(both->Get("/x"))->value, "y");
   auto none = ConnectEtcd(dead, std::chrono::milliseconds(300));
   EXPECT_EQ(none.status().code(), Code::kIOError);
-  EXPECT_NE(none.status().message().find("cannot reach etcd at " + dead), std::string::npos) << none.status().ToString();
+  EXPECT_NE(none.status().message().find("cannot reach etcd at " + dead), std::string::npos)
+      << none.status().ToString();
   EXPECT_EQ(ConnectEtcd("", std::chrono::milliseconds(300)).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(ConnectEtcd("https://a:1").status().code(), Code::kInvalidArgument);
   EXPECT_EQ(ConnectEtcd("nohost").status().code(), Code::kInvalidArgument);

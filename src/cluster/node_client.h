@@ -24,8 +24,7 @@ namespace vmstore::cluster {
 
 class NodeClient {
  public:
-  NodeClient(std::string address, ContainerGeometry geometry, std::chrono::milliseconds timeout,
-             int connections = 4);
+  NodeClient(std::string address, ContainerGeometry geometry, std::chrono::milliseconds timeout, int connections = 4);
   ~NodeClient();
   NodeClient(const NodeClient&) = delete;
   NodeClient& operator=(const NodeClient&) = delete;

@@ -29,8 +29,7 @@ std::vector<uint64_t> U64s(const std::string& s) {
 
 }  // namespace
 
-RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options)
-    : ring_(std::move(ring)), opts_(options) {}
+RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options) : ring_(std::move(ring)), opts_(options) {}
 
 Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
   if (geometry.container_units != opts_.cluster.container_units) {

@@ -29,7 +29,8 @@ Status Ring::Validate(const std::vector<RingNode>& nodes) {
   for (const RingNode& n : nodes) {
     if (n.name.empty()) return InvalidArgument("a ring member has no name");
     if (!names.insert(n.name).second) return InvalidArgument("node name '" + n.name + "' is on the ring twice");
-    if (n.weight > 1000) return InvalidArgument("node '" + n.name + "': weight " + std::to_string(n.weight) + " is over 1000");
+    if (n.weight > 1000)
+      return InvalidArgument("node '" + n.name + "': weight " + std::to_string(n.weight) + " is over 1000");
   }
   return Status::OK();
 }
@@ -39,9 +40,8 @@ Ring::Ring(std::vector<RingNode> nodes, uint64_t epoch) : nodes_(std::move(nodes
     const uint32_t points = nodes_[n].weight * kVnodesPerWeight;
     for (uint32_t i = 0; i < points; ++i) points_.push_back({PointHash(nodes_[n].name, i), n});
   }
-  std::sort(points_.begin(), points_.end(), [](const Point& a, const Point& b) {
-    return a.hash != b.hash ? a.hash < b.hash : a.node < b.node;
-  });
+  std::sort(points_.begin(), points_.end(),
+            [](const Point& a, const Point& b) { return a.hash != b.hash ? a.hash < b.hash : a.node < b.node; });
 }
 
 std::vector<const RingNode*> Ring::Place(uint64_t container, int replicas) const {

@@ -44,8 +44,8 @@ class EtcdProcess {
       if (ci && std::string(ci) == "true") FAIL() << "etcd is not installed (apt-get install etcd-server)";
       GTEST_SKIP() << "SKIPPED LOUDLY: etcd is not installed (apt-get install etcd-server); CI=true fails here";
     }
-    dir_ = std::filesystem::temp_directory_path() / ("vmstore-etcd-" + std::to_string(::getpid()) + "-" +
-                                                     std::to_string(counter_++));
+    dir_ = std::filesystem::temp_directory_path() /
+           ("vmstore-etcd-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     client_port_ = FreeLoopbackPort();
@@ -59,8 +59,8 @@ class EtcdProcess {
       (void)f;
       ::execl(bin, bin, "--data-dir", (dir_ / "data").c_str(), "--listen-client-urls", endpoint_.c_str(),
               "--advertise-client-urls", endpoint_.c_str(), "--listen-peer-urls", peer_url.c_str(),
-              "--initial-advertise-peer-urls", peer_url.c_str(), "--initial-cluster",
-              ("default=" + peer_url).c_str(), static_cast<char*>(nullptr));
+              "--initial-advertise-peer-urls", peer_url.c_str(), "--initial-cluster", ("default=" + peer_url).c_str(),
+              static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 200; ++i) {

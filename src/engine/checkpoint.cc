@@ -126,7 +126,6 @@ Status PoolImpl::FreezeLocked(uint64_t gen_step, bool rotate_log) {
   return Status::OK();
 }
 
-
 Status PoolImpl::FreezeBlocks(CheckpointJob* job, FreezeState* fs) {
   const uint32_t cu = cluster_units();
   // Undo payloads: before-images of every unit about to be patched in place.
@@ -212,7 +211,6 @@ void PoolImpl::FreezeSuperblock(CheckpointJob* job, uint64_t gen_step, const Fre
         /*seal_all=*/closing_ || sb_dirty_);
   }
   sb_dirty_ = false;
-
 }
 
 void PoolImpl::FreezeFrees(CheckpointJob* job) {
@@ -241,7 +239,6 @@ void PoolImpl::FreezeFrees(CheckpointJob* job) {
   }
   job->frees = std::move(pending_free_);
   pending_free_.clear();
-
 }
 
 void PoolImpl::RunCheckpoint(std::unique_ptr<CheckpointJob> job, Wal* log) {

@@ -55,7 +55,7 @@ class FileBlockStore final : public BlockStore {
 
   Env* const env_;
   const std::string dir_;
-  ContainerGeometry geo_;  // set by Attach, before any other call
+  ContainerGeometry geo_;                              // set by Attach, before any other call
   ShardedMap<uint64_t, std::shared_ptr<File>> files_;  // open containers; readers look up here
   Mutex mu_;
   std::set<uint64_t> touched_ GUARDED_BY(mu_);

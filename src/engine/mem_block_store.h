@@ -66,7 +66,7 @@ class MemBlockStore final : public BlockStore {
     explicit Op(Kind k, uint64_t f = 0, uint64_t n = 0) : kind(k), first(f), count(n) {}
     Kind kind;
     uint64_t first, count;
-    std::string data;           // kData: count units
+    std::string data;            // kData: count units
     std::vector<uint64_t> sums;  // kSums: count sums
     std::array<uint8_t, 16> uuid{};
     uint32_t units = 0;

@@ -79,14 +79,14 @@
 #include <vector>
 
 #include "engine/dedup_index.h"
+#include "engine/file_block_store.h"
 #include "engine/fingerprint.h"
 #include "engine/format.h"
 #include "engine/node_cache.h"
 #include "engine/refs.h"
-#include "engine/file_block_store.h"
 #include "engine/wal.h"
-#include "util/sharded_map.h"
 #include "util/mutex.h"
+#include "util/sharded_map.h"
 #include "util/shared_mutex.h"
 #include "util/thread_annotations.h"
 #include "vmstore/pool.h"
@@ -261,7 +261,8 @@ class PoolImpl final : public Pool {
   Status DoWrite(VolumeRecord* v, uint64_t offset, const char* data, uint64_t length, uint64_t* applied = nullptr,
                  const std::vector<ClusterPrint>* prints = nullptr) REQUIRES(writer_mu_);
   enum class Discard { kTrim, kZeroPunch, kZeroAlloc };
-  Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode, uint64_t* applied = nullptr) REQUIRES(writer_mu_);
+  Status DoDiscard(VolumeRecord* v, uint64_t offset, uint64_t length, Discard mode, uint64_t* applied = nullptr)
+      REQUIRES(writer_mu_);
 
   // --- volume_ops.cc
   // Writer side (writer_mu_ held).
@@ -301,7 +302,8 @@ class PoolImpl final : public Pool {
   // with the volume locked exclusively and logs it after releasing that lock
   // (ApplyThenLog), so readers wait for the change to memory only, not for the
   // log append.
-  StatusOr<std::shared_ptr<VolumeState>> BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length) REQUIRES(writer_mu_);
+  StatusOr<std::shared_ptr<VolumeState>> BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length)
+      REQUIRES(writer_mu_);
   // Before a mutation: checkpoint if dirty state or the log is over its bound.
   Status Admit() REQUIRES(writer_mu_);
   // The log sync that ends a metadata operation (PoolOptions::sync_metadata_ops).
@@ -355,12 +357,12 @@ class PoolImpl final : public Pool {
   Superblock sb_;
   std::atomic<uint64_t> cursor_{0};  // next free address (the committed one is sb_.cursor)
   uint64_t next_id_ GUARDED_BY(writer_mu_) = 1;
-  std::unique_ptr<BlockStore> owned_store_;  // the default store (files), when none was passed
-  BlockStore* store_ = nullptr;              // owned_store_ or PoolOptions::block_store
-  mutable Mutex writer_mu_;  // serialises every mutation, checkpoint and check
+  std::unique_ptr<BlockStore> owned_store_;          // the default store (files), when none was passed
+  BlockStore* store_ = nullptr;                      // owned_store_ or PoolOptions::block_store
+  mutable Mutex writer_mu_;                          // serialises every mutation, checkpoint and check
   std::unique_ptr<Wal> wal_ GUARDED_BY(writer_mu_);  // the live log
   std::map<VolumeId, std::shared_ptr<VolumeState>> vols_ GUARDED_BY(writer_mu_);  // writer side, ordered
-  ShardedMap<VolumeId, std::shared_ptr<VolumeState>> vol_index_;  // reader side
+  ShardedMap<VolumeId, std::shared_ptr<VolumeState>> vol_index_;                  // reader side
   RefTable refs_ GUARDED_BY(writer_mu_);
   ShardedMap<uint64_t, std::shared_ptr<Node>> dirty_nodes_;
   ShardedMap<uint64_t, std::shared_ptr<std::string>> dirty_data_;
@@ -372,7 +374,7 @@ class PoolImpl final : public Pool {
   ShardedMap<uint64_t, std::shared_ptr<Node>> frozen_nodes_;
   ShardedMap<uint64_t, std::shared_ptr<const FrozenData>> frozen_data_;
   ShardedMap<uint64_t, std::shared_ptr<const FrozenOverlay>> frozen_overlays_;
-  std::unique_ptr<Wal> spare_wal_;  // the next generation's log; the frozen one while in flight
+  std::unique_ptr<Wal> spare_wal_;                    // the next generation's log; the frozen one while in flight
   mutable Mutex ckpt_mu_ ACQUIRED_AFTER(writer_mu_);  // the hand-over to the checkpoint thread
   CondVar ckpt_cv_;
   bool ckpt_running_ GUARDED_BY(ckpt_mu_) = false;
@@ -405,9 +407,9 @@ class PoolImpl final : public Pool {
   uint64_t space_admitted_ GUARDED_BY(writer_mu_) = 0;
   bool replaying_ GUARDED_BY(writer_mu_) = false;
   bool closed_ GUARDED_BY(writer_mu_) = false;
-  bool closing_ GUARDED_BY(writer_mu_) = false;                   // Close() is checkpointing: every open dedup manifest is sealed
-  std::vector<std::string> open_problems_;  // structural problems seen while opening
-  Status broken_;                           // set when the pool cannot go on: closed, or a resize half done
+  bool closing_ GUARDED_BY(writer_mu_) = false;  // Close() is checkpointing: every open dedup manifest is sealed
+  std::vector<std::string> open_problems_;       // structural problems seen while opening
+  Status broken_;                                // set when the pool cannot go on: closed, or a resize half done
 };
 
 }  // namespace vmstore::internal

@@ -21,7 +21,11 @@ std::string OptionReply(uint32_t option, uint32_t type, const std::string& data)
 }  // namespace
 
 Handshake::Handshake(int fd, ExportSource* exports, const ServerOptions& opts, std::string client)
-    : fd_(fd), stream_(std::make_unique<SocketStream>(fd)), exports_(exports), opts_(opts), client_(std::move(client)) {}
+    : fd_(fd),
+      stream_(std::make_unique<SocketStream>(fd)),
+      exports_(exports),
+      opts_(opts),
+      client_(std::move(client)) {}
 
 bool Handshake::Reply(uint32_t opt, uint32_t type, const std::string& data) {
   return Send(OptionReply(opt, type, data));

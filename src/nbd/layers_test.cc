@@ -110,7 +110,7 @@ TEST(LayersTest, TheGateHoldsWritesButNotReads) {
   std::thread writer;
   {
     WriterLock quiesced(s.gate.get());  // as ManagerExports::Quiesce does
-    ASSERT_OK(s.top->Read(0, buf));    // reads pass
+    ASSERT_OK(s.top->Read(0, buf));     // reads pass
     writer = std::thread([&] {
       EXPECT_OK(s.top->Write(0, data, false));
       written = true;

@@ -2,10 +2,10 @@
 // project, doc/proto.md) and big-endian helpers. Only facts from the spec.
 #pragma once
 
-#include "util/coding.h"
-
 #include <cstdint>
 #include <string>
+
+#include "util/coding.h"
 
 namespace vmstore::nbd {
 

@@ -19,9 +19,9 @@
 #include "nbd/handshake.h"
 #include "nbd/layers.h"
 #include "nbd/transmission.h"
-#include "util/tcp_socket.h"
 #include "util/log.h"
 #include "util/socket_io.h"
+#include "util/tcp_socket.h"
 #include "util/unix_socket.h"
 
 namespace vmstore::nbd {

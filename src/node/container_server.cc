@@ -40,8 +40,8 @@ ContainerServer::ContainerServer(BlockStore* store, ContainerServerOptions optio
 ContainerServer::~ContainerServer() { Stop(); }
 
 ContainerServerStats ContainerServer::stats() const {
-  return {n_conns_.load(), n_requests_.load(), n_errors_.load(), n_refused_.load(),
-          n_corrupt_.load(), n_writes_.load(), max_write_.load()};
+  return {n_conns_.load(),   n_requests_.load(), n_errors_.load(), n_refused_.load(),
+          n_corrupt_.load(), n_writes_.load(),   max_write_.load()};
 }
 
 Status ContainerServer::Start() {
@@ -182,7 +182,8 @@ bool ContainerServer::Handle(int fd, bool* hello_done) {
           break;
         }
         std::vector<uint64_t> sums(r.count);
-        for (uint32_t i = 0; i < r.count; ++i) sums[i] = internal::GetU64(payload.data() + size_t{r.count} * kUnit + i * 8);
+        for (uint32_t i = 0; i < r.count; ++i)
+          sums[i] = internal::GetU64(payload.data() + size_t{r.count} * kUnit + i * 8);
         ++n_writes_;
         uint64_t seen = max_write_.load();
         while (size_t{r.count} * kUnit > seen && !max_write_.compare_exchange_weak(seen, size_t{r.count} * kUnit)) {

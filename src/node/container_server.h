@@ -70,7 +70,7 @@ class ContainerServer {
   Mutex mu_;  // the connection list
   std::vector<std::pair<int, std::thread>> conns_ GUARDED_BY(mu_);
   std::vector<int> done_ GUARDED_BY(mu_);  // descriptors whose thread ended
-  Mutex store_mu_;  // mutating store calls, one at a time
+  Mutex store_mu_;                         // mutating store calls, one at a time
   std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0}, n_corrupt_{0};
   std::atomic<uint64_t> n_writes_{0}, max_write_{0};
 };

@@ -17,14 +17,14 @@
 namespace vmstore::node {
 
 struct NodeOptions {
-  std::string etcd;         // endpoints, comma-separated
-  std::string listen;       // HOST:PORT the gateways reach (port 0: any free one)
+  std::string etcd;    // endpoints, comma-separated
+  std::string listen;  // HOST:PORT the gateways reach (port 0: any free one)
   std::string data_dir;
-  std::string name;         // "" = the host name
+  std::string name;  // "" = the host name
   std::string zone;
   uint32_t weight = 1;
   int lease_ttl_s = 10;
-  Env* env = nullptr;       // nullptr: Env::Default()
+  Env* env = nullptr;  // nullptr: Env::Default()
 };
 
 Status RunNode(const NodeOptions& options);

@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 namespace vmstore::node {
@@ -54,8 +53,8 @@ StatusOr<std::unique_ptr<NodeDir>> NodeDir::Open(Env* env, const std::string& di
     if (j.is_discarded() || !j.is_object()) return Corruption(id_path + " is damaged (not JSON)");
     d->id_ = {j.value("cluster", ""), j.value("name", ""), j.value("data_uuid", "")};
     if (d->id_.cluster != cluster) {
-      return FailedPrecondition("data directory " + dir + " belongs to cluster " + d->id_.cluster + ", not " +
-                                cluster + " (use an empty directory for a node of this cluster)");
+      return FailedPrecondition("data directory " + dir + " belongs to cluster " + d->id_.cluster + ", not " + cluster +
+                                " (use an empty directory for a node of this cluster)");
     }
     if (d->id_.name != name) {
       return FailedPrecondition("data directory " + dir + " is node '" + d->id_.name + "'s, not '" + name +
@@ -64,8 +63,7 @@ StatusOr<std::unique_ptr<NodeDir>> NodeDir::Open(Env* env, const std::string& di
   } else {
     ASSIGN_OR_RETURN(std::string uuid, NewUuid());
     d->id_ = {cluster, name, uuid};
-    const std::string text =
-        json{{"cluster", cluster}, {"name", name}, {"data_uuid", uuid}}.dump(2) + "\n";
+    const std::string text = json{{"cluster", cluster}, {"name", name}, {"data_uuid", uuid}}.dump(2) + "\n";
     ASSIGN_OR_RETURN(auto f, env->OpenFile(id_path + ".tmp", true));
     RETURN_IF_ERROR(f->Truncate(0));
     RETURN_IF_ERROR(f->WriteAt(0, text.data(), text.size()));

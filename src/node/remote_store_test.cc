@@ -171,7 +171,7 @@ TEST(RemoteStoreTest, WritesCrossTheNetworkInRunsOfAtMost512KiB) {
   }
   std::printf("16 MiB written: %llu write requests to the nodes (R = 2), the largest %llu bytes\n",
               static_cast<unsigned long long>(writes), static_cast<unsigned long long>(max));
-  EXPECT_EQ(max, 512u * 1024);  // coalesced to the article's buffer, never more
+  EXPECT_EQ(max, 512u * 1024);          // coalesced to the article's buffer, never more
   EXPECT_LE(writes, 2 * (16 * 2 + 8));  // ~32 runs of 512 KiB per replica, and the index
   std::string back(data.size(), '\0');
   ASSERT_OK(pool->Read(v, 0, back));

@@ -68,5 +68,4 @@ struct RemoteResult {
 std::optional<RemoteResult> RunOnServer(const std::string& dir, const std::vector<std::string>& args,
                                         bool pass_streams = false);
 
-
 }  // namespace vmstore::server

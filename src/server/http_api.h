@@ -43,7 +43,6 @@ class Server;
 
 namespace vmstore::server {
 
-
 class HttpApi {
  public:
   // What the routes work on; all borrowed, and they must outlive the HttpApi.

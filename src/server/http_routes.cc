@@ -54,14 +54,14 @@ void HttpApi::AddServerRoutes() {
     }
     SendJson(res, 200, {{"open", open}});
   });
-  s.Post("/v1/cli", WithBody([d](Req, const json& b, Res res) {
-           const json& args = b.value("args", json());
-           if (!args.is_array() ||
-               !std::all_of(args.begin(), args.end(), [](const json& v) { return v.is_string(); })) {
-             return SendError(res, 400, "InvalidArgument", "field \"args\" must be an array of strings");
-           }
-           AnswerCommand(d.commands, args.get<std::vector<std::string>>(), res);
-         }));
+  s.Post(
+      "/v1/cli", WithBody([d](Req, const json& b, Res res) {
+        const json& args = b.value("args", json());
+        if (!args.is_array() || !std::all_of(args.begin(), args.end(), [](const json& v) { return v.is_string(); })) {
+          return SendError(res, 400, "InvalidArgument", "field \"args\" must be an array of strings");
+        }
+        AnswerCommand(d.commands, args.get<std::vector<std::string>>(), res);
+      }));
 }
 
 void HttpApi::AddObjectRoutes() {

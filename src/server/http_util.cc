@@ -76,7 +76,9 @@ bool Flag(const httplib::Request& req, const char* name) {
   return v == "1" || v == "true" || v == "yes";
 }
 
-void SendStatus(httplib::Response& res, const Status& s) { SendError(res, HttpStatus(s), ApiCode(s.code()), s.message()); }
+void SendStatus(httplib::Response& res, const Status& s) {
+  SendError(res, HttpStatus(s), ApiCode(s.code()), s.message());
+}
 
 void Reply(httplib::Response& res, const StatusOr<json>& view) {
   if (view.ok()) {

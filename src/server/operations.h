@@ -25,8 +25,8 @@ namespace vmstore::server {
 // Refuses (FailedPrecondition naming them) when NBD clients have exports open
 // that `affected` selects, unless `force`, which disconnects them. Without a
 // server (`hooks` null) there is nothing to check.
-Status CheckNotOpen(const Hooks* hooks, const std::function<bool(const std::string& export_name)>& affected,
-                    bool force, const std::string& what);
+Status CheckNotOpen(const Hooks* hooks, const std::function<bool(const std::string& export_name)>& affected, bool force,
+                    const std::string& what);
 // Runs `fn` with the VM's writes held when a server runs it.
 Status Quiesced(const Hooks* hooks, const std::string& vm, const std::function<Status()>& fn);
 

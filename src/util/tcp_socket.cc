@@ -69,7 +69,8 @@ StatusOr<int> ConnectTcp(const std::string& hostport, std::chrono::milliseconds 
     if (r == 1) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (r != 1 || err != 0) {
       ::close(fd);
-      return r == 0 ? IOError("connect to " + hostport + ": timed out") : ErrnoStatus(err ? err : errno, "connect to " + hostport);
+      return r == 0 ? IOError("connect to " + hostport + ": timed out")
+                    : ErrnoStatus(err ? err : errno, "connect to " + hostport);
     }
   } else if (r != 0) {
     const int err = errno;
@@ -79,7 +80,8 @@ StatusOr<int> ConnectTcp(const std::string& hostport, std::chrono::milliseconds 
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  timeval tv{static_cast<time_t>(io_timeout.count() / 1000), static_cast<suseconds_t>(io_timeout.count() % 1000 * 1000)};
+  timeval tv{static_cast<time_t>(io_timeout.count() / 1000),
+             static_cast<suseconds_t>(io_timeout.count() % 1000 * 1000)};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return fd;
