@@ -37,6 +37,28 @@ const char* ContainerOpName(ContainerOp op) {
       return "check_header";
     case ContainerOp::kStat:
       return "stat";
+    case ContainerOp::kFileRead:
+      return "file_read";
+    case ContainerOp::kFileWrite:
+      return "file_write";
+    case ContainerOp::kFileSync:
+      return "file_sync";
+    case ContainerOp::kFileTruncate:
+      return "file_truncate";
+    case ContainerOp::kFilePunch:
+      return "file_punch";
+    case ContainerOp::kFileSize:
+      return "file_size";
+    case ContainerOp::kFileAllocated:
+      return "file_allocated";
+    case ContainerOp::kFileRanges:
+      return "file_ranges";
+    case ContainerOp::kFileDelete:
+      return "file_delete";
+    case ContainerOp::kFileExists:
+      return "file_exists";
+    case ContainerOp::kFileList:
+      return "file_list";
   }
   return "unknown";
 }
@@ -60,7 +82,7 @@ StatusOr<ContainerRequest> DecodeRequest(std::string_view h) {
   if (GetBe32(h.data()) != kRequestMagic) return InvalidArgument("not a container request (bad magic)");
   ContainerRequest r;
   const uint8_t op = static_cast<uint8_t>(h[4]);
-  if (op < 1 || op > static_cast<uint8_t>(ContainerOp::kStat)) {
+  if (op < 1 || op > static_cast<uint8_t>(ContainerOp::kFileList)) {
     return InvalidArgument("unknown container op " + std::to_string(op));
   }
   r.op = static_cast<ContainerOp>(op);
@@ -102,6 +124,21 @@ StatusOr<ContainerResponse> DecodeResponse(std::string_view h) {
     return Corruption("container response too long");
   }
   return r;
+}
+
+std::string FileNamePayload(const std::string& name) {
+  std::string p;
+  PutBe32(&p, static_cast<uint32_t>(name.size()));
+  return p + name;
+}
+
+StatusOr<std::pair<std::string, std::string_view>> SplitFilePayload(std::string_view payload) {
+  if (payload.size() < 4) return InvalidArgument("file request without a name");
+  const uint32_t n = GetBe32(payload.data());
+  if (n == 0 || n > 1024 || payload.size() - 4 < n) return InvalidArgument("file request with a bad name length");
+  std::string name(payload.substr(4, n));
+  if (name.find('\0') != std::string::npos) return InvalidArgument("file name with a NUL byte");
+  return std::make_pair(std::move(name), payload.substr(4 + n));
 }
 
 }  // namespace vmstore::cluster

@@ -16,11 +16,13 @@
 // as on disk); kSync the u64 container numbers to sync. Answers: kReadUnits
 // the data; kReadSums the sums; kList and kAllocatedUnits u64 lists; kStat the
 // allocated bytes. docs/FORMAT.md has the same table.
+// The file ops' payloads start with the file name: u32 length, then the bytes.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "vmstore/status.h"
 
@@ -40,6 +42,21 @@ enum class ContainerOp : uint8_t {
   kAllocatedUnits = 11,
   kCheckHeader = 12,
   kStat = 13,
+  // A pool's own files (superblock, logs, dedup index) kept on the nodes for
+  // RemoteEnv: the payload starts with the file's name (u32 length, bytes);
+  // `first` is the offset (or the new size), `count` the length to read, and
+  // for kFilePunch `container` the length to punch.
+  kFileRead = 14,
+  kFileWrite = 15,
+  kFileSync = 16,
+  kFileTruncate = 17,
+  kFilePunch = 18,
+  kFileSize = 19,
+  kFileAllocated = 20,
+  kFileRanges = 21,
+  kFileDelete = 22,
+  kFileExists = 23,
+  kFileList = 24,  // names starting with the payload's name, each as u32 length + bytes
 };
 const char* ContainerOpName(ContainerOp op);
 
@@ -64,6 +81,10 @@ struct ContainerResponse {
   uint64_t id = 0;
   uint32_t payload_bytes = 0, message_bytes = 0;
 };
+
+// The file ops' payload prefix, and its inverse: (name, the rest).
+std::string FileNamePayload(const std::string& name);
+StatusOr<std::pair<std::string, std::string_view>> SplitFilePayload(std::string_view payload);
 
 std::string EncodeRequest(const ContainerRequest& r);
 // InvalidArgument for a bad magic, an unknown op or a payload over the limit.

@@ -35,7 +35,9 @@ void AppendU64List(std::string* out, const std::vector<uint64_t>& v) {
 }  // namespace
 
 ContainerServer::ContainerServer(BlockStore* store, ContainerServerOptions options)
-    : store_(store), opts_(std::move(options)) {}
+    : store_(store), opts_(std::move(options)) {
+  if (!opts_.files_dir.empty()) files_ = std::make_unique<FileService>(opts_.env, opts_.files_dir);
+}
 
 ContainerServer::~ContainerServer() { Stop(); }
 
@@ -233,6 +235,19 @@ bool ContainerServer::Handle(int fd, bool* hello_done) {
       }
       case ContainerOp::kCheckHeader:
         st = store_->CheckHeader(r.container);
+        break;
+      case ContainerOp::kFileRead:
+      case ContainerOp::kFileWrite:
+      case ContainerOp::kFileSync:
+      case ContainerOp::kFileTruncate:
+      case ContainerOp::kFilePunch:
+      case ContainerOp::kFileSize:
+      case ContainerOp::kFileAllocated:
+      case ContainerOp::kFileRanges:
+      case ContainerOp::kFileDelete:
+      case ContainerOp::kFileExists:
+      case ContainerOp::kFileList:
+        st = files_ ? files_->Handle(r, payload, &out) : NotSupported("node " + opts_.name + " keeps no files");
         break;
       case ContainerOp::kStat: {
         auto bytes = store_->AllocatedBytes();

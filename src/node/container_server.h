@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "node/file_service.h"
 #include "util/mutex.h"
 #include "vmstore/block_store.h"
 
@@ -33,6 +34,9 @@ struct ContainerServerOptions {
   ContainerGeometry geometry;          // the cluster's uuid and units per container
   int max_connections = 64;
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  // Pools' own files (RemoteEnv) in `files_dir` through `env`; "" refuses them.
+  Env* env = nullptr;
+  std::string files_dir;
 };
 
 struct ContainerServerStats {
@@ -71,6 +75,7 @@ class ContainerServer {
   std::vector<std::pair<int, std::thread>> conns_ GUARDED_BY(mu_);
   std::vector<int> done_ GUARDED_BY(mu_);  // descriptors whose thread ended
   Mutex store_mu_;                         // mutating store calls, one at a time
+  std::unique_ptr<FileService> files_;     // pools' own files (RemoteEnv), when kept
   std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0}, n_corrupt_{0};
   std::atomic<uint64_t> n_writes_{0}, max_write_{0};
 };

@@ -4,6 +4,8 @@
 // a node stopped mid-run, a damaged replica, another cluster's node, and the
 // size of what crosses the network.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +13,7 @@
 #include <random>
 
 #include "cluster/remote_block_store.h"
+#include "cluster/remote_env.h"
 #include "engine/test_util.h"
 #include "node/container_server.h"
 
@@ -43,6 +46,9 @@ class Nodes {
       ContainerServerOptions o;
       o.name = "node" + std::to_string(i);
       o.geometry = g;
+      o.env = Env::Default();
+      o.files_dir = dir + "/files";
+      std::filesystem::create_directories(o.files_dir);
       servers_.push_back(std::make_unique<ContainerServer>(stores_.back().get(), o));
       EXPECT_OK(servers_.back()->Start());
       ring_.push_back({o.name, "127.0.0.1:" + std::to_string(servers_.back()->port()), "", 1});
@@ -258,6 +264,75 @@ TEST(RemoteStoreTest, ANodeOfAnotherClusterIsRefused) {
   RemoteBlockStore other(Ring(nodes.ring(), 1), Remote(Geometry(11, 512)));
   auto sized = Pool::Create("/pool2", ClusterPoolOptions(&env, &other));
   EXPECT_EQ(sized.status().code(), Code::kInvalidArgument) << sized.status().ToString();
+}
+
+// The writes of the crash test: `n` writes of random bytes into a 2 MiB volume.
+std::vector<std::pair<uint64_t, std::string>> Writes(uint64_t seed, int n) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::pair<uint64_t, std::string>> w;
+  for (int i = 0; i < n; ++i) {
+    const uint64_t off = rng() % (2 << 20), len = 1 + rng() % std::min<uint64_t>((2 << 20) - off, 100000);
+    std::string d(len, '\0');
+    for (char& c : d) c = static_cast<char>(rng());
+    w.emplace_back(off, std::move(d));
+  }
+  return w;
+}
+
+TEST(RemoteStoreTest, APoolLivesOnTheNodesAndAnotherGatewayOpensItAfterACrash) {
+  const uint64_t seed = 4242;
+  SCOPED_TRACE("seed=" + std::to_string(seed));
+  const ContainerGeometry g = Geometry(13, 256);
+  Nodes nodes(3, g);
+  const auto writes = Writes(seed, 70);
+  const int flushed = 60;  // the first 60 are flushed; the last 10 may or may not be in
+  auto options = [&](Env* env, BlockStore* store) {
+    PoolOptions o = ClusterPoolOptions(nullptr, store);
+    o.env = env;
+    o.max_dirty_bytes = 1 << 20;  // checkpoints on the way
+    return o;
+  };
+  // Gateway 1, in a child process that dies without closing the pool (as kill -9).
+  const pid_t child = ::fork();
+  if (child == 0) {
+    cluster::RemoteEnv env(Ring(nodes.ring(), 1), Remote(g));
+    RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(g));
+    auto pool = Pool::Create("/pools/vm1", options(&env, &store));
+    if (!pool.ok()) ::_exit(2);
+    auto v = (*pool)->CreateVolume(2 << 20);
+    if (!v.ok()) ::_exit(3);
+    for (int i = 0; i < static_cast<int>(writes.size()); ++i) {
+      if (!(*pool)->Write(*v, writes[i].first, writes[i].second).ok()) ::_exit(4);
+      if (i + 1 == flushed && !(*pool)->Flush().ok()) ::_exit(5);
+    }
+    ::_exit(0);  // no Close: the log buffer and memory are lost
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "gateway 1 failed: " << status;
+  // Gateway 2: only the nodes to go on.
+  cluster::RemoteEnv env(Ring(nodes.ring(), 1), Remote(g));
+  RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(g));
+  auto pool = Unwrap(Pool::Open("/pools/vm1", options(&env, &store)));
+  ASSERT_TRUE(pool);
+  std::string got(2 << 20, '\0');
+  ASSERT_OK(pool->Read(1, 0, got));
+  std::string state(2 << 20, '\0');
+  int match = -1;
+  for (int i = 0; i < static_cast<int>(writes.size()); ++i) {
+    state.replace(writes[i].first, writes[i].second.size(), writes[i].second);
+    if (i + 1 >= flushed && got == state) match = i + 1;
+  }
+  EXPECT_GE(match, flushed) << "the reopened pool holds no prefix that includes every flushed write";
+  std::printf("reopened by another gateway: the first %d of %zu writes (%d flushed)\n", match, writes.size(), flushed);
+  CheckReport report;
+  ASSERT_OK(pool->Check(true, &report));
+  EXPECT_TRUE(report.clean()) << report.errors[0];
+  // Every file of the pool is on two nodes.
+  auto names = Unwrap(env.ListDir("/pools/vm1"));
+  EXPECT_NE(std::find(names.begin(), names.end(), "superblock"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "wal"), names.end());
+  EXPECT_TRUE(env.missed().empty());
 }
 
 }  // namespace

@@ -1,0 +1,200 @@
+#include "cluster/remote_env.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "util/coding.h"
+
+namespace vmstore::cluster {
+
+namespace {
+
+ContainerRequest FileReq(ContainerOp op, uint64_t first = 0, uint32_t count = 0, uint64_t length = 0) {
+  ContainerRequest r;
+  r.op = op;
+  r.first = first;
+  r.count = count;
+  r.container = length;
+  return r;
+}
+
+uint64_t U64(const std::string& s) { return s.size() >= 8 ? internal::GetU64(s.data()) : 0; }
+
+class NoLock final : public Env::Lock {};
+
+// A file on its replicas; reads and writes in pieces the protocol carries.
+class RemoteFile final : public File {
+ public:
+  RemoteFile(RemoteEnv* env, std::string path) : env_(env), path_(std::move(path)) {}
+
+  Status ReadAt(uint64_t offset, size_t n, char* dst) override {
+    for (size_t done = 0; done < n;) {
+      const uint32_t k = static_cast<uint32_t>(std::min<size_t>(n - done, kMaxPayloadBytes / 2));
+      ASSIGN_OR_RETURN(std::string got, env_->ReadFrom(path_, FileReq(ContainerOp::kFileRead, offset + done, k)));
+      if (got.size() != k) return Corruption("a node answered a read of " + path_ + " with the wrong length");
+      std::copy(got.begin(), got.end(), dst + done);
+      done += k;
+    }
+    return Status::OK();
+  }
+  Status WriteAt(uint64_t offset, const char* src, size_t n) override {
+    for (size_t done = 0; done < n || n == 0;) {
+      const size_t k = std::min<size_t>(n - done, kMaxPayloadBytes / 2);
+      RETURN_IF_ERROR(
+          env_->ToAll(path_, FileReq(ContainerOp::kFileWrite, offset + done), std::string_view(src + done, k)));
+      done += k;
+      if (n == 0) break;
+    }
+    return Status::OK();
+  }
+  Status Sync() override { return env_->ToAll(path_, FileReq(ContainerOp::kFileSync), {}); }
+  Status Truncate(uint64_t size) override { return env_->ToAll(path_, FileReq(ContainerOp::kFileTruncate, size), {}); }
+  Status PunchHole(uint64_t offset, uint64_t length) override {
+    return env_->ToAll(path_, FileReq(ContainerOp::kFilePunch, offset, 0, length), {});
+  }
+  StatusOr<uint64_t> Size() override {
+    ASSIGN_OR_RETURN(std::string s, env_->ReadFrom(path_, FileReq(ContainerOp::kFileSize)));
+    return U64(s);
+  }
+  StatusOr<uint64_t> AllocatedBytes() override {
+    ASSIGN_OR_RETURN(std::string s, env_->ReadFrom(path_, FileReq(ContainerOp::kFileAllocated)));
+    return U64(s);
+  }
+  StatusOr<std::vector<ByteRange>> DataRanges() override {
+    ASSIGN_OR_RETURN(std::string s, env_->ReadFrom(path_, FileReq(ContainerOp::kFileRanges)));
+    std::vector<ByteRange> out;
+    for (size_t i = 0; i + 16 <= s.size(); i += 16) {
+      out.push_back({internal::GetU64(s.data() + i), internal::GetU64(s.data() + i + 8)});
+    }
+    return out;
+  }
+
+ private:
+  RemoteEnv* env_;
+  const std::string path_;
+};
+
+}  // namespace
+
+RemoteEnv::RemoteEnv(Ring ring, RemoteStoreOptions options) : ring_(std::move(ring)), opts_(options) {
+  for (const RingNode& n : ring_.nodes()) {
+    clients_[n.name] =
+        std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node);
+  }
+}
+
+std::vector<NodeClient*> RemoteEnv::Owners(const std::string& path) {
+  // A file's place on the ring: its name's hash as a container key.
+  const uint64_t key = (internal::Hash64(path.data(), path.size()) & ((uint64_t{1} << 33) - 1)) | 1;
+  std::vector<NodeClient*> out;
+  for (const RingNode* n : ring_.Place(key, opts_.replicas)) out.push_back(clients_.at(n->name).get());
+  return out;
+}
+
+std::map<std::string, std::set<std::string>> RemoteEnv::missed() const {
+  MutexLock l(&mu_);
+  return missed_;
+}
+
+StatusOr<std::string> RemoteEnv::ReadFrom(const std::string& path, ContainerRequest r) {
+  std::set<std::string> skip;
+  {
+    MutexLock l(&mu_);
+    if (auto it = missed_.find(path); it != missed_.end()) skip = it->second;
+  }
+  Status first_error;
+  const std::string name = FileNamePayload(path);
+  for (NodeClient* c : Owners(path)) {
+    if (skip.count(c->address())) continue;
+    auto out = c->Call(r, name);
+    if (out.ok()) return out;
+    if (first_error.ok() || out.status().code() != Code::kIOError) first_error = out.status();
+  }
+  if (first_error.ok()) return IOError("no replica of " + path + " to read from");
+  return first_error;
+}
+
+Status RemoteEnv::ToAll(const std::string& path, ContainerRequest r, std::string_view data) {
+  std::string payload = FileNamePayload(path);
+  payload.append(data);
+  int ok = 0;
+  Status last;
+  std::set<std::string> skip;
+  {
+    MutexLock l(&mu_);
+    if (auto it = missed_.find(path); it != missed_.end()) skip = it->second;
+  }
+  for (NodeClient* c : Owners(path)) {
+    if (skip.count(c->address())) continue;  // it missed a change: it stays out until repaired
+    Status s = c->Call(r, payload).status();
+    if (s.ok()) {
+      ++ok;
+      continue;
+    }
+    last = s;
+    if (s.code() == Code::kNotFound && r.op == ContainerOp::kFileDelete) continue;
+    MutexLock l(&mu_);
+    missed_[path].insert(c->address());
+  }
+  if (ok > 0) return Status::OK();
+  return last.ok() ? IOError("no replica of " + path + " took " + ContainerOpName(r.op)) : last;
+}
+
+StatusOr<std::unique_ptr<File>> RemoteEnv::OpenFile(const std::string& path, bool create) {
+  if (!FileExists(path)) {
+    if (!create) return NotFound("no such file: " + path);
+    RETURN_IF_ERROR(ToAll(path, FileReq(ContainerOp::kFileWrite, 0), {}));  // makes it, empty
+  }
+  return std::unique_ptr<File>(new RemoteFile(this, path));
+}
+
+bool RemoteEnv::FileExists(const std::string& path) {
+  auto s = ReadFrom(path, FileReq(ContainerOp::kFileExists));
+  if (s.ok() && U64(*s) == 1) return true;
+  auto children = ListDir(path);  // a "directory": some file's name starts with PATH/
+  return children.ok() && !children->empty();
+}
+
+Status RemoteEnv::DeleteFile(const std::string& path) {
+  if (!FileExists(path)) return NotFound("no such file: " + path);
+  return ToAll(path, FileReq(ContainerOp::kFileDelete), {});
+}
+
+StatusOr<std::vector<std::string>> RemoteEnv::ListDir(const std::string& path) {
+  const std::string prefix = path + "/";  // files are listed by every replica; a name once is enough
+  std::set<std::string> names;
+  int answered = 0;
+  Status last;
+  for (auto& [n, c] : clients_) {
+    auto out = c->Call(FileReq(ContainerOp::kFileList), FileNamePayload(prefix));
+    if (!out.ok()) {
+      last = out.status();
+      continue;
+    }
+    ++answered;
+    for (size_t i = 0; i + 4 <= out->size();) {
+      const uint32_t len = internal::GetBe32(out->data() + i);
+      if (i + 4 + len > out->size()) return Corruption("a node sent a damaged file list");
+      std::string name = out->substr(i + 4 + prefix.size(), len - prefix.size());
+      if (name.find('/') == std::string::npos) names.insert(name);
+      i += 4 + len;
+    }
+  }
+  if (!answered) return last;
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+StatusOr<std::unique_ptr<Env::Lock>> RemoteEnv::LockFile(const std::string& path) {
+  return std::unique_ptr<Env::Lock>(new NoLock);
+}
+
+StatusOr<FsSpace> RemoteEnv::FileSystemSpace(const std::string& path) {
+  return FsSpace{uint64_t{1} << 50, uint64_t{1} << 50};
+}
+
+int64_t RemoteEnv::NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace vmstore::cluster

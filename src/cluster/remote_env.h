@@ -1,0 +1,67 @@
+// RemoteEnv: the Env of a gateway's engine - a pool's own files (the
+// superblock's two slots, the two logs, the dedup index) kept on storage
+// nodes, each file on the R nodes the ring places its name on, so a pool
+// lives entirely on the nodes and any gateway can open it after the one that
+// served it died (docs/CLUSTER.md, "One engine per VM").
+//
+//  - Writes, truncates and punches go to every replica; a call succeeds when
+//    one took it, and the others are marked as having missed that file (they
+//    are not read from again by this Env).
+//  - Sync returns when every replica that took the writes has synced, or at
+//    least one has (the others then count as missing the file).
+//  - Reads go to the first replica that has not missed a change.
+//  - Directories do not exist: CreateDir and SyncDir succeed, ListDir lists
+//    the names under "PATH/". LockFile returns a lock that guards nothing:
+//    the VM's writer lock in etcd keeps other gateways off a pool.
+//    FileSystemSpace reports 1 PiB free: the nodes refuse what they cannot
+//    hold (ENOSPC), and the pool's admission control sees that.
+//
+// Thread-safety: as Env (thread-safe); Files may be used from several threads.
+// Ownership: owns its connections; Files must not outlive it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "cluster/node_client.h"
+#include "cluster/remote_block_store.h"
+#include "cluster/ring.h"
+#include "util/mutex.h"
+#include "vmstore/env.h"
+
+namespace vmstore::cluster {
+
+class RemoteEnv final : public Env {
+ public:
+  RemoteEnv(Ring ring, RemoteStoreOptions options);
+
+  StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) override;
+  bool FileExists(const std::string& path) override;
+  Status DeleteFile(const std::string& path) override;
+  Status CreateDir(const std::string& path) override { return Status::OK(); }
+  StatusOr<std::vector<std::string>> ListDir(const std::string& path) override;
+  Status SyncDir(const std::string& path) override { return Status::OK(); }
+  StatusOr<std::unique_ptr<Lock>> LockFile(const std::string& path) override;
+  StatusOr<FsSpace> FileSystemSpace(const std::string& path) override;
+  int64_t NowNanos() override;
+
+  // Replica calls for RemoteFile (remote_env.cc).
+  std::vector<NodeClient*> Owners(const std::string& path);
+  // The first replica of `path` that has not missed a change and answers.
+  StatusOr<std::string> ReadFrom(const std::string& path, ContainerRequest r);
+  // Every replica; OK when one took it (the others marked as missing `path`).
+  Status ToAll(const std::string& path, ContainerRequest r, std::string_view data);
+  // Replicas that missed a change of a file, by file.
+  std::map<std::string, std::set<std::string>> missed() const;
+
+ private:
+  const Ring ring_;
+  const RemoteStoreOptions opts_;
+  std::map<std::string, std::unique_ptr<NodeClient>> clients_;  // by node name
+  mutable Mutex mu_;
+  std::map<std::string, std::set<std::string>> missed_ GUARDED_BY(mu_);  // path -> node addresses
+};
+
+}  // namespace vmstore::cluster

@@ -1,0 +1,112 @@
+#include "node/file_service.h"
+
+#include "util/coding.h"
+
+namespace vmstore::node {
+
+namespace {
+
+using cluster::ContainerOp;
+
+std::string HexName(const std::string& name) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : name) s += {kHex[c >> 4], kHex[c & 15]};
+  return s;
+}
+
+bool UnhexName(const std::string& hex, std::string* name) {
+  if (hex.size() % 2) return false;
+  name->clear();
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    auto nib = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+    const int hi = nib(hex[i]), lo = nib(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    name->push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string FileService::PathOf(const std::string& name) const { return dir_ + "/" + HexName(name); }
+
+Status FileService::Mutate(const cluster::ContainerRequest& r, const std::string& path, std::string_view data) {
+  MutexLock l(&mu_);
+  if (r.op == ContainerOp::kFileDelete) {
+    Status s = env_->DeleteFile(path);
+    return s.code() == Code::kNotFound ? Status::OK() : s;
+  }
+  ASSIGN_OR_RETURN(auto f, env_->OpenFile(path, /*create=*/r.op == ContainerOp::kFileWrite));
+  switch (r.op) {
+    case ContainerOp::kFileWrite:
+      return f->WriteAt(r.first, data.data(), data.size());
+    case ContainerOp::kFileSync:
+      return f->Sync();
+    case ContainerOp::kFileTruncate:
+      return f->Truncate(r.first);
+    case ContainerOp::kFilePunch:
+      return f->PunchHole(r.first, r.container);
+    default:
+      return Internal("not a file mutation");
+  }
+}
+
+Status FileService::Handle(const cluster::ContainerRequest& r, std::string_view payload, std::string* out) {
+  ASSIGN_OR_RETURN(auto split, cluster::SplitFilePayload(payload));
+  const std::string& name = split.first;
+  const std::string path = PathOf(name);
+  switch (r.op) {
+    case ContainerOp::kFileWrite:
+    case ContainerOp::kFileSync:
+    case ContainerOp::kFileTruncate:
+    case ContainerOp::kFilePunch:
+    case ContainerOp::kFileDelete:
+      return Mutate(r, path, split.second);
+    case ContainerOp::kFileExists:
+      internal::AppendU64(out, env_->FileExists(path) ? 1 : 0);
+      return Status::OK();
+    case ContainerOp::kFileList: {
+      ASSIGN_OR_RETURN(auto names, env_->ListDir(dir_));
+      for (const std::string& hex : names) {
+        std::string n;
+        if (!UnhexName(hex, &n) || n.rfind(name, 0) != 0) continue;
+        internal::PutBe32(out, static_cast<uint32_t>(n.size()));
+        out->append(n);
+      }
+      return Status::OK();
+    }
+    default:
+      break;
+  }
+  if (!env_->FileExists(path)) return NotFound("no file '" + name + "' on this node");
+  ASSIGN_OR_RETURN(auto f, env_->OpenFile(path, false));
+  switch (r.op) {
+    case ContainerOp::kFileRead:
+      if (r.count > cluster::kMaxPayloadBytes) return InvalidArgument("file read over the limit");
+      out->assign(r.count, '\0');
+      return f->ReadAt(r.first, r.count, out->data());
+    case ContainerOp::kFileSize: {
+      ASSIGN_OR_RETURN(uint64_t size, f->Size());
+      internal::AppendU64(out, size);
+      return Status::OK();
+    }
+    case ContainerOp::kFileAllocated: {
+      ASSIGN_OR_RETURN(uint64_t bytes, f->AllocatedBytes());
+      internal::AppendU64(out, bytes);
+      return Status::OK();
+    }
+    case ContainerOp::kFileRanges: {
+      ASSIGN_OR_RETURN(auto ranges, f->DataRanges());
+      for (const ByteRange& b : ranges) {
+        internal::AppendU64(out, b.offset);
+        internal::AppendU64(out, b.length);
+      }
+      return Status::OK();
+    }
+    default:
+      return InvalidArgument("not a file op");
+  }
+}
+
+}  // namespace vmstore::node
