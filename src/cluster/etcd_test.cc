@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cluster/test_etcd.h"
+#include "cluster/writer_lock.h"
 #include "util/testing.h"
 
 namespace vmstore::cluster {
@@ -145,6 +146,44 @@ TEST(PrefixEndTest, IsTheNextKeyAfterThePrefix) {
   EXPECT_EQ(PrefixEnd("/a/"), "/a0");
   EXPECT_EQ(PrefixEnd(std::string("a\xff", 2)), "b");
   EXPECT_EQ(PrefixEnd(""), std::string(1, '\0'));
+}
+
+}  // namespace
+}  // namespace vmstore::cluster
+
+namespace vmstore::cluster {
+namespace {
+
+TEST_F(EtcdTest, AWriterLockHasOneHolderAndPassesOnWhenItDies) {
+  auto a = Unwrap(WriterLock::Acquire(client_.get(), "/locks/vm/web", "gw1", 2));
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->held());
+  auto b = WriterLock::Acquire(client_.get(), "/locks/vm/web", "gw2", 2);
+  EXPECT_EQ(b.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(b.status().message().find("is held by gw1"), std::string::npos) << b.status().ToString();
+  ASSERT_OK(a->Renew());
+  const uint64_t first_fence = a->fence();
+  // gw1 stops renewing (a partition): it counts itself out before etcd lets gw2 in.
+  bool self_fenced = false;
+  std::unique_ptr<WriterLock> c;
+  for (int i = 0; i < 100 && !c; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto got = WriterLock::Acquire(client_.get(), "/locks/vm/web", "gw2", 2);
+    if (got.ok()) {
+      c = std::move(got).value();
+    } else {
+      self_fenced |= !a->held();
+    }
+  }
+  ASSERT_TRUE(c) << "the dead holder's lock never passed on";
+  EXPECT_TRUE(self_fenced) << "the old holder still thought it held the lock when another could take it";
+  EXPECT_FALSE(a->held());
+  EXPECT_EQ(a->Renew().code(), Code::kNotFound);
+  EXPECT_GT(c->fence(), first_fence);  // nodes can refuse the old holder by its smaller fence
+  ASSERT_OK(c->Release());
+  auto d = Unwrap(WriterLock::Acquire(client_.get(), "/locks/vm/web", "gw3", 5));
+  EXPECT_TRUE(d && d->held());
+  EXPECT_EQ(WriterLock::Acquire(client_.get(), "/locks/vm/x", "gw", 1).status().code(), Code::kInvalidArgument);
 }
 
 }  // namespace
