@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/coding.h"
+
 namespace vmstore::cluster {
 
 namespace {
@@ -29,12 +31,7 @@ RingNode RingNodeOf(const json& j) {
 
 }  // namespace
 
-std::string UuidText(const std::array<uint8_t, 16>& u) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : u) s += {kHex[b >> 4], kHex[b & 15]};
-  return s;
-}
+std::string UuidText(const std::array<uint8_t, 16>& u) { return internal::HexBytes(u.data(), u.size()); }
 
 StatusOr<std::array<uint8_t, 16>> ParseUuidText(const std::string& text) {
   std::array<uint8_t, 16> u{};

@@ -21,13 +21,6 @@ using cluster::ContainerRequest;
 using cluster::ContainerResponse;
 constexpr size_t kUnit = 4096;
 
-std::string Hex16(const std::array<uint8_t, 16>& u) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : u) s += {kHex[b >> 4], kHex[b & 15]};
-  return s;
-}
-
 void AppendU64List(std::string* out, const std::vector<uint64_t>& v) {
   for (uint64_t x : v) internal::AppendU64(out, x);
 }
@@ -135,8 +128,9 @@ bool ContainerServer::Handle(int fd, bool* hello_done) {
           std::copy(payload.begin(), payload.begin() + 16, g.pool_uuid.begin());
           g.container_units = internal::GetBe32(payload.data() + 16);
           if (g.pool_uuid != opts_.geometry.pool_uuid) {
-            st = FailedPrecondition("node " + opts_.name + " belongs to cluster " + Hex16(opts_.geometry.pool_uuid) +
-                                    ", not " + Hex16(g.pool_uuid));
+            st = FailedPrecondition("node " + opts_.name + " belongs to cluster " +
+                                    internal::HexBytes(opts_.geometry.pool_uuid.data(), 16) + ", not " +
+                                    internal::HexBytes(g.pool_uuid.data(), 16));
           } else if (g.container_units != opts_.geometry.container_units) {
             st = FailedPrecondition("node " + opts_.name + " keeps containers of " +
                                     std::to_string(opts_.geometry.container_units) + " units, not " +

@@ -8,12 +8,7 @@ namespace {
 
 using cluster::ContainerOp;
 
-std::string HexName(const std::string& name) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (unsigned char c : name) s += {kHex[c >> 4], kHex[c & 15]};
-  return s;
-}
+std::string HexName(const std::string& name) { return internal::HexBytes(name.data(), name.size()); }
 
 bool UnhexName(const std::string& hex, std::string* name) {
   if (hex.size() % 2) return false;

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "util/coding.h"
+
 namespace vmstore::node {
 
 namespace {
@@ -24,10 +26,7 @@ StatusOr<std::string> ReadAll(Env* env, const std::string& path) {
 StatusOr<std::string> NewUuid() {
   unsigned char raw[16];
   if (gnutls_rnd(GNUTLS_RND_NONCE, raw, sizeof raw) != 0) return IOError("no random bytes for a uuid");
-  static const char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (unsigned char b : raw) s += {kHex[b >> 4], kHex[b & 15]};
-  return s;
+  return internal::HexBytes(raw, sizeof raw);
 }
 
 }  // namespace

@@ -11,4 +11,15 @@ std::string Hex(uint64_t v) {
   return b;
 }
 
+std::string HexBytes(const void* p, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char b = static_cast<const unsigned char*>(p)[i];
+    s += {kHex[b >> 4], kHex[b & 15]};
+  }
+  return s;
+}
+
 }  // namespace vmstore::internal

@@ -75,5 +75,7 @@ inline uint64_t GetBe64(const char* p) { return (uint64_t{GetBe32(p)} << 32) | G
 
 // "0x1b2c" style formatting for addresses in messages.
 std::string Hex(uint64_t v);
+// Lower-case hex of n bytes ("0a1b..."): uuids, tokens, file names.
+std::string HexBytes(const void* p, size_t n);
 
 }  // namespace vmstore::internal
