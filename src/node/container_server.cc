@@ -20,6 +20,7 @@ using cluster::ContainerOp;
 using cluster::ContainerRequest;
 using cluster::ContainerResponse;
 constexpr size_t kUnit = 4096;
+constexpr uint32_t kMaxUnits = cluster::kMaxPayloadBytes / (kUnit + 8);  // per read or write
 
 void AppendU64List(std::string* out, const std::vector<uint64_t>& v) {
   for (uint64_t x : v) internal::AppendU64(out, x);
@@ -101,6 +102,132 @@ void ContainerServer::Serve(int fd) {
   done_.push_back(fd);  // closed by whoever joins this thread (never reused before)
 }
 
+Status ContainerServer::Hello(std::string_view payload, std::string* out) {
+  if (payload.size() != 20) return InvalidArgument("hello carries the cluster uuid and units per container");
+  ContainerGeometry g;
+  std::copy(payload.begin(), payload.begin() + 16, g.pool_uuid.begin());
+  g.container_units = internal::GetBe32(payload.data() + 16);
+  if (g.pool_uuid != opts_.geometry.pool_uuid) {
+    return FailedPrecondition("node " + opts_.name + " belongs to cluster " +
+                              internal::HexBytes(opts_.geometry.pool_uuid.data(), 16) + ", not " +
+                              internal::HexBytes(g.pool_uuid.data(), 16));
+  }
+  if (g.container_units != opts_.geometry.container_units) {
+    return FailedPrecondition("node " + opts_.name + " keeps containers of " +
+                              std::to_string(opts_.geometry.container_units) + " units, not " +
+                              std::to_string(g.container_units));
+  }
+  *out = opts_.name;
+  return Status::OK();
+}
+
+Status ContainerServer::ReadVerified(const ContainerRequest& r, std::string* out) {
+  if (r.count == 0 || r.count > kMaxUnits) return InvalidArgument("read of " + std::to_string(r.count) + " units");
+  const uint64_t addr = BlockAddress(r.container, r.first);
+  out->assign(size_t{r.count} * kUnit, '\0');
+  std::vector<uint64_t> sums(r.count);
+  RETURN_IF_ERROR(store_->ReadUnits(addr, r.count, out->data()));
+  RETURN_IF_ERROR(store_->ReadSums(addr, r.count, sums.data()));
+  for (uint32_t i = 0; i < r.count; ++i) {
+    if (internal::Hash64(out->data() + size_t{i} * kUnit, kUnit) == sums[i]) continue;
+    ++n_corrupt_;
+    logging::Error("node", "damaged unit", {{"container", r.container}, {"unit", r.first + i}});
+    return Corruption("node " + opts_.name + ": container " + std::to_string(r.container) + " unit " +
+                      std::to_string(r.first + i) + " does not match its checksum");
+  }
+  return Status::OK();
+}
+
+Status ContainerServer::Write(const ContainerRequest& r, std::string_view payload) {
+  if (r.count == 0 || r.count > kMaxUnits || payload.size() != size_t{r.count} * (kUnit + 8)) {
+    return InvalidArgument("write payload does not hold " + std::to_string(r.count) + " units and their sums");
+  }
+  std::vector<uint64_t> sums(r.count);
+  for (uint32_t i = 0; i < r.count; ++i) sums[i] = internal::GetU64(payload.data() + size_t{r.count} * kUnit + i * 8);
+  ++n_writes_;
+  uint64_t seen = max_write_.load();
+  while (size_t{r.count} * kUnit > seen && !max_write_.compare_exchange_weak(seen, size_t{r.count} * kUnit)) {
+  }
+  MutexLock l(&store_mu_);
+  return store_->WriteBlocks({UnitWrite{BlockAddress(r.container, r.first), payload.data(), r.count, sums.data()}});
+}
+
+Status ContainerServer::Mutate(const ContainerRequest& r) {
+  MutexLock l(&store_mu_);
+  switch (r.op) {
+    case ContainerOp::kSync:
+      return store_->SyncTouched();
+    case ContainerOp::kPunch:
+      return store_->Punch(BlockAddress(r.container, r.first), r.count);
+    case ContainerOp::kPunchSums:
+      return store_->PunchSums(r.container, r.first);
+    case ContainerOp::kDelete:
+      return store_->DeleteContainer(r.container);
+    case ContainerOp::kTruncate:
+      return store_->TruncateAt(r.container, r.first);
+    default:
+      return Internal("not a container mutation");
+  }
+}
+
+Status ContainerServer::Query(const ContainerRequest& r, std::string* out) {
+  switch (r.op) {
+    case ContainerOp::kReadSums: {
+      if (r.count == 0 || r.count > cluster::kMaxPayloadBytes / 8) {
+        return InvalidArgument("read of " + std::to_string(r.count) + " sums");
+      }
+      std::vector<uint64_t> sums(r.count);
+      RETURN_IF_ERROR(store_->ReadSums(BlockAddress(r.container, r.first), r.count, sums.data()));
+      AppendU64List(out, sums);
+      return Status::OK();
+    }
+    case ContainerOp::kList: {
+      ASSIGN_OR_RETURN(auto list, store_->List());
+      AppendU64List(out, list);
+      return Status::OK();
+    }
+    case ContainerOp::kAllocatedUnits: {
+      ASSIGN_OR_RETURN(auto ranges, store_->AllocatedUnits(r.container));
+      for (auto& [first, last] : ranges) AppendU64List(out, {first, last});
+      return Status::OK();
+    }
+    case ContainerOp::kCheckHeader:
+      return store_->CheckHeader(r.container);
+    case ContainerOp::kStat: {
+      ASSIGN_OR_RETURN(uint64_t bytes, store_->AllocatedBytes());
+      AppendU64List(out, {bytes});
+      return Status::OK();
+    }
+    default:
+      return Internal("not a container query");
+  }
+}
+
+Status ContainerServer::Answer(const ContainerRequest& r, std::string_view payload, std::string* out) {
+  switch (r.op) {
+    case ContainerOp::kHello:
+      return Hello(payload, out);
+    case ContainerOp::kReadUnits:
+      return ReadVerified(r, out);
+    case ContainerOp::kWrite:
+      return Write(r, payload);
+    case ContainerOp::kSync:
+    case ContainerOp::kPunch:
+    case ContainerOp::kPunchSums:
+    case ContainerOp::kDelete:
+    case ContainerOp::kTruncate:
+      return Mutate(r);
+    case ContainerOp::kReadSums:
+    case ContainerOp::kList:
+    case ContainerOp::kAllocatedUnits:
+    case ContainerOp::kCheckHeader:
+    case ContainerOp::kStat:
+      return Query(r, out);
+    default:  // the file ops
+      return files_ ? files_->Handle(r, payload, out) : NotSupported("node " + opts_.name + " keeps no files");
+  }
+}
+
 bool ContainerServer::Handle(int fd, bool* hello_done) {
   char h[cluster::kRequestHeaderBytes];
   if (!internal::ReadFull(fd, h, sizeof h)) return false;
@@ -112,144 +239,11 @@ bool ContainerServer::Handle(int fd, bool* hello_done) {
   ++n_requests_;
   std::string out;
   Status st;
-  bool keep = true;
-  const uint64_t addr = BlockAddress(r.container, r.first);
-  const uint32_t max_units = cluster::kMaxPayloadBytes / (kUnit + 8);
   if (!*hello_done && r.op != ContainerOp::kHello) {
     st = FailedPrecondition("say hello first");
-    keep = false;
   } else {
-    switch (r.op) {
-      case ContainerOp::kHello: {
-        ContainerGeometry g;
-        if (payload.size() != 20) {
-          st = InvalidArgument("hello carries the cluster uuid and units per container");
-        } else {
-          std::copy(payload.begin(), payload.begin() + 16, g.pool_uuid.begin());
-          g.container_units = internal::GetBe32(payload.data() + 16);
-          if (g.pool_uuid != opts_.geometry.pool_uuid) {
-            st = FailedPrecondition("node " + opts_.name + " belongs to cluster " +
-                                    internal::HexBytes(opts_.geometry.pool_uuid.data(), 16) + ", not " +
-                                    internal::HexBytes(g.pool_uuid.data(), 16));
-          } else if (g.container_units != opts_.geometry.container_units) {
-            st = FailedPrecondition("node " + opts_.name + " keeps containers of " +
-                                    std::to_string(opts_.geometry.container_units) + " units, not " +
-                                    std::to_string(g.container_units));
-          }
-        }
-        *hello_done = st.ok();
-        keep = st.ok();
-        out = opts_.name;
-        break;
-      }
-      case ContainerOp::kReadUnits: {
-        if (r.count == 0 || r.count > max_units) {
-          st = InvalidArgument("read of " + std::to_string(r.count) + " units");
-          break;
-        }
-        out.assign(size_t{r.count} * kUnit, '\0');
-        std::vector<uint64_t> sums(r.count);
-        st = store_->ReadUnits(addr, r.count, out.data());
-        if (st.ok()) st = store_->ReadSums(addr, r.count, sums.data());
-        for (uint32_t i = 0; st.ok() && i < r.count; ++i) {
-          if (internal::Hash64(out.data() + size_t{i} * kUnit, kUnit) != sums[i]) {
-            ++n_corrupt_;
-            st = Corruption("node " + opts_.name + ": container " + std::to_string(r.container) + " unit " +
-                            std::to_string(r.first + i) + " does not match its checksum");
-            logging::Error("node", "damaged unit", {{"container", r.container}, {"unit", r.first + i}});
-          }
-        }
-        if (!st.ok()) out.clear();
-        break;
-      }
-      case ContainerOp::kReadSums: {
-        if (r.count == 0 || r.count > cluster::kMaxPayloadBytes / 8) {
-          st = InvalidArgument("read of " + std::to_string(r.count) + " sums");
-          break;
-        }
-        std::vector<uint64_t> sums(r.count);
-        st = store_->ReadSums(addr, r.count, sums.data());
-        if (st.ok()) AppendU64List(&out, sums);
-        break;
-      }
-      case ContainerOp::kWrite: {
-        if (r.count == 0 || r.count > max_units || payload.size() != size_t{r.count} * (kUnit + 8)) {
-          st = InvalidArgument("write payload does not hold " + std::to_string(r.count) + " units and their sums");
-          break;
-        }
-        std::vector<uint64_t> sums(r.count);
-        for (uint32_t i = 0; i < r.count; ++i)
-          sums[i] = internal::GetU64(payload.data() + size_t{r.count} * kUnit + i * 8);
-        ++n_writes_;
-        uint64_t seen = max_write_.load();
-        while (size_t{r.count} * kUnit > seen && !max_write_.compare_exchange_weak(seen, size_t{r.count} * kUnit)) {
-        }
-        MutexLock l(&store_mu_);
-        st = store_->WriteBlocks({UnitWrite{addr, payload.data(), r.count, sums.data()}});
-        break;
-      }
-      case ContainerOp::kSync: {
-        MutexLock l(&store_mu_);
-        st = store_->SyncTouched();
-        break;
-      }
-      case ContainerOp::kPunch: {
-        MutexLock l(&store_mu_);
-        st = store_->Punch(addr, r.count);
-        break;
-      }
-      case ContainerOp::kPunchSums: {
-        MutexLock l(&store_mu_);
-        st = store_->PunchSums(r.container, r.first);
-        break;
-      }
-      case ContainerOp::kDelete: {
-        MutexLock l(&store_mu_);
-        st = store_->DeleteContainer(r.container);
-        break;
-      }
-      case ContainerOp::kTruncate: {
-        MutexLock l(&store_mu_);
-        st = store_->TruncateAt(r.container, r.first);
-        break;
-      }
-      case ContainerOp::kList: {
-        auto list = store_->List();
-        st = list.status();
-        if (st.ok()) AppendU64List(&out, *list);
-        break;
-      }
-      case ContainerOp::kAllocatedUnits: {
-        auto ranges = store_->AllocatedUnits(r.container);
-        st = ranges.status();
-        if (st.ok()) {
-          for (auto& [a, b] : *ranges) AppendU64List(&out, {a, b});
-        }
-        break;
-      }
-      case ContainerOp::kCheckHeader:
-        st = store_->CheckHeader(r.container);
-        break;
-      case ContainerOp::kFileRead:
-      case ContainerOp::kFileWrite:
-      case ContainerOp::kFileSync:
-      case ContainerOp::kFileTruncate:
-      case ContainerOp::kFilePunch:
-      case ContainerOp::kFileSize:
-      case ContainerOp::kFileAllocated:
-      case ContainerOp::kFileRanges:
-      case ContainerOp::kFileDelete:
-      case ContainerOp::kFileExists:
-      case ContainerOp::kFileList:
-        st = files_ ? files_->Handle(r, payload, &out) : NotSupported("node " + opts_.name + " keeps no files");
-        break;
-      case ContainerOp::kStat: {
-        auto bytes = store_->AllocatedBytes();
-        st = bytes.status();
-        if (st.ok()) AppendU64List(&out, {*bytes});
-        break;
-      }
-    }
+    st = Answer(r, payload, &out);
+    if (r.op == ContainerOp::kHello) *hello_done = st.ok();
   }
   if (!st.ok()) {
     ++n_errors_;
@@ -259,7 +253,7 @@ bool ContainerServer::Handle(int fd, bool* hello_done) {
   ContainerResponse resp{st.code(), r.id, static_cast<uint32_t>(out.size()), static_cast<uint32_t>(msg.size())};
   std::string wire = cluster::EncodeResponse(resp) + out + msg;
   if (!internal::WriteFull(fd, wire.data(), wire.size())) return false;
-  return keep;
+  return *hello_done;  // a refused hello (or none) ends the connection
 }
 
 }  // namespace vmstore::node

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/container_wire.h"
 #include "node/file_service.h"
 #include "util/mutex.h"
 #include "vmstore/block_store.h"
@@ -64,6 +65,13 @@ class ContainerServer {
   void Serve(int fd);
   // Answers one request; false when the connection must end.
   bool Handle(int fd, bool* hello_done);
+  // One request's work, by kind; the answer's payload goes to *out.
+  Status Answer(const cluster::ContainerRequest& r, std::string_view payload, std::string* out);
+  Status Hello(std::string_view payload, std::string* out);
+  Status ReadVerified(const cluster::ContainerRequest& r, std::string* out);  // units checked against their sums
+  Status Write(const cluster::ContainerRequest& r, std::string_view payload);
+  Status Mutate(const cluster::ContainerRequest& r);                   // sync, punch, delete, truncate
+  Status Query(const cluster::ContainerRequest& r, std::string* out);  // sums, lists, header, bytes
 
   BlockStore* store_;
   const ContainerServerOptions opts_;
