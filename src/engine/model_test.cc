@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/test_util.h"
+#include "util/test_scale.h"
 
 namespace vmstore::testing {
 namespace {
@@ -49,7 +50,9 @@ TEST_P(ModelTest, RandomOperationsMatchOracle) {
     }
   };
 
-  for (int step = 0; step < p.steps; ++step) {
+  // A quarter under the sanitizers (util/test_scale.h): the release run does them all.
+  const int steps = Scaled(p.steps);
+  for (int step = 0; step < steps; ++step) {
     SCOPED_TRACE("step " + std::to_string(step));
     int op = static_cast<int>(rng() % 100);
     if (oracle.empty() || (op < 5 && oracle.size() < 8)) {
