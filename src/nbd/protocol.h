@@ -77,6 +77,8 @@ constexpr uint16_t kCmdFlagNoHole = 1 << 1;
 constexpr uint16_t kCmdFlagDf = 1 << 2;
 constexpr uint16_t kCmdFlagReqOne = 1 << 3;
 constexpr uint16_t kCmdFlagFastZero = 1 << 4;
+// Every command flag this server knows; a request with another bit is EINVAL.
+constexpr uint16_t kCmdFlagsKnown = kCmdFlagFua | kCmdFlagNoHole | kCmdFlagDf | kCmdFlagReqOne | kCmdFlagFastZero;
 
 // Replies.
 constexpr uint32_t kSimpleReplyMagic = 0x67446698;
@@ -105,7 +107,9 @@ constexpr uint32_t kESHUTDOWN = 108;
 
 // Limits this server announces and enforces.
 constexpr uint32_t kMaxPayload = 32u << 20;  // largest READ/WRITE
-constexpr uint32_t kMaxOptionLength = 4096;  // largest option payload
+// Largest option payload: an export name or a query may be 4,096 bytes (the
+// protocol's limit), with the option's own fields around it.
+constexpr uint32_t kMaxOptionLength = 8192;
 constexpr uint32_t kMinBlock = 512;
 constexpr uint32_t kPreferredBlock = 4096;
 

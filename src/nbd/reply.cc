@@ -49,7 +49,7 @@ std::string_view EncodeReply(bool structured, const RequestHeader& r, const Stat
     *head += msg;
     return {};
   }
-  if (r.type == kCmdRead) {
+  if (r.type == kCmdRead && !payload.empty()) {
     chunk(kReplyOffsetData, 8 + payload.size());
     PutBe64(head, r.offset);
     return payload;
@@ -58,7 +58,7 @@ std::string_view EncodeReply(bool structured, const RequestHeader& r, const Stat
     chunk(kReplyBlockStatus, payload.size());
     return payload;
   }
-  chunk(kReplyNone, 0);
+  chunk(kReplyNone, 0);  // also a read of 0 bytes: an OFFSET_DATA chunk must carry data
   return {};
 }
 

@@ -362,6 +362,50 @@ TEST_F(ServerTest, EveryCommandAndItsErrors) {
   }
 }
 
+// Regressions (issue 24, item 10): a zero-length read got an OFFSET_DATA chunk
+// of length 8 (no data), which libnbd rejects; DF on a write and unknown
+// flag bits were accepted; 4,096-byte names were refused as too long.
+TEST_F(ServerTest, AZeroLengthReadGetsANoneChunk) {
+  RawClient c(port());
+  ASSERT_EQ(c.Go("vm/d"), 1u << 20);
+  for (uint64_t off : {uint64_t{0}, uint64_t{1} << 20}) {  // also at the very end
+    c.Request(kCmdRead, 1, off, 0);
+    auto r = c.ReadReply();
+    EXPECT_EQ(r.error, 0u) << off;
+    EXPECT_EQ(r.type, kReplyNone) << off;
+    EXPECT_TRUE(r.data.empty());
+  }
+  c.Request(kCmdRead, 2, 0, 4096);  // the session goes on
+  EXPECT_EQ(c.ReadReply().data, std::string(4096, 'o'));
+}
+
+TEST_F(ServerTest, DfOnAWriteAndUnknownFlagBitsAreEinval) {
+  RawClient c(port());
+  ASSERT_EQ(c.Go("vm/d"), 1u << 20);
+  c.Request(kCmdWrite, 1, 0, 512, std::string(512, 'x'), kCmdFlagDf);
+  auto df = c.ReadReply();
+  EXPECT_EQ(df.error, kEINVAL);
+  EXPECT_NE(df.data.find("DF"), std::string::npos) << df.data;
+  c.Request(kCmdRead, 2, 0, 512, "", 1 << 7);
+  EXPECT_EQ(c.ReadReply().error, kEINVAL);
+  c.Request(kCmdRead, 3, 0, 512, "", kCmdFlagDf);  // DF on a read: fine
+  auto ok = c.ReadReply();
+  EXPECT_EQ(ok.error, 0u);
+  EXPECT_EQ(ok.data, std::string(512, 'o'));  // the refused write changed nothing
+}
+
+TEST_F(ServerTest, ExportNamesOf4096BytesAreNamesNotTooLong) {
+  RawClient c(port());
+  c.Hello();
+  for (size_t n : {size_t{4095}, size_t{4096}}) {
+    c.Option(kOptGo, RawClient::GoData(std::string(n, 'v')));
+    auto r = c.ReadOptReply();
+    EXPECT_EQ(r.type, kRepErrUnknown) << n << " bytes: " << r.data;  // looked up, not refused
+  }
+  c.Option(kOptGo, RawClient::GoData("vm/d"));
+  EXPECT_EQ(c.ReadOptReply().type, kRepInfo);
+}
+
 TEST_F(ServerTest, SnapshotExportsAreReadOnlyAndKeepTheirData) {
   RawClient c(port());
   c.Go(snap_, /*structured=*/false);

@@ -43,6 +43,10 @@ Op OpOf(uint16_t type) {
 
 // What the protocol refuses before the layers; OK when the request may go on.
 Status ProtocolCheck(const Connection& c, const Request& r) {
+  if (r.flags & ~kCmdFlagsKnown) return InvalidArgument("unknown command flags " + std::to_string(r.flags));
+  if ((r.flags & kCmdFlagDf) && (r.type != kCmdRead || !c.structured)) {
+    return InvalidArgument("DF (don't fragment) is for reads with structured replies");
+  }
   switch (r.type) {
     case kCmdRead:
       return r.length > kMaxPayload ? InvalidArgument("read longer than 32 MiB") : Status::OK();
