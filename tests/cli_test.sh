@@ -112,6 +112,11 @@ check "a control character in a name is refused" 1 "invalid VM name" -- $h vm cr
 check "a snapshot reference with a path only looks a name up" 1 "has no snapshot" -- $h snapshot delete "hv@../x_20260101T00:00:00"
 check "a zfs dataset name with shell metacharacters is refused" 1 "is not a ZFS dataset name" -- \
   $h sr create z9 --type zfs --dataset "pool/x;touch $tmp/pwned"
+# Regression (issue 24, item 9): a dataset named like an option reached the zfs command as one.
+check "a zfs dataset name starting with '-' is refused" 1 "is not a ZFS dataset name .*beginning with a letter or digit" -- \
+  $h sr create z8 --type zfs --dataset=-V
+check "a zfs dataset component starting with '-' is refused" 1 "is not a ZFS dataset name" -- \
+  $h sr create z8 --type zfs --dataset tank/-x
 check "nothing was created by the hostile names" 0 "^1 VMs .* 0 disks" -- $h status
 if [[ -e $tmp/pwned || -e $tmp/srx ]]; then
   fail=$((fail + 1)); echo "FAIL: a hostile name ran a command or made a path ($(ls -d "$tmp"/pwned "$tmp"/srx 2>/dev/null))"

@@ -524,6 +524,12 @@ bool PunchesHoles(const std::string& dir) {
 bool IsDatasetName(const std::string& name) {
   if (name.empty() || name.size() > 255 || name.front() == '/' || name.back() == '/') return false;
   if (name.find("//") != std::string::npos) return false;
+  // ZFS's own rule: every component begins with a letter or digit - so no
+  // name can reach the zfs command looking like an option ("-V").
+  for (size_t i = 0; i < name.size();
+       i = name.find('/', i) == std::string::npos ? name.size() : name.find('/', i) + 1) {
+    if (!std::isalnum(static_cast<unsigned char>(name[i]))) return false;
+  }
   for (char c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("_-:./").find(c) == std::string_view::npos) {
       return false;
@@ -536,9 +542,10 @@ bool IsDatasetName(const std::string& name) {
 
 StatusOr<std::unique_ptr<Backend>> OpenZfsBackend(const std::string& location, const OpenOptions& options) {
   if (!IsDatasetName(location)) {
-    return InvalidArgument("'" + location +
-                           "' is not a ZFS dataset name (POOL/PATH of letters, digits, '_', '-', ':' and '.', e.g. "
-                           "tank/vmstore)");
+    return InvalidArgument(
+        "'" + location +
+        "' is not a ZFS dataset name (POOL/PATH of letters, digits, '_', '-', ':' and '.', each part "
+        "beginning with a letter or digit, e.g. tank/vmstore)");
   }
   auto objs = ListTree(location);
   if (!objs.ok()) {
