@@ -2,6 +2,7 @@
 
 #include <gnutls/crypto.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "util/coding.h"
@@ -34,14 +35,12 @@ RingNode RingNodeOf(const json& j) {
 std::string UuidText(const std::array<uint8_t, 16>& u) { return internal::HexBytes(u.data(), u.size()); }
 
 StatusOr<std::array<uint8_t, 16>> ParseUuidText(const std::string& text) {
-  std::array<uint8_t, 16> u{};
-  if (text.size() != 32) return Corruption("uuid '" + text + "' is not 32 hex digits");
-  for (size_t i = 0; i < 16; ++i) {
-    auto nib = [&](char c) -> int { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
-    const int hi = nib(text[2 * i]), lo = nib(text[2 * i + 1]);
-    if (hi < 0 || lo < 0) return Corruption("uuid '" + text + "' is not 32 hex digits");
-    u[i] = static_cast<uint8_t>(hi << 4 | lo);
+  std::string bytes;
+  if (text.size() != 32 || !internal::ParseHexBytes(text, &bytes)) {
+    return Corruption("uuid '" + text + "' is not 32 hex digits");
   }
+  std::array<uint8_t, 16> u{};
+  std::copy(bytes.begin(), bytes.end(), u.begin());
   return u;
 }
 

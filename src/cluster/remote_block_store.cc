@@ -36,10 +36,12 @@ Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
     return InvalidArgument("the pool's containers hold " + std::to_string(geometry.container_units) +
                            " units; the cluster's hold " + std::to_string(opts_.cluster.container_units));
   }
-  clients_.clear();
+  // Made once: a reopened pool attaches again, and touched_ holds pointers to them.
   for (const RingNode& n : ring_.nodes()) {
-    clients_[n.name] =
-        std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node);
+    if (!clients_.count(n.name)) {
+      clients_[n.name] =
+          std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node);
+    }
   }
   if (clients_.empty()) return FailedPrecondition("the ring has no storage nodes");
   return Status::OK();
@@ -83,7 +85,7 @@ Status RemoteBlockStore::ToAll(uint64_t container, const ContainerRequest& r, st
     if (s.ok()) {
       ++ok;
       MutexLock l(&mu_);
-      touched_[c->address()].insert(container);
+      touched_[c].insert(container);
     } else {
       last = s;
       Degrade(container, c->address());
@@ -155,23 +157,19 @@ Status RemoteBlockStore::WriteBlocks(std::vector<UnitWrite> writes) {
 }
 
 Status RemoteBlockStore::SyncTouched() {
-  std::map<std::string, std::set<uint64_t>> touched;
+  std::map<NodeClient*, std::set<uint64_t>> touched;
   {
     MutexLock l(&mu_);
     touched.swap(touched_);
   }
   std::map<uint64_t, int> synced;  // container -> replicas that synced it
   Status last;
-  for (auto& [address, containers] : touched) {
-    NodeClient* c = nullptr;
-    for (auto& [name, cl] : clients_) {
-      if (cl->address() == address) c = cl.get();
-    }
+  for (auto& [c, containers] : touched) {
     ++round_trips_;
-    Status s = c ? c->Call(Req(ContainerOp::kSync, 0, 0, 0)).status() : NotFound("node " + address);
+    Status s = c->Call(Req(ContainerOp::kSync, 0, 0, 0)).status();
     for (uint64_t k : containers) {
       synced[k] += s.ok();
-      if (!s.ok()) Degrade(k, address);
+      if (!s.ok()) Degrade(k, c->address());
     }
     if (!s.ok()) last = s;
   }
@@ -179,8 +177,8 @@ Status RemoteBlockStore::SyncTouched() {
     if (n == 0) {
       // Nothing durable anywhere: the checkpoint must fail (and be run again).
       MutexLock l(&mu_);
-      for (auto& [address, containers] : touched) {
-        if (containers.count(k)) touched_[address].insert(k);
+      for (auto& [c, containers] : touched) {
+        if (containers.count(k)) touched_[c].insert(k);
       }
       return last.WithContext("container " + std::to_string(k) + " synced on no replica");
     }

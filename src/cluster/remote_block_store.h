@@ -78,7 +78,7 @@ class RemoteBlockStore final : public BlockStore {
   std::atomic<uint64_t> round_trips_{0};
   mutable Mutex mu_;
   std::map<uint64_t, std::set<std::string>> degraded_ GUARDED_BY(mu_);
-  std::map<std::string, std::set<uint64_t>> touched_ GUARDED_BY(mu_);  // node -> containers written since sync
+  std::map<NodeClient*, std::set<uint64_t>> touched_ GUARDED_BY(mu_);  // node -> containers written since sync
 };
 
 }  // namespace vmstore::cluster

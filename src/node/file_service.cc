@@ -10,18 +10,6 @@ using cluster::ContainerOp;
 
 std::string HexName(const std::string& name) { return internal::HexBytes(name.data(), name.size()); }
 
-bool UnhexName(const std::string& hex, std::string* name) {
-  if (hex.size() % 2) return false;
-  name->clear();
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    auto nib = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
-    const int hi = nib(hex[i]), lo = nib(hex[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    name->push_back(static_cast<char>(hi << 4 | lo));
-  }
-  return true;
-}
-
 }  // namespace
 
 std::string FileService::PathOf(const std::string& name) const { return dir_ + "/" + HexName(name); }
@@ -65,7 +53,7 @@ Status FileService::Handle(const cluster::ContainerRequest& r, std::string_view 
       ASSIGN_OR_RETURN(auto names, env_->ListDir(dir_));
       for (const std::string& hex : names) {
         std::string n;
-        if (!UnhexName(hex, &n) || n.rfind(name, 0) != 0) continue;
+        if (!internal::ParseHexBytes(hex, &n) || n.rfind(name, 0) != 0) continue;
         internal::PutBe32(out, static_cast<uint32_t>(n.size()));
         out->append(n);
       }

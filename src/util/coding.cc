@@ -22,4 +22,16 @@ std::string HexBytes(const void* p, size_t n) {
   return s;
 }
 
+bool ParseHexBytes(const std::string& hex, std::string* out) {
+  if (hex.size() % 2) return false;
+  auto nib = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  out->clear();
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nib(hex[i]), lo = nib(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return true;
+}
+
 }  // namespace vmstore::internal

@@ -77,5 +77,8 @@ inline uint64_t GetBe64(const char* p) { return (uint64_t{GetBe32(p)} << 32) | G
 std::string Hex(uint64_t v);
 // Lower-case hex of n bytes ("0a1b..."): uuids, tokens, file names.
 std::string HexBytes(const void* p, size_t n);
+// The inverse of HexBytes: false (and *out unspecified) unless `hex` is an
+// even number of lower-case hex digits.
+bool ParseHexBytes(const std::string& hex, std::string* out);
 
 }  // namespace vmstore::internal
