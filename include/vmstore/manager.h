@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "vmstore/backend.h"
+#include "vmstore/catalog_store.h"
 #include "vmstore/env.h"
 #include "vmstore/status.h"
 
@@ -65,6 +66,11 @@ struct ManagerOptions {
   // backend: "intent" (the intent is committed), "backend" (the backend steps
   // are done), "done" (the catalog is final). Crash tests exit there.
   std::function<void(const char* point)> step_hook;
+  // Opens the backend of an SR instead of backend::OpenBackend (the cluster's
+  // gateway opens "cluster" SRs with its connections); empty: OpenBackend.
+  std::function<StatusOr<std::unique_ptr<backend::Backend>>(const std::string& type, const std::string& location,
+                                                            const backend::OpenOptions& options)>
+      open_backend;
 };
 
 struct SrInfo {
@@ -162,6 +168,15 @@ class Manager {
   static StatusOr<std::unique_ptr<Manager>> Create(const std::string& dir, const ManagerOptions& options);
   // Opens a pool, finishing or undoing any operation a crash interrupted.
   static StatusOr<std::unique_ptr<Manager>> Open(const std::string& dir, const ManagerOptions& options);
+  // Opens the catalog kept in `store` (cluster mode), creating it - with a
+  // default SR of `default_type` at `default_location` - when the store holds
+  // none yet. Several processes may open one store at once: each operation
+  // loads what the others committed and stores its own changes under the
+  // store's lock (vmstore/catalog_store.h).
+  static StatusOr<std::unique_ptr<Manager>> OpenShared(std::unique_ptr<CatalogStore> store,
+                                                       const std::string& default_type,
+                                                       const std::string& default_location,
+                                                       const ManagerOptions& options);
   virtual ~Manager() = default;
 
   // SRs. `location` "" puts a native SR in DIR/srs/NAME.

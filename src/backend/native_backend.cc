@@ -137,6 +137,10 @@ class NativeBackend : public Backend {
 
 }  // namespace
 
+std::unique_ptr<Backend> NewNativeBackend(std::unique_ptr<Pool> pool) {
+  return std::unique_ptr<Backend>(new NativeBackend(std::move(pool)));
+}
+
 Pool* NativePoolForTesting(Backend* b) {
   auto* n = dynamic_cast<NativeBackend*>(b);
   return n ? n->pool() : nullptr;

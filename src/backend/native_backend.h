@@ -8,6 +8,10 @@ namespace vmstore::backend {
 
 StatusOr<std::unique_ptr<Backend>> OpenNativeBackend(const std::string& location, const OpenOptions& options);
 
+// A native backend over a pool the caller opened (the cluster's gateway
+// opens its pools over the nodes).
+std::unique_ptr<Backend> NewNativeBackend(std::unique_ptr<Pool> pool);
+
 // Tests only: the engine behind a native backend (nullptr for other types).
 // Everything else reaches it through the Backend interface.
 Pool* NativePoolForTesting(Backend* backend);

@@ -69,6 +69,17 @@ StatusOr<std::unique_ptr<Manager>> Manager::Open(const std::string& dir, const M
   return std::unique_ptr<Manager>(std::move(m));
 }
 
+StatusOr<std::unique_ptr<Manager>> Manager::OpenShared(std::unique_ptr<CatalogStore> store,
+                                                       const std::string& default_type,
+                                                       const std::string& default_location,
+                                                       const ManagerOptions& options) {
+  if (!store) return InvalidArgument("OpenShared needs a catalog store");
+  ASSIGN_OR_RETURN(auto db, catalog::SqliteDb::Open(":memory:"));
+  auto m = std::make_unique<ManagerImpl>("", options, nullptr, std::move(db), std::move(store));
+  RETURN_IF_ERROR(m->AttachStore(default_type, default_location));
+  return std::unique_ptr<Manager>(std::move(m));
+}
+
 namespace catalog {
 
 std::string NewUuid() {
@@ -90,10 +101,94 @@ std::string NewUuid() {
 }
 
 ManagerImpl::ManagerImpl(std::string dir, ManagerOptions options, std::unique_ptr<Env::Lock> lock,
-                         std::unique_ptr<SqliteDb> db)
-    : dir_(std::move(dir)), opts_(std::move(options)), lock_(std::move(lock)), db_(std::move(db)), cat_(db_.get()) {}
+                         std::unique_ptr<SqliteDb> db, std::unique_ptr<CatalogStore> store)
+    : dir_(std::move(dir)),
+      opts_(std::move(options)),
+      lock_(std::move(lock)),
+      db_(std::move(db)),
+      cat_(db_.get()),
+      store_(std::move(store)) {
+  if (store_) db_->SetAfterCommit([this] { return Push(); });
+}
+
+// ---- shared catalogs
+
+StatusOr<ManagerImpl::Session> ManagerImpl::Enter(Access access) {
+  Session s{std::unique_lock<std::mutex>(mu_), nullptr};
+  if (!store_) return s;
+  if (access == Access::kWrite) {
+    ASSIGN_OR_RETURN(s.guard, store_->Lock());
+  }
+  RETURN_IF_ERROR(Refresh());
+  return s;
+}
+
+Status ManagerImpl::Refresh() {
+  auto image = store_->Load();
+  if (!image.ok()) return image.status().WithContext("catalog in " + store_->Describe());
+  if (image->version == version_ && !stale_) return Status::OK();
+  if (image->version == 0) return NotFound("no catalog in " + store_->Describe() + " (it was removed)");
+  RETURN_IF_ERROR(db_->Deserialize(image->bytes).WithContext("catalog in " + store_->Describe()));
+  version_ = image->version;
+  pushed_ = db_->TotalChanges();
+  stale_ = false;
+  indexes_.clear();  // snapshot indexes are built from rows that may have changed
+  return Status::OK();
+}
+
+Status ManagerImpl::Push() {
+  if (db_->TotalChanges() == pushed_) return Status::OK();
+  auto image = db_->Serialize();
+  auto v = image.ok() ? store_->Store(*image, version_) : StatusOr<int64_t>(image.status());
+  if (!v.ok()) {
+    stale_ = true;
+    return v.status().WithContext("saving the catalog to " + store_->Describe());
+  }
+  version_ = *v;
+  pushed_ = db_->TotalChanges();
+  return Status::OK();
+}
+
+Status ManagerImpl::AttachStore(const std::string& default_type, const std::string& default_location) {
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    ASSIGN_OR_RETURN(auto guard, store_->Lock());
+    ASSIGN_OR_RETURN(CatalogStore::Image image, store_->Load());
+    if (image.version != 0) {
+      RETURN_IF_ERROR(db_->Deserialize(image.bytes).WithContext("catalog in " + store_->Describe()));
+      version_ = image.version;
+      pushed_ = db_->TotalChanges();
+      RETURN_IF_ERROR(Migrate(db_.get()));  // a newer vmstore's columns; stored by the next commit
+      RETURN_IF_ERROR(Push());
+    } else {
+      // The default SR's store first (or again, after a crash right here).
+      backend::OpenOptions bo;
+      auto b = OpenBackendOf(default_type, default_location, bo);
+      if (!b.ok() && b.status().code() == Code::kNotFound) {
+        bo.create = true;
+        b = OpenBackendOf(default_type, default_location, bo);
+      }
+      if (!b.ok()) return b.status().WithContext("making the default SR");
+      RETURN_IF_ERROR((*b)->Close());
+      RETURN_IF_ERROR(Migrate(db_.get()));
+      SqliteTxn txn(db_.get());
+      RETURN_IF_ERROR(txn.Begin());
+      RETURN_IF_ERROR(cat_.InsertSr({NewUuid(), kDefaultSr, default_type, default_location, Now()}));
+      RETURN_IF_ERROR(cat_.SetMeta("pool_uuid", NewUuid()));
+      RETURN_IF_ERROR(txn.Commit());  // stores it (CAS on "none yet")
+    }
+  }
+  return Recover();
+}
 
 ManagerImpl::~ManagerImpl() { (void)Close(); }
+
+StatusOr<std::unique_ptr<backend::Backend>> ManagerImpl::OpenBackendOf(const std::string& type,
+                                                                      const std::string& location,
+                                                                      const backend::OpenOptions& options) {
+  if (opts_.open_backend) return opts_.open_backend(type, location, options);
+  return backend::OpenBackend(type, location, options);
+}
 
 int64_t ManagerImpl::Now() const { return opts_.now ? opts_.now() : EnvOf(opts_)->NowNanos(); }
 
@@ -104,11 +199,11 @@ std::string ManagerImpl::AbsLocation(const std::string& type, const std::string&
   return dir_ + "/" + location;
 }
 
-Status ManagerImpl::InitDefaultSr() {
-  std::lock_guard<std::mutex> l(mu_);
+Status ManagerImpl::InitDefaultSr(const std::string& type, const std::string& location) {
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   SqliteTxn txn(db_.get());
   RETURN_IF_ERROR(txn.Begin());
-  RETURN_IF_ERROR(cat_.InsertSr({NewUuid(), kDefaultSr, "native", ".", Now()}));
+  RETURN_IF_ERROR(cat_.InsertSr({NewUuid(), kDefaultSr, type, location, Now()}));
   RETURN_IF_ERROR(cat_.SetMeta("pool_uuid", NewUuid()));
   return txn.Commit();
 }
@@ -147,7 +242,7 @@ Status ManagerImpl::UndoCreate(int64_t id, const std::vector<std::string>& srs) 
 }
 
 Status ManagerImpl::Recover() {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(auto intents, cat_.Intents());
   for (const IntentRow& in : intents) {
     json body = json::parse(in.body, nullptr, false);
@@ -194,7 +289,7 @@ StatusOr<backend::Backend*> ManagerImpl::BackendFor(const std::string& sr_uuid) 
   ASSIGN_OR_RETURN(auto rows, cat_.Srs("uuid = ?", sr_uuid));
   if (rows.empty()) return NotFound("SR " + sr_uuid + " does not exist");
   backend::OpenOptions bo;
-  auto b = backend::OpenBackend(rows[0].type, AbsLocation(rows[0].type, rows[0].location), bo);
+  auto b = OpenBackendOf(rows[0].type, AbsLocation(rows[0].type, rows[0].location), bo);
   if (!b.ok()) return b.status().WithContext("SR '" + rows[0].name + "'");
   backend::Backend* raw = b->get();
   backends_[sr_uuid] = std::move(b).value();
@@ -336,17 +431,22 @@ StatusOr<VmInfo> ManagerImpl::MakeVmInfo(const VmRow& vm) {
 // ---- SRs
 
 StatusOr<SrInfo> ManagerImpl::CreateSr(const std::string& name, const std::string& type, const std::string& location) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   RETURN_IF_ERROR(ValidateObjectName("SR", name));
   ASSIGN_OR_RETURN(auto existing, cat_.Srs("name = ?", name));
   if (!existing.empty()) return AlreadyExists("SR '" + name + "' already exists");
-  if (location.empty() && !backend::LocationIsPath(type)) {
+  if (store_ && backend::LocationIsPath(type)) {
+    return InvalidArgument("a " + type + " SR keeps its disks on one host; the SRs of a cluster are of type cluster");
+  }
+  std::string loc = location;
+  if (loc.empty() && store_) loc = name;  // a cluster SR is named after itself on the nodes
+  if (loc.empty() && !backend::LocationIsPath(type)) {
     return InvalidArgument("a " + type + " SR needs its location (for zfs: --dataset POOL/PATH)");
   }
-  std::string loc = location.empty() ? "srs/" + name : location;
+  if (loc.empty()) loc = "srs/" + name;
   if (loc.find("..") != std::string::npos) return InvalidArgument("SR location '" + loc + "' must not contain '..'");
   std::string abs = AbsLocation(type, loc);
-  if (location.empty()) {
+  if (location.empty() && backend::LocationIsPath(type)) {
     // A directory here without a catalog row is what a crash between making
     // the store and committing the row leaves: start again.
     std::error_code ec;
@@ -355,7 +455,7 @@ StatusOr<SrInfo> ManagerImpl::CreateSr(const std::string& name, const std::strin
   }
   backend::OpenOptions bo;
   bo.create = true;
-  ASSIGN_OR_RETURN(auto b, backend::OpenBackend(type, abs, bo));
+  ASSIGN_OR_RETURN(auto b, OpenBackendOf(type, abs, bo));
   SrRow row{NewUuid(), name, type, loc, Now()};
   SqliteTxn txn(db_.get());
   RETURN_IF_ERROR(txn.Begin());
@@ -366,7 +466,7 @@ StatusOr<SrInfo> ManagerImpl::CreateSr(const std::string& name, const std::strin
 }
 
 StatusOr<std::vector<SrInfo>> ManagerImpl::ListSrs() {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(auto rows, cat_.Srs());
   std::vector<SrInfo> out;
   for (const SrRow& r : rows) {
@@ -377,20 +477,20 @@ StatusOr<std::vector<SrInfo>> ManagerImpl::ListSrs() {
 }
 
 StatusOr<SrInfo> ManagerImpl::GetSr(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(SrRow r, FindSr(name));
   ASSIGN_OR_RETURN(auto vdis, cat_.Vdis("sr_uuid = ?", r.uuid));
   return SrInfo{r.uuid, r.name, r.type, AbsLocation(r.type, r.location), r.created_ns, vdis.size()};
 }
 
 StatusOr<backend::Backend*> ManagerImpl::SrBackend(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(SrRow r, FindSr(name));
   return BackendFor(r.uuid);
 }
 
 Status ManagerImpl::DeleteSr(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(SrRow r, FindSr(name));
   if (r.name == kDefaultSr) return FailedPrecondition("the default SR holds the pool itself and cannot be deleted");
   ASSIGN_OR_RETURN(auto vdis, cat_.Vdis("sr_uuid = ?", r.uuid));
@@ -417,7 +517,7 @@ Status ManagerImpl::DeleteSr(const std::string& name) {
 // ---- VMs
 
 StatusOr<VmInfo> ManagerImpl::CreateVm(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   RETURN_IF_ERROR(ValidateObjectName("VM", name));
   ASSIGN_OR_RETURN(auto existing, cat_.Vms("name = ? AND deleted = 0", name));
   if (!existing.empty()) return AlreadyExists("VM '" + name + "' already exists");
@@ -430,7 +530,7 @@ StatusOr<VmInfo> ManagerImpl::CreateVm(const std::string& name) {
 }
 
 StatusOr<std::vector<VmInfo>> ManagerImpl::ListVms(bool include_deleted) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(auto rows, include_deleted ? cat_.Vms() : cat_.Vms("deleted = 0"));
   std::vector<VmInfo> out;
   for (const VmRow& r : rows) {
@@ -441,7 +541,7 @@ StatusOr<std::vector<VmInfo>> ManagerImpl::ListVms(bool include_deleted) {
 }
 
 StatusOr<std::vector<VmSummary>> ManagerImpl::SummarizeVms() {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(auto vms, cat_.Vms());
   ASSIGN_OR_RETURN(auto snaps, cat_.Snaps());
   ASSIGN_OR_RETURN(auto vbds, cat_.Vbds());
@@ -476,13 +576,13 @@ StatusOr<std::vector<VmSummary>> ManagerImpl::SummarizeVms() {
 }
 
 StatusOr<VmInfo> ManagerImpl::GetVm(const std::string& vm) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(VmRow row, FindVm(vm));
   return MakeVmInfo(row);
 }
 
 StatusOr<DiskRef> ManagerImpl::Resolve(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   return ResolveLocked(name);
 }
 

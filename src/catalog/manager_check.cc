@@ -13,7 +13,7 @@ using json = nlohmann::json;
 namespace catalog {
 
 Status ManagerImpl::Check(bool deep, ConsistencyReport* report) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   auto err = [&](std::string m) { report->errors.push_back(std::move(m)); };
   ASSIGN_OR_RETURN(auto intents, cat_.Intents());
   for (const IntentRow& in : intents)
@@ -98,7 +98,7 @@ static std::optional<std::string> Opt(const json& v) {
 }
 
 StatusOr<std::string> ManagerImpl::ExportCatalog() {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   json out;
   out["format"] = "vmstore-catalog";
   out["version"] = 1;

@@ -136,7 +136,7 @@ StatusOr<DeleteReport> ManagerImpl::FinishDelete(SqliteTxn* txn, DeletePlan plan
 }
 
 Status ManagerImpl::DeleteDisk(const std::string& vm_disk) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(DiskRow d, FindDisk(vm_disk));
   SqliteTxn txn(db_.get());
   RETURN_IF_ERROR(txn.Begin());
@@ -146,7 +146,7 @@ Status ManagerImpl::DeleteDisk(const std::string& vm_disk) {
 }
 
 StatusOr<DeleteReport> ManagerImpl::DeleteVm(const std::string& vm_ref, bool recursive, bool dry_run) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(VmRow vm, FindVm(vm_ref));
   SqliteTxn txn(db_.get());
   RETURN_IF_ERROR(txn.Begin());
@@ -156,7 +156,7 @@ StatusOr<DeleteReport> ManagerImpl::DeleteVm(const std::string& vm_ref, bool rec
 }
 
 StatusOr<DeleteReport> ManagerImpl::DeleteSnapshot(const std::string& vm_at_full, bool recursive, bool dry_run) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(auto vs, FindSnap(vm_at_full));
   SqliteTxn txn(db_.get());
   RETURN_IF_ERROR(txn.Begin());

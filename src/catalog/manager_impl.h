@@ -28,7 +28,16 @@
 // Deletion rules: see DeleteVmTx / DeleteSnapTx in manager_delete.cc. A delete
 // plans and applies its changes inside one transaction; a dry run rolls it back.
 //
-// Thread-safety: every public method takes mu_.
+// Shared catalogs (cluster mode, Manager::OpenShared): the SQLite database is
+// in memory and its image lives in a CatalogStore. Every public method enters
+// a Session: it takes mu_ and, for a method that may change the catalog, the
+// store's cross-process lock; it then reloads the image if another process
+// stored a newer one. Every commit stores the image (compare-and-swap on the
+// version loaded); a failed store marks the local copy stale, so the next
+// session reloads what the store holds and the failed operation's rows are
+// gone everywhere, as after a crash.
+//
+// Thread-safety: every public method takes mu_ (through Enter).
 #pragma once
 
 #include <map>
@@ -63,13 +72,17 @@ inline Env* EnvOf(const ManagerOptions& o) { return o.env ? o.env : Env::Default
 
 class ManagerImpl : public Manager {
  public:
-  ManagerImpl(std::string dir, ManagerOptions options, std::unique_ptr<Env::Lock> lock, std::unique_ptr<SqliteDb> db);
+  ManagerImpl(std::string dir, ManagerOptions options, std::unique_ptr<Env::Lock> lock, std::unique_ptr<SqliteDb> db,
+              std::unique_ptr<CatalogStore> store = nullptr);
   ~ManagerImpl() override;
 
   // Finishes or undoes the intents a crash left (see above).
   Status Recover();
-  // Registers the default native SR (at Create).
-  Status InitDefaultSr();
+  // Registers the default SR (at Create; native, in the pool directory).
+  Status InitDefaultSr(const std::string& type = "native", const std::string& location = ".");
+  // Shared catalogs: loads the store's image, or makes the catalog (schema and
+  // default SR) and stores it when the store holds none.
+  Status AttachStore(const std::string& default_type, const std::string& default_location);
 
   StatusOr<SrInfo> CreateSr(const std::string& name, const std::string& type, const std::string& location) override;
   StatusOr<std::vector<SrInfo>> ListSrs() override;
@@ -110,6 +123,19 @@ class ManagerImpl : public Manager {
  private:
   friend Status vmstore::ImportCatalog(const std::string&, const std::string&, const ManagerOptions&);
 
+  // What a public method holds: mu_, and for writers of a shared catalog the
+  // store's lock.
+  struct Session {
+    std::unique_lock<std::mutex> lock;
+    std::unique_ptr<CatalogStore::Guard> guard;
+  };
+  enum class Access { kRead, kWrite };
+  StatusOr<Session> Enter(Access access);
+  // Shared catalogs: loads the stored image when it is newer than ours.
+  Status Refresh();
+  // Shared catalogs: stores the image if it changed since the last store.
+  Status Push();
+
   int64_t Now() const;
   void Step(const char* point) const {
     if (opts_.step_hook) opts_.step_hook(point);
@@ -127,6 +153,9 @@ class ManagerImpl : public Manager {
   StatusOr<DiskRow> FindDisk(const std::string& vm_disk);
   StatusOr<std::pair<VmRow, SnapRow>> FindSnap(const std::string& vm_at_full);
   StatusOr<backend::Backend*> BackendFor(const std::string& sr_uuid);
+  // opts_.open_backend, else backend::OpenBackend.
+  StatusOr<std::unique_ptr<backend::Backend>> OpenBackendOf(const std::string& type, const std::string& location,
+                                                            const backend::OpenOptions& options);
   StatusOr<DiskRef> ResolveLocked(const std::string& name);
   // The uuid of the object a property reference names (SetProperty).
   StatusOr<std::string> ObjectUuid(const std::string& ref);
@@ -163,6 +192,11 @@ class ManagerImpl : public Manager {
   CatalogDb cat_;
   std::map<std::string, std::unique_ptr<backend::Backend>> backends_;  // by SR uuid, opened on first use
   std::map<std::string, SnapshotIndex> indexes_;                       // by VM uuid, live snapshots
+  // Shared catalogs only.
+  std::unique_ptr<CatalogStore> store_;
+  int64_t version_ = 0;      // the store's version our database reflects
+  int64_t pushed_ = 0;       // db_->TotalChanges() at the last load or store
+  bool stale_ = false;       // a store failed: reload before the next session
 };
 
 std::string NewUuid();

@@ -38,13 +38,13 @@ Status ManagerImpl::SetProperty(const std::string& object, const std::string& ke
     return InvalidArgument("property '" + key + "': value of " + std::to_string(value.size()) +
                            " bytes is over the limit of " + std::to_string(kMaxValue));
   }
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(std::string uuid, ObjectUuid(object));
   return cat_.SetProperty(uuid, key, value);
 }
 
 StatusOr<std::map<std::string, std::string>> ManagerImpl::Properties(const std::string& object) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(std::string uuid, ObjectUuid(object));
   return cat_.Properties(uuid);
 }

@@ -23,7 +23,7 @@ static Status CheckDiskSize(uint64_t size) {
 
 StatusOr<DiskInfo> ManagerImpl::CreateDisk(const std::string& vm_ref, const std::string& disk, uint64_t size,
                                            const std::string& sr_name) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(VmRow vm, FindVm(vm_ref));
   RETURN_IF_ERROR(ValidateObjectName("disk", disk));
   RETURN_IF_ERROR(CheckDiskSize(size));
@@ -52,7 +52,7 @@ StatusOr<DiskInfo> ManagerImpl::CreateDisk(const std::string& vm_ref, const std:
 }
 
 StatusOr<std::vector<DiskInfo>> ManagerImpl::ListDisks(const std::string& vm_ref) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   std::vector<VmRow> vms;
   if (vm_ref.empty()) {
     ASSIGN_OR_RETURN(vms, cat_.Vms("deleted = 0"));
@@ -72,7 +72,7 @@ StatusOr<std::vector<DiskInfo>> ManagerImpl::ListDisks(const std::string& vm_ref
 }
 
 StatusOr<DiskInfo> ManagerImpl::GetDisk(const std::string& vm_disk) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(DiskRow d, FindDisk(vm_disk));
   return MakeDiskInfo(d);
 }
@@ -93,7 +93,7 @@ StatusOr<bool> ReadsAsZero(backend::Device& dev, uint64_t offset, uint64_t lengt
 }  // namespace
 
 StatusOr<DiskInfo> ManagerImpl::ResizeDisk(const std::string& vm_disk, uint64_t size) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(DiskRow d, FindDisk(vm_disk));
   RETURN_IF_ERROR(CheckDiskSize(size));
   ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(d.vdi.sr_uuid));
@@ -134,7 +134,7 @@ StatusOr<DiskInfo> ManagerImpl::ResizeDisk(const std::string& vm_disk, uint64_t 
 
 StatusOr<SnapshotInfo> ManagerImpl::CreateSnapshot(const std::string& vm_ref, const std::string& name,
                                                    const std::string& disk) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(VmRow vm, FindVm(vm_ref));
   RETURN_IF_ERROR(ValidateSnapshotName(name));
   ASSIGN_OR_RETURN(auto disks, DisksOf(vm));
@@ -212,7 +212,7 @@ StatusOr<SnapshotInfo> ManagerImpl::MakeSnapInfo(const VmRow& vm, const SnapRow&
 }
 
 StatusOr<std::vector<SnapshotInfo>> ManagerImpl::ListSnapshots(const std::string& vm_ref, bool include_deleted) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(VmRow vm, FindVm(vm_ref));
   ASSIGN_OR_RETURN(auto snaps, include_deleted ? cat_.Snaps("vm_uuid = ?", vm.uuid)
                                                : cat_.Snaps("vm_uuid = ? AND deleted = 0", vm.uuid));
@@ -225,7 +225,7 @@ StatusOr<std::vector<SnapshotInfo>> ManagerImpl::ListSnapshots(const std::string
 }
 
 StatusOr<std::vector<SnapshotInfo>> ManagerImpl::FindSnapshots(const std::string& vm_ref, const SnapshotQuery& q) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(VmRow vm, FindVm(vm_ref));
   int set = !q.full_name.empty() + q.at_ns.has_value() + q.prefix.has_value();
   if (set != 1) return InvalidArgument("give exactly one of: a full name, --at TIME, --prefix PREFIX");
@@ -249,7 +249,7 @@ StatusOr<std::vector<SnapshotInfo>> ManagerImpl::FindSnapshots(const std::string
 }
 
 StatusOr<SnapshotInfo> ManagerImpl::GetSnapshot(const std::string& vm_at_full) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(auto vs, FindSnap(vm_at_full));
   return MakeSnapInfo(vs.first, vs.second);
 }
@@ -272,7 +272,7 @@ StatusOr<TreeNode> ManagerImpl::TreeOf(const VmRow& vm, bool include_deleted) {
 }
 
 StatusOr<TreeNode> ManagerImpl::SnapshotTree(const std::string& vm_ref, bool include_deleted) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(VmRow vm, FindVm(vm_ref));
   return TreeOf(vm, include_deleted);
 }
@@ -280,7 +280,7 @@ StatusOr<TreeNode> ManagerImpl::SnapshotTree(const std::string& vm_ref, bool inc
 // ---- clones and rollback
 
 StatusOr<VmInfo> ManagerImpl::CloneVm(const std::string& snapshot, const std::string& new_name) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(auto vs, FindSnap(snapshot));
   const SnapRow& s = vs.second;
   if (s.deleted) {
@@ -354,7 +354,7 @@ Status ManagerImpl::CheckRollbackKeepsNewer(const std::string& vm_at_full, const
 }
 
 Status ManagerImpl::Rollback(const std::string& vm_at_full) {
-  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(auto vs, FindSnap(vm_at_full));
   const auto& [vm, s] = vs;
   if (s.deleted) return FailedPrecondition("snapshot '" + vm_at_full + "' is deleted; it cannot be rolled back to");

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <cstring>
+
 namespace vmstore::catalog {
 
 SqliteStmt::~SqliteStmt() {
@@ -52,8 +54,10 @@ StatusOr<bool> SqliteStmt::Step() {
 Status SqliteStmt::Run() {
   for (;;) {
     ASSIGN_OR_RETURN(bool row, Step());
-    if (!row) return Status::OK();
+    if (!row) break;
   }
+  if (!sqlite3_stmt_readonly(st_) && !owner_->InTransaction()) return owner_->AfterCommit();
+  return Status::OK();
 }
 
 int64_t SqliteStmt::Int(int col) const { return sqlite3_column_int64(st_, col); }
@@ -100,12 +104,42 @@ StatusOr<SqliteStmt> SqliteDb::Prepare(const std::string& sql) {
   sqlite3_stmt* st = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &st, nullptr);
   if (rc != SQLITE_OK) return MapError(db_, rc, "catalog: prepare");
-  return SqliteStmt(db_, st);
+  return SqliteStmt(this, db_, st);
 }
 
 int64_t SqliteDb::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
 
 Status SqliteDb::Error(int rc, const std::string& context) const { return MapError(db_, rc, context); }
+
+StatusOr<std::string> SqliteDb::Serialize() {
+  sqlite3_int64 size = 0;
+  unsigned char* p = sqlite3_serialize(db_, "main", &size, 0);
+  if (!p) {
+    if (size == 0) return std::string();  // an empty database has no pages
+    return NoSpace("catalog: no memory to serialize " + std::to_string(size) + " bytes");
+  }
+  std::string out(reinterpret_cast<const char*>(p), static_cast<size_t>(size));
+  sqlite3_free(p);
+  return out;
+}
+
+Status SqliteDb::Deserialize(const std::string& image) {
+  auto* p = static_cast<unsigned char*>(sqlite3_malloc64(image.size() ? image.size() : 1));
+  if (!p) return NoSpace("catalog: no memory for a " + std::to_string(image.size()) + "-byte image");
+  std::memcpy(p, image.data(), image.size());
+  int rc = sqlite3_deserialize(db_, "main", p, image.size(), image.size(),
+                               SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+  if (rc != SQLITE_OK) return MapError(db_, rc, "catalog: load image");
+  // A damaged image shows here rather than at the first query.
+  ASSIGN_OR_RETURN(auto st, Prepare("PRAGMA quick_check"));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row || st.Text(0) != "ok") return Corruption("catalog image fails SQLite's check: " + (row ? st.Text(0) : ""));
+  return Status::OK();
+}
+
+int64_t SqliteDb::TotalChanges() const { return sqlite3_total_changes64(db_); }
+
+bool SqliteDb::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 SqliteTxn::~SqliteTxn() {
   if (open_) (void)db_->Exec("ROLLBACK");
@@ -120,7 +154,7 @@ Status SqliteTxn::Begin() {
 Status SqliteTxn::Commit() {
   RETURN_IF_ERROR(db_->Exec("COMMIT"));
   open_ = false;
-  return Status::OK();
+  return db_->AfterCommit();
 }
 
 }  // namespace vmstore::catalog

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,9 +30,11 @@ struct sqlite3_stmt;
 
 namespace vmstore::catalog {
 
+class SqliteDb;
+
 class SqliteStmt {
  public:
-  SqliteStmt(SqliteStmt&& o) noexcept : db_(o.db_), st_(o.st_) { o.st_ = nullptr; }
+  SqliteStmt(SqliteStmt&& o) noexcept : owner_(o.owner_), db_(o.db_), st_(o.st_) { o.st_ = nullptr; }
   SqliteStmt(const SqliteStmt&) = delete;
   SqliteStmt& operator=(const SqliteStmt&) = delete;
   ~SqliteStmt();
@@ -55,7 +58,8 @@ class SqliteStmt {
 
  private:
   friend class SqliteDb;
-  SqliteStmt(sqlite3* db, sqlite3_stmt* st) : db_(db), st_(st) {}
+  SqliteStmt(SqliteDb* owner, sqlite3* db, sqlite3_stmt* st) : owner_(owner), db_(db), st_(st) {}
+  SqliteDb* owner_;
   sqlite3* db_;
   sqlite3_stmt* st_;
 };
@@ -74,10 +78,25 @@ class SqliteDb {
   // Maps an SQLite result code (with the connection's message) to a Status.
   Status Error(int rc, const std::string& context) const;
 
+  // The whole database as bytes (SQLite's file format), and back: Deserialize
+  // replaces the database's content with `image` (an empty image: an empty
+  // database). Used for a catalog kept elsewhere than in a file (etcd).
+  StatusOr<std::string> Serialize();
+  Status Deserialize(const std::string& image);
+  // Rows changed since the connection opened (monotonic).
+  int64_t TotalChanges() const;
+  // Called after every commit - a transaction's COMMIT, or a statement run
+  // outside a transaction - with the database in its committed state; its
+  // error becomes the commit's (the data is then committed locally only).
+  void SetAfterCommit(std::function<Status()> hook) { after_commit_ = std::move(hook); }
+  Status AfterCommit() { return after_commit_ ? after_commit_() : Status::OK(); }
+  bool InTransaction() const;
+
  private:
   SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  std::function<Status()> after_commit_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolled back on destruction unless committed.

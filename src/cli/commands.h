@@ -19,7 +19,9 @@
 namespace vmstore::cli {
 
 struct Context {
-  std::string pool_flag;    // --pool
+  std::string pool_flag;         // --pool
+  std::string etcd_flag;         // --etcd (cluster mode)
+  std::string gateway_dir_flag;  // --gateway-dir
   bool json = false;        // --json
   Config config;            // the config file's values (main reads it; the server's when served)
   std::string config_flag;  // --config
@@ -39,8 +41,18 @@ struct Context {
   std::string cwd;  // "" = this process's
   // `path` made absolute against cwd.
   std::string AbsPath(const std::string& path) const;
-  // --pool, else $VMSTORE_POOL, else the config's `pool`; InvalidArgument if none.
+  // The cluster's etcd endpoints when commands work on a cluster: --etcd,
+  // else (without --pool) $VMSTORE_ETCD, else (without $VMSTORE_POOL) the
+  // config's `etcd`; "" for a pool directory.
+  std::string Etcd() const;
+  // --pool, else $VMSTORE_POOL, else the config's `pool`; InvalidArgument if
+  // none, or in cluster mode (the command needs a pool directory).
   StatusOr<std::string> Dir() const;
+  // Where a server keeps its sockets and token: the pool directory, or in
+  // cluster mode the gateway's directory (--gateway-dir, else
+  // $VMSTORE_GATEWAY_DIR, else the config's `gateway_dir`, else
+  // /var/lib/vmstore/gateway).
+  StatusOr<std::string> StateDir() const;
   StatusOr<std::unique_ptr<Manager>> Open() const;
 };
 

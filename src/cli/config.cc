@@ -187,6 +187,14 @@ const std::vector<ConfigKey>& ConfigKeys() {
   static const std::vector<ConfigKey> keys = [] {
     std::vector<ConfigKey> k;
     k.push_back(Path("pool", "The pool directory every command uses; --pool and $VMSTORE_POOL win over it."));
+    k.push_back(Str("etcd",
+                    "Cluster mode: the cluster's etcd endpoints (comma-separated URLs) every command uses "
+                    "instead of a pool; --etcd and $VMSTORE_ETCD win over it, --pool and $VMSTORE_POOL over "
+                    "this key."));
+    k.push_back(Path("gateway_dir",
+                     "Cluster mode: this host's gateway directory (sockets, token); --gateway-dir and "
+                     "$VMSTORE_GATEWAY_DIR win over it.",
+                     "/var/lib/vmstore/gateway"));
     k.push_back(Str("log.level", "The server's log level: lines below it are not written.", "info",
                     {"trace", "debug", "info", "warn", "error", "off"}));
     k.push_back(Str("log.format",

@@ -9,11 +9,36 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/served_commands.h"
+#include "gateway/cluster_manager.h"
 
 namespace vmstore::cli {
 
+std::string Context::Etcd() const {
+  if (!etcd_flag.empty()) return etcd_flag;
+  if (!pool_flag.empty()) return "";
+  if (const char* e = std::getenv("VMSTORE_ETCD"); e && *e) return e;
+  if (const char* e = std::getenv("VMSTORE_POOL"); e && *e) return "";
+  return config.String("etcd");
+}
+
+StatusOr<std::string> Context::StateDir() const {
+  if (shared) return shared_dir;
+  if (Etcd().empty()) return Dir();
+  if (!gateway_dir_flag.empty()) return gateway_dir_flag;
+  if (const char* e = std::getenv("VMSTORE_GATEWAY_DIR"); e && *e) return std::string(e);
+  if (std::string d = config.String("gateway_dir"); !d.empty()) return d;
+  return std::string("/var/lib/vmstore/gateway");
+}
+
 StatusOr<std::string> Context::Dir() const {
   if (shared) return shared_dir;
+  if (!etcd_flag.empty() && !pool_flag.empty()) {
+    return InvalidArgument("--pool and --etcd name two different stores: give one");
+  }
+  if (!Etcd().empty()) {
+    return InvalidArgument("this command works on a pool directory, and --etcd (or VMSTORE_ETCD) names a cluster " +
+                           Etcd() + " (a cluster is made with: vmstore cluster init)");
+  }
   if (!pool_flag.empty()) return pool_flag;
   if (const char* e = std::getenv("VMSTORE_POOL"); e && *e) return std::string(e);
   if (std::string p = config.String("pool"); !p.empty()) return p;
@@ -22,6 +47,14 @@ StatusOr<std::string> Context::Dir() const {
 
 StatusOr<std::unique_ptr<Manager>> Context::Open() const {
   if (shared) return Internal("the served pool's manager is shared; commands use it directly");
+  if (!etcd_flag.empty() && !pool_flag.empty()) {
+    return InvalidArgument("--pool and --etcd name two different stores: give one");
+  }
+  if (std::string etcd = Etcd(); !etcd.empty()) {
+    gateway::GatewayOptions g;
+    g.endpoints = etcd;
+    return gateway::OpenClusterManager(g, ManagerOptions{});
+  }
   ASSIGN_OR_RETURN(std::string dir, Dir());
   return Manager::Open(dir, ManagerOptions{});
 }
@@ -39,6 +72,12 @@ int RunCli(const std::vector<std::string>& args, Context* ctx) {
   CLI::App app{"VMStore: chain-free snapshots and clones for virtual-machine disks", "vmstore"};
   app.require_subcommand(1);
   app.add_option("--pool", ctx->pool_flag, "Pool directory (default: $VMSTORE_POOL)");
+  app.add_option("--etcd", ctx->etcd_flag,
+                 "Work on the cluster whose etcd is at these endpoints (comma-separated) instead of a pool "
+                 "(default: $VMSTORE_ETCD)");
+  app.add_option("--gateway-dir", ctx->gateway_dir_flag,
+                 "Cluster mode: the local directory of this host's gateway (sockets, token; default "
+                 "$VMSTORE_GATEWAY_DIR, else /var/lib/vmstore/gateway)");
   app.add_flag("--json", ctx->json, "Machine-readable JSON output");
   std::string config_flag;  // read before parsing (main), so the commands see its values as defaults
   app.add_option("--config", config_flag,
@@ -72,9 +111,9 @@ int main(int argc, char** argv) {
   // A closed pipe (send | head) is an error to report, not a reason to die.
   std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
-  std::string pool_flag, config_flag;
-  const std::string cmd = CommandOf(args, &pool_flag, &config_flag);
   Context ctx;
+  std::string config_flag;
+  const std::string cmd = CommandOf(args, &ctx.pool_flag, &config_flag, &ctx.etcd_flag, &ctx.gateway_dir_flag);
   ctx.config_flag = config_flag;
   auto config = vmstore::cli::Config::ForCommand(config_flag);
   if (config.ok()) {
@@ -84,7 +123,14 @@ int main(int argc, char** argv) {
   } else {
     return Fail(config.status());
   }
-  // While `vmstore serve` runs on the pool, commands go through it.
-  if (auto rc = ForwardToServer(args, ctx.config.String("pool"))) return *rc;
-  return RunCli(args, &ctx);
+  // While `vmstore serve` runs on the pool (or, in cluster mode, this host's
+  // gateway runs), commands go through it.
+  if (auto dir = ctx.StateDir(); dir.ok()) {
+    if (auto rc = ForwardToServer(args, cmd, *dir)) return *rc;
+  }
+  Context fresh;  // RunCli parses the flags again
+  fresh.config = std::move(ctx.config);
+  fresh.config_flag = ctx.config_flag;
+  fresh.config_status = ctx.config_status;
+  return RunCli(args, &fresh);
 }

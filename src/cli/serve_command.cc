@@ -1,5 +1,6 @@
 // vmstore serve: the flags (defaults from the config file) turned into
 // server::ServeOptions; the daemon itself is server::Serve.
+#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
@@ -84,7 +85,13 @@ void AddAccessFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
 // The daemon's options from the flags; InvalidArgument for a bad --allow or TLS choice.
 StatusOr<server::ServeOptions> ToOptions(const ServeFlags& f, const Context& ctx) {
   server::ServeOptions o;
-  ASSIGN_OR_RETURN(o.dir, ctx.Dir());
+  ASSIGN_OR_RETURN(o.dir, ctx.StateDir());
+  if (!ctx.shared && !ctx.Etcd().empty()) {  // a gateway's own directory: made here, private
+    std::error_code ec;
+    std::filesystem::create_directories(o.dir, ec);
+    if (ec) return IOError("cannot make the gateway directory " + o.dir + ": " + ec.message());
+    std::filesystem::permissions(o.dir, std::filesystem::perms::owner_all, ec);
+  }
   ASSIGN_OR_RETURN(o.log.level, logging::ParseLevel(f.log_level));
   ASSIGN_OR_RETURN(o.log.format, logging::ParseFormat(f.log_format));
   o.log.file = f.log_file;

@@ -12,13 +12,19 @@
 
 namespace vmstore::cli {
 
-std::string CommandOf(const std::vector<std::string>& args, std::string* pool, std::string* config) {
-  std::string ignored;
-  if (!config) config = &ignored;
+std::string CommandOf(const std::vector<std::string>& args, std::string* pool, std::string* config,
+                      std::string* etcd, std::string* gateway_dir) {
+  std::string ignored[3];
+  if (!config) config = &ignored[0];
+  if (!etcd) etcd = &ignored[1];
+  if (!gateway_dir) gateway_dir = &ignored[2];
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     bool matched = false;
-    for (auto [flag, out] : {std::pair<const char*, std::string*>{"--pool", pool}, {"--config", config}}) {
+    for (auto [flag, out] : {std::pair<const char*, std::string*>{"--pool", pool},
+                             {"--config", config},
+                             {"--etcd", etcd},
+                             {"--gateway-dir", gateway_dir}}) {
       const std::string f = flag;
       if (a == f && i + 1 < args.size()) {
         *out = args[++i];
@@ -104,22 +110,17 @@ server::CommandResult ServedCommands::Run(const std::vector<std::string>& args, 
   return r;
 }
 
-std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& config_pool) {
-  std::string pool;
-  std::string cmd = CommandOf(args, &pool);
+std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& cmd,
+                                   const std::string& server_dir) {
   if (cmd.empty() || cmd == "serve" || cmd == "init" || cmd == "config" || cmd == "cluster" || cmd == "node") {
     return std::nullopt;  // not the pool's: these run here
   }
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") return std::nullopt;
   }
-  if (pool.empty()) {
-    const char* e = std::getenv("VMSTORE_POOL");
-    pool = e && *e ? e : config_pool;
-    if (pool.empty()) return std::nullopt;
-  }
+  if (server_dir.empty()) return std::nullopt;
   // The transfer commands use this process's streams, passed to the server.
-  auto r = server::RunOnServer(pool, args, IsTransferCommand(cmd));
+  auto r = server::RunOnServer(server_dir, args, IsTransferCommand(cmd));
   if (!r) return std::nullopt;  // no server: run here
   std::fputs(r->out.c_str(), stdout);
   std::fputs(r->err.c_str(), stderr);

@@ -41,13 +41,16 @@ class ServedCommands final : public server::CommandRunner {
   std::mutex mu_;
 };
 
-// The first word of `args` that is not an option (or the value of --pool or
-// --config): the command; --pool's value goes to *pool, --config's to *config.
-std::string CommandOf(const std::vector<std::string>& args, std::string* pool, std::string* config = nullptr);
+// The first word of `args` that is not an option (or the value of --pool,
+// --config, --etcd or --gateway-dir): the command; those options' values go
+// to the strings given.
+std::string CommandOf(const std::vector<std::string>& args, std::string* pool, std::string* config = nullptr,
+                      std::string* etcd = nullptr, std::string* gateway_dir = nullptr);
 
-// If a server runs on the pool these arguments name (--pool, else
-// $VMSTORE_POOL, else `config_pool` from the config file), runs the command
-// there, prints its output and returns its exit code; nullopt to run it here.
-std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& config_pool);
+// If a server runs with its sockets in `server_dir` (the pool directory, or
+// a gateway's directory), runs the command `cmd` of `args` there, prints its
+// output and returns its exit code; nullopt to run it here.
+std::optional<int> ForwardToServer(const std::vector<std::string>& args, const std::string& cmd,
+                                   const std::string& server_dir);
 
 }  // namespace vmstore::cli

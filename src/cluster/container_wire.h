@@ -15,7 +15,8 @@
 // container; kWrite `count` units of data then `count` u64 sums (little-endian,
 // as on disk); kSync the u64 container numbers to sync. Answers: kReadUnits
 // the data; kReadSums the sums; kList and kAllocatedUnits u64 lists; kStat the
-// allocated bytes. docs/FORMAT.md has the same table.
+// allocated bytes (count 0: the whole node's; count 1: those of containers
+// [container, container + first), one pool's share). docs/FORMAT.md has the same table.
 // The file ops' payloads start with the file name: u32 length, then the bytes.
 #pragma once
 

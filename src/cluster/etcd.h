@@ -54,9 +54,10 @@ class Etcd {
   // Writes the key (attached to `lease` unless 0); the new store revision.
   virtual StatusOr<int64_t> Put(const std::string& key, const std::string& value, int64_t lease = 0) = 0;
   // Writes the key only if its mod_revision is `expected` (0: only if it does
-  // not exist); false, and nothing written, when it was not.
-  virtual StatusOr<bool> CompareAndPut(const std::string& key, int64_t expected, const std::string& value,
-                                       int64_t lease = 0) = 0;
+  // not exist). Returns the key's new mod_revision, or 0 - nothing written -
+  // when it was not `expected`.
+  virtual StatusOr<int64_t> CompareAndPut(const std::string& key, int64_t expected, const std::string& value,
+                                          int64_t lease = 0) = 0;
   // Deletes the key only if its mod_revision is `expected`; false when it was not.
   virtual StatusOr<bool> CompareAndDelete(const std::string& key, int64_t expected) = 0;
   // Deletes the key (OK when it does not exist).

@@ -89,15 +89,16 @@ class HttpEtcd final : public Etcd {
     return Int(r.value("header", json::object()), "revision");
   }
 
-  StatusOr<bool> CompareAndPut(const std::string& key, int64_t expected, const std::string& value,
-                               int64_t lease) override {
+  StatusOr<int64_t> CompareAndPut(const std::string& key, int64_t expected, const std::string& value,
+                                  int64_t lease) override {
     json put = {{"key", Base64(key)}, {"value", Base64(value)}};
     if (lease) put["lease"] = std::to_string(lease);
     return Txn(key, expected, {{"request_put", put}});
   }
 
   StatusOr<bool> CompareAndDelete(const std::string& key, int64_t expected) override {
-    return Txn(key, expected, {{"request_delete_range", {{"key", Base64(key)}}}});
+    ASSIGN_OR_RETURN(int64_t rev, Txn(key, expected, {{"request_delete_range", {{"key", Base64(key)}}}}));
+    return rev != 0;
   }
 
   Status Delete(const std::string& key) override { return Call("/v3/kv/deleterange", {{"key", Base64(key)}}).status(); }
@@ -122,14 +123,18 @@ class HttpEtcd final : public Etcd {
                                                 std::chrono::milliseconds timeout) override;
 
  private:
-  StatusOr<bool> Txn(const std::string& key, int64_t expected, const json& op) {
+  // The store's revision after the transaction when it succeeded, else 0.
+  StatusOr<int64_t> Txn(const std::string& key, int64_t expected, const json& op) {
     json body = {{"compare", json::array({{{"key", Base64(key)},
                                            {"result", "EQUAL"},
                                            {"target", "MOD"},
                                            {"mod_revision", std::to_string(expected)}}})},
                  {"success", json::array({op})}};
     ASSIGN_OR_RETURN(json r, Call("/v3/kv/txn", body));
-    return r.value("succeeded", false);
+    if (!r.value("succeeded", false)) return int64_t{0};
+    const int64_t rev = Int(r.value("header", json::object()), "revision");
+    if (rev <= 0) return Corruption("etcd answered a transaction without its revision: " + r.dump());
+    return rev;
   }
 
   // POSTs `body` to each endpoint in turn until one answers.

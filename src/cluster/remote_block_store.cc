@@ -12,7 +12,7 @@ namespace {
 constexpr size_t kUnit = 4096;
 constexpr size_t kRunBytes = 512 * 1024;  // the coalescing buffer
 
-ContainerRequest Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) {
+ContainerRequest NodeReq(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) {
   ContainerRequest r;
   r.op = op;
   r.container = container;
@@ -30,6 +30,10 @@ std::vector<uint64_t> U64s(const std::string& s) {
 }  // namespace
 
 RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options) : ring_(std::move(ring)), opts_(options) {}
+
+ContainerRequest RemoteBlockStore::Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) const {
+  return NodeReq(op, container + opts_.container_base, first, count);
+}
 
 Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
   if (geometry.container_units != opts_.cluster.container_units) {
@@ -49,7 +53,7 @@ Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
 
 std::vector<NodeClient*> RemoteBlockStore::Owners(uint64_t container) {
   std::vector<NodeClient*> out;
-  for (const RingNode* n : ring_.Place(container, opts_.replicas)) out.push_back(clients_.at(n->name).get());
+  for (const RingNode* n : ring_.Place(container + opts_.container_base, opts_.replicas)) out.push_back(clients_.at(n->name).get());
   return out;
 }
 
@@ -101,13 +105,19 @@ StatusOr<std::vector<uint64_t>> RemoteBlockStore::List() {
   Status last;
   for (auto& [name, c] : clients_) {
     ++round_trips_;
-    auto out = c->Call(Req(ContainerOp::kList, 0, 0, 0));
+    auto out = c->Call(NodeReq(ContainerOp::kList, 0, 0, 0));
     if (!out.ok()) {
       last = out.status();
       continue;
     }
     ++answered;
-    for (uint64_t x : U64s(*out)) all.insert(x);
+    for (uint64_t x : U64s(*out)) {
+      if (opts_.container_span == 0) {
+        all.insert(x);
+      } else if (x >= opts_.container_base && x - opts_.container_base < opts_.container_span) {
+        all.insert(x - opts_.container_base);
+      }
+    }
   }
   if (!answered) return last;
   return std::vector<uint64_t>(all.begin(), all.end());
@@ -166,7 +176,7 @@ Status RemoteBlockStore::SyncTouched() {
   Status last;
   for (auto& [c, containers] : touched) {
     ++round_trips_;
-    Status s = c->Call(Req(ContainerOp::kSync, 0, 0, 0)).status();
+    Status s = c->Call(NodeReq(ContainerOp::kSync, 0, 0, 0)).status();
     for (uint64_t k : containers) {
       synced[k] += s.ok();
       if (!s.ok()) Degrade(k, c->address());
@@ -207,7 +217,9 @@ StatusOr<uint64_t> RemoteBlockStore::AllocatedBytes() {
   uint64_t total = 0;
   for (auto& [name, c] : clients_) {
     ++round_trips_;
-    auto out = c->Call(Req(ContainerOp::kStat, 0, 0, 0));
+    // With a span: the bytes of the pool's own containers (every replica).
+    auto out = c->Call(opts_.container_span ? NodeReq(ContainerOp::kStat, opts_.container_base, opts_.container_span, 1)
+                                            : NodeReq(ContainerOp::kStat, 0, 0, 0));
     if (out.ok() && out->size() == 8) total += internal::GetU64(out->data());
   }
   return total;

@@ -39,6 +39,12 @@ struct RemoteStoreOptions {
   int replicas = 2;
   std::chrono::milliseconds timeout = std::chrono::seconds(5);
   int connections_per_node = 4;
+  // The pool's share of the cluster's container space: the engine's
+  // container c is the cluster's container_base + c, and List() shows only
+  // [container_base, container_base + container_span). 0 spans: everything
+  // (one pool alone on the nodes, as in tests).
+  uint64_t container_base = 0;
+  uint64_t container_span = 0;
 };
 
 class RemoteBlockStore final : public BlockStore {
@@ -65,6 +71,9 @@ class RemoteBlockStore final : public BlockStore {
   uint64_t round_trips() const { return round_trips_.load(); }
 
  private:
+  // A request for the engine's container `container` (translated to the
+  // cluster's number).
+  ContainerRequest Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) const;
   std::vector<NodeClient*> Owners(uint64_t container);
   // Reads from the first owner that answers well.
   StatusOr<std::string> ReadFrom(uint64_t container, const ContainerRequest& r);

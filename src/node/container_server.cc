@@ -194,7 +194,19 @@ Status ContainerServer::Query(const ContainerRequest& r, std::string* out) {
     case ContainerOp::kCheckHeader:
       return store_->CheckHeader(r.container);
     case ContainerOp::kStat: {
-      ASSIGN_OR_RETURN(uint64_t bytes, store_->AllocatedBytes());
+      if (r.count == 0) {  // the whole node
+        ASSIGN_OR_RETURN(uint64_t bytes, store_->AllocatedBytes());
+        AppendU64List(out, {bytes});
+        return Status::OK();
+      }
+      // Containers [container, container + first): one pool's share.
+      uint64_t bytes = 0;
+      ASSIGN_OR_RETURN(auto all, store_->List());
+      for (uint64_t c : all) {
+        if (c < r.container || c - r.container >= r.first) continue;
+        ASSIGN_OR_RETURN(auto ranges, store_->AllocatedUnits(c));
+        for (auto& [first, end] : ranges) bytes += (end - first) * kUnit;
+      }
       AppendU64List(out, {bytes});
       return Status::OK();
     }

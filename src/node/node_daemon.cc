@@ -50,6 +50,9 @@ Status RunNode(const NodeOptions& o) {
   so.listen = o.listen;
   so.name = name;
   so.geometry = g;
+  so.env = env;
+  so.files_dir = dir->files();  // the pools' own files (RemoteEnv)
+  RETURN_IF_ERROR(env->CreateDir(so.files_dir));
   ContainerServer server(store.get(), so);
   RETURN_IF_ERROR(server.Start());
   const std::string host = o.listen.substr(0, o.listen.rfind(':'));

@@ -27,6 +27,8 @@ class NodeDir {
                                                  const std::string& name);
   const NodeIdentity& identity() const { return id_; }
   std::string containers() const { return dir_ + "/containers"; }
+  // The pools' own files (superblocks, logs, dedup indexes) a RemoteEnv keeps here.
+  std::string files() const { return dir_ + "/files"; }
 
  private:
   NodeDir() = default;

@@ -1,0 +1,240 @@
+#include "gateway/cluster_backend.h"
+
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include "backend/native_backend.h"
+#include "cluster/lock_keeper.h"
+#include "cluster/remote_block_store.h"
+#include "cluster/remote_env.h"
+#include "cluster/writer_lock.h"
+
+namespace vmstore::gateway {
+namespace {
+
+using json = nlohmann::json;
+
+Status CheckLocation(const std::string& location) {
+  if (location.empty() || location.size() > 64) {
+    return InvalidArgument("a cluster SR's location must be 1 to 64 characters");
+  }
+  for (char c : location) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return InvalidArgument("a cluster SR's location may hold letters, digits, '.', '_' and '-' only: '" + location +
+                             "'");
+    }
+  }
+  if (location[0] == '.' || location[0] == '-') {
+    return InvalidArgument("a cluster SR's location must begin with a letter, digit or '_'");
+  }
+  return Status::OK();
+}
+
+// The pool's index: read from its record, or (create) allocated from the
+// cluster's counter and recorded, both by compare-and-swap. *existed tells
+// which.
+StatusOr<uint64_t> PoolIndex(cluster::Etcd& etcd, const std::string& location, bool create, bool* existed) {
+  ASSIGN_OR_RETURN(auto kv, etcd.Get(PoolKey(location)));
+  *existed = kv.has_value();
+  if (kv) {
+    json j = json::parse(kv->value, nullptr, false);
+    if (j.is_discarded() || !j.contains("index") || !j["index"].is_number_unsigned()) {
+      return Corruption("the record " + PoolKey(location) + " in etcd does not parse");
+    }
+    return j["index"].get<uint64_t>();
+  }
+  if (!create) return NotFound("the cluster holds no pool named '" + location + "'");
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    ASSIGN_OR_RETURN(auto counter, etcd.Get("/vmstore/alloc/pools"));
+    uint64_t next = 1;  // 0 stays unused: a whole-space store (tests) has base 0
+    if (counter) next = std::stoull(counter->value);
+    if (next >= kMaxPools) return NoSpace("the cluster has made all of its " + std::to_string(kMaxPools) + " pools");
+    ASSIGN_OR_RETURN(int64_t won, etcd.CompareAndPut("/vmstore/alloc/pools", counter ? counter->mod_revision : 0,
+                                                     std::to_string(next + 1)));
+    if (!won) continue;
+    json rec = {{"index", next}};
+    ASSIGN_OR_RETURN(int64_t put, etcd.CompareAndPut(PoolKey(location), 0, rec.dump()));
+    if (!put) return AlreadyExists("another gateway made the cluster pool '" + location + "' at the same time");
+    return next;
+  }
+  return FailedPrecondition("the cluster's pool counter kept changing; try again");
+}
+
+// Whether `holder` ("HOST pid N") is a process of this host that is gone.
+bool DeadHereBefore(const std::string& holder, const std::string& me) {
+  auto host = [](const std::string& h) { return h.substr(0, h.find(' ')); };
+  if (host(holder) != host(me)) return false;
+  auto p = holder.rfind(' ');
+  if (p == std::string::npos) return false;
+  const int pid = std::atoi(holder.c_str() + p + 1);
+  return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+// Writes are acknowledged only while the lock is surely held.
+class FencedDevice final : public backend::Device {
+ public:
+  FencedDevice(std::unique_ptr<backend::Device> d, const cluster::WriterLock* lock)
+      : d_(std::move(d)), lock_(lock) {}
+  uint64_t size() const override { return d_->size(); }
+  bool read_only() const override { return d_->read_only(); }
+  bool can_trim() const override { return d_->can_trim(); }
+  Status Read(uint64_t offset, std::span<char> buf) override { return d_->Read(offset, buf); }
+  Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
+    return Fenced(d_->Write(offset, data, fua));
+  }
+  Status Trim(uint64_t offset, uint64_t length, bool fua) override { return Fenced(d_->Trim(offset, length, fua)); }
+  Status WriteZeroes(uint64_t offset, uint64_t length, bool may_punch, bool fua) override {
+    return Fenced(d_->WriteZeroes(offset, length, may_punch, fua));
+  }
+  Status Flush() override { return Fenced(d_->Flush()); }
+  StatusOr<std::vector<Extent>> Map(uint64_t offset, uint64_t length) override { return d_->Map(offset, length); }
+  Status Cache(uint64_t offset, uint64_t length) override { return d_->Cache(offset, length); }
+
+ private:
+  Status Fenced(Status s) const {
+    if (!lock_->held()) return IOError("this gateway lost the SR's writer lock " + lock_->key() + "; write not acknowledged");
+    return s;
+  }
+  std::unique_ptr<backend::Device> d_;
+  const cluster::WriterLock* lock_;
+};
+
+class ClusterBackend final : public backend::Backend {
+ public:
+  ClusterBackend(std::shared_ptr<ClusterContext> ctx, std::unique_ptr<cluster::WriterLock> lock,
+                 std::unique_ptr<cluster::RemoteEnv> env, std::unique_ptr<cluster::RemoteBlockStore> store)
+      : ctx_(std::move(ctx)),
+        lock_(std::move(lock)),
+        keeper_(std::make_unique<cluster::LockKeeper>(lock_.get(), ctx_->lock_ttl_s)),
+        env_(std::move(env)),
+        store_(std::move(store)) {}
+  ~ClusterBackend() override { (void)Close(); }
+  void SetInner(std::unique_ptr<backend::Backend> inner) { inner_ = std::move(inner); }
+
+  std::string type() const override { return "cluster"; }
+  backend::Caps caps() const override { return inner_->caps(); }
+  StatusOr<std::string> CreateDisk(uint64_t size, uint64_t tag) override {
+    RETURN_IF_ERROR(Held());
+    return inner_->CreateDisk(size, tag);
+  }
+  Status Delete(const std::string& handle) override {
+    RETURN_IF_ERROR(Held());
+    return inner_->Delete(handle);
+  }
+  Status Resize(const std::string& disk, uint64_t size) override {
+    RETURN_IF_ERROR(Held());
+    return inner_->Resize(disk, size);
+  }
+  StatusOr<std::vector<std::string>> Snapshot(std::span<const std::string> disks, uint64_t tag) override {
+    RETURN_IF_ERROR(Held());
+    return inner_->Snapshot(disks, tag);
+  }
+  StatusOr<std::string> Clone(const std::string& snapshot, uint64_t tag) override {
+    RETURN_IF_ERROR(Held());
+    return inner_->Clone(snapshot, tag);
+  }
+  Status Rollback(const std::string& disk, const std::string& snapshot) override {
+    RETURN_IF_ERROR(Held());
+    return inner_->Rollback(disk, snapshot);
+  }
+  StatusOr<backend::VolumeStat> Stat(const std::string& handle) override { return inner_->Stat(handle); }
+  StatusOr<std::vector<backend::VolumeStat>> List() override { return inner_->List(); }
+  StatusOr<std::vector<Extent>> Map(const std::string& handle, uint64_t offset, uint64_t length) override {
+    return inner_->Map(handle, offset, length);
+  }
+  StatusOr<DiffResult> Diff(const std::string& from, const std::string& to) override { return inner_->Diff(from, to); }
+  StatusOr<std::unique_ptr<backend::Device>> OpenDevice(const std::string& handle) override {
+    ASSIGN_OR_RETURN(auto d, inner_->OpenDevice(handle));
+    return std::unique_ptr<backend::Device>(new FencedDevice(std::move(d), lock_.get()));
+  }
+  Status Check(bool structure, CheckReport* report) override { return inner_->Check(structure, report); }
+  Status Close() override {
+    if (!inner_) return Status::OK();
+    // The pool's last checkpoint goes out while the lock is still ours.
+    Status s = lock_->held() ? inner_->Close() : IOError("closed after losing the writer lock " + lock_->key());
+    inner_.reset();
+    keeper_.reset();
+    if (lock_->held()) (void)lock_->Release();
+    return s;
+  }
+  StatusOr<PoolStats> EngineStats() override { return inner_->EngineStats(); }
+  Status SetDedup(DedupMode mode) override {
+    RETURN_IF_ERROR(Held());
+    return inner_->SetDedup(mode);
+  }
+
+ private:
+  Status Held() const {
+    if (lock_->held()) return Status::OK();
+    return IOError("this gateway lost the SR's writer lock " + lock_->key() + "; nothing changed");
+  }
+
+  std::shared_ptr<ClusterContext> ctx_;
+  std::unique_ptr<cluster::WriterLock> lock_;
+  std::unique_ptr<cluster::LockKeeper> keeper_;
+  std::unique_ptr<cluster::RemoteEnv> env_;
+  std::unique_ptr<cluster::RemoteBlockStore> store_;
+  std::unique_ptr<backend::Backend> inner_;  // destroyed first (Close)
+};
+
+}  // namespace
+
+std::string PoolKey(const std::string& location) { return std::string(cluster::kRoot) + "pools/" + location; }
+std::string PoolLockKey(const std::string& location) {
+  return std::string(cluster::kRoot) + "locks/pool/" + location;
+}
+
+StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<ClusterContext> ctx,
+                                                               const std::string& location,
+                                                               const backend::OpenOptions& options) {
+  RETURN_IF_ERROR(CheckLocation(location));
+  cluster::Etcd& etcd = *ctx->etcd;
+  // The lock first: nobody else may make or change the pool meanwhile. A
+  // holder that was a process of this host and is gone waits out its lease.
+  auto lock = cluster::WriterLock::Acquire(&etcd, PoolLockKey(location), ctx->holder, ctx->lock_ttl_s);
+  if (!lock.ok() && lock.status().code() == Code::kFailedPrecondition) {
+    auto kv = etcd.Get(PoolLockKey(location));
+    if (kv.ok() && *kv && DeadHereBefore((**kv).value, ctx->holder)) {
+      lock = cluster::AcquireWaiting(&etcd, PoolLockKey(location), ctx->holder, ctx->lock_ttl_s,
+                                     std::chrono::seconds(ctx->lock_ttl_s + 3));
+    }
+  }
+  if (!lock.ok()) return lock.status().WithContext("cluster SR '" + location + "'");
+  bool existed = false;
+  ASSIGN_OR_RETURN(uint64_t index, PoolIndex(etcd, location, options.create, &existed));
+  if (ctx->ring.members.empty()) return FailedPrecondition("the cluster's ring has no storage nodes yet");
+
+  cluster::RemoteStoreOptions ro;
+  ro.cluster = ContainerGeometry{ctx->cluster.uuid, ctx->cluster.container_units};
+  ro.replicas = ctx->cluster.replicas;
+  ro.timeout = ctx->node_timeout;
+  ro.container_base = index << kPoolSpanBits;
+  ro.container_span = uint64_t{1} << kPoolSpanBits;
+  auto env = std::make_unique<cluster::RemoteEnv>(ctx->ring.ring(), ro);
+  auto store = std::make_unique<cluster::RemoteBlockStore>(ctx->ring.ring(), ro);
+
+  PoolOptions po;
+  po.env = env.get();
+  po.block_store = store.get();
+  po.cluster_size = options.cluster_size;
+  po.container_size = uint64_t{ctx->cluster.container_units} * 4096;
+  po.dedup = options.dedup;
+  po.reclaim_garbage = options.reclaim_garbage;
+  const std::string dir = "pool-" + std::to_string(index);
+  if (options.create && existed) {
+    // A record without files is what a crash between the two leaves: go on.
+    ASSIGN_OR_RETURN(auto files, env->ListDir(dir));
+    if (!files.empty()) {
+      return AlreadyExists("the cluster already holds a pool named '" + location +
+                           "' (an SR was made there before); give the SR another location");
+    }
+  }
+  auto b = std::make_unique<ClusterBackend>(ctx, std::move(lock).value(), std::move(env), std::move(store));
+  auto pool = options.create ? Pool::Create(dir, po) : Pool::Open(dir, po);
+  if (!pool.ok()) return pool.status().WithContext("cluster SR '" + location + "'");
+  b->SetInner(backend::NewNativeBackend(std::move(pool).value()));
+  return std::unique_ptr<backend::Backend>(std::move(b));
+}
+
+}  // namespace vmstore::gateway

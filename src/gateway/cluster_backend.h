@@ -1,0 +1,50 @@
+// The "cluster" SR type: an SR whose disks live on the storage nodes. Each
+// cluster SR is one engine instance - a native pool - whose own files go
+// through a RemoteEnv and whose containers through a RemoteBlockStore, in the
+// SR's share of the cluster's container space (docs/CLUSTER.md, "Pools on
+// the nodes"). One gateway at a time opens an SR: it holds the SR's writer
+// lock in etcd (kept alive by a thread) and stops acknowledging writes - and
+// refuses every change - the moment it can no longer be sure it holds it.
+//
+// Errors: FailedPrecondition naming the holder when another gateway holds the
+// SR; InvalidArgument for a bad SR location; those of the pool otherwise;
+// IOError ("lost the writer lock") for writes after the lock was lost.
+// Thread-safety: as Backend. Ownership: the backend shares the context.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cluster/etcd.h"
+#include "cluster/membership.h"
+#include "vmstore/backend.h"
+
+namespace vmstore::gateway {
+
+// What every cluster SR of a process shares: the etcd connection, the
+// cluster's record, the ring as loaded, and who this process is.
+struct ClusterContext {
+  std::unique_ptr<cluster::Etcd> etcd;
+  std::string endpoints;
+  cluster::ClusterRecord cluster;
+  cluster::RingRecord ring;
+  std::string holder;  // "HOST pid N": shown to whoever finds a lock taken
+  int lock_ttl_s = 10;
+  std::chrono::milliseconds node_timeout{5000};
+};
+
+// The etcd keys of an SR's pool: its record ({"index": N}) and its lock.
+std::string PoolKey(const std::string& location);
+std::string PoolLockKey(const std::string& location);
+// Pools take container numbers [index << kPoolSpanBits, (index + 1) << kPoolSpanBits):
+// 2^16 pools of 2^17 containers (8 TiB in 64 MiB containers) in the 33-bit space.
+inline constexpr int kPoolSpanBits = 17;
+inline constexpr uint64_t kMaxPools = uint64_t{1} << 16;
+
+// Opens (options.create: makes) the cluster SR at `location` (its name on
+// the cluster: letters, digits, '.', '_', '-', at most 64).
+StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<ClusterContext> ctx,
+                                                               const std::string& location,
+                                                               const backend::OpenOptions& options);
+
+}  // namespace vmstore::gateway
