@@ -11,44 +11,7 @@ bin=${1:?usage: cluster_test.sh VMSTORE_BINARY}
 source "$(dirname "$0")/lib.sh"
 require_tools etcd curl jq
 use_tmp
-etcd_pid=
-nodes=()
-cleanup_cluster() {
-  { for p in "${nodes[@]}" $etcd_pid; do kill -9 "$p"; done; wait; } 2>/dev/null
-  cleanup_tmp
-}
-trap cleanup_cluster EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_etcd() {  # start_etcd NAME: an etcd in $tmp/NAME on free ports; sets $etcd_url
-  local cport pport
-  cport=$(free_port)
-  pport=$(free_port)
-  etcd_url=http://127.0.0.1:$cport
-  etcd --data-dir "$tmp/$1" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
-    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-    --initial-cluster "default=http://127.0.0.1:$pport" >"$tmp/$1.log" 2>&1 &
-  etcd_pid=$!
-  for _ in $(seq 1 100); do
-    curl -s -m 1 "$etcd_url/version" >/dev/null && return 0
-    sleep 0.1
-  done
-  echo "FAIL: etcd did not start"
-  exit 1
-}
-start_node() {  # start_node NAME [args...]: node NAME on a free port, data in $tmp/data-NAME
-  local name=$1
-  shift
-  "$bin" node serve --etcd "$etcd_url" --listen 127.0.0.1:0 --data "$tmp/data-$name" --name "$name" \
-    --lease-ttl 2 "$@" >"$tmp/node-$name.log" 2>&1 &
-  nodes+=($!)
-  for _ in $(seq 1 100); do
-    grep -q "node: serving" "$tmp/node-$name.log" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "node $name did not start:"
-  cat "$tmp/node-$name.log"
-}
+source "$(dirname "$0")/cluster_lib.sh"
 node_state() {  # node_state NAME: up or down, as node list --json says
   "$bin" --json node list --etcd "$etcd_url" | jq -r ".[] | select(.name == \"$1\") | .state"
 }

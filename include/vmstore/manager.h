@@ -84,6 +84,8 @@ struct DiskInfo {
   int device = 0;
   uint64_t size = 0;
   uint64_t referenced = 0, exclusive = 0;
+  // False (figures 0) when the SR is held by another gateway of a cluster.
+  bool space_known = true;
   std::string clone_of;  // "VM/DISK@FULL" it was cloned from, or ""
 };
 
@@ -111,12 +113,14 @@ struct SnapshotInfo {
   struct Disk {
     std::string name, vdi_uuid, sr;
     uint64_t size = 0, referenced = 0, exclusive = 0;
+    bool space_known = true;  // as DiskInfo's
   };
   std::string uuid, vm, name, full_name;
   int64_t created_ns = 0;
   bool deleted = false;
   std::vector<Disk> disks;
   uint64_t referenced = 0, exclusive = 0;  // sums over the disks
+  bool space_known = true;                 // false if any disk's is not
   std::vector<std::string> clones;         // names of the VMs cloned from it
 };
 

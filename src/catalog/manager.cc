@@ -184,8 +184,8 @@ Status ManagerImpl::AttachStore(const std::string& default_type, const std::stri
 ManagerImpl::~ManagerImpl() { (void)Close(); }
 
 StatusOr<std::unique_ptr<backend::Backend>> ManagerImpl::OpenBackendOf(const std::string& type,
-                                                                      const std::string& location,
-                                                                      const backend::OpenOptions& options) {
+                                                                       const std::string& location,
+                                                                       const backend::OpenOptions& options) {
   if (opts_.open_backend) return opts_.open_backend(type, location, options);
   return backend::OpenBackend(type, location, options);
 }
@@ -283,6 +283,15 @@ Status ManagerImpl::Recover() {
 }
 
 // ---- lookups
+
+StatusOr<std::optional<backend::VolumeStat>> ManagerImpl::SpaceOf(const std::string& sr_uuid,
+                                                                  const std::string& handle) {
+  auto b = BackendFor(sr_uuid);
+  if (!b.ok() && store_ && b.status().code() == Code::kFailedPrecondition) return std::optional<backend::VolumeStat>();
+  if (!b.ok()) return b.status();
+  ASSIGN_OR_RETURN(backend::VolumeStat st, (*b)->Stat(handle));
+  return std::optional<backend::VolumeStat>(st);
+}
 
 StatusOr<backend::Backend*> ManagerImpl::BackendFor(const std::string& sr_uuid) {
   if (auto it = backends_.find(sr_uuid); it != backends_.end()) return it->second.get();
@@ -387,10 +396,12 @@ StatusOr<DiskInfo> ManagerImpl::MakeDiskInfo(const DiskRow& d) {
   info.size = d.vdi.size;
   ASSIGN_OR_RETURN(SrRow sr, FindSr(d.vdi.sr_uuid));
   info.sr = sr.name;
-  ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(d.vdi.sr_uuid));
-  ASSIGN_OR_RETURN(backend::VolumeStat st, b->Stat(d.vdi.handle));
-  info.referenced = st.referenced;
-  info.exclusive = st.exclusive;
+  ASSIGN_OR_RETURN(auto st, SpaceOf(d.vdi.sr_uuid, d.vdi.handle));
+  info.space_known = st.has_value();
+  if (st) {
+    info.referenced = st->referenced;
+    info.exclusive = st->exclusive;
+  }
   if (d.vdi.clone_of) {
     ASSIGN_OR_RETURN(auto src, cat_.Vdis("uuid = ?", *d.vdi.clone_of));
     if (!src.empty() && src[0].snapshot_uuid) {

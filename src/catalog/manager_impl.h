@@ -153,6 +153,9 @@ class ManagerImpl : public Manager {
   StatusOr<DiskRow> FindDisk(const std::string& vm_disk);
   StatusOr<std::pair<VmRow, SnapRow>> FindSnap(const std::string& vm_at_full);
   StatusOr<backend::Backend*> BackendFor(const std::string& sr_uuid);
+  // A volume's space figures; nullopt for a shared catalog's volume whose SR
+  // another process holds (the views then say the figures are unknown).
+  StatusOr<std::optional<backend::VolumeStat>> SpaceOf(const std::string& sr_uuid, const std::string& handle);
   // opts_.open_backend, else backend::OpenBackend.
   StatusOr<std::unique_ptr<backend::Backend>> OpenBackendOf(const std::string& type, const std::string& location,
                                                             const backend::OpenOptions& options);

@@ -199,12 +199,13 @@ StatusOr<SnapshotInfo> ManagerImpl::MakeSnapInfo(const VmRow& vm, const SnapRow&
   info.deleted = s.deleted;
   ASSIGN_OR_RETURN(auto vdis, cat_.Vdis("snapshot_uuid = ?", s.uuid));
   for (const VdiRow& v : vdis) {
-    ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(v.sr_uuid));
-    ASSIGN_OR_RETURN(backend::VolumeStat st, b->Stat(v.handle));
+    ASSIGN_OR_RETURN(auto st, SpaceOf(v.sr_uuid, v.handle));
     ASSIGN_OR_RETURN(SrRow sr, FindSr(v.sr_uuid));
-    info.disks.push_back({v.name, v.uuid, sr.name, v.size, st.referenced, st.exclusive});
-    info.referenced += st.referenced;
-    info.exclusive += st.exclusive;
+    const backend::VolumeStat space = st.value_or(backend::VolumeStat{});
+    info.disks.push_back({v.name, v.uuid, sr.name, v.size, space.referenced, space.exclusive, st.has_value()});
+    info.referenced += space.referenced;
+    info.exclusive += space.exclusive;
+    info.space_known = info.space_known && st.has_value();
   }
   ASSIGN_OR_RETURN(auto clones, cat_.Vms("parent_snapshot = ?", s.uuid));
   for (const VmRow& c : clones) info.clones.push_back(c.name);

@@ -19,6 +19,8 @@ using vmstore::testing::TempDir;
 
 TEST(ConfigTest, EveryKeyIsReadWithItsType) {
   const char* text = R"(pool = "/srv/pool"
+etcd = "http://10.0.0.1:2379,http://10.0.0.2:2379"
+gateway_dir = "/var/lib/vmstore/gw"
 [log]
 level = "debug"
 format = "json"
@@ -44,6 +46,8 @@ token_file = "/etc/vmstore/http.token"
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   for (const ConfigKey& k : ConfigKeys()) EXPECT_TRUE(c->IsSet(k.name)) << k.name << " is not in the test text";
   EXPECT_EQ(c->String("pool"), "/srv/pool");
+  EXPECT_EQ(c->String("etcd"), "http://10.0.0.1:2379,http://10.0.0.2:2379");
+  EXPECT_EQ(c->String("gateway_dir"), "/var/lib/vmstore/gw");
   EXPECT_EQ(c->String("log.level"), "debug");
   EXPECT_EQ(c->String("log.format"), "json");
   EXPECT_EQ(c->String("log.file"), "/var/log/vmstore.log");
@@ -86,8 +90,8 @@ TEST(ConfigTest, BadInputIsRefusedWithFileAndLine) {
   ExpectError("[serve]\nlisen = \"x\"\n",
               "f.toml:2: unknown key 'serve.lisen' (keys of [serve]: listen, socket, workers, max_connections, "
               "max_client_connections, allow, policy_tick, tls, http)");
-  ExpectError("poool = 1\n", "f.toml:1: unknown key 'poool' (top-level keys: pool, log, serve)");
-  ExpectError("[srve]\nx = 1\n", "f.toml:1: unknown table [srve] (top-level keys: pool, log, serve)");
+  ExpectError("poool = 1\n", "f.toml:1: unknown key 'poool' (top-level keys: pool, etcd, gateway_dir, log, serve)");
+  ExpectError("[srve]\nx = 1\n", "f.toml:1: unknown table [srve] (top-level keys: pool, etcd, gateway_dir, log, serve)");
   ExpectError("[serve]\nworkers = \"8\"\n", "f.toml:2: serve.workers must be an integer");
   ExpectError("[serve]\nworkers = 8.5\n", "f.toml:2: serve.workers must be an integer");
   ExpectError("[serve]\nworkers = 0\n", "f.toml:2: serve.workers = 0 is outside 1..64");
@@ -101,7 +105,7 @@ TEST(ConfigTest, BadInputIsRefusedWithFileAndLine) {
   ExpectError("[serve]\nlisten = \"a\"\nlisten = \"b\"\n",
               "f.toml:3: Error while parsing key-value pair: cannot redefine existing string 'listen'");
   ExpectError("pool = \n", "f.toml:1: Error while parsing key-value pair: expected value, saw '\\n'");
-  ExpectError("serve = 1\n", "f.toml:1: unknown key 'serve' (top-level keys: pool, log, serve)");
+  ExpectError("serve = 1\n", "f.toml:1: unknown key 'serve' (top-level keys: pool, etcd, gateway_dir, log, serve)");
 }
 
 TEST(ConfigTest, RelativePathsStartFromTheFilesDirectory) {

@@ -16,8 +16,9 @@ namespace {
 void PrintDisks(const std::vector<DiskInfo>& disks) {
   Table t({"vm", "disk", "size", "referenced", "exclusive", "sr", "device", "clone of"});
   for (const DiskInfo& d : disks) {
-    t.Add({d.vm, d.name, Human(d.size), Human(d.referenced), Human(d.exclusive), d.sr, std::to_string(d.device),
-           d.clone_of.empty() ? "-" : d.clone_of});
+    const bool k = d.space_known;  // "?": the SR is held by another gateway
+    t.Add({d.vm, d.name, Human(d.size), k ? Human(d.referenced) : "?", k ? Human(d.exclusive) : "?", d.sr,
+           std::to_string(d.device), d.clone_of.empty() ? "-" : d.clone_of});
   }
   t.Print();
 }

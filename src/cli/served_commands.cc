@@ -12,8 +12,8 @@
 
 namespace vmstore::cli {
 
-std::string CommandOf(const std::vector<std::string>& args, std::string* pool, std::string* config,
-                      std::string* etcd, std::string* gateway_dir) {
+std::string CommandOf(const std::vector<std::string>& args, std::string* pool, std::string* config, std::string* etcd,
+                      std::string* gateway_dir) {
   std::string ignored[3];
   if (!config) config = &ignored[0];
   if (!etcd) etcd = &ignored[1];

@@ -24,8 +24,9 @@ void PrintSnapshots(const std::vector<SnapshotInfo>& snaps, bool as_json) {
   for (const SnapshotInfo& s : snaps) {
     std::string clones;
     for (auto& c : s.clones) clones += (clones.empty() ? "" : ",") + c;
-    t.Add({s.full_name, IsoTime(s.created_ns), std::to_string(s.disks.size()), Human(s.referenced), Human(s.exclusive),
-           s.deleted ? "deleted" : "active", clones.empty() ? "-" : clones});
+    const bool k = s.space_known;  // "?": the SR is held by another gateway
+    t.Add({s.full_name, IsoTime(s.created_ns), std::to_string(s.disks.size()), k ? Human(s.referenced) : "?",
+           k ? Human(s.exclusive) : "?", s.deleted ? "deleted" : "active", clones.empty() ? "-" : clones});
   }
   t.Print();
 }

@@ -74,7 +74,8 @@ class EtcdCatalogStore final : public CatalogStore {
   }
 
   StatusOr<std::unique_ptr<CatalogStore::Guard>> Lock() override {
-    ASSIGN_OR_RETURN(auto lock, AcquireWaiting(etcd_, kCatalogLockKey, opts_.holder, opts_.lock_ttl_s, opts_.lock_wait));
+    ASSIGN_OR_RETURN(auto lock,
+                     AcquireWaiting(etcd_, kCatalogLockKey, opts_.holder, opts_.lock_ttl_s, opts_.lock_wait));
     return std::unique_ptr<CatalogStore::Guard>(new LockGuard(std::move(lock), opts_.lock_ttl_s));
   }
 

@@ -9,8 +9,12 @@
 namespace vmstore::cluster {
 
 NodeClient::NodeClient(std::string address, ContainerGeometry geometry, std::chrono::milliseconds timeout,
-                       int connections)
-    : address_(std::move(address)), geometry_(geometry), timeout_(timeout), max_idle_(connections) {}
+                       int connections, std::string name)
+    : address_(std::move(address)),
+      name_(std::move(name)),
+      geometry_(geometry),
+      timeout_(timeout),
+      max_idle_(connections) {}
 
 NodeClient::~NodeClient() {
   MutexLock l(&mu_);

@@ -24,7 +24,8 @@ namespace vmstore::cluster {
 
 class NodeClient {
  public:
-  NodeClient(std::string address, ContainerGeometry geometry, std::chrono::milliseconds timeout, int connections = 4);
+  NodeClient(std::string address, ContainerGeometry geometry, std::chrono::milliseconds timeout, int connections = 4,
+             std::string name = "");
   ~NodeClient();
   NodeClient(const NodeClient&) = delete;
   NodeClient& operator=(const NodeClient&) = delete;
@@ -32,6 +33,8 @@ class NodeClient {
   // Sends `r` (its id and payload size are filled in) with `payload`; the answer's payload.
   StatusOr<std::string> Call(ContainerRequest r, std::string_view payload = {});
   const std::string& address() const { return address_; }
+  // The node's name on the ring ("" if not given).
+  const std::string& name() const { return name_; }
 
  private:
   // A connected, greeted socket from the pool, or a new one.
@@ -40,6 +43,7 @@ class NodeClient {
   StatusOr<std::string> CallOn(int fd, const ContainerRequest& r, std::string_view payload, bool* broken);
 
   const std::string address_;
+  const std::string name_;
   const ContainerGeometry geometry_;
   const std::chrono::milliseconds timeout_;
   const int max_idle_;

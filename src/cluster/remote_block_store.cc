@@ -44,22 +44,50 @@ Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
   for (const RingNode& n : ring_.nodes()) {
     if (!clients_.count(n.name)) {
       clients_[n.name] =
-          std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node);
+          std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node, n.name);
     }
   }
   if (clients_.empty()) return FailedPrecondition("the ring has no storage nodes");
+  if (opts_.misses) {
+    ASSIGN_OR_RETURN(auto all, opts_.misses->Load());
+    MutexLock l(&mu_);
+    for (auto& [object, nodes] : all) {
+      if (object.rfind("container:", 0) != 0) continue;
+      const uint64_t global = std::stoull(object.substr(10));
+      if (global < opts_.container_base) continue;
+      const uint64_t local = global - opts_.container_base;
+      if (opts_.container_span && local >= opts_.container_span) continue;
+      degraded_[local].insert(nodes.begin(), nodes.end());
+    }
+  }
   return Status::OK();
 }
 
 std::vector<NodeClient*> RemoteBlockStore::Owners(uint64_t container) {
   std::vector<NodeClient*> out;
-  for (const RingNode* n : ring_.Place(container + opts_.container_base, opts_.replicas)) out.push_back(clients_.at(n->name).get());
+  for (const RingNode* n : ring_.Place(container + opts_.container_base, opts_.replicas))
+    out.push_back(clients_.at(n->name).get());
   return out;
 }
 
-void RemoteBlockStore::Degrade(uint64_t container, const std::string& node) {
+Status RemoteBlockStore::Degrade(uint64_t container, const std::string& node) {
+  {
+    MutexLock l(&mu_);
+    if (degraded_[container].count(node)) return Status::OK();
+  }
+  if (opts_.misses) {
+    Status s = opts_.misses->Record("container:" + std::to_string(container + opts_.container_base), node);
+    if (!s.ok()) return s.WithContext("recording that node " + node + " missed a write");
+  }
   MutexLock l(&mu_);
   degraded_[container].insert(node);
+  return Status::OK();
+}
+
+std::set<std::string> RemoteBlockStore::DegradedNodes(uint64_t container) const {
+  MutexLock l(&mu_);
+  auto it = degraded_.find(container);
+  return it == degraded_.end() ? std::set<std::string>{} : it->second;
 }
 
 std::map<uint64_t, std::set<std::string>> RemoteBlockStore::degraded() const {
@@ -69,7 +97,9 @@ std::map<uint64_t, std::set<std::string>> RemoteBlockStore::degraded() const {
 
 StatusOr<std::string> RemoteBlockStore::ReadFrom(uint64_t container, const ContainerRequest& r) {
   Status first_error;
+  const std::set<std::string> stale = DegradedNodes(container);
   for (NodeClient* c : Owners(container)) {
+    if (stale.count(c->name())) continue;  // it missed a change: its units may be old
     ++round_trips_;
     auto out = c->Call(r);
     if (out.ok()) return out;
@@ -92,7 +122,7 @@ Status RemoteBlockStore::ToAll(uint64_t container, const ContainerRequest& r, st
       touched_[c].insert(container);
     } else {
       last = s;
-      Degrade(container, c->address());
+      RETURN_IF_ERROR(Degrade(container, c->name()));
     }
   }
   if (ok > 0) return Status::OK();
@@ -173,23 +203,36 @@ Status RemoteBlockStore::SyncTouched() {
     touched.swap(touched_);
   }
   std::map<uint64_t, int> synced;  // container -> replicas that synced it
-  Status last;
+  Status last, unrecorded;
   for (auto& [c, containers] : touched) {
     ++round_trips_;
     Status s = c->Call(NodeReq(ContainerOp::kSync, 0, 0, 0)).status();
     for (uint64_t k : containers) {
       synced[k] += s.ok();
-      if (!s.ok()) Degrade(k, c->address());
+      if (!s.ok()) {
+        Status d = Degrade(k, c->name());
+        if (!d.ok() && unrecorded.ok()) unrecorded = d;
+      }
     }
     if (!s.ok()) last = s;
   }
+  // Nothing durable anywhere, or a miss that is not recorded (a later reader
+  // could take the stale replica): the sync fails and is run again.
+  auto put_back = [&](bool all, uint64_t k) {
+    MutexLock l(&mu_);
+    for (auto& [c, containers] : touched) {
+      for (uint64_t x : containers) {
+        if (all || x == k) touched_[c].insert(x);
+      }
+    }
+  };
+  if (!unrecorded.ok()) {
+    put_back(true, 0);
+    return unrecorded;
+  }
   for (auto& [k, n] : synced) {
     if (n == 0) {
-      // Nothing durable anywhere: the checkpoint must fail (and be run again).
-      MutexLock l(&mu_);
-      for (auto& [c, containers] : touched) {
-        if (containers.count(k)) touched_[c].insert(k);
-      }
+      put_back(false, k);
       return last.WithContext("container " + std::to_string(k) + " synced on no replica");
     }
   }

@@ -8,10 +8,13 @@
 //    that took the writes, and reports the others as degraded.
 //  - Reads go to the first replica that answers with verified units (nodes
 //    check units against their sums) and fall back to the next on an I/O
-//    error or a damaged unit.
+//    error or a damaged unit. A replica that missed a change of the
+//    container is never read from: its units are valid but may be old.
 //  - A replica that is down or refuses a write makes its container
-//    *degraded*: the call succeeds on the others and degraded() lists it, for
-//    recovery to copy later (docs/CLUSTER.md).
+//    *degraded*: the miss is recorded (options.misses, durably, before the
+//    call returns), the call succeeds on the others, and degraded() lists it,
+//    for recovery to copy later (docs/CLUSTER.md). Attach loads the misses
+//    recorded before, by this gateway or a dead one.
 //
 // Thread-safety: as BlockStore (reads concurrently; mutations serialised by
 // the engine); degraded() may be called from any thread.
@@ -25,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/miss_log.h"
 #include "cluster/node_client.h"
 #include "cluster/ring.h"
 #include "util/mutex.h"
@@ -45,6 +49,9 @@ struct RemoteStoreOptions {
   // (one pool alone on the nodes, as in tests).
   uint64_t container_base = 0;
   uint64_t container_span = 0;
+  // Where misses are recorded durably (docs: miss_log.h); nullptr: in memory
+  // only (a single process's tests).
+  std::shared_ptr<MissLog> misses;
 };
 
 class RemoteBlockStore final : public BlockStore {
@@ -65,7 +72,7 @@ class RemoteBlockStore final : public BlockStore {
   StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> AllocatedUnits(uint64_t container) override;
   Status CheckHeader(uint64_t container) override;
 
-  // Containers with a replica that missed a change, and the nodes that missed it.
+  // Containers with a replica that missed a change, and the names of the nodes that missed it.
   std::map<uint64_t, std::set<std::string>> degraded() const;
   // Round trips to nodes since the store was made (reads and writes count one each).
   uint64_t round_trips() const { return round_trips_.load(); }
@@ -79,7 +86,9 @@ class RemoteBlockStore final : public BlockStore {
   StatusOr<std::string> ReadFrom(uint64_t container, const ContainerRequest& r);
   // Sends to every owner; OK when at least one took it (the others degraded).
   Status ToAll(uint64_t container, const ContainerRequest& r, std::string_view payload);
-  void Degrade(uint64_t container, const std::string& node);
+  // Records (durably, with options.misses) that `node` missed a change of `container`.
+  Status Degrade(uint64_t container, const std::string& node);
+  std::set<std::string> DegradedNodes(uint64_t container) const;
 
   const Ring ring_;
   const RemoteStoreOptions opts_;

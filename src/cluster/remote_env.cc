@@ -79,8 +79,18 @@ class RemoteFile final : public File {
 RemoteEnv::RemoteEnv(Ring ring, RemoteStoreOptions options) : ring_(std::move(ring)), opts_(options) {
   for (const RingNode& n : ring_.nodes()) {
     clients_[n.name] =
-        std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node);
+        std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node, n.name);
   }
+}
+
+Status RemoteEnv::LoadMisses() {
+  if (!opts_.misses) return Status::OK();
+  ASSIGN_OR_RETURN(auto all, opts_.misses->Load());
+  MutexLock l(&mu_);
+  for (auto& [object, nodes] : all) {
+    if (object.rfind("file:", 0) == 0) missed_[object.substr(5)].insert(nodes.begin(), nodes.end());
+  }
+  return Status::OK();
 }
 
 std::vector<NodeClient*> RemoteEnv::Owners(const std::string& path) {
@@ -105,7 +115,7 @@ StatusOr<std::string> RemoteEnv::ReadFrom(const std::string& path, ContainerRequ
   Status first_error;
   const std::string name = FileNamePayload(path);
   for (NodeClient* c : Owners(path)) {
-    if (skip.count(c->address())) continue;
+    if (skip.count(c->name())) continue;
     auto out = c->Call(r, name);
     if (out.ok()) return out;
     if (first_error.ok() || out.status().code() != Code::kIOError) first_error = out.status();
@@ -125,7 +135,7 @@ Status RemoteEnv::ToAll(const std::string& path, ContainerRequest r, std::string
     if (auto it = missed_.find(path); it != missed_.end()) skip = it->second;
   }
   for (NodeClient* c : Owners(path)) {
-    if (skip.count(c->address())) continue;  // it missed a change: it stays out until repaired
+    if (skip.count(c->name())) continue;  // it missed a change: it stays out until repaired
     Status s = c->Call(r, payload).status();
     if (s.ok()) {
       ++ok;
@@ -133,8 +143,14 @@ Status RemoteEnv::ToAll(const std::string& path, ContainerRequest r, std::string
     }
     last = s;
     if (s.code() == Code::kNotFound && r.op == ContainerOp::kFileDelete) continue;
+    // Recorded before the call succeeds: no reader, here or after a crash,
+    // takes this replica's stale copy.
+    if (opts_.misses) {
+      Status m = opts_.misses->Record("file:" + path, c->name());
+      if (!m.ok()) return m.WithContext("recording that node " + c->name() + " missed a change of " + path);
+    }
     MutexLock l(&mu_);
-    missed_[path].insert(c->address());
+    missed_[path].insert(c->name());
   }
   if (ok > 0) return Status::OK();
   return last.ok() ? IOError("no replica of " + path + " took " + ContainerOpName(r.op)) : last;

@@ -5,8 +5,8 @@
 // served it died (docs/CLUSTER.md, "One engine per VM").
 //
 //  - Writes, truncates and punches go to every replica; a call succeeds when
-//    one took it, and the others are marked as having missed that file (they
-//    are not read from again by this Env).
+//    one took it, and the others are recorded (options.misses, durably) as
+//    having missed that file: no RemoteEnv reads from them again.
 //  - Sync returns when every replica that took the writes has synced, or at
 //    least one has (the others then count as missing the file).
 //  - Reads go to the first replica that has not missed a change.
@@ -36,6 +36,9 @@ namespace vmstore::cluster {
 class RemoteEnv final : public Env {
  public:
   RemoteEnv(Ring ring, RemoteStoreOptions options);
+  // Loads the misses recorded before (options.misses), by this gateway or a
+  // dead one; call once before the first read.
+  Status LoadMisses();
 
   StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) override;
   bool FileExists(const std::string& path) override;
@@ -53,7 +56,7 @@ class RemoteEnv final : public Env {
   StatusOr<std::string> ReadFrom(const std::string& path, ContainerRequest r);
   // Every replica; OK when one took it (the others marked as missing `path`).
   Status ToAll(const std::string& path, ContainerRequest r, std::string_view data);
-  // Replicas that missed a change of a file, by file.
+  // Replicas (node names) that missed a change of a file, by file.
   std::map<std::string, std::set<std::string>> missed() const;
 
  private:

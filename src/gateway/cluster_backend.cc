@@ -6,6 +6,7 @@
 
 #include "backend/native_backend.h"
 #include "cluster/lock_keeper.h"
+#include "cluster/miss_log.h"
 #include "cluster/remote_block_store.h"
 #include "cluster/remote_env.h"
 #include "cluster/writer_lock.h"
@@ -74,8 +75,7 @@ bool DeadHereBefore(const std::string& holder, const std::string& me) {
 // Writes are acknowledged only while the lock is surely held.
 class FencedDevice final : public backend::Device {
  public:
-  FencedDevice(std::unique_ptr<backend::Device> d, const cluster::WriterLock* lock)
-      : d_(std::move(d)), lock_(lock) {}
+  FencedDevice(std::unique_ptr<backend::Device> d, const cluster::WriterLock* lock) : d_(std::move(d)), lock_(lock) {}
   uint64_t size() const override { return d_->size(); }
   bool read_only() const override { return d_->read_only(); }
   bool can_trim() const override { return d_->can_trim(); }
@@ -93,7 +93,8 @@ class FencedDevice final : public backend::Device {
 
  private:
   Status Fenced(Status s) const {
-    if (!lock_->held()) return IOError("this gateway lost the SR's writer lock " + lock_->key() + "; write not acknowledged");
+    if (!lock_->held())
+      return IOError("this gateway lost the SR's writer lock " + lock_->key() + "; write not acknowledged");
     return s;
   }
   std::unique_ptr<backend::Device> d_;
@@ -181,9 +182,7 @@ class ClusterBackend final : public backend::Backend {
 }  // namespace
 
 std::string PoolKey(const std::string& location) { return std::string(cluster::kRoot) + "pools/" + location; }
-std::string PoolLockKey(const std::string& location) {
-  return std::string(cluster::kRoot) + "locks/pool/" + location;
-}
+std::string PoolLockKey(const std::string& location) { return std::string(cluster::kRoot) + "locks/pool/" + location; }
 
 StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<ClusterContext> ctx,
                                                                const std::string& location,
@@ -211,7 +210,10 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
   ro.timeout = ctx->node_timeout;
   ro.container_base = index << kPoolSpanBits;
   ro.container_span = uint64_t{1} << kPoolSpanBits;
+  ro.misses =
+      cluster::NewEtcdMissLog(&etcd, std::string(cluster::kRoot) + "degraded/pool-" + std::to_string(index) + "/");
   auto env = std::make_unique<cluster::RemoteEnv>(ctx->ring.ring(), ro);
+  RETURN_IF_ERROR(env->LoadMisses());
   auto store = std::make_unique<cluster::RemoteBlockStore>(ctx->ring.ring(), ro);
 
   PoolOptions po;

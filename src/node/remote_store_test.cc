@@ -207,7 +207,7 @@ TEST(RemoteStoreTest, ANodeDownLeavesReadsAndWritesGoingDegraded) {
   auto degraded = store.degraded();
   EXPECT_FALSE(degraded.empty());
   for (auto& [c, missing] : degraded) {
-    EXPECT_EQ(missing, std::set<std::string>{nodes.ring()[1].address}) << "container " << c;
+    EXPECT_EQ(missing, std::set<std::string>{nodes.ring()[1].name}) << "container " << c;
   }
 }
 

@@ -25,8 +25,8 @@ json ToJson(const DiskInfo& d) {
           {"sr", d.sr},
           {"device", d.device},
           {"size", d.size},
-          {"referenced", d.referenced},
-          {"exclusive", d.exclusive},
+          {"referenced", d.space_known ? json(d.referenced) : json(nullptr)},
+          {"exclusive", d.space_known ? json(d.exclusive) : json(nullptr)},
           {"clone_of", d.clone_of.empty() ? json(nullptr) : json(d.clone_of)}};
 }
 
@@ -49,8 +49,8 @@ json ToJson(const SnapshotInfo& s) {
                      {"vdi_uuid", d.vdi_uuid},
                      {"sr", d.sr},
                      {"size", d.size},
-                     {"referenced", d.referenced},
-                     {"exclusive", d.exclusive}});
+                     {"referenced", d.space_known ? json(d.referenced) : json(nullptr)},
+                     {"exclusive", d.space_known ? json(d.exclusive) : json(nullptr)}});
   }
   return {{"uuid", s.uuid},
           {"vm", s.vm},
@@ -59,8 +59,8 @@ json ToJson(const SnapshotInfo& s) {
           {"created", IsoTime(s.created_ns)},
           {"created_ns", s.created_ns},
           {"is_deleted", s.deleted},
-          {"referenced", s.referenced},
-          {"exclusive", s.exclusive},
+          {"referenced", s.space_known ? json(s.referenced) : json(nullptr)},
+          {"exclusive", s.space_known ? json(s.exclusive) : json(nullptr)},
           {"children", s.clones},
           {"disks", disks}};
 }

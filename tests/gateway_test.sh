@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Cluster gateways against a real etcd and three storage nodes (R = 2), all on
+# loopback: every command with --etcd (the catalog in etcd), `vmstore serve
+# --etcd` serving NBD exports of disks, snapshots and clones whose data lives
+# on the nodes; commands forwarded to this host's gateway; a second gateway
+# refused an SR the first holds and serving its own SR at the same time; a
+# node killed with -9 while writes go on; a gateway killed with -9 and
+# restarted with every flushed write; concurrent catalog writers; refusals.
+# Usage: gateway_test.sh PATH_TO_VMSTORE
+set -u
+bin=${1:?usage: gateway_test.sh VMSTORE_BINARY}
+source "$(dirname "$0")/lib.sh"
+require_tools etcd curl jq qemu-io qemu-img
+use_tmp
+source "$(dirname "$0")/cluster_lib.sh"
+
+start_gateway() {  # start_gateway NAME: `serve --etcd` with its directory $tmp/NAME; sets ${NAME}_port
+  local name=$1 port
+  port=$(free_port)
+  "$bin" --etcd "$etcd_url" --gateway-dir "$tmp/$name" serve --listen "127.0.0.1:$port" >>"$tmp/$name.log" 2>&1 &
+  others+=($!)
+  eval "${name}_pid=$!"
+  eval "${name}_port=$port"
+  wait_for_log "$tmp/$name.log" "nbd://" "gateway $name"
+}
+vms() { "$bin" --etcd "$etcd_url" "$@"; }
+pattern_ok() {  # pattern_ok PORT EXPORT BYTE OFFSET LENGTH: qemu-io verifies the pattern
+  local out
+  out=$(qemu-io -r -f raw -c "read -P $3 $4 $5" "nbd://127.0.0.1:$1/$2" 2>&1)
+  grep -q "^read [0-9]*/[0-9]* bytes" <<<"$out" && ! grep -q "verification failed" <<<"$out"
+}
+
+start_etcd etcd1
+"$bin" cluster init --etcd "$etcd_url" --replicas 2 >/dev/null
+start_node n1
+start_node n2
+start_node n3
+
+check "the first command makes the catalog with SR default of type cluster" 0 "default +cluster" -- vms sr list
+check "vm create through etcd" 0 "created VM gold" -- vms vm create gold
+check "disk create in the cluster SR" 0 "created disk gold/root \\(64.0 MiB\\) in SR default" -- \
+  vms disk create gold root --size 64M
+check "another process sees it" 0 "gold +root +64.0 MiB" -- vms disk list gold
+check "a path SR cannot join a cluster" 1 "the SRs of a cluster are of type cluster" -- \
+  vms sr create local --type native
+check "--pool and --etcd together are refused" 1 "--pool and --etcd name two different stores" -- \
+  "$bin" --pool "$tmp/p" --etcd "$etcd_url" vm list
+check "init is a pool directory's, not a cluster's" 1 "a cluster is made with: vmstore cluster init" -- \
+  env VMSTORE_ETCD="$etcd_url" "$bin" init
+
+# A gateway; commands given its directory go through it (it holds the SR).
+start_gateway gw1
+g1="--gateway-dir $tmp/gw1"
+check "NBD write through the gateway" 0 "wrote 4194304/4194304" -- \
+  qemu-io -f raw -c "write -P 0xa5 1M 4M" -c flush "nbd://127.0.0.1:$gw1_port/gold/root"
+check "read back from the nodes" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0xa5 1M 4M && echo ok"
+check "qemu-img sees the export's size" 0 "virtual size: 64 MiB" -- qemu-img info "nbd://127.0.0.1:$gw1_port/gold/root"
+check "snapshot through the gateway (forwarded)" 0 "created snapshot gold@golden_" -- vms $g1 snapshot create gold golden
+full=$(vms --json snapshot list gold | jq -r '.[0].full_name')
+for i in $(seq 1 20); do vms $g1 vm clone "gold@$full" "desk$i" >/dev/null || echo "FAIL: clone desk$i"; done
+check "20 clones of the golden image" 0 "^20$" -- bash -c "'$bin' --etcd '$etcd_url' --json vm list | jq '[.[] | select(.name | startswith(\"desk\"))] | length'"
+check "a clone reads the image's data" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port desk7/root 0xa5 1M 4M && echo ok"
+check "the snapshot export reads it too" 0 "^ok$" -- \
+  bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port 'gold/root@$full' 0xa5 1M 4M && echo ok"
+check "a write to a clone" 0 "wrote 65536/65536" -- \
+  qemu-io -f raw -c "write -P 0x3c 2M 64k" -c flush "nbd://127.0.0.1:$gw1_port/desk7/root"
+check "goes to the clone only" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0xa5 2M 64k && pattern_ok $gw1_port desk8/root 0xa5 2M 64k && pattern_ok $gw1_port desk7/root 0x3c 2M 64k && echo ok"
+check "clones share the image's blocks (no copy)" 0 "^ok$" -- bash -c "
+  ex=\$('$bin' --etcd '$etcd_url' --json disk list desk8 | jq '.[0].exclusive'); [[ \$ex -lt 1048576 ]] && echo ok"
+
+# A second gateway: refused the SR the first holds, serving an SR of its own.
+start_gateway gw2
+g2="--gateway-dir $tmp/gw2"
+check "the second gateway cannot change gw1's SR" 1 "/vmstore/locks/pool/default is held by .* pid $gw1_pid" -- \
+  vms $g2 disk create gold data --size 1M
+check "nor serve its disks" 1 "" -- qemu-io -f raw -c "read 0 4k" "nbd://127.0.0.1:$gw2_port/gold/root"
+check "gw2 says why" 0 "held by .* pid $gw1_pid" -- cat "$tmp/gw2.log"
+check "an SR of its own" 0 "created SR farm2" -- vms $g2 sr create farm2 --type cluster
+vms $g2 vm create desk-b >/dev/null
+check "a disk in it" 0 "in SR farm2" -- vms $g2 disk create desk-b root --size 32M --sr farm2
+check "both gateways serve at once" 0 "^ok$" -- bash -c "$(declare -f pattern_ok)
+  qemu-io -f raw -c 'write -P 0x77 0 1M' -c flush nbd://127.0.0.1:$gw2_port/desk-b/root >/dev/null &&
+  qemu-io -f raw -c 'write -P 0x78 8M 1M' -c flush nbd://127.0.0.1:$gw1_port/desk3/root >/dev/null &&
+  pattern_ok $gw2_port desk-b/root 0x77 0 1M && pattern_ok $gw1_port desk3/root 0x78 8M 1M && echo ok"
+
+# kill -9 of a node while writes go on: flushed writes survive, I/O goes on.
+qemu-io -f raw -c "write -P 0x11 10M 8M" -c flush "nbd://127.0.0.1:$gw1_port/gold/root" >/dev/null &
+writer=$!
+sleep 0.2
+{ kill -9 "${nodes[1]}"; wait "${nodes[1]}"; } 2>/dev/null
+wait $writer
+check "the write under the kill completed" 0 "^0$" -- echo $?
+check "writes go on with a node down" 0 "wrote 1048576/1048576" -- \
+  qemu-io -f raw -c "write -P 0x22 20M 1M" -c flush "nbd://127.0.0.1:$gw1_port/gold/root"
+check "and every flushed byte reads back" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0xa5 1M 4M && pattern_ok $gw1_port gold/root 0x11 10M 8M && pattern_ok $gw1_port gold/root 0x22 20M 1M && echo ok"
+start_node n2
+
+# kill -9 of the gateway: a new one takes the SR over (the dead one's lock
+# expires) and serves every flushed write.
+{ kill -9 "$gw1_pid"; wait "$gw1_pid"; } 2>/dev/null
+rm -f "$tmp/gw1"/*.sock
+start_gateway gw1
+# The SR's lock is the dead gateway's until its lease ends (10 s): the new
+# one waits that out when a client first asks for the SR's disks.
+start=$(date +%s)
+for _ in $(seq 1 60); do
+  qemu-io -r -f raw -c "read 0 4k" "nbd://127.0.0.1:$gw1_port/gold/root" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+elapsed=$(($(date +%s) - start))
+check "the restarted gateway took the SR over within the lease TTL + 5 s" 0 "^ok$" -- \
+  bash -c "echo took $elapsed s; (( $elapsed <= 15 )) && echo ok"
+check "and serves what the dead one flushed" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0x22 20M 1M && pattern_ok $gw1_port gold/root 0x11 10M 8M && pattern_ok $gw1_port desk7/root 0x3c 2M 64k && echo ok"
+check "the node that missed writes is on record in etcd" 0 "n2" -- \
+  bash -c "curl -s -X POST -d '{\"key\":\"$(printf /vmstore/degraded/ | base64)\",\"range_end\":\"$(printf /vmstore/degraded0 | base64)\"}' $etcd_url/v3/kv/range | jq -r '.kvs[].value' | base64 -d"
+
+# Catalog writers in parallel processes: etcd's lock serialises them.
+par=()
+for i in $(seq 1 8); do
+  vms vm create "par$i" >/dev/null &
+  par+=($!)
+done
+wait "${par[@]}"
+check "eight concurrent vm creates all land" 0 "^8$" -- bash -c "'$bin' --etcd '$etcd_url' --json vm list | jq '[.[] | select(.name | startswith(\"par\"))] | length'"
+
+dead="http://127.0.0.1:$(free_port)"
+check "an unreachable etcd is a clear error" 2 "cannot reach etcd at $dead" -- "$bin" --etcd "$dead" vm list
+
+[[ -n "${KEEP:-}" ]] && { echo "tmp=$tmp etcd=$etcd_url gw1=$gw1_port"; sleep 600; }
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
