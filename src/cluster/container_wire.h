@@ -29,6 +29,12 @@
 
 namespace vmstore::cluster {
 
+// Pools share the cluster's container space in fixed spans: pool N holds
+// containers [N << kPoolSpanBits, (N + 1) << kPoolSpanBits) and its files are
+// named "pool-N/..." (docs/CLUSTER.md). Nodes fence by pool.
+inline constexpr int kPoolSpanBits = 17;
+inline constexpr uint64_t kMaxPools = uint64_t{1} << 16;
+
 enum class ContainerOp : uint8_t {
   kHello = 1,
   kReadUnits = 2,

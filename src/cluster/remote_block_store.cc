@@ -29,10 +29,14 @@ std::vector<uint64_t> U64s(const std::string& s) {
 
 }  // namespace
 
+bool IsFenced(const Status& s) { return s.code() == Code::kFailedPrecondition && s.message().rfind("fenced:", 0) == 0; }
+
 RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options) : ring_(std::move(ring)), opts_(options) {}
 
 ContainerRequest RemoteBlockStore::Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) const {
-  return NodeReq(op, container + opts_.container_base, first, count);
+  ContainerRequest r = NodeReq(op, container + opts_.container_base, first, count);
+  r.fence = opts_.fence;
+  return r;
 }
 
 Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
@@ -121,6 +125,7 @@ Status RemoteBlockStore::ToAll(uint64_t container, const ContainerRequest& r, st
       MutexLock l(&mu_);
       touched_[c].insert(container);
     } else {
+      if (IsFenced(s)) return s;  // this gateway lost the pool: not the replica's miss
       last = s;
       RETURN_IF_ERROR(Degrade(container, c->name()));
     }

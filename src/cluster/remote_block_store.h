@@ -52,7 +52,14 @@ struct RemoteStoreOptions {
   // Where misses are recorded durably (docs: miss_log.h); nullptr: in memory
   // only (a single process's tests).
   std::shared_ptr<MissLog> misses;
+  // The pool writer lock's fence, carried by every call; nodes refuse changes
+  // carrying a smaller fence than one they have seen for the pool. 0: none.
+  uint64_t fence = 0;
 };
+
+// Whether a node refused a call because a newer holder of the pool's writer
+// lock wrote since (the caller has lost the pool).
+bool IsFenced(const Status& s);
 
 class RemoteBlockStore final : public BlockStore {
  public:

@@ -125,6 +125,7 @@ StatusOr<std::string> RemoteEnv::ReadFrom(const std::string& path, ContainerRequ
 }
 
 Status RemoteEnv::ToAll(const std::string& path, ContainerRequest r, std::string_view data) {
+  r.fence = opts_.fence;
   std::string payload = FileNamePayload(path);
   payload.append(data);
   int ok = 0;
@@ -141,6 +142,7 @@ Status RemoteEnv::ToAll(const std::string& path, ContainerRequest r, std::string
       ++ok;
       continue;
     }
+    if (IsFenced(s)) return s;  // this gateway lost the pool: not the replica's miss
     last = s;
     if (s.code() == Code::kNotFound && r.op == ContainerOp::kFileDelete) continue;
     // Recorded before the call succeeds: no reader, here or after a crash,

@@ -210,6 +210,7 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
   ro.timeout = ctx->node_timeout;
   ro.container_base = index << kPoolSpanBits;
   ro.container_span = uint64_t{1} << kPoolSpanBits;
+  ro.fence = (*lock)->fence();
   ro.misses =
       cluster::NewEtcdMissLog(&etcd, std::string(cluster::kRoot) + "degraded/pool-" + std::to_string(index) + "/");
   auto env = std::make_unique<cluster::RemoteEnv>(ctx->ring.ring(), ro);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "cluster/container_wire.h"
 #include "cluster/etcd.h"
 #include "cluster/membership.h"
 #include "vmstore/backend.h"
@@ -36,10 +37,11 @@ struct ClusterContext {
 // The etcd keys of an SR's pool: its record ({"index": N}) and its lock.
 std::string PoolKey(const std::string& location);
 std::string PoolLockKey(const std::string& location);
-// Pools take container numbers [index << kPoolSpanBits, (index + 1) << kPoolSpanBits):
-// 2^16 pools of 2^17 containers (8 TiB in 64 MiB containers) in the 33-bit space.
-inline constexpr int kPoolSpanBits = 17;
-inline constexpr uint64_t kMaxPools = uint64_t{1} << 16;
+// Pools take container numbers [index << kPoolSpanBits, (index + 1) << kPoolSpanBits)
+// (cluster/container_wire.h): 2^16 pools of 2^17 containers (8 TiB in 64 MiB
+// containers) in the 33-bit space.
+using cluster::kMaxPools;
+using cluster::kPoolSpanBits;
 
 // Opens (options.create: makes) the cluster SR at `location` (its name on
 // the cluster: letters, digits, '.', '_', '-', at most 64).

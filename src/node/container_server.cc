@@ -215,7 +215,42 @@ Status ContainerServer::Query(const ContainerRequest& r, std::string* out) {
   }
 }
 
+Status ContainerServer::CheckFence(const ContainerRequest& r, std::string_view payload) {
+  if (r.fence == 0) return Status::OK();
+  uint64_t pool = 0;
+  switch (r.op) {
+    case ContainerOp::kWrite:
+    case ContainerOp::kPunch:
+    case ContainerOp::kPunchSums:
+    case ContainerOp::kDelete:
+    case ContainerOp::kTruncate:
+      pool = r.container >> cluster::kPoolSpanBits;
+      break;
+    case ContainerOp::kFileWrite:
+    case ContainerOp::kFileTruncate:
+    case ContainerOp::kFilePunch:
+    case ContainerOp::kFileDelete: {
+      // The file's name leads the payload: "pool-N/...".
+      auto split = cluster::SplitFilePayload(payload);
+      if (!split.ok() || split->first.rfind("pool-", 0) != 0) return Status::OK();
+      pool = std::strtoull(split->first.c_str() + 5, nullptr, 10);
+      break;
+    }
+    default:
+      return Status::OK();  // reads and node-wide calls
+  }
+  MutexLock l(&fence_mu_);
+  uint64_t& newest = fences_[pool];
+  if (r.fence < newest) {
+    return FailedPrecondition("fenced: pool " + std::to_string(pool) + "'s writer lock has a newer holder (fence " +
+                              std::to_string(r.fence) + " < " + std::to_string(newest) + ")");
+  }
+  newest = r.fence;
+  return Status::OK();
+}
+
 Status ContainerServer::Answer(const ContainerRequest& r, std::string_view payload, std::string* out) {
+  RETURN_IF_ERROR(CheckFence(r, payload));
   switch (r.op) {
     case ContainerOp::kHello:
       return Hello(payload, out);

@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -72,6 +73,9 @@ class ContainerServer {
   Status Write(const cluster::ContainerRequest& r, std::string_view payload);
   Status Mutate(const cluster::ContainerRequest& r);                   // sync, punch, delete, truncate
   Status Query(const cluster::ContainerRequest& r, std::string* out);  // sums, lists, header, bytes
+  // Refuses a change carrying a smaller fence than the newest seen for its
+  // pool (a gateway that lost its writer lock); remembers a larger one.
+  Status CheckFence(const cluster::ContainerRequest& r, std::string_view payload);
 
   BlockStore* store_;
   const ContainerServerOptions opts_;
@@ -84,6 +88,8 @@ class ContainerServer {
   std::vector<int> done_ GUARDED_BY(mu_);  // descriptors whose thread ended
   Mutex store_mu_;                         // mutating store calls, one at a time
   std::unique_ptr<FileService> files_;     // pools' own files (RemoteEnv), when kept
+  Mutex fence_mu_;
+  std::map<uint64_t, uint64_t> fences_ GUARDED_BY(fence_mu_);  // pool -> newest fence seen (in memory)
   std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0}, n_corrupt_{0};
   std::atomic<uint64_t> n_writes_{0}, max_write_{0};
 };

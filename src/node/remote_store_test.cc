@@ -16,6 +16,7 @@
 #include "cluster/remote_env.h"
 #include "engine/test_util.h"
 #include "node/container_server.h"
+#include "util/coding.h"
 
 namespace vmstore::testing {
 namespace {
@@ -209,6 +210,42 @@ TEST(RemoteStoreTest, ANodeDownLeavesReadsAndWritesGoingDegraded) {
   for (auto& [c, missing] : degraded) {
     EXPECT_EQ(missing, std::set<std::string>{nodes.ring()[1].name}) << "container " << c;
   }
+}
+
+// A gateway that lost its pool's writer lock (paused past its lease, say)
+// while another took it: the nodes refuse its changes by its smaller fence,
+// and the refusal is not taken for a replica that missed a write.
+TEST(RemoteStoreTest, NodesRefuseTheChangesOfAnOlderLockHolder) {
+  const ContainerGeometry g = Geometry(9, 256);
+  Nodes nodes(3, g);
+  auto holder = [&](uint64_t pool, uint64_t fence) {
+    cluster::RemoteStoreOptions o = Remote(g);
+    o.container_base = pool << cluster::kPoolSpanBits;
+    o.container_span = uint64_t{1} << cluster::kPoolSpanBits;
+    o.fence = fence;
+    auto s = std::make_unique<RemoteBlockStore>(Ring(nodes.ring(), 1), o);
+    EXPECT_OK(s->Attach(g));
+    return s;
+  };
+  auto old_holder = holder(3, 5), new_holder = holder(3, 7), other_pool = holder(4, 1);
+  const std::string unit(4096, 'v');
+  const uint64_t sum = vmstore::internal::Hash64(unit.data(), unit.size());
+  auto write = [&](RemoteBlockStore& s) {
+    return s.WriteBlocks({UnitWrite{BlockAddress(0, 0), unit.data(), 1, &sum}});
+  };
+  ASSERT_OK(write(*old_holder));  // fence 5, the newest the nodes have seen
+  ASSERT_OK(write(*new_holder));  // fence 7 takes over
+  Status s = write(*old_holder);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.ToString().find("fenced: pool 3's writer lock has a newer holder (fence 5 < 7)"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(old_holder->Punch(BlockAddress(0, 0), 1).code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(old_holder->degraded().empty());  // a refusal is not a miss
+  ASSERT_OK(write(*other_pool));                // fences are per pool
+  ASSERT_OK(write(*new_holder));
+  std::string back(4096, '\0');
+  ASSERT_OK(new_holder->ReadUnits(BlockAddress(0, 0), 1, back.data()));
+  EXPECT_EQ(back, unit);
 }
 
 TEST(RemoteStoreTest, ADamagedReplicaIsReadFromTheOtherAndCounted) {
