@@ -197,9 +197,9 @@ class ManagerImpl : public Manager {
   std::map<std::string, SnapshotIndex> indexes_;                       // by VM uuid, live snapshots
   // Shared catalogs only.
   std::unique_ptr<CatalogStore> store_;
-  int64_t version_ = 0;      // the store's version our database reflects
-  int64_t pushed_ = 0;       // db_->TotalChanges() at the last load or store
-  bool stale_ = false;       // a store failed: reload before the next session
+  int64_t version_ = 0;  // the store's version our database reflects
+  int64_t pushed_ = 0;   // db_->TotalChanges() at the last load or store
+  bool stale_ = false;   // a store failed: reload before the next session
 };
 
 std::string NewUuid();

@@ -22,10 +22,10 @@ struct Context {
   std::string pool_flag;         // --pool
   std::string etcd_flag;         // --etcd (cluster mode)
   std::string gateway_dir_flag;  // --gateway-dir
-  bool json = false;        // --json
-  Config config;            // the config file's values (main reads it; the server's when served)
-  std::string config_flag;  // --config
-  Status config_status;     // why the config file could not be read (main goes on only for `config`)
+  bool json = false;             // --json
+  Config config;                 // the config file's values (main reads it; the server's when served)
+  std::string config_flag;       // --config
+  Status config_status;          // why the config file could not be read (main goes on only for `config`)
   int rc = 0;
   // Set when `vmstore serve` runs the command for a client: the server's open
   // Manager (commands use it and do not close it), and its pool directory.

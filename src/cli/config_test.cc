@@ -91,7 +91,8 @@ TEST(ConfigTest, BadInputIsRefusedWithFileAndLine) {
               "f.toml:2: unknown key 'serve.lisen' (keys of [serve]: listen, socket, workers, max_connections, "
               "max_client_connections, allow, policy_tick, tls, http)");
   ExpectError("poool = 1\n", "f.toml:1: unknown key 'poool' (top-level keys: pool, etcd, gateway_dir, log, serve)");
-  ExpectError("[srve]\nx = 1\n", "f.toml:1: unknown table [srve] (top-level keys: pool, etcd, gateway_dir, log, serve)");
+  ExpectError("[srve]\nx = 1\n",
+              "f.toml:1: unknown table [srve] (top-level keys: pool, etcd, gateway_dir, log, serve)");
   ExpectError("[serve]\nworkers = \"8\"\n", "f.toml:2: serve.workers must be an integer");
   ExpectError("[serve]\nworkers = 8.5\n", "f.toml:2: serve.workers must be an integer");
   ExpectError("[serve]\nworkers = 0\n", "f.toml:2: serve.workers = 0 is outside 1..64");
