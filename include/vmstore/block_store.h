@@ -31,8 +31,11 @@
 // outlive every pool opened on it.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -65,6 +68,43 @@ struct UnitWrite {
   uint32_t units;
   const uint64_t* sums;
 };
+
+// One run of WriteBlocks' coalescing: adjacent units of one container.
+struct UnitRun {
+  uint64_t container = 0, first = 0;  // the run's first unit
+  uint32_t units = 0;
+  std::string data;  // units * 4 KiB
+  std::string sums;  // units u64 sums, in memory order (little-endian, as on disk)
+};
+
+// The write coalescing every store does (VMStore's write buffer): `writes`,
+// sorted by address, cut into runs of adjacent blocks in one container of at
+// most `max_bytes` each (a larger block is a run alone); `fn` is called for
+// each run in address order, and its first error is returned.
+inline Status ForEachRun(std::vector<UnitWrite> writes, size_t max_bytes,
+                         const std::function<Status(const UnitRun& run)>& fn) {
+  constexpr size_t kUnitBytes = 4096;
+  std::sort(writes.begin(), writes.end(), [](const UnitWrite& a, const UnitWrite& b) { return a.addr < b.addr; });
+  UnitRun run;
+  size_t i = 0;
+  while (i < writes.size()) {
+    run.container = ContainerOfAddress(writes[i].addr);
+    run.first = UnitOfAddress(writes[i].addr);
+    run.units = 0;
+    run.data.clear();
+    run.sums.clear();
+    while (i < writes.size() && ContainerOfAddress(writes[i].addr) == run.container &&
+           UnitOfAddress(writes[i].addr) == run.first + run.units &&
+           (run.data.empty() || run.data.size() + size_t{writes[i].units} * kUnitBytes <= max_bytes)) {
+      run.data.append(writes[i].data, size_t{writes[i].units} * kUnitBytes);
+      run.sums.append(reinterpret_cast<const char*>(writes[i].sums), size_t{writes[i].units} * 8);
+      run.units += writes[i].units;
+      ++i;
+    }
+    RETURN_IF_ERROR(fn(run));
+  }
+  return Status::OK();
+}
 
 class BlockStore {
  public:

@@ -33,7 +33,9 @@ class CatalogStore {
   };
 
   virtual ~CatalogStore() = default;
-  virtual StatusOr<Image> Load() = 0;
+  // The stored image. When its version is `known` (not 0), the bytes are left
+  // empty: the caller has them already, and nothing is decoded.
+  virtual StatusOr<Image> Load(int64_t known) = 0;
   // Stores `bytes` if the stored version is still `expected` (0: none stored
   // yet); returns the new version.
   virtual StatusOr<int64_t> Store(const std::string& bytes, int64_t expected) = 0;

@@ -124,12 +124,16 @@ StatusOr<ManagerImpl::Session> ManagerImpl::Enter(Access access) {
 }
 
 Status ManagerImpl::Refresh() {
-  auto image = store_->Load();
+  auto image = store_->Load(stale_ ? 0 : version_);
   if (!image.ok()) return image.status().WithContext("catalog in " + store_->Describe());
   if (image->version == version_ && !stale_) return Status::OK();
   if (image->version == 0) return NotFound("no catalog in " + store_->Describe() + " (it was removed)");
-  RETURN_IF_ERROR(db_->Deserialize(image->bytes).WithContext("catalog in " + store_->Describe()));
-  version_ = image->version;
+  return Adopt(*image);
+}
+
+Status ManagerImpl::Adopt(const CatalogStore::Image& image) {
+  RETURN_IF_ERROR(db_->Deserialize(image.bytes).WithContext("catalog in " + store_->Describe()));
+  version_ = image.version;
   pushed_ = db_->TotalChanges();
   stale_ = false;
   indexes_.clear();  // snapshot indexes are built from rows that may have changed
@@ -153,11 +157,9 @@ Status ManagerImpl::AttachStore(const std::string& default_type, const std::stri
   {
     std::unique_lock<std::mutex> l(mu_);
     ASSIGN_OR_RETURN(auto guard, store_->Lock());
-    ASSIGN_OR_RETURN(CatalogStore::Image image, store_->Load());
+    ASSIGN_OR_RETURN(CatalogStore::Image image, store_->Load(0));
     if (image.version != 0) {
-      RETURN_IF_ERROR(db_->Deserialize(image.bytes).WithContext("catalog in " + store_->Describe()));
-      version_ = image.version;
-      pushed_ = db_->TotalChanges();
+      RETURN_IF_ERROR(Adopt(image));
       RETURN_IF_ERROR(Migrate(db_.get()));  // a newer vmstore's columns; stored by the next commit
       RETURN_IF_ERROR(Push());
     } else {

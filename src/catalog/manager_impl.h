@@ -133,6 +133,8 @@ class ManagerImpl : public Manager {
   StatusOr<Session> Enter(Access access);
   // Shared catalogs: loads the stored image when it is newer than ours.
   Status Refresh();
+  // Shared catalogs: takes `image` as the catalog (our copy is replaced).
+  Status Adopt(const CatalogStore::Image& image);
   // Shared catalogs: stores the image if it changed since the last store.
   Status Push();
 

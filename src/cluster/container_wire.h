@@ -83,6 +83,16 @@ struct ContainerRequest {
   uint32_t payload_bytes = 0;
 };
 
+// A request of `op` with its fields (id, fence and payload size left 0).
+inline ContainerRequest MakeRequest(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) {
+  ContainerRequest r;
+  r.op = op;
+  r.container = container;
+  r.first = first;
+  r.count = count;
+  return r;
+}
+
 struct ContainerResponse {
   Code code = Code::kOk;
   uint64_t id = 0;

@@ -52,9 +52,10 @@ class EtcdCatalogStore final : public CatalogStore {
  public:
   EtcdCatalogStore(Etcd* etcd, EtcdCatalogOptions o) : etcd_(etcd), opts_(std::move(o)) {}
 
-  StatusOr<Image> Load() override {
+  StatusOr<Image> Load(int64_t known) override {
     ASSIGN_OR_RETURN(auto kv, etcd_->Get(kCatalogImageKey));
     if (!kv) return Image{};
+    if (known != 0 && kv->mod_revision == known) return Image{"", known};
     ASSIGN_OR_RETURN(std::string bytes, Unpack(kv->value));
     return Image{std::move(bytes), kv->mod_revision};
   }

@@ -53,6 +53,43 @@ class EtcdMissLog final : public MissLog {
 
 }  // namespace
 
+Status MissSet::Load() {
+  if (!log_) return Status::OK();
+  ASSIGN_OR_RETURN(auto all, log_->Load());
+  MutexLock l(&mu_);
+  for (auto& [object, nodes] : all) nodes_[object].insert(nodes.begin(), nodes.end());
+  return Status::OK();
+}
+
+Status MissSet::Add(const std::string& object, const std::string& node) {
+  {
+    MutexLock l(&mu_);
+    if (auto it = nodes_.find(object); it != nodes_.end() && it->second.count(node)) return Status::OK();
+  }
+  if (log_) {
+    Status s = log_->Record(object, node);
+    if (!s.ok()) return s.WithContext("recording that node " + node + " missed a change of " + object);
+  }
+  MutexLock l(&mu_);
+  nodes_[object].insert(node);
+  return Status::OK();
+}
+
+std::set<std::string> MissSet::Nodes(const std::string& object) const {
+  MutexLock l(&mu_);
+  auto it = nodes_.find(object);
+  return it == nodes_.end() ? std::set<std::string>{} : it->second;
+}
+
+std::map<std::string, std::set<std::string>> MissSet::OfKind(const std::string& kind) const {
+  MutexLock l(&mu_);
+  std::map<std::string, std::set<std::string>> out;
+  for (auto& [object, nodes] : nodes_) {
+    if (object.rfind(kind, 0) == 0) out[object.substr(kind.size())] = nodes;
+  }
+  return out;
+}
+
 std::shared_ptr<MissLog> NewEtcdMissLog(Etcd* etcd, std::string prefix) {
   return std::make_shared<EtcdMissLog>(etcd, std::move(prefix));
 }

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "cluster/etcd.h"
+#include "util/mutex.h"
 #include "vmstore/status.h"
 
 namespace vmstore::cluster {
@@ -26,6 +27,28 @@ class MissLog {
   virtual Status Record(const std::string& object, const std::string& node) = 0;
   // Every record: object -> nodes.
   virtual StatusOr<std::map<std::string, std::set<std::string>>> Load() = 0;
+};
+
+// What one store (RemoteEnv, RemoteBlockStore) knows of misses: the records
+// of a MissLog (if any), loaded once and kept in memory, and each new miss
+// recorded durably before it counts. Objects are named as in MissLog.
+// Thread-safety: thread-safe.
+class MissSet {
+ public:
+  explicit MissSet(std::shared_ptr<MissLog> log) : log_(std::move(log)) {}
+  // Loads the log's records (OK without a log).
+  Status Load();
+  // Records that `node` missed a change of `object` (durably first, once).
+  Status Add(const std::string& object, const std::string& node);
+  // The nodes that missed a change of `object`.
+  std::set<std::string> Nodes(const std::string& object) const;
+  // Every miss whose object starts with `kind`, by the rest of its name.
+  std::map<std::string, std::set<std::string>> OfKind(const std::string& kind) const;
+
+ private:
+  const std::shared_ptr<MissLog> log_;
+  mutable Mutex mu_;
+  std::map<std::string, std::set<std::string>> nodes_ GUARDED_BY(mu_);
 };
 
 // Records under `prefix` in etcd (a key per object, its value the JSON list

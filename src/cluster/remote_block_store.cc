@@ -1,6 +1,7 @@
 #include "cluster/remote_block_store.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "util/coding.h"
@@ -11,15 +12,6 @@ namespace {
 
 constexpr size_t kUnit = 4096;
 constexpr size_t kRunBytes = 512 * 1024;  // the coalescing buffer
-
-ContainerRequest NodeReq(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) {
-  ContainerRequest r;
-  r.op = op;
-  r.container = container;
-  r.first = first;
-  r.count = count;
-  return r;
-}
 
 std::vector<uint64_t> U64s(const std::string& s) {
   std::vector<uint64_t> v(s.size() / 8);
@@ -34,7 +26,7 @@ bool IsFenced(const Status& s) { return s.code() == Code::kFailedPrecondition &&
 RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options) : ring_(std::move(ring)), opts_(options) {}
 
 ContainerRequest RemoteBlockStore::Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) const {
-  ContainerRequest r = NodeReq(op, container + opts_.container_base, first, count);
+  ContainerRequest r = MakeRequest(op, container + opts_.container_base, first, count);
   r.fence = opts_.fence;
   return r;
 }
@@ -52,19 +44,7 @@ Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
     }
   }
   if (clients_.empty()) return FailedPrecondition("the ring has no storage nodes");
-  if (opts_.misses) {
-    ASSIGN_OR_RETURN(auto all, opts_.misses->Load());
-    MutexLock l(&mu_);
-    for (auto& [object, nodes] : all) {
-      if (object.rfind("container:", 0) != 0) continue;
-      const uint64_t global = std::stoull(object.substr(10));
-      if (global < opts_.container_base) continue;
-      const uint64_t local = global - opts_.container_base;
-      if (opts_.container_span && local >= opts_.container_span) continue;
-      degraded_[local].insert(nodes.begin(), nodes.end());
-    }
-  }
-  return Status::OK();
+  return misses_.Load();
 }
 
 std::vector<NodeClient*> RemoteBlockStore::Owners(uint64_t container) {
@@ -74,34 +54,24 @@ std::vector<NodeClient*> RemoteBlockStore::Owners(uint64_t container) {
   return out;
 }
 
-Status RemoteBlockStore::Degrade(uint64_t container, const std::string& node) {
-  {
-    MutexLock l(&mu_);
-    if (degraded_[container].count(node)) return Status::OK();
-  }
-  if (opts_.misses) {
-    Status s = opts_.misses->Record("container:" + std::to_string(container + opts_.container_base), node);
-    if (!s.ok()) return s.WithContext("recording that node " + node + " missed a write");
-  }
-  MutexLock l(&mu_);
-  degraded_[container].insert(node);
-  return Status::OK();
-}
-
-std::set<std::string> RemoteBlockStore::DegradedNodes(uint64_t container) const {
-  MutexLock l(&mu_);
-  auto it = degraded_.find(container);
-  return it == degraded_.end() ? std::set<std::string>{} : it->second;
+std::string RemoteBlockStore::ContainerObject(uint64_t container) const {
+  return "container:" + std::to_string(container + opts_.container_base);
 }
 
 std::map<uint64_t, std::set<std::string>> RemoteBlockStore::degraded() const {
-  MutexLock l(&mu_);
-  return degraded_;
+  std::map<uint64_t, std::set<std::string>> out;
+  for (auto& [number, nodes] : misses_.OfKind("container:")) {
+    uint64_t global = 0;
+    auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), global);
+    if (ec != std::errc() || end != number.data() + number.size() || global < opts_.container_base) continue;
+    out[global - opts_.container_base] = nodes;
+  }
+  return out;
 }
 
 StatusOr<std::string> RemoteBlockStore::ReadFrom(uint64_t container, const ContainerRequest& r) {
   Status first_error;
-  const std::set<std::string> stale = DegradedNodes(container);
+  const std::set<std::string> stale = misses_.Nodes(ContainerObject(container));
   for (NodeClient* c : Owners(container)) {
     if (stale.count(c->name())) continue;  // it missed a change: its units may be old
     ++round_trips_;
@@ -127,7 +97,7 @@ Status RemoteBlockStore::ToAll(uint64_t container, const ContainerRequest& r, st
     } else {
       if (IsFenced(s)) return s;  // this gateway lost the pool: not the replica's miss
       last = s;
-      RETURN_IF_ERROR(Degrade(container, c->name()));
+      RETURN_IF_ERROR(misses_.Add(ContainerObject(container), c->name()));
     }
   }
   if (ok > 0) return Status::OK();
@@ -140,7 +110,7 @@ StatusOr<std::vector<uint64_t>> RemoteBlockStore::List() {
   Status last;
   for (auto& [name, c] : clients_) {
     ++round_trips_;
-    auto out = c->Call(NodeReq(ContainerOp::kList, 0, 0, 0));
+    auto out = c->Call(MakeRequest(ContainerOp::kList, 0, 0, 0));
     if (!out.ok()) {
       last = out.status();
       continue;
@@ -177,28 +147,10 @@ Status RemoteBlockStore::ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) 
 }
 
 Status RemoteBlockStore::WriteBlocks(std::vector<UnitWrite> writes) {
-  std::sort(writes.begin(), writes.end(), [](const UnitWrite& a, const UnitWrite& b) { return a.addr < b.addr; });
-  size_t i = 0;
-  std::string data, sums;
-  while (i < writes.size()) {
-    // A run of adjacent blocks in one container, up to 512 KiB: one request per replica.
-    const uint64_t c = ContainerOfAddress(writes[i].addr), start = UnitOfAddress(writes[i].addr);
-    uint64_t next = start;
-    data.clear();
-    sums.clear();
-    size_t j = i;
-    while (j < writes.size() && ContainerOfAddress(writes[j].addr) == c && UnitOfAddress(writes[j].addr) == next &&
-           (data.empty() || data.size() + size_t{writes[j].units} * kUnit <= kRunBytes)) {
-      data.append(writes[j].data, size_t{writes[j].units} * kUnit);
-      for (uint32_t u = 0; u < writes[j].units; ++u) internal::AppendU64(&sums, writes[j].sums[u]);
-      next += writes[j].units;
-      ++j;
-    }
-    const uint32_t units = static_cast<uint32_t>(next - start);
-    RETURN_IF_ERROR(ToAll(c, Req(ContainerOp::kWrite, c, start, units), data + sums));
-    i = j;
-  }
-  return Status::OK();
+  // One request per replica for each run (the article's 512 KiB buffer).
+  return ForEachRun(std::move(writes), kRunBytes, [&](const UnitRun& run) {
+    return ToAll(run.container, Req(ContainerOp::kWrite, run.container, run.first, run.units), run.data + run.sums);
+  });
 }
 
 Status RemoteBlockStore::SyncTouched() {
@@ -211,11 +163,11 @@ Status RemoteBlockStore::SyncTouched() {
   Status last, unrecorded;
   for (auto& [c, containers] : touched) {
     ++round_trips_;
-    Status s = c->Call(NodeReq(ContainerOp::kSync, 0, 0, 0)).status();
+    Status s = c->Call(MakeRequest(ContainerOp::kSync, 0, 0, 0)).status();
     for (uint64_t k : containers) {
       synced[k] += s.ok();
       if (!s.ok()) {
-        Status d = Degrade(k, c->name());
+        Status d = misses_.Add(ContainerObject(k), c->name());
         if (!d.ok() && unrecorded.ok()) unrecorded = d;
       }
     }
@@ -266,8 +218,9 @@ StatusOr<uint64_t> RemoteBlockStore::AllocatedBytes() {
   for (auto& [name, c] : clients_) {
     ++round_trips_;
     // With a span: the bytes of the pool's own containers (every replica).
-    auto out = c->Call(opts_.container_span ? NodeReq(ContainerOp::kStat, opts_.container_base, opts_.container_span, 1)
-                                            : NodeReq(ContainerOp::kStat, 0, 0, 0));
+    auto out =
+        c->Call(opts_.container_span ? MakeRequest(ContainerOp::kStat, opts_.container_base, opts_.container_span, 1)
+                                     : MakeRequest(ContainerOp::kStat, 0, 0, 0));
     if (out.ok() && out->size() == 8) total += internal::GetU64(out->data());
   }
   return total;

@@ -93,16 +93,15 @@ class RemoteBlockStore final : public BlockStore {
   StatusOr<std::string> ReadFrom(uint64_t container, const ContainerRequest& r);
   // Sends to every owner; OK when at least one took it (the others degraded).
   Status ToAll(uint64_t container, const ContainerRequest& r, std::string_view payload);
-  // Records (durably, with options.misses) that `node` missed a change of `container`.
-  Status Degrade(uint64_t container, const std::string& node);
-  std::set<std::string> DegradedNodes(uint64_t container) const;
+  // The miss records' name of the engine's container `container`.
+  std::string ContainerObject(uint64_t container) const;
 
   const Ring ring_;
   const RemoteStoreOptions opts_;
   std::map<std::string, std::unique_ptr<NodeClient>> clients_;  // by node name; made by Attach
   std::atomic<uint64_t> round_trips_{0};
   mutable Mutex mu_;
-  std::map<uint64_t, std::set<std::string>> degraded_ GUARDED_BY(mu_);
+  MissSet misses_{opts_.misses};                                       // by the cluster's container number
   std::map<NodeClient*, std::set<uint64_t>> touched_ GUARDED_BY(mu_);  // node -> containers written since sync
 };
 

@@ -9,13 +9,9 @@ namespace vmstore::cluster {
 
 namespace {
 
+// File ops carry a punch's length in `container`.
 ContainerRequest FileReq(ContainerOp op, uint64_t first = 0, uint32_t count = 0, uint64_t length = 0) {
-  ContainerRequest r;
-  r.op = op;
-  r.first = first;
-  r.count = count;
-  r.container = length;
-  return r;
+  return MakeRequest(op, length, first, count);
 }
 
 uint64_t U64(const std::string& s) { return s.size() >= 8 ? internal::GetU64(s.data()) : 0; }
@@ -83,15 +79,7 @@ RemoteEnv::RemoteEnv(Ring ring, RemoteStoreOptions options) : ring_(std::move(ri
   }
 }
 
-Status RemoteEnv::LoadMisses() {
-  if (!opts_.misses) return Status::OK();
-  ASSIGN_OR_RETURN(auto all, opts_.misses->Load());
-  MutexLock l(&mu_);
-  for (auto& [object, nodes] : all) {
-    if (object.rfind("file:", 0) == 0) missed_[object.substr(5)].insert(nodes.begin(), nodes.end());
-  }
-  return Status::OK();
-}
+Status RemoteEnv::LoadMisses() { return misses_.Load(); }
 
 std::vector<NodeClient*> RemoteEnv::Owners(const std::string& path) {
   // A file's place on the ring: its name's hash as a container key.
@@ -101,17 +89,10 @@ std::vector<NodeClient*> RemoteEnv::Owners(const std::string& path) {
   return out;
 }
 
-std::map<std::string, std::set<std::string>> RemoteEnv::missed() const {
-  MutexLock l(&mu_);
-  return missed_;
-}
+std::map<std::string, std::set<std::string>> RemoteEnv::missed() const { return misses_.OfKind("file:"); }
 
 StatusOr<std::string> RemoteEnv::ReadFrom(const std::string& path, ContainerRequest r) {
-  std::set<std::string> skip;
-  {
-    MutexLock l(&mu_);
-    if (auto it = missed_.find(path); it != missed_.end()) skip = it->second;
-  }
+  const std::set<std::string> skip = misses_.Nodes("file:" + path);
   Status first_error;
   const std::string name = FileNamePayload(path);
   for (NodeClient* c : Owners(path)) {
@@ -130,11 +111,7 @@ Status RemoteEnv::ToAll(const std::string& path, ContainerRequest r, std::string
   payload.append(data);
   int ok = 0;
   Status last;
-  std::set<std::string> skip;
-  {
-    MutexLock l(&mu_);
-    if (auto it = missed_.find(path); it != missed_.end()) skip = it->second;
-  }
+  const std::set<std::string> skip = misses_.Nodes("file:" + path);
   for (NodeClient* c : Owners(path)) {
     if (skip.count(c->name())) continue;  // it missed a change: it stays out until repaired
     Status s = c->Call(r, payload).status();
@@ -147,12 +124,7 @@ Status RemoteEnv::ToAll(const std::string& path, ContainerRequest r, std::string
     if (s.code() == Code::kNotFound && r.op == ContainerOp::kFileDelete) continue;
     // Recorded before the call succeeds: no reader, here or after a crash,
     // takes this replica's stale copy.
-    if (opts_.misses) {
-      Status m = opts_.misses->Record("file:" + path, c->name());
-      if (!m.ok()) return m.WithContext("recording that node " + c->name() + " missed a change of " + path);
-    }
-    MutexLock l(&mu_);
-    missed_[path].insert(c->name());
+    RETURN_IF_ERROR(misses_.Add("file:" + path, c->name()));
   }
   if (ok > 0) return Status::OK();
   return last.ok() ? IOError("no replica of " + path + " took " + ContainerOpName(r.op)) : last;

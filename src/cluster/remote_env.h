@@ -28,7 +28,6 @@
 #include "cluster/node_client.h"
 #include "cluster/remote_block_store.h"
 #include "cluster/ring.h"
-#include "util/mutex.h"
 #include "vmstore/env.h"
 
 namespace vmstore::cluster {
@@ -63,8 +62,7 @@ class RemoteEnv final : public Env {
   const Ring ring_;
   const RemoteStoreOptions opts_;
   std::map<std::string, std::unique_ptr<NodeClient>> clients_;  // by node name
-  mutable Mutex mu_;
-  std::map<std::string, std::set<std::string>> missed_ GUARDED_BY(mu_);  // path -> node addresses
+  MissSet misses_{opts_.misses};                                // objects "file:PATH"
 };
 
 }  // namespace vmstore::cluster

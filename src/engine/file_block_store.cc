@@ -73,33 +73,15 @@ Status FileBlockStore::ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) {
 }
 
 Status FileBlockStore::WriteBlocks(std::vector<UnitWrite> writes) {
-  std::sort(writes.begin(), writes.end(), [](const UnitWrite& a, const UnitWrite& b) { return a.addr < b.addr; });
-  std::string data, sums;
-  size_t i = 0;
-  while (i < writes.size()) {
-    // Coalesce a run of adjacent blocks in one container, up to 512 KiB.
-    uint64_t c = ContainerOf(writes[i].addr), start = IndexOf(writes[i].addr), next = start;
-    data.clear();
-    sums.clear();
-    size_t j = i;
-    while (j < writes.size() && ContainerOf(writes[j].addr) == c && IndexOf(writes[j].addr) == next &&
-           data.size() + size_t{writes[j].units} * kUnit <= kWalBufferBytes + kUnit * 256) {
-      data.append(writes[j].data, size_t{writes[j].units} * kUnit);
-      sums.append(reinterpret_cast<const char*>(writes[j].sums), size_t{writes[j].units} * 8);
-      next += writes[j].units;
-      ++j;
-      if (data.size() >= kWalBufferBytes) break;
-    }
-    ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(c, true));
-    RETURN_IF_ERROR(WriteAtRetrying(f.get(), DataOffset(geo_.container_units, start), data.data(), data.size()));
-    RETURN_IF_ERROR(WriteAtRetrying(f.get(), SumOffset(start), sums.data(), sums.size()));
-    {
-      MutexLock l(&mu_);
-      touched_.insert(c);
-    }
-    i = j;
-  }
-  return Status::OK();
+  return ForEachRun(std::move(writes), kWalBufferBytes, [&](const UnitRun& run) -> Status {
+    ASSIGN_OR_RETURN(std::shared_ptr<File> f, GetFile(run.container, true));
+    RETURN_IF_ERROR(
+        WriteAtRetrying(f.get(), DataOffset(geo_.container_units, run.first), run.data.data(), run.data.size()));
+    RETURN_IF_ERROR(WriteAtRetrying(f.get(), SumOffset(run.first), run.sums.data(), run.sums.size()));
+    MutexLock l(&mu_);
+    touched_.insert(run.container);
+    return Status::OK();
+  });
 }
 
 Status FileBlockStore::SyncTouched() {
