@@ -123,6 +123,10 @@ done
 wait "${par[@]}"
 check "eight concurrent vm creates all land" 0 "^8$" -- bash -c "'$bin' --etcd '$etcd_url' --json vm list | jq '[.[] | select(.name | startswith(\"par\"))] | length'"
 
+curl -s -X POST -d "{\"key\":\"$(printf /vmstore/alloc/pools | base64)\",\"value\":\"$(printf x7 | base64)\"}" \
+  "$etcd_url/v3/kv/put" >/dev/null
+check "a damaged pool counter in etcd is reported, not trusted" 2 "/vmstore/alloc/pools in etcd holds 'x7', not a number" -- \
+  vms $g2 sr create farm3 --type cluster
 dead="http://127.0.0.1:$(free_port)"
 check "an unreachable etcd is a clear error" 2 "cannot reach etcd at $dead" -- "$bin" --etcd "$dead" vm list
 

@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <openssl/evp.h>
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "cluster/etcd.h"
@@ -37,7 +38,12 @@ StatusOr<std::string> Unbase64(const std::string& in) {
 int64_t Int(const json& j, const char* name) {
   if (!j.is_object() || !j.contains(name)) return 0;
   const json& v = j[name];
-  if (v.is_string()) return std::stoll(v.get<std::string>());
+  if (v.is_string()) {  // a malformed number reads as 0, as an absent one
+    const std::string s = v.get<std::string>();
+    int64_t n = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    return ec == std::errc() && end == s.data() + s.size() ? n : 0;
+  }
   if (v.is_number_integer()) return v.get<int64_t>();
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "backend/native_backend.h"
@@ -49,7 +50,13 @@ StatusOr<uint64_t> PoolIndex(cluster::Etcd& etcd, const std::string& location, b
   for (int attempt = 0; attempt < 50; ++attempt) {
     ASSIGN_OR_RETURN(auto counter, etcd.Get("/vmstore/alloc/pools"));
     uint64_t next = 1;  // 0 stays unused: a whole-space store (tests) has base 0
-    if (counter) next = std::stoull(counter->value);
+    if (counter) {
+      const std::string& v = counter->value;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), next);
+      if (ec != std::errc() || end != v.data() + v.size()) {
+        return Corruption("the pool counter /vmstore/alloc/pools in etcd holds '" + v + "', not a number");
+      }
+    }
     if (next >= kMaxPools) return NoSpace("the cluster has made all of its " + std::to_string(kMaxPools) + " pools");
     ASSIGN_OR_RETURN(int64_t won, etcd.CompareAndPut("/vmstore/alloc/pools", counter ? counter->mod_revision : 0,
                                                      std::to_string(next + 1)));
