@@ -45,6 +45,8 @@ struct Context {
   // else (without --pool) $VMSTORE_ETCD, else (without $VMSTORE_POOL) the
   // config's `etcd`; "" for a pool directory.
   std::string Etcd() const;
+  // InvalidArgument when both --pool and --etcd are given.
+  Status CheckOneStore() const;
   // --pool, else $VMSTORE_POOL, else the config's `pool`; InvalidArgument if
   // none, or in cluster mode (the command needs a pool directory).
   StatusOr<std::string> Dir() const;

@@ -13,6 +13,13 @@
 
 namespace vmstore::cli {
 
+Status Context::CheckOneStore() const {
+  if (!etcd_flag.empty() && !pool_flag.empty()) {
+    return InvalidArgument("--pool and --etcd name two different stores: give one");
+  }
+  return Status::OK();
+}
+
 std::string Context::Etcd() const {
   if (!etcd_flag.empty()) return etcd_flag;
   if (!pool_flag.empty()) return "";
@@ -32,9 +39,7 @@ StatusOr<std::string> Context::StateDir() const {
 
 StatusOr<std::string> Context::Dir() const {
   if (shared) return shared_dir;
-  if (!etcd_flag.empty() && !pool_flag.empty()) {
-    return InvalidArgument("--pool and --etcd name two different stores: give one");
-  }
+  RETURN_IF_ERROR(CheckOneStore());
   if (!Etcd().empty()) {
     return InvalidArgument("this command works on a pool directory, and --etcd (or VMSTORE_ETCD) names a cluster " +
                            Etcd() + " (a cluster is made with: vmstore cluster init)");
@@ -47,9 +52,7 @@ StatusOr<std::string> Context::Dir() const {
 
 StatusOr<std::unique_ptr<Manager>> Context::Open() const {
   if (shared) return Internal("the served pool's manager is shared; commands use it directly");
-  if (!etcd_flag.empty() && !pool_flag.empty()) {
-    return InvalidArgument("--pool and --etcd name two different stores: give one");
-  }
+  RETURN_IF_ERROR(CheckOneStore());
   if (std::string etcd = Etcd(); !etcd.empty()) {
     gateway::GatewayOptions g;
     g.endpoints = etcd;
@@ -128,9 +131,5 @@ int main(int argc, char** argv) {
   if (auto dir = ctx.StateDir(); dir.ok()) {
     if (auto rc = ForwardToServer(args, cmd, *dir)) return *rc;
   }
-  Context fresh;  // RunCli parses the flags again
-  fresh.config = std::move(ctx.config);
-  fresh.config_flag = ctx.config_flag;
-  fresh.config_status = ctx.config_status;
-  return RunCli(args, &fresh);
+  return RunCli(args, &ctx);  // parses the flags CommandOf found again, to the same values
 }
