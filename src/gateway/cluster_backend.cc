@@ -211,6 +211,7 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
   ASSIGN_OR_RETURN(uint64_t index, PoolIndex(etcd, location, options.create, &existed));
   if (ctx->ring.members.empty()) return FailedPrecondition("the cluster's ring has no storage nodes yet");
 
+  const std::string dir = "pool-" + std::to_string(index);  // its files' names on the nodes start so
   cluster::RemoteStoreOptions ro;
   ro.cluster = ContainerGeometry{ctx->cluster.uuid, ctx->cluster.container_units};
   ro.replicas = ctx->cluster.replicas;
@@ -218,8 +219,7 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
   ro.container_base = index << kPoolSpanBits;
   ro.container_span = uint64_t{1} << kPoolSpanBits;
   ro.fence = (*lock)->fence();
-  ro.misses =
-      cluster::NewEtcdMissLog(&etcd, std::string(cluster::kRoot) + "degraded/pool-" + std::to_string(index) + "/");
+  ro.misses = cluster::NewEtcdMissLog(&etcd, std::string(cluster::kRoot) + "degraded/" + dir + "/");
   auto env = std::make_unique<cluster::RemoteEnv>(ctx->ring.ring(), ro);
   RETURN_IF_ERROR(env->LoadMisses());
   auto store = std::make_unique<cluster::RemoteBlockStore>(ctx->ring.ring(), ro);
@@ -231,7 +231,6 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
   po.container_size = uint64_t{ctx->cluster.container_units} * 4096;
   po.dedup = options.dedup;
   po.reclaim_garbage = options.reclaim_garbage;
-  const std::string dir = "pool-" + std::to_string(index);
   if (options.create && existed) {
     // A record without files is what a crash between the two leaves: go on.
     ASSIGN_OR_RETURN(auto files, env->ListDir(dir));
