@@ -11,11 +11,11 @@ cleanup_cluster() {
 trap cleanup_cluster EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_etcd() {  # start_etcd NAME: an etcd in $tmp/NAME on free ports; sets $etcd_url
+start_etcd() {  # start_etcd NAME: an etcd in $tmp/NAME on free ports of $etcd_host (127.0.0.1); sets $etcd_url
   local cport pport
   cport=$(free_port)
   pport=$(free_port)
-  etcd_url=http://127.0.0.1:$cport
+  etcd_url=http://${etcd_host:-127.0.0.1}:$cport
   etcd --data-dir "$tmp/$1" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
     --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
     --initial-cluster "default=http://127.0.0.1:$pport" \
@@ -36,9 +36,9 @@ start_node() {  # start_node NAME [args...]: node NAME on a free port, data in $
   nodes+=($!)
   wait_for_log "$tmp/node-$name.log" "node: serving" "node $name"
 }
-wait_for_log() {  # wait_for_log FILE PATTERN WHAT: up to 10 s for PATTERN in FILE; else shows FILE
+wait_for_log() {  # wait_for_log FILE PATTERN WHAT [FROM_LINE]: up to 10 s for PATTERN in FILE; else shows FILE
   for _ in $(seq 1 200); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
+    tail -n "+${4:-1}" "$1" 2>/dev/null | grep -q "$2" && return 0
     sleep 0.05
   done
   echo "$3 did not start:"

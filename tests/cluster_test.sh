@@ -27,7 +27,7 @@ start_node n1 --zone a
 start_node n2 --zone b
 start_node n3 --zone c --weight 2
 check "three nodes up" 0 "^3$" -- bash -c "'$bin' --json node list --etcd '$etcd_url' | jq '[.[] | select(.state == \"up\")] | length'"
-check "node list shows address, zone, weight and share" 0 "n3 +127.0.0.1:[0-9]+ +c +2 +up +[0-9.]+%" -- \
+check "node list shows address, zone, weight, state, containers, bytes and share" 0 "n3 +127.0.0.1:[0-9]+ +c +2 +up +0 +0 B +[0-9.]+%" -- \
   "$bin" node list --etcd "$etcd_url"
 check "ring shares add up to the replicas (2)" 0 "^2(\\.0+)?$" -- \
   bash -c "'$bin' --json node list --etcd '$etcd_url' | jq '[.[].ring_share] | add * 100 | round / 100'"

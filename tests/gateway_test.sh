@@ -15,13 +15,14 @@ use_tmp
 source "$(dirname "$0")/cluster_lib.sh"
 
 start_gateway() {  # start_gateway NAME: `serve --etcd` with its directory $tmp/NAME; sets ${NAME}_port
-  local name=$1 port
+  local name=$1 port from
   port=$(free_port)
+  from=$(($(cat "$tmp/$name.log" 2>/dev/null | wc -l) + 1))  # a restart appends to the log
   "$bin" --etcd "$etcd_url" --gateway-dir "$tmp/$name" serve --listen "127.0.0.1:$port" >>"$tmp/$name.log" 2>&1 &
   others+=($!)
   eval "${name}_pid=$!"
   eval "${name}_port=$port"
-  wait_for_log "$tmp/$name.log" "nbd://" "gateway $name"
+  wait_for_log "$tmp/$name.log" "nbd://" "gateway $name" "$from"
 }
 vms() { "$bin" --etcd "$etcd_url" "$@"; }
 pattern_ok() {  # pattern_ok PORT EXPORT BYTE OFFSET LENGTH: qemu-io verifies the pattern
@@ -66,7 +67,9 @@ check "a write to a clone" 0 "wrote 65536/65536" -- \
   qemu-io -f raw -c "write -P 0x3c 2M 64k" -c flush "nbd://127.0.0.1:$gw1_port/desk7/root"
 check "goes to the clone only" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0xa5 2M 64k && pattern_ok $gw1_port desk8/root 0xa5 2M 64k && pattern_ok $gw1_port desk7/root 0x3c 2M 64k && echo ok"
 check "clones share the image's blocks (no copy)" 0 "^ok$" -- bash -c "
-  ex=\$('$bin' --etcd '$etcd_url' --json disk list desk8 | jq '.[0].exclusive'); [[ \$ex -lt 1048576 ]] && echo ok"
+  ex=\$('$bin' --etcd '$etcd_url' $g1 --json disk list desk8 | jq '.[0].exclusive'); [[ \$ex =~ ^[0-9]+$ && \$ex -lt 1048576 ]] && echo ok"
+check "a command not sent to the gateway does not take its SR (space unknown)" 0 "^null$" -- \
+  bash -c "'$bin' --etcd '$etcd_url' --json disk list desk8 | jq '.[0].exclusive'"
 
 # A second gateway: refused the SR the first holds, serving an SR of its own.
 start_gateway gw2
@@ -93,26 +96,56 @@ check "the write under the kill completed" 0 "^0$" -- echo $?
 check "writes go on with a node down" 0 "wrote 1048576/1048576" -- \
   qemu-io -f raw -c "write -P 0x22 20M 1M" -c flush "nbd://127.0.0.1:$gw1_port/gold/root"
 check "and every flushed byte reads back" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0xa5 1M 4M && pattern_ok $gw1_port gold/root 0x11 10M 8M && pattern_ok $gw1_port gold/root 0x22 20M 1M && echo ok"
+check "the node that missed writes is on record in etcd" 0 "n2" -- \
+  bash -c "curl -s -X POST -d '{\"key\":\"$(printf /vmstore/degraded/ | base64)\",\"range_end\":\"$(printf /vmstore/degraded0 | base64)\"}' $etcd_url/v3/kv/range | jq -r '.kvs[].value' | base64 -d"
+check "cluster status says the replicas are degraded" 0 "replicas  degraded: [0-9]+ copies missed changes" -- \
+  "$bin" cluster status --etcd "$etcd_url"
+check "fsck: copies short of R are not clean (exit 2)" 2 "degraded: .* on n2 \(missed a change" -- \
+  "$bin" cluster fsck --etcd "$etcd_url"
 start_node n2
-
 # kill -9 of the gateway: a new one takes the SR over (the dead one's lock
 # expires) and serves every flushed write.
+start=$(date +%s)
 { kill -9 "$gw1_pid"; wait "$gw1_pid"; } 2>/dev/null
 rm -f "$tmp/gw1"/*.sock
 start_gateway gw1
 # The SR's lock is the dead gateway's until its lease ends (10 s): the new
 # one waits that out when a client first asks for the SR's disks.
-start=$(date +%s)
+# Meanwhile gw2 answers views of gw1's disks over and over: views must not
+# take the SR when the dead gateway's lease ends (only a client's open may).
+( for _ in $(seq 1 150); do vms $g2 disk list gold >/dev/null 2>&1; sleep 0.2; done ) &
+viewer=$!
 for _ in $(seq 1 60); do
   qemu-io -r -f raw -c "read 0 4k" "nbd://127.0.0.1:$gw1_port/gold/root" >/dev/null 2>&1 && break
   sleep 0.5
 done
 elapsed=$(($(date +%s) - start))
+{ kill "$viewer"; wait "$viewer"; } 2>/dev/null
 check "the restarted gateway took the SR over within the lease TTL + 5 s" 0 "^ok$" -- \
   bash -c "echo took $elapsed s; (( $elapsed <= 15 )) && echo ok"
 check "and serves what the dead one flushed" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0x22 20M 1M && pattern_ok $gw1_port gold/root 0x11 10M 8M && pattern_ok $gw1_port desk7/root 0x3c 2M 64k && echo ok"
-check "the node that missed writes is on record in etcd" 0 "n2" -- \
-  bash -c "curl -s -X POST -d '{\"key\":\"$(printf /vmstore/degraded/ | base64)\",\"range_end\":\"$(printf /vmstore/degraded0 | base64)\"}' $etcd_url/v3/kv/range | jq -r '.kvs[].value' | base64 -d"
+
+# The restarted node catches up: the gateway holding the SR copies back what
+# it missed, and only then is it "up" again; fsck then finds R good copies.
+for _ in $(seq 1 60); do
+  "$bin" cluster status --etcd "$etcd_url" | grep -q "replicas  healthy" && break
+  sleep 0.5
+done
+check "the restarted node caught up (repaired by the gateway)" 0 "replicas  healthy" -- \
+  "$bin" cluster status --etcd "$etcd_url"
+check "the repair is in the gateway's log" 0 "repair.*copied back" -- cat "$tmp/gw1.log"
+check "node list: every node up, with its containers and bytes" 0 "^ok$" -- bash -c "
+  '$bin' --json node list --etcd '$etcd_url' | jq -e 'length == 3 and all(.state == \"up\" and .bytes != null) and ([.[].containers] | add) >= 2' >/dev/null && echo ok"
+check "cluster fsck is clean" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+check "and has read every copy" 0 "^ok$" -- bash -c "
+  '$bin' --json cluster fsck --etcd '$etcd_url' | jq -e '.copies_verified >= 2 * (.containers + .files) and .bytes_verified > 8388608' >/dev/null && echo ok"
+# A damaged unit in one copy: fsck reports it (exit 2); reads take the other copy.
+victim=$(find "$tmp"/data-n* -name '*.ctr' -size +1M | head -1)
+victim_node=$(sed -E 's|.*/data-([^/]*)/.*|\1|' <<<"$victim")
+python3 -c "
+import sys; f=open(sys.argv[1],'r+b'); f.seek(-4096*3+100, 2); b=f.read(1); f.seek(-4096*3+100, 2); f.write(bytes([b[0]^0x5a]))" "$victim"
+check "fsck finds the damaged copy (exit 2)" 2 "damaged: container:[0-9]+ on $victim_node: .*" -- "$bin" cluster fsck --etcd "$etcd_url"
+check "every disk still reads whole (the other copy)" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0x22 20M 1M && pattern_ok $gw1_port gold/root 0x11 10M 8M && pattern_ok $gw1_port gold/root 0xa5 1M 4M && echo ok"
 
 # Catalog writers in parallel processes: etcd's lock serialises them.
 par=()

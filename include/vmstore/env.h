@@ -61,8 +61,8 @@ class Env {
   // Opens (creating if `create`) a file for reading and writing.
   virtual StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) = 0;
   virtual bool FileExists(const std::string& path) = 0;
-  virtual Status DeleteFile(const std::string& path) = 0;
-  virtual Status CreateDir(const std::string& path) = 0;  // ok if it exists
+  virtual Status DeleteFile(const std::string& path) = 0;  // NotFound if there is none
+  virtual Status CreateDir(const std::string& path) = 0;   // ok if it exists
   virtual StatusOr<std::vector<std::string>> ListDir(const std::string& path) = 0;
   // Makes the directory's entries (creations, deletions) durable.
   virtual Status SyncDir(const std::string& path) = 0;

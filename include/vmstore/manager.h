@@ -84,7 +84,9 @@ struct DiskInfo {
   int device = 0;
   uint64_t size = 0;
   uint64_t referenced = 0, exclusive = 0;
-  // False (figures 0) when the SR is held by another gateway of a cluster.
+  // False (figures 0) when the catalog is shared (a cluster) and this Manager
+  // does not hold the SR: views never take an SR (SrBackendForView), and
+  // background work (snapshot policies) leaves such VMs to their gateway.
   bool space_known = true;
   std::string clone_of;  // "VM/DISK@FULL" it was cloned from, or ""
 };
@@ -190,6 +192,10 @@ class Manager {
   virtual Status DeleteSr(const std::string& name) = 0;  // only an SR holding no VDIs
   // The backend of an SR, opened if needed; owned by the Manager.
   virtual StatusOr<backend::Backend*> SrBackend(const std::string& name) = 0;
+  // The same for views and monitoring, which must not take a cluster SR from
+  // the gateway that serves it: with a shared catalog (OpenShared) only an SR
+  // this Manager already holds is answered; nullptr for the others.
+  virtual StatusOr<backend::Backend*> SrBackendForView(const std::string& name) = 0;
 
   // VMs.
   virtual StatusOr<VmInfo> CreateVm(const std::string& name) = 0;

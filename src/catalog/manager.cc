@@ -288,11 +288,16 @@ Status ManagerImpl::Recover() {
 
 StatusOr<std::optional<backend::VolumeStat>> ManagerImpl::SpaceOf(const std::string& sr_uuid,
                                                                   const std::string& handle) {
-  auto b = BackendFor(sr_uuid);
-  if (!b.ok() && store_ && b.status().code() == Code::kFailedPrecondition) return std::optional<backend::VolumeStat>();
-  if (!b.ok()) return b.status();
-  ASSIGN_OR_RETURN(backend::VolumeStat st, (*b)->Stat(handle));
+  ASSIGN_OR_RETURN(backend::Backend * b, ViewBackendFor(sr_uuid));
+  if (b == nullptr) return std::optional<backend::VolumeStat>();
+  ASSIGN_OR_RETURN(backend::VolumeStat st, b->Stat(handle));
   return std::optional<backend::VolumeStat>(st);
+}
+
+StatusOr<backend::Backend*> ManagerImpl::ViewBackendFor(const std::string& sr_uuid) {
+  if (!store_) return BackendFor(sr_uuid);
+  auto it = backends_.find(sr_uuid);
+  return it == backends_.end() ? nullptr : it->second.get();
 }
 
 StatusOr<backend::Backend*> ManagerImpl::BackendFor(const std::string& sr_uuid) {
@@ -500,6 +505,12 @@ StatusOr<backend::Backend*> ManagerImpl::SrBackend(const std::string& name) {
   ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
   ASSIGN_OR_RETURN(SrRow r, FindSr(name));
   return BackendFor(r.uuid);
+}
+
+StatusOr<backend::Backend*> ManagerImpl::SrBackendForView(const std::string& name) {
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kRead));
+  ASSIGN_OR_RETURN(SrRow r, FindSr(name));
+  return ViewBackendFor(r.uuid);
 }
 
 Status ManagerImpl::DeleteSr(const std::string& name) {

@@ -89,6 +89,7 @@ class ManagerImpl : public Manager {
   StatusOr<SrInfo> GetSr(const std::string& name) override;
   Status DeleteSr(const std::string& name) override;
   StatusOr<backend::Backend*> SrBackend(const std::string& name) override;
+  StatusOr<backend::Backend*> SrBackendForView(const std::string& name) override;
 
   StatusOr<VmInfo> CreateVm(const std::string& name) override;
   StatusOr<std::vector<VmInfo>> ListVms(bool include_deleted) override;
@@ -155,8 +156,11 @@ class ManagerImpl : public Manager {
   StatusOr<DiskRow> FindDisk(const std::string& vm_disk);
   StatusOr<std::pair<VmRow, SnapRow>> FindSnap(const std::string& vm_at_full);
   StatusOr<backend::Backend*> BackendFor(const std::string& sr_uuid);
+  // BackendFor for views: with a shared catalog only an SR already open here
+  // (nullptr otherwise), since opening a cluster SR takes its lock.
+  StatusOr<backend::Backend*> ViewBackendFor(const std::string& sr_uuid);
   // A volume's space figures; nullopt for a shared catalog's volume whose SR
-  // another process holds (the views then say the figures are unknown).
+  // is not open here (the views then say the figures are unknown).
   StatusOr<std::optional<backend::VolumeStat>> SpaceOf(const std::string& sr_uuid, const std::string& handle);
   // opts_.open_backend, else backend::OpenBackend.
   StatusOr<std::unique_ptr<backend::Backend>> OpenBackendOf(const std::string& type, const std::string& location,

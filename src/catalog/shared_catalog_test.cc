@@ -124,6 +124,38 @@ TEST(SharedCatalogTest, AFailedStoreLeavesNothingAndTheNextSessionReloads) {
 // Randomized: three Managers on one store create and delete VMs and set
 // properties, some stores failing; after every step every Manager's view
 // equals the oracle's.
+// A gateway's views (lists, metrics, its policy thread) must not take an SR
+// another gateway serves: opening a cluster SR takes its lock, and a view that
+// grabbed a dead gateway's SR kept its successor out (gateway_test found it).
+TEST(SharedCatalogTest, ViewsNeverOpenAnSrThatIsNotHeldHere) {
+  TempDir dir;
+  auto s = std::make_shared<Shared>();
+  auto a = OpenOn(s, dir.path() + "/sr");
+  Unwrap(a->CreateVm("web"));
+  Unwrap(a->CreateDisk("web", "root", 1 << 20, ""));
+  Unwrap(a->CreateSnapshot("web", "s1", ""));
+  int opens = 0;
+  ManagerOptions o;
+  o.open_backend = [&](const std::string& type, const std::string& location, const backend::OpenOptions& bo) {
+    ++opens;
+    return backend::OpenBackend(type, location, bo);
+  };
+  auto b = Unwrap(Manager::OpenShared(std::make_unique<MemStore>(s), "native", dir.path() + "/sr", o));
+  EXPECT_FALSE(Unwrap(b->ListVms(false))[0].disks[0].space_known);
+  EXPECT_FALSE(Unwrap(b->ListDisks(""))[0].space_known);
+  EXPECT_FALSE(Unwrap(b->ListSnapshots("web", false))[0].space_known);
+  EXPECT_EQ(Unwrap(b->SrBackendForView("default")), nullptr);
+  EXPECT_EQ(opens, 0);
+  // The Manager that holds the SR knows its figures.
+  EXPECT_TRUE(Unwrap(a->ListDisks(""))[0].space_known);
+  // Asked for the disk itself (a client of this gateway), b opens the SR.
+  a.reset();
+  Unwrap(b->Resolve("web/root"));
+  EXPECT_EQ(opens, 1);
+  EXPECT_TRUE(Unwrap(b->ListDisks(""))[0].space_known);
+  EXPECT_NE(Unwrap(b->SrBackendForView("default")), nullptr);
+}
+
 TEST(SharedCatalogTest, RandomOperationsFromThreeManagersMatchAnOracle) {
   for (uint32_t seed : {1u, 2u, 3u}) {
     SCOPED_TRACE("seed " + std::to_string(seed));

@@ -7,7 +7,11 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cluster/membership.h"
+#include "cluster/miss_log.h"
+#include "cluster/node_client.h"
+#include "cluster/replica_check.h"
 #include "node/node_daemon.h"
+#include "util/coding.h"
 
 namespace vmstore::cli {
 
@@ -46,7 +50,20 @@ struct NodeRow {
   cluster::RingNode node;
   bool on_ring = false, up = false;
   double share = 0;
+  uint64_t stale = 0;                         // objects whose copy here missed a change (repair pending)
+  std::optional<uint64_t> containers, bytes;  // as the node answered
+  std::string state() const { return !up ? "down" : stale ? "catching up" : "up"; }
 };
+
+// What a node holds, asked of it directly (no answer: unknown).
+void AskNode(const cluster::ClusterRecord& c, NodeRow* r) {
+  cluster::NodeClient client(r->node.address, ContainerGeometry{c.uuid, c.container_units}, std::chrono::seconds(2), 1,
+                             r->node.name);
+  auto list = client.Call(cluster::MakeRequest(cluster::ContainerOp::kList, 0, 0, 0));
+  if (list.ok()) r->containers = list->size() / 8;
+  auto stat = client.Call(cluster::MakeRequest(cluster::ContainerOp::kStat, 0, 0, 0));
+  if (stat.ok() && stat->size() == 8) r->bytes = internal::GetU64(stat->data());
+}
 
 // The ring's members and every registered node, joined by name.
 StatusOr<std::vector<NodeRow>> NodeRows(cluster::Etcd& etcd, const cluster::ClusterRecord& c,
@@ -61,8 +78,17 @@ StatusOr<std::vector<NodeRow>> NodeRows(cluster::Etcd& etcd, const cluster::Clus
     if (!r.on_ring) r.node = n.node;
     r.up = true;
   }
+  ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(&etcd));
+  for (auto& [object, nodes] : misses) {
+    for (const std::string& n : nodes) {
+      if (rows.count(n)) ++rows[n].stale;
+    }
+  }
   std::vector<NodeRow> out;
-  for (auto& [name, r] : rows) out.push_back(r);
+  for (auto& [name, r] : rows) {
+    if (r.up) AskNode(c, &r);
+    out.push_back(r);
+  }
   return out;
 }
 
@@ -89,9 +115,11 @@ std::function<void()> Running(Context* ctx, std::function<Status()> body) {
 }
 
 json RowJson(const NodeRow& r) {
-  return {{"name", r.node.name},     {"address", r.node.address},     {"zone", r.node.zone},
-          {"weight", r.node.weight}, {"state", r.up ? "up" : "down"}, {"on_ring", r.on_ring},
-          {"ring_share", r.share}};
+  auto opt = [](const std::optional<uint64_t>& v) { return v ? json(*v) : json(nullptr); };
+  return {{"name", r.node.name},     {"address", r.node.address}, {"zone", r.node.zone},
+          {"weight", r.node.weight}, {"state", r.state()},        {"stale_objects", r.stale},
+          {"on_ring", r.on_ring},    {"ring_share", r.share},     {"containers", opt(r.containers)},
+          {"bytes", opt(r.bytes)}};
 }
 
 void AddClusterInit(CLI::App* cl, Context* ctx) {
@@ -129,9 +157,11 @@ void AddClusterStatus(CLI::App* cl, Context* ctx) {
     const cluster::RingRecord& ring = v.ring;
     const std::vector<NodeRow>& rows = v.rows;
     int up = 0, on_ring = 0;
+    uint64_t stale = 0;
     double max_share = 0, sum_share = 0;
     for (const NodeRow& r : rows) {
       up += r.up;
+      stale += r.stale;
       on_ring += r.on_ring;
       max_share = std::max(max_share, r.share);
       sum_share += r.share;
@@ -146,6 +176,7 @@ void AddClusterStatus(CLI::App* cl, Context* ctx) {
                  {"nodes_up", up},
                  {"nodes_down", static_cast<int>(rows.size()) - up},
                  {"ring_balance", balance},
+                 {"stale_copies", stale},
                  {"nodes", nodes}});
       return Status::OK();
     }
@@ -153,8 +184,79 @@ void AddClusterStatus(CLI::App* cl, Context* ctx) {
            "\nnodes     %d up, %d down, %d on the ring\n"
            "balance   %.2f (largest ring share / mean)\n",
            rec.uuid_text().c_str(), rec.replicas, ring.epoch, up, static_cast<int>(rows.size()) - up, on_ring, balance);
+    if (stale == 0) {
+      Printf("replicas  healthy (no copy waiting for repair)\n");
+    } else {
+      Printf("replicas  degraded: %" PRIu64 " copies missed changes and wait for their gateway's repair\n", stale);
+    }
     return Status::OK();
   }));
+}
+
+void AddClusterFsck(CLI::App* cl, Context* ctx) {
+  auto* c =
+      cl->add_subcommand("fsck",
+                         "Check every copy on the storage nodes: R copies of each container and pool file where the\n"
+                         "ring says, each read whole and verified against its checksums, copies equal; strays listed.\n"
+                         "Read-only, while gateways serve. Exit 2 on damage or copies short of R\n"
+                         "  example: vmstore cluster fsck --etcd http://127.0.0.1:2379");
+  auto etcd = std::make_shared<std::string>();
+  c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
+  c->callback([=] {
+    auto run = [&]() -> StatusOr<int> {
+      ASSIGN_OR_RETURN(auto e, Connect(*etcd));
+      ASSIGN_OR_RETURN(cluster::ClusterRecord rec, cluster::LoadCluster(*e));
+      ASSIGN_OR_RETURN(cluster::RingRecord ring_record, cluster::LoadRing(*e));
+      const cluster::Ring ring = ring_record.ring();
+      cluster::ReplicaCheckOptions o;
+      o.ring = &ring;
+      o.replicas = rec.replicas;
+      ASSIGN_OR_RETURN(o.misses, cluster::LoadAllMisses(e.get()));
+      std::vector<std::unique_ptr<cluster::NodeClient>> clients;
+      for (const cluster::RingNode& n : ring.nodes()) {
+        clients.push_back(std::make_unique<cluster::NodeClient>(
+            n.address, ContainerGeometry{rec.uuid, rec.container_units}, std::chrono::seconds(5), 2, n.name));
+        o.nodes[n.name] = clients.back().get();
+      }
+      ASSIGN_OR_RETURN(cluster::ReplicaReport r, cluster::CheckReplicas(o));
+      const std::vector<std::pair<const char*, const std::vector<std::string>*>> problems = {
+          {"unreachable", &r.unreachable},
+          {"missing", &r.missing},
+          {"damaged", &r.damaged},
+          {"differ", &r.differ},
+          {"degraded", &r.degraded}};
+      size_t count = 0;
+      for (auto& [name, list] : problems) count += list->size();
+      if (ctx->json) {
+        json j = {{"nodes", ring.nodes().size()},
+                  {"containers", r.containers},
+                  {"files", r.files},
+                  {"copies_verified", r.copies_verified},
+                  {"bytes_verified", r.bytes_verified},
+                  {"strays", r.strays},
+                  {"clean", r.clean()}};
+        for (auto& [name, list] : problems) j[name] = *list;
+        PrintJson(j);
+      } else {
+        Printf("%" PRIu64 " containers and %" PRIu64 " pool files on %zu nodes (R = %d): %" PRIu64
+               " copies verified, %s read\n",
+               r.containers, r.files, ring.nodes().size(), rec.replicas, r.copies_verified,
+               Human(r.bytes_verified).c_str());
+        for (auto& [name, list] : problems) {
+          for (const std::string& p : *list) Printf("  %s: %s\n", name, p.c_str());
+        }
+        for (const std::string& p : r.strays) Printf("  stray: %s\n", p.c_str());
+        if (r.clean()) {
+          Printf("clean\n");
+        } else {
+          Printf("%zu problem(s) found\n", count);
+        }
+      }
+      return r.clean() ? 0 : 2;
+    };
+    auto rc = run();
+    ctx->rc = rc.ok() ? *rc : Fail(rc.status());
+  });
 }
 
 void AddNodeServe(CLI::App* nd, Context* ctx) {
@@ -196,12 +298,13 @@ void AddNodeList(CLI::App* nd, Context* ctx) {
       PrintJson(a);
       return Status::OK();
     }
-    Table t({"name", "address", "zone", "weight", "state", "ring share"});
+    Table t({"name", "address", "zone", "weight", "state", "containers", "bytes", "ring share"});
     for (const NodeRow& r : rows) {
       char share[32];
       std::snprintf(share, sizeof share, "%.1f%%", 100.0 * r.share);
       t.Add({r.node.name, r.node.address, r.node.zone.empty() ? "-" : r.node.zone, std::to_string(r.node.weight),
-             r.up ? "up" : "down", r.on_ring ? share : "-"});
+             r.state(), r.containers ? std::to_string(*r.containers) : "?", r.bytes ? Human(*r.bytes) : "?",
+             r.on_ring ? share : "-"});
     }
     t.Print();
     return Status::OK();
@@ -224,9 +327,12 @@ void AddNodeShow(CLI::App* nd, Context* ctx) {
       if (ctx->json) {
         PrintJson(RowJson(r));
       } else {
-        Printf("name        %s\naddress     %s\nzone        %s\nweight      %u\nstate       %s\nring share  %.1f%%\n",
-               r.node.name.c_str(), r.node.address.c_str(), r.node.zone.empty() ? "-" : r.node.zone.c_str(),
-               r.node.weight, r.up ? "up" : "down", 100.0 * r.share);
+        Printf(
+            "name        %s\naddress     %s\nzone        %s\nweight      %u\nstate       %s\n"
+            "containers  %s\nbytes       %s\nstale       %" PRIu64 " (copies waiting for repair)\nring share  %.1f%%\n",
+            r.node.name.c_str(), r.node.address.c_str(), r.node.zone.empty() ? "-" : r.node.zone.c_str(), r.node.weight,
+            r.state().c_str(), r.containers ? std::to_string(*r.containers).c_str() : "?",
+            r.bytes ? Human(*r.bytes).c_str() : "?", r.stale, 100.0 * r.share);
       }
       return Status::OK();
     }
@@ -241,6 +347,7 @@ void AddClusterCommands(CLI::App& app, Context* ctx) {
   cl->require_subcommand(1);
   AddClusterInit(cl, ctx);
   AddClusterStatus(cl, ctx);
+  AddClusterFsck(cl, ctx);
   auto* nd = app.add_subcommand("node", "Storage nodes of the cluster");
   nd->require_subcommand(1);
   AddNodeServe(nd, ctx);

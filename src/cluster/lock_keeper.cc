@@ -4,27 +4,11 @@
 
 namespace vmstore::cluster {
 
-LockKeeper::LockKeeper(WriterLock* lock, int ttl_seconds) : lock_(lock) {
-  const auto period = std::chrono::milliseconds(std::max(300, ttl_seconds * 1000 / 3));
-  thread_ = std::thread([this, period] {
-    std::unique_lock<std::mutex> l(mu_);
-    while (!cv_.wait_for(l, period, [this] { return stop_; })) {
-      l.unlock();
-      Status s = lock_->Renew();  // a failure shows as !held() once the margin passes
-      l.lock();
-      if (!s.ok() && s.code() == Code::kNotFound) return;  // lost for good
-    }
-  });
-}
-
-LockKeeper::~LockKeeper() {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  thread_.join();
-}
+LockKeeper::LockKeeper(WriterLock* lock, int ttl_seconds)
+    : renew_(std::chrono::milliseconds(std::max(300, ttl_seconds * 1000 / 3)), [lock] {
+        Status s = lock->Renew();                      // a failure shows as !held() once the margin passes
+        return s.ok() || s.code() != Code::kNotFound;  // NotFound: lost for good
+      }) {}
 
 StatusOr<std::unique_ptr<WriterLock>> AcquireWaiting(Etcd* etcd, const std::string& key, const std::string& holder,
                                                      int ttl_seconds, std::chrono::milliseconds wait) {

@@ -5,27 +5,17 @@
 // the lock, which must outlive the keeper.
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-
 #include "cluster/writer_lock.h"
+#include "util/periodic.h"
 
 namespace vmstore::cluster {
 
 class LockKeeper {
  public:
   LockKeeper(WriterLock* lock, int ttl_seconds);
-  ~LockKeeper();
-  LockKeeper(const LockKeeper&) = delete;
-  LockKeeper& operator=(const LockKeeper&) = delete;
 
  private:
-  WriterLock* lock_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  Periodic renew_;
 };
 
 // Takes `key` for `holder`, waiting up to `wait` while another holds it;

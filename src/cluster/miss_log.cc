@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/membership.h"
+
 namespace vmstore::cluster {
 namespace {
 
@@ -32,6 +34,24 @@ class EtcdMissLog final : public MissLog {
       }
       if (!nodes.insert(node).second) return Status::OK();
       ASSIGN_OR_RETURN(int64_t rev, etcd_->CompareAndPut(key, kv ? kv->mod_revision : 0, json(nodes).dump()));
+      if (rev) return Status::OK();
+    }
+    return FailedPrecondition("the miss record " + key + " kept changing");
+  }
+
+  Status Clear(const std::string& object, const std::string& node) override {
+    const std::string key = prefix_ + object;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      ASSIGN_OR_RETURN(auto kv, etcd_->Get(key));
+      if (!kv) return Status::OK();
+      ASSIGN_OR_RETURN(std::set<std::string> nodes, ParseNodes(key, kv->value));
+      if (!nodes.erase(node)) return Status::OK();
+      if (nodes.empty()) {
+        ASSIGN_OR_RETURN(bool gone, etcd_->CompareAndDelete(key, kv->mod_revision));
+        if (gone) return Status::OK();
+        continue;
+      }
+      ASSIGN_OR_RETURN(int64_t rev, etcd_->CompareAndPut(key, kv->mod_revision, json(nodes).dump()));
       if (rev) return Status::OK();
     }
     return FailedPrecondition("the miss record " + key + " kept changing");
@@ -75,6 +95,19 @@ Status MissSet::Add(const std::string& object, const std::string& node) {
   return Status::OK();
 }
 
+Status MissSet::Remove(const std::string& object, const std::string& node) {
+  if (log_) {
+    Status s = log_->Clear(object, node);
+    if (!s.ok()) return s.WithContext("clearing that node " + node + " missed " + object);
+  }
+  MutexLock l(&mu_);
+  if (auto it = nodes_.find(object); it != nodes_.end()) {
+    it->second.erase(node);
+    if (it->second.empty()) nodes_.erase(it);
+  }
+  return Status::OK();
+}
+
 std::set<std::string> MissSet::Nodes(const std::string& object) const {
   MutexLock l(&mu_);
   auto it = nodes_.find(object);
@@ -86,6 +119,19 @@ std::map<std::string, std::set<std::string>> MissSet::OfKind(const std::string& 
   std::map<std::string, std::set<std::string>> out;
   for (auto& [object, nodes] : nodes_) {
     if (object.rfind(kind, 0) == 0) out[object.substr(kind.size())] = nodes;
+  }
+  return out;
+}
+
+StatusOr<std::map<std::string, std::set<std::string>>> LoadAllMisses(Etcd* etcd) {
+  const std::string prefix = std::string(kRoot) + "degraded/";
+  ASSIGN_OR_RETURN(auto kvs, etcd->List(prefix));
+  std::map<std::string, std::set<std::string>> out;
+  for (const KeyValue& kv : kvs) {
+    const size_t slash = kv.key.find('/', prefix.size());  // after "pool-N"
+    if (slash == std::string::npos) return Corruption("the miss record " + kv.key + " in etcd is misnamed");
+    ASSIGN_OR_RETURN(std::set<std::string> nodes, ParseNodes(kv.key, kv.value));
+    out[kv.key.substr(slash + 1)].insert(nodes.begin(), nodes.end());
   }
   return out;
 }

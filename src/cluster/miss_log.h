@@ -3,8 +3,8 @@
 // cluster's number) - so that no gateway, this one or the next after a
 // crash, reads that replica's stale copy (docs/CLUSTER.md, "Writes, flushes
 // and failures"). A write that a replica missed is acknowledged only after
-// the miss is recorded here. Records are cleared by repair (not built yet:
-// until then the replica stays out of reads of that object).
+// the miss is recorded here. Repair clears a record once the replica has a
+// good copy again (ReplicaSet::Repair); until then the replica stays out.
 //
 // Errors: the Etcd interface's. Thread-safety: implementations are thread-safe.
 #pragma once
@@ -27,6 +27,9 @@ class MissLog {
   virtual Status Record(const std::string& object, const std::string& node) = 0;
   // Every record: object -> nodes.
   virtual StatusOr<std::map<std::string, std::set<std::string>>> Load() = 0;
+  // Removes `node` from `object`'s record (the whole record with its last
+  // node); durable on return. OK when it was not there.
+  virtual Status Clear(const std::string& object, const std::string& node) = 0;
 };
 
 // What one store (RemoteEnv, RemoteBlockStore) knows of misses: the records
@@ -40,6 +43,8 @@ class MissSet {
   Status Load();
   // Records that `node` missed a change of `object` (durably first, once).
   Status Add(const std::string& object, const std::string& node);
+  // Clears that `node` missed `object` (durably first).
+  Status Remove(const std::string& object, const std::string& node);
   // The nodes that missed a change of `object`.
   std::set<std::string> Nodes(const std::string& object) const;
   // Every miss whose object starts with `kind`, by the rest of its name.
@@ -50,6 +55,10 @@ class MissSet {
   mutable Mutex mu_;
   std::map<std::string, std::set<std::string>> nodes_ GUARDED_BY(mu_);
 };
+
+// Every pool's records (under ROOT/degraded/pool-N/), by object. For the
+// cluster-wide views (status, fsck).
+StatusOr<std::map<std::string, std::set<std::string>>> LoadAllMisses(Etcd* etcd);
 
 // Records under `prefix` in etcd (a key per object, its value the JSON list
 // of nodes), changed by compare-and-swap. Borrows `etcd`.

@@ -21,14 +21,11 @@ std::vector<uint64_t> U64s(const std::string& s) {
 
 }  // namespace
 
-bool IsFenced(const Status& s) { return s.code() == Code::kFailedPrecondition && s.message().rfind("fenced:", 0) == 0; }
-
-RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options) : ring_(std::move(ring)), opts_(options) {}
+RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options)
+    : opts_(std::move(options)), replicas_(ring, opts_) {}
 
 ContainerRequest RemoteBlockStore::Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) const {
-  ContainerRequest r = MakeRequest(op, container + opts_.container_base, first, count);
-  r.fence = opts_.fence;
-  return r;
+  return MakeRequest(op, container + opts_.container_base, first, count);
 }
 
 Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
@@ -36,22 +33,8 @@ Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
     return InvalidArgument("the pool's containers hold " + std::to_string(geometry.container_units) +
                            " units; the cluster's hold " + std::to_string(opts_.cluster.container_units));
   }
-  // Made once: a reopened pool attaches again, and touched_ holds pointers to them.
-  for (const RingNode& n : ring_.nodes()) {
-    if (!clients_.count(n.name)) {
-      clients_[n.name] =
-          std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node, n.name);
-    }
-  }
-  if (clients_.empty()) return FailedPrecondition("the ring has no storage nodes");
-  return misses_.Load();
-}
-
-std::vector<NodeClient*> RemoteBlockStore::Owners(uint64_t container) {
-  std::vector<NodeClient*> out;
-  for (const RingNode* n : ring_.Place(container + opts_.container_base, opts_.replicas))
-    out.push_back(clients_.at(n->name).get());
-  return out;
+  if (replicas_.clients().empty()) return FailedPrecondition("the ring has no storage nodes");
+  return replicas_.misses().Load();
 }
 
 std::string RemoteBlockStore::ContainerObject(uint64_t container) const {
@@ -60,7 +43,7 @@ std::string RemoteBlockStore::ContainerObject(uint64_t container) const {
 
 std::map<uint64_t, std::set<std::string>> RemoteBlockStore::degraded() const {
   std::map<uint64_t, std::set<std::string>> out;
-  for (auto& [number, nodes] : misses_.OfKind("container:")) {
+  for (auto& [number, nodes] : replicas_.misses().OfKind("container:")) {
     uint64_t global = 0;
     auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), global);
     if (ec != std::errc() || end != number.data() + number.size() || global < opts_.container_base) continue;
@@ -70,46 +53,21 @@ std::map<uint64_t, std::set<std::string>> RemoteBlockStore::degraded() const {
 }
 
 StatusOr<std::string> RemoteBlockStore::ReadFrom(uint64_t container, const ContainerRequest& r) {
-  Status first_error;
-  const std::set<std::string> stale = misses_.Nodes(ContainerObject(container));
-  for (NodeClient* c : Owners(container)) {
-    if (stale.count(c->name())) continue;  // it missed a change: its units may be old
-    ++round_trips_;
-    auto out = c->Call(r);
-    if (out.ok()) return out;
-    // A damaged replica is worth more than an unreachable one in the report.
-    if (first_error.ok() || out.status().code() == Code::kCorruption) first_error = out.status();
-  }
-  if (first_error.ok()) return IOError("container " + std::to_string(container) + " has no replica to read from");
-  return first_error;
+  return replicas_.Read(ContainerObject(container), container + opts_.container_base, r);
 }
 
 Status RemoteBlockStore::ToAll(uint64_t container, const ContainerRequest& r, std::string_view payload) {
-  Status last;
-  int ok = 0;
-  for (NodeClient* c : Owners(container)) {
-    ++round_trips_;
-    Status s = c->Call(r, payload).status();
-    if (s.ok()) {
-      ++ok;
-      MutexLock l(&mu_);
-      touched_[c].insert(container);
-    } else {
-      if (IsFenced(s)) return s;  // this gateway lost the pool: not the replica's miss
-      last = s;
-      RETURN_IF_ERROR(misses_.Add(ContainerObject(container), c->name()));
-    }
-  }
-  if (ok > 0) return Status::OK();
-  return last.ok() ? FailedPrecondition("container " + std::to_string(container) + " has no replica") : last;
+  return replicas_.Change(ContainerObject(container), container + opts_.container_base, r, payload, [&](NodeClient* c) {
+    MutexLock l(&mu_);
+    touched_[c].insert(container);
+  });
 }
 
 StatusOr<std::vector<uint64_t>> RemoteBlockStore::List() {
   std::set<uint64_t> all;
   int answered = 0;
   Status last;
-  for (auto& [name, c] : clients_) {
-    ++round_trips_;
+  for (auto& [name, c] : replicas_.clients()) {
     auto out = c->Call(MakeRequest(ContainerOp::kList, 0, 0, 0));
     if (!out.ok()) {
       last = out.status();
@@ -159,38 +117,38 @@ Status RemoteBlockStore::SyncTouched() {
     MutexLock l(&mu_);
     touched.swap(touched_);
   }
-  std::map<uint64_t, int> synced;  // container -> replicas that synced it
-  Status last, unrecorded;
+  std::map<uint64_t, int> synced;                       // container -> replicas that synced it
+  std::map<uint64_t, std::vector<std::string>> behind;  // container -> replicas that did not
+  Status last;
   for (auto& [c, containers] : touched) {
-    ++round_trips_;
     Status s = c->Call(MakeRequest(ContainerOp::kSync, 0, 0, 0)).status();
+    if (!s.ok()) last = s;
     for (uint64_t k : containers) {
       synced[k] += s.ok();
-      if (!s.ok()) {
-        Status d = misses_.Add(ContainerObject(k), c->name());
-        if (!d.ok() && unrecorded.ok()) unrecorded = d;
-      }
+      if (!s.ok()) behind[k].push_back(c->name());
     }
-    if (!s.ok()) last = s;
   }
-  // Nothing durable anywhere, or a miss that is not recorded (a later reader
-  // could take the stale replica): the sync fails and is run again.
-  auto put_back = [&](bool all, uint64_t k) {
+  auto put_back = [&] {
     MutexLock l(&mu_);
-    for (auto& [c, containers] : touched) {
-      for (uint64_t x : containers) {
-        if (all || x == k) touched_[c].insert(x);
-      }
-    }
+    for (auto& [c, containers] : touched) touched_[c].insert(containers.begin(), containers.end());
   };
-  if (!unrecorded.ok()) {
-    put_back(true, 0);
-    return unrecorded;
-  }
+  // Nothing durable anywhere: the sync fails (and is run again), and no
+  // replica is marked - none is behind another.
   for (auto& [k, n] : synced) {
     if (n == 0) {
-      put_back(false, k);
+      put_back();
       return last.WithContext("container " + std::to_string(k) + " synced on no replica");
+    }
+  }
+  // The replicas that did not sync are recorded before the sync counts, so a
+  // later reader cannot take their copies; unrecorded, the sync fails.
+  for (auto& [k, nodes] : behind) {
+    for (const std::string& n : nodes) {
+      Status d = replicas_.misses().Add(ContainerObject(k), n);
+      if (!d.ok()) {
+        put_back();
+        return d;
+      }
     }
   }
   return Status::OK();
@@ -215,8 +173,7 @@ Status RemoteBlockStore::TruncateAt(uint64_t container, uint64_t index) {
 
 StatusOr<uint64_t> RemoteBlockStore::AllocatedBytes() {
   uint64_t total = 0;
-  for (auto& [name, c] : clients_) {
-    ++round_trips_;
+  for (auto& [name, c] : replicas_.clients()) {
     // With a span: the bytes of the pool's own containers (every replica).
     auto out =
         c->Call(opts_.container_span ? MakeRequest(ContainerOp::kStat, opts_.container_base, opts_.container_span, 1)
@@ -236,6 +193,51 @@ StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> RemoteBlockStore::Allocated
 
 Status RemoteBlockStore::CheckHeader(uint64_t container) {
   return ReadFrom(container, Req(ContainerOp::kCheckHeader, container, 0, 0)).status();
+}
+
+RepairReport RemoteBlockStore::Repair() {
+  auto key_of = [&](const std::string& number, uint64_t* key) {
+    auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), *key);
+    if (ec != std::errc() || end != number.data() + number.size()) return false;
+    return opts_.container_span == 0 ||
+           (*key >= opts_.container_base && *key - opts_.container_base < opts_.container_span);
+  };
+  return replicas_.Repair("container:", key_of, [&](const std::string& object, uint64_t global, NodeClient* stale) {
+    return CopyContainer(object, global, stale);
+  });
+}
+
+Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t global, NodeClient* stale) {
+  auto req = [&](ContainerOp op, uint64_t first, uint32_t count) {
+    ContainerRequest r = MakeRequest(op, global, first, count);
+    r.fence = opts_.fence;
+    return r;
+  };
+  // What the good replicas hold now (none: the container was deleted since).
+  std::vector<uint64_t> ranges;
+  auto listed = replicas_.Read(object, global, req(ContainerOp::kAllocatedUnits, 0, 0));
+  if (listed.ok()) {
+    ranges = U64s(*listed);
+  } else if (listed.status().code() != Code::kNotFound) {
+    return listed.status();
+  }
+  Status gone = stale->Call(req(ContainerOp::kDelete, 0, 0)).status();
+  if (!gone.ok() && gone.code() != Code::kNotFound) return gone;
+  constexpr uint32_t kRunUnits = kRunBytes / kUnit;
+  for (size_t i = 0; i + 1 < ranges.size(); i += 2) {
+    for (uint64_t first = ranges[i]; first < ranges[i + 1];) {
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kRunUnits, ranges[i + 1] - first));
+      // Verified by the good replica's node as it reads them.
+      ASSIGN_OR_RETURN(std::string data, replicas_.Read(object, global, req(ContainerOp::kReadUnits, first, n)));
+      ASSIGN_OR_RETURN(std::string sums, replicas_.Read(object, global, req(ContainerOp::kReadSums, first, n)));
+      if (data.size() != size_t{n} * kUnit || sums.size() != size_t{n} * 8) {
+        return Corruption("a node answered a read of " + object + " with the wrong length");
+      }
+      RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first, n), data + sums).status());
+      first += n;
+    }
+  }
+  return stale->Call(req(ContainerOp::kSync, 0, 0)).status();
 }
 
 }  // namespace vmstore::cluster

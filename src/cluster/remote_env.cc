@@ -72,62 +72,67 @@ class RemoteFile final : public File {
 
 }  // namespace
 
-RemoteEnv::RemoteEnv(Ring ring, RemoteStoreOptions options) : ring_(std::move(ring)), opts_(options) {
-  for (const RingNode& n : ring_.nodes()) {
-    clients_[n.name] =
-        std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node, n.name);
-  }
+uint64_t FileKey(const std::string& path) {
+  return (internal::Hash64(path.data(), path.size()) & ((uint64_t{1} << 33) - 1)) | 1;
 }
 
-Status RemoteEnv::LoadMisses() { return misses_.Load(); }
+RemoteEnv::RemoteEnv(Ring ring, RemoteStoreOptions options) : opts_(std::move(options)), replicas_(ring, opts_) {}
 
-std::vector<NodeClient*> RemoteEnv::Owners(const std::string& path) {
-  // A file's place on the ring: its name's hash as a container key.
-  const uint64_t key = (internal::Hash64(path.data(), path.size()) & ((uint64_t{1} << 33) - 1)) | 1;
-  std::vector<NodeClient*> out;
-  for (const RingNode* n : ring_.Place(key, opts_.replicas)) out.push_back(clients_.at(n->name).get());
-  return out;
-}
+Status RemoteEnv::LoadMisses() { return replicas_.misses().Load(); }
 
-std::map<std::string, std::set<std::string>> RemoteEnv::missed() const { return misses_.OfKind("file:"); }
+std::map<std::string, std::set<std::string>> RemoteEnv::missed() const { return replicas_.misses().OfKind("file:"); }
 
 StatusOr<std::string> RemoteEnv::ReadFrom(const std::string& path, ContainerRequest r) {
-  const std::set<std::string> skip = misses_.Nodes("file:" + path);
-  Status first_error;
-  const std::string name = FileNamePayload(path);
-  for (NodeClient* c : Owners(path)) {
-    if (skip.count(c->name())) continue;
-    auto out = c->Call(r, name);
-    if (out.ok()) return out;
-    if (first_error.ok() || out.status().code() != Code::kIOError) first_error = out.status();
-  }
-  if (first_error.ok()) return IOError("no replica of " + path + " to read from");
-  return first_error;
+  return replicas_.Read("file:" + path, FileKey(path), r, FileNamePayload(path));
 }
 
 Status RemoteEnv::ToAll(const std::string& path, ContainerRequest r, std::string_view data) {
-  r.fence = opts_.fence;
   std::string payload = FileNamePayload(path);
   payload.append(data);
-  int ok = 0;
-  Status last;
-  const std::set<std::string> skip = misses_.Nodes("file:" + path);
-  for (NodeClient* c : Owners(path)) {
-    if (skip.count(c->name())) continue;  // it missed a change: it stays out until repaired
-    Status s = c->Call(r, payload).status();
-    if (s.ok()) {
-      ++ok;
-      continue;
+  return replicas_.Change("file:" + path, FileKey(path), r, payload);
+}
+
+RepairReport RemoteEnv::Repair() {
+  auto key_of = [](const std::string& path, uint64_t* key) {
+    *key = FileKey(path);
+    return true;
+  };
+  return replicas_.Repair("file:", key_of, [&](const std::string& object, uint64_t key, NodeClient* stale) {
+    return CopyFile(object, key, stale);
+  });
+}
+
+Status RemoteEnv::CopyFile(const std::string& object, uint64_t key, NodeClient* stale) {
+  const std::string path = object.substr(std::string("file:").size());
+  const std::string name = FileNamePayload(path);
+  auto call = [&](ContainerRequest r, std::string_view data = {}) {
+    r.fence = opts_.fence;
+    std::string payload = name;
+    payload.append(data);
+    return stale->Call(r, payload).status();
+  };
+  auto ask = [&](ContainerOp op, uint64_t first = 0, uint32_t count = 0) {
+    return replicas_.Read(object, key, FileReq(op, first, count), name);
+  };
+  ASSIGN_OR_RETURN(std::string exists, ask(ContainerOp::kFileExists));
+  Status gone = call(FileReq(ContainerOp::kFileDelete));
+  if (!gone.ok() && gone.code() != Code::kNotFound) return gone;
+  if (U64(exists) != 1) return Status::OK();  // deleted since: so it is on the stale one now
+  ASSIGN_OR_RETURN(std::string size, ask(ContainerOp::kFileSize));
+  ASSIGN_OR_RETURN(std::string ranges, ask(ContainerOp::kFileRanges));
+  RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileWrite, 0)));  // makes it, empty
+  for (size_t i = 0; i + 16 <= ranges.size(); i += 16) {
+    const uint64_t offset = internal::GetU64(ranges.data() + i), length = internal::GetU64(ranges.data() + i + 8);
+    for (uint64_t done = 0; done < length;) {
+      const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(length - done, kMaxPayloadBytes / 2));
+      ASSIGN_OR_RETURN(std::string data, ask(ContainerOp::kFileRead, offset + done, k));
+      if (data.size() != k) return Corruption("a node answered a read of " + path + " with the wrong length");
+      RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileWrite, offset + done), data));
+      done += k;
     }
-    if (IsFenced(s)) return s;  // this gateway lost the pool: not the replica's miss
-    last = s;
-    if (s.code() == Code::kNotFound && r.op == ContainerOp::kFileDelete) continue;
-    // Recorded before the call succeeds: no reader, here or after a crash,
-    // takes this replica's stale copy.
-    RETURN_IF_ERROR(misses_.Add("file:" + path, c->name()));
   }
-  if (ok > 0) return Status::OK();
-  return last.ok() ? IOError("no replica of " + path + " took " + ContainerOpName(r.op)) : last;
+  RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileTruncate, U64(size))));
+  return call(FileReq(ContainerOp::kFileSync));
 }
 
 StatusOr<std::unique_ptr<File>> RemoteEnv::OpenFile(const std::string& path, bool create) {
@@ -155,7 +160,7 @@ StatusOr<std::vector<std::string>> RemoteEnv::ListDir(const std::string& path) {
   std::set<std::string> names;
   int answered = 0;
   Status last;
-  for (auto& [n, c] : clients_) {
+  for (auto& [n, c] : replicas_.clients()) {
     auto out = c->Call(FileReq(ContainerOp::kFileList), FileNamePayload(prefix));
     if (!out.ok()) {
       last = out.status();

@@ -6,7 +6,8 @@
 //
 //  - Writes, truncates and punches go to every replica; a call succeeds when
 //    one took it, and the others are recorded (options.misses, durably) as
-//    having missed that file: no RemoteEnv reads from them again.
+//    having missed that file: no RemoteEnv reads from or writes to them again
+//    until Repair() has copied the file back to them (ReplicaSet).
 //  - Sync returns when every replica that took the writes has synced, or at
 //    least one has (the others then count as missing the file).
 //  - Reads go to the first replica that has not missed a change.
@@ -25,9 +26,7 @@
 #include <set>
 #include <string>
 
-#include "cluster/node_client.h"
-#include "cluster/remote_block_store.h"
-#include "cluster/ring.h"
+#include "cluster/replica_set.h"
 #include "vmstore/env.h"
 
 namespace vmstore::cluster {
@@ -50,19 +49,26 @@ class RemoteEnv final : public Env {
   int64_t NowNanos() override;
 
   // Replica calls for RemoteFile (remote_env.cc).
-  std::vector<NodeClient*> Owners(const std::string& path);
   // The first replica of `path` that has not missed a change and answers.
   StatusOr<std::string> ReadFrom(const std::string& path, ContainerRequest r);
   // Every replica; OK when one took it (the others marked as missing `path`).
   Status ToAll(const std::string& path, ContainerRequest r, std::string_view data);
   // Replicas (node names) that missed a change of a file, by file.
   std::map<std::string, std::set<std::string>> missed() const;
+  // Copies every file of the pool (under options' files, all of them) back
+  // to the replicas that missed a change of it and are reachable again, and
+  // clears their records. Safe while the engine writes.
+  RepairReport Repair();
 
  private:
-  const Ring ring_;
+  // Rebuilds `stale`'s copy of file `path` (miss record `object`, ring key `key`).
+  Status CopyFile(const std::string& object, uint64_t key, NodeClient* stale);
+
   const RemoteStoreOptions opts_;
-  std::map<std::string, std::unique_ptr<NodeClient>> clients_;  // by node name
-  MissSet misses_{opts_.misses};                                // objects "file:PATH"
+  ReplicaSet replicas_;  // objects "file:PATH"
 };
+
+// A file's key on the ring: its name's hash, as a 33-bit container number.
+uint64_t FileKey(const std::string& path);
 
 }  // namespace vmstore::cluster

@@ -11,6 +11,8 @@
 #include "cluster/remote_block_store.h"
 #include "cluster/remote_env.h"
 #include "cluster/writer_lock.h"
+#include "util/log.h"
+#include "util/periodic.h"
 
 namespace vmstore::gateway {
 namespace {
@@ -118,7 +120,15 @@ class ClusterBackend final : public backend::Backend {
         env_(std::move(env)),
         store_(std::move(store)) {}
   ~ClusterBackend() override { (void)Close(); }
-  void SetInner(std::unique_ptr<backend::Backend> inner) { inner_ = std::move(inner); }
+  // The opened pool; from now on replicas that missed changes are repaired
+  // in the background (every 2 s, while the lock is ours).
+  void SetInner(std::unique_ptr<backend::Backend> inner) {
+    inner_ = std::move(inner);
+    repairer_ = std::make_unique<Periodic>(std::chrono::seconds(2), [this] {
+      if (lock_->held()) RepairOnce();
+      return true;
+    });
+  }
 
   std::string type() const override { return "cluster"; }
   backend::Caps caps() const override { return inner_->caps(); }
@@ -159,6 +169,7 @@ class ClusterBackend final : public backend::Backend {
   Status Check(bool structure, CheckReport* report) override { return inner_->Check(structure, report); }
   Status Close() override {
     if (!inner_) return Status::OK();
+    repairer_.reset();
     // The pool's last checkpoint goes out while the lock is still ours.
     Status s = lock_->held() ? inner_->Close() : IOError("closed after losing the writer lock " + lock_->key());
     inner_.reset();
@@ -173,6 +184,23 @@ class ClusterBackend final : public backend::Backend {
   }
 
  private:
+  void RepairOnce() {
+    cluster::RepairReport files = env_->Repair(), blocks = store_->Repair();
+    const uint64_t left = files.left + blocks.left;
+    if (files.repaired + blocks.repaired > 0) {
+      logging::Info("repair", "copied back",
+                    {{"sr", lock_->key()},
+                     {"files", std::to_string(files.repaired)},
+                     {"containers", std::to_string(blocks.repaired)},
+                     {"left", std::to_string(left)}});
+    }
+    if (left > 0 && left != last_left_) {
+      const Status& why = files.first_error.ok() ? blocks.first_error : files.first_error;
+      logging::Warn("repair", "replicas still stale",
+                    {{"sr", lock_->key()}, {"left", std::to_string(left)}, {"first", why.ToString()}});
+    }
+    last_left_ = left;
+  }
   Status Held() const {
     if (lock_->held()) return Status::OK();
     return IOError("this gateway lost the SR's writer lock " + lock_->key() + "; nothing changed");
@@ -184,6 +212,8 @@ class ClusterBackend final : public backend::Backend {
   std::unique_ptr<cluster::RemoteEnv> env_;
   std::unique_ptr<cluster::RemoteBlockStore> store_;
   std::unique_ptr<backend::Backend> inner_;  // destroyed first (Close)
+  uint64_t last_left_ = 0;                   // the repairer thread's
+  std::unique_ptr<Periodic> repairer_;       // stopped before inner_ closes
 };
 
 }  // namespace

@@ -228,11 +228,12 @@ StatusOr<std::vector<SrFigures>> CollectSrFigures(Manager& m, Env* env) {
       if (fs.ok()) f.fs = *fs;  // an SR whose directory is gone shows as down below
     }
     // An SR that cannot be opened (its file system gone, zfs down) is down;
-    // the others are still reported.
-    auto b = m.SrBackend(sr.name);
+    // the others are still reported. A cluster SR another gateway serves is
+    // not taken from it (no engine figures here).
+    auto b = m.SrBackendForView(sr.name);
     if (!b.ok()) {
       f.error = b.status();
-    } else if ((*b)->caps().engine_stats) {
+    } else if (*b != nullptr && (*b)->caps().engine_stats) {
       auto st = (*b)->EngineStats();
       if (st.ok()) {
         f.stats = *st;

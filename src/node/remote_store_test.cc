@@ -11,9 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "cluster/remote_block_store.h"
 #include "cluster/remote_env.h"
+#include "cluster/replica_check.h"
 #include "engine/test_util.h"
 #include "node/container_server.h"
 #include "util/coding.h"
@@ -57,6 +59,19 @@ class Nodes {
   }
   std::vector<RingNode> ring() const { return ring_; }
   ContainerServer& server(int i) { return *servers_[i]; }
+  // A stopped node back on its port with the data it had (its process restarted).
+  void Restart(int i, const ContainerGeometry& g) {
+    const int port = servers_[i]->port();
+    servers_[i].reset();
+    ContainerServerOptions o;
+    o.name = "node" + std::to_string(i);
+    o.listen = "127.0.0.1:" + std::to_string(port);
+    o.geometry = g;
+    o.env = Env::Default();
+    o.files_dir = dirs_[i] + "/files";
+    servers_[i] = std::make_unique<ContainerServer>(stores_[i].get(), o);
+    EXPECT_OK(servers_[i]->Start());
+  }
   const std::string& dir(int i) const { return dirs_[i]; }
 
  private:
@@ -210,6 +225,96 @@ TEST(RemoteStoreTest, ANodeDownLeavesReadsAndWritesGoingDegraded) {
   for (auto& [c, missing] : degraded) {
     EXPECT_EQ(missing, std::set<std::string>{nodes.ring()[1].name}) << "container " << c;
   }
+}
+
+// What `cluster fsck` finds on the nodes of `nodes`, with `store`'s and `env`'s misses.
+cluster::ReplicaReport CheckNodes(Nodes& nodes, const ContainerGeometry& g, const Ring& ring,
+                                  const RemoteBlockStore& store, const cluster::RemoteEnv& env) {
+  std::vector<std::unique_ptr<cluster::NodeClient>> clients;
+  cluster::ReplicaCheckOptions o;
+  o.ring = &ring;
+  o.replicas = 2;
+  o.file_prefix = "/pools/";
+  for (const RingNode& n : ring.nodes()) {
+    clients.push_back(std::make_unique<cluster::NodeClient>(n.address, g, std::chrono::seconds(3), 1, n.name));
+    o.nodes[n.name] = clients.back().get();
+  }
+  for (auto& [k, names] : store.degraded()) o.misses["container:" + std::to_string(k)] = names;
+  for (auto& [path, names] : env.missed()) o.misses["file:" + path] = names;
+  return Unwrap(cluster::CheckReplicas(o));
+}
+
+std::string Describe(const cluster::ReplicaReport& r) {
+  std::string out;
+  for (auto* list : {&r.missing, &r.degraded, &r.damaged, &r.differ, &r.unreachable}) {
+    for (auto& e : *list) out += e + "\n";
+  }
+  return out;
+}
+
+// A node down while the pool is written misses changes of containers and
+// files; back up, Repair() copies them back (while the pool goes on being
+// written), the records go, and the check finds every copy whole and equal.
+TEST(RemoteStoreTest, AReplicaThatMissedChangesIsRepairedWhenItIsBack) {
+  const uint64_t seed = 31337;
+  SCOPED_TRACE("seed=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const ContainerGeometry g = Geometry(14, 256);
+  Nodes nodes(3, g);
+  const Ring ring(nodes.ring(), 1);
+  cluster::RemoteEnv env(ring, Remote(g));
+  RemoteBlockStore store(ring, Remote(g));
+  PoolOptions o = ClusterPoolOptions(nullptr, &store);
+  o.env = &env;
+  auto pool = Unwrap(Pool::Create("/pools/r", o));
+  Oracle oracle;
+  RandomOps(rng, pool.get(), &oracle, 150);
+  ASSERT_OK(pool->Checkpoint());
+  cluster::ReplicaReport before = CheckNodes(nodes, g, ring, store, env);
+  EXPECT_TRUE(before.clean()) << Describe(before);
+  EXPECT_GT(before.copies_verified, 0u);
+
+  nodes.server(1).Stop();
+  RandomOps(rng, pool.get(), &oracle, 200);
+  ASSERT_OK(pool->Flush());
+  ASSERT_OK(pool->Checkpoint());
+  ASSERT_FALSE(store.degraded().empty());
+  ASSERT_FALSE(env.missed().empty());  // the logs and superblock changed too
+  cluster::RepairReport down = store.Repair();
+  EXPECT_EQ(down.repaired, 0u);  // it is still down: nothing to do yet
+  EXPECT_GT(down.left, 0u);
+
+  nodes.Restart(1, g);
+  cluster::ReplicaReport stale = CheckNodes(nodes, g, ring, store, env);
+  EXPECT_FALSE(stale.clean());
+  EXPECT_FALSE(stale.degraded.empty());
+  // Repair with writes going on (each container's writes wait for its copy).
+  std::thread writer([&] { RandomOps(rng, pool.get(), &oracle, 100); });
+  cluster::RepairReport blocks = store.Repair();
+  cluster::RepairReport files = env.Repair();
+  writer.join();
+  EXPECT_EQ(blocks.left, 0u) << blocks.first_error.ToString();
+  EXPECT_EQ(files.left, 0u) << files.first_error.ToString();
+  EXPECT_GT(blocks.repaired, 0u);
+  EXPECT_GT(files.repaired, 0u);
+  EXPECT_TRUE(store.degraded().empty());
+  EXPECT_TRUE(env.missed().empty());
+  ASSERT_OK(pool->Flush());
+  ASSERT_OK(pool->Checkpoint());
+  cluster::ReplicaReport after = CheckNodes(nodes, g, ring, store, env);
+  EXPECT_TRUE(after.clean()) << Describe(after);
+  // The repaired node serves alone where it must: the others down in turn.
+  for (int other : {0, 2}) {
+    SCOPED_TRACE("node " + std::to_string(other) + " down");
+    nodes.server(other).Stop();
+    ASSERT_OK(pool->Close());
+    pool = Unwrap(Pool::Open("/pools/r", o));
+    EXPECT_EQ(CompareAll(*pool, oracle), "");
+    nodes.Restart(other, g);  // it missed what the reopen wrote: repaired too
+    EXPECT_EQ(store.Repair().left + env.Repair().left, 0u);
+  }
+  cluster::ReplicaReport last = CheckNodes(nodes, g, ring, store, env);
+  EXPECT_TRUE(last.clean()) << Describe(last);
 }
 
 // A gateway that lost its pool's writer lock (paused past its lease, say)

@@ -144,6 +144,10 @@ RunReport PolicyRunner::RunDue(int64_t now_ns) {
     }
     // A VM without disks has nothing to snapshot yet (not an error each tick).
     if (policy->schedules.empty() || vm.disks.empty()) continue;
+    // In a cluster a VM's policy runs on the gateway that holds its SRs (the
+    // others see its space as unknown); taking them here would take the VM
+    // from the gateway serving it.
+    if (std::any_of(vm.disks.begin(), vm.disks.end(), [](const DiskInfo& d) { return !d.space_known; })) continue;
     auto snaps = m_->ListSnapshots(vm.name, false);
     if (!snaps.ok()) {
       r.errors.push_back(vm.name + ": " + snaps.status().ToString());

@@ -130,8 +130,9 @@ class PosixEnv final : public Env {
   bool FileExists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
 
   Status DeleteFile(const std::string& path) override {
-    if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "unlink " + path);
-    return Status::OK();
+    if (::unlink(path.c_str()) == 0) return Status::OK();
+    if (errno == ENOENT) return NotFound("no such file: " + path);  // as MemEnv
+    return ErrnoStatus(errno, "unlink " + path);
   }
 
   Status CreateDir(const std::string& path) override {

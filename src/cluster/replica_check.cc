@@ -1,0 +1,189 @@
+#include "cluster/replica_check.h"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "cluster/remote_env.h"
+#include "util/coding.h"
+
+namespace vmstore::cluster {
+namespace {
+
+constexpr uint32_t kRunUnits = 128;  // 512 KiB reads
+constexpr size_t kUnit = 4096;
+
+std::vector<uint64_t> U64s(const std::string& s) {
+  std::vector<uint64_t> v(s.size() / 8);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = internal::GetU64(s.data() + i * 8);
+  return v;
+}
+
+std::string U64Bytes(uint64_t x) {
+  std::string s(8, '\0');
+  internal::PutU64(s.data(), x);
+  return s;
+}
+
+// One replica's copy, read whole: a digest of what it holds, or why not.
+struct Copy {
+  Status error;
+  uint64_t digest = 0;
+  uint64_t bytes = 0;
+};
+
+// A container: its allocated ranges and every unit's sum (the node verifies
+// each unit against its sum as it reads it).
+Copy ReadContainer(NodeClient* c, uint64_t k) {
+  Copy out;
+  auto ranges = c->Call(MakeRequest(ContainerOp::kAllocatedUnits, k, 0, 0));
+  if (!ranges.ok()) return {ranges.status()};
+  std::string acc = *ranges;
+  const std::vector<uint64_t> v = U64s(*ranges);
+  for (size_t i = 0; i + 1 < v.size(); i += 2) {
+    for (uint64_t first = v[i]; first < v[i + 1];) {
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kRunUnits, v[i + 1] - first));
+      auto data = c->Call(MakeRequest(ContainerOp::kReadUnits, k, first, n));
+      if (!data.ok()) return {data.status()};
+      auto sums = c->Call(MakeRequest(ContainerOp::kReadSums, k, first, n));
+      if (!sums.ok()) return {sums.status()};
+      if (data->size() != n * kUnit || sums->size() != n * 8u) return {Corruption("answered with the wrong length")};
+      acc += *sums;
+      out.bytes += data->size();
+      first += n;
+    }
+  }
+  out.digest = internal::Hash64(acc.data(), acc.size());
+  return out;
+}
+
+// A pool file: its size, data ranges and bytes.
+Copy ReadFile(NodeClient* c, const std::string& path) {
+  Copy out;
+  const std::string name = FileNamePayload(path);
+  // File requests carry a punch's length where containers carry their number.
+  auto size = c->Call(MakeRequest(ContainerOp::kFileSize, 0, 0, 0), name);
+  if (!size.ok()) return {size.status()};
+  auto ranges = c->Call(MakeRequest(ContainerOp::kFileRanges, 0, 0, 0), name);
+  if (!ranges.ok()) return {ranges.status()};
+  std::string acc = *size + *ranges;
+  const std::vector<uint64_t> v = U64s(*ranges);
+  for (size_t i = 0; i + 1 < v.size(); i += 2) {
+    for (uint64_t done = 0; done < v[i + 1];) {
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(v[i + 1] - done, kMaxPayloadBytes / 2));
+      auto data = c->Call(MakeRequest(ContainerOp::kFileRead, 0, v[i] + done, n), name);
+      if (!data.ok()) return {data.status()};
+      if (data->size() != n) return {Corruption("answered with the wrong length")};
+      acc += U64Bytes(internal::Hash64(data->data(), data->size()));
+      out.bytes += n;
+      done += n;
+    }
+  }
+  out.digest = internal::Hash64(acc.data(), acc.size());
+  return out;
+}
+
+// An object as found on the nodes.
+struct Found {
+  std::vector<const RingNode*> owners;
+  std::set<std::string> holders;
+  std::function<Copy(NodeClient*)> read;
+};
+
+}  // namespace
+
+StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& o) {
+  if (o.ring == nullptr) return InvalidArgument("no ring to check against");
+  ReplicaReport r;
+  std::map<std::string, Found> objects;  // by miss-record name
+  std::set<std::string> down;
+  for (auto& [name, c] : o.nodes) {
+    auto list = c->Call(MakeRequest(ContainerOp::kList, 0, 0, 0));
+    auto files = c->Call(MakeRequest(ContainerOp::kFileList, 0, 0, 0), FileNamePayload(o.file_prefix));
+    if (!list.ok() || !files.ok()) {
+      down.insert(name);
+      r.unreachable.push_back(name + ": " + (list.ok() ? files.status() : list.status()).ToString());
+      continue;
+    }
+    for (uint64_t k : U64s(*list)) {
+      Found& f = objects["container:" + std::to_string(k)];
+      if (!f.read) {
+        f.owners = o.ring->Place(k, o.replicas);
+        f.read = [k](NodeClient* n) { return ReadContainer(n, k); };
+      }
+      f.holders.insert(name);
+    }
+    for (size_t i = 0; i + 4 <= files->size();) {
+      const uint32_t len = internal::GetBe32(files->data() + i);
+      if (i + 4 + len > files->size()) return Corruption("node " + name + " sent a damaged file list");
+      const std::string path = files->substr(i + 4, len);
+      i += 4 + len;
+      Found& f = objects["file:" + path];
+      if (!f.read) {
+        f.owners = o.ring->Place(FileKey(path), o.replicas);
+        f.read = [path](NodeClient* n) { return ReadFile(n, path); };
+      }
+      f.holders.insert(name);
+    }
+  }
+  // Records of objects no node holds (deleted since; the stale replica was down).
+  for (auto& [object, nodes] : o.misses) {
+    if (objects.count(object)) continue;
+    for (const std::string& n : nodes) {
+      r.degraded.push_back(object + " on " + n + " (missed a change; waiting for its gateway's repair)");
+    }
+  }
+
+  std::map<std::string, std::vector<std::string>> suspects;  // object -> nodes whose copies disagreed
+  for (auto& [object, f] : objects) {
+    (object.rfind("file:", 0) == 0 ? r.files : r.containers)++;
+    auto m = o.misses.find(object);
+    const std::set<std::string> stale = m == o.misses.end() ? std::set<std::string>{} : m->second;
+    std::set<std::string> owner_names;
+    for (const RingNode* n : f.owners) owner_names.insert(n->name);
+    for (const std::string& h : f.holders) {
+      if (!owner_names.count(h)) r.strays.push_back(object + " on " + h + " (the ring does not place it there)");
+    }
+    std::map<uint64_t, std::vector<std::string>> by_digest;
+    for (const RingNode* n : f.owners) {
+      if (stale.count(n->name)) {
+        r.degraded.push_back(object + " on " + n->name + " (missed a change; waiting for its gateway's repair)");
+        continue;
+      }
+      if (down.count(n->name)) continue;  // reported as unreachable
+      if (!f.holders.count(n->name)) {
+        r.missing.push_back(object + " has no copy on " + n->name + ", which the ring names");
+        continue;
+      }
+      Copy c = f.read(o.nodes.at(n->name));
+      if (!c.error.ok()) {
+        r.damaged.push_back(object + " on " + n->name + ": " + c.error.ToString());
+        continue;
+      }
+      ++r.copies_verified;
+      r.bytes_verified += c.bytes;
+      by_digest[c.digest].push_back(n->name);
+    }
+    if (by_digest.size() > 1) {
+      for (auto& [d, names] : by_digest) suspects[object].insert(suspects[object].end(), names.begin(), names.end());
+    }
+  }
+  if (!suspects.empty()) {
+    // A gateway may have been between replicas: look once more.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    for (auto& [object, names] : suspects) {
+      std::set<uint64_t> digests;
+      std::string detail;
+      for (const std::string& n : names) {
+        Copy c = objects[object].read(o.nodes.at(n));
+        digests.insert(c.error.ok() ? c.digest : 0);
+        detail += (detail.empty() ? "" : ", ") + n;
+      }
+      if (digests.size() > 1) r.differ.push_back(object + ": the copies on " + detail + " differ");
+    }
+  }
+  return r;
+}
+
+}  // namespace vmstore::cluster

@@ -1,0 +1,55 @@
+// CheckReplicas: what `vmstore cluster fsck` checks on the storage nodes,
+// read-only, while gateways go on serving. For every container and pool file
+// that any node holds:
+//
+//  - each of the R owners the ring names holds a copy; a copy missing where
+//    the ring wants one is *missing*, unless a miss record says that replica
+//    is waiting for repair (then it is *degraded*);
+//  - every copy that is not on record as stale is read whole: the node checks
+//    each container unit against its sum as it reads (a bad one is *damaged*),
+//    and the copies must agree (units, sums; a file's bytes), else they
+//    *differ* - checked twice, a second apart, so a write in flight from a
+//    gateway is not taken for damage;
+//  - a copy on a node the ring does not name is a *stray* (space to free, not
+//    damage).
+//
+// Errors: Status for a failure of the check itself; what it finds goes in the
+// report. Thread-safety: a function; the clients are used concurrently safely.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/node_client.h"
+#include "cluster/ring.h"
+
+namespace vmstore::cluster {
+
+struct ReplicaCheckOptions {
+  const Ring* ring = nullptr;
+  int replicas = 2;
+  // Every node of the ring, by name (borrowed).
+  std::map<std::string, NodeClient*> nodes;
+  // The pool files checked: those whose names start so (a gateway's pools
+  // keep theirs under "pool-N/").
+  std::string file_prefix = "pool-";
+  // Miss records: object ("container:N", "file:PATH") -> nodes that missed it.
+  std::map<std::string, std::set<std::string>> misses;
+};
+
+struct ReplicaReport {
+  uint64_t containers = 0, files = 0;
+  uint64_t copies_verified = 0, bytes_verified = 0;
+  std::vector<std::string> missing, degraded, damaged, differ, strays, unreachable;
+  // No copy short of R, none bad, every node answered (strays are not damage).
+  bool clean() const {
+    return missing.empty() && degraded.empty() && damaged.empty() && differ.empty() && unreachable.empty();
+  }
+};
+
+StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& options);
+
+}  // namespace vmstore::cluster

@@ -1,0 +1,120 @@
+#include "cluster/replica_set.h"
+
+#include <algorithm>
+
+#include "util/coding.h"
+
+namespace vmstore::cluster {
+
+bool IsFenced(const Status& s) { return s.code() == Code::kFailedPrecondition && s.message().rfind("fenced:", 0) == 0; }
+
+ReplicaSet::ReplicaSet(const Ring& ring, const RemoteStoreOptions& options)
+    : ring_(ring), replicas_(options.replicas), fence_(options.fence), misses_(options.misses) {
+  for (const RingNode& n : ring_.nodes()) {
+    clients_[n.name] =
+        std::make_unique<NodeClient>(n.address, options.cluster, options.timeout, options.connections_per_node, n.name);
+  }
+}
+
+std::vector<NodeClient*> ReplicaSet::Owners(uint64_t key) const {
+  std::vector<NodeClient*> out;
+  for (const RingNode* n : ring_.Place(key, replicas_)) out.push_back(clients_.at(n->name).get());
+  return out;
+}
+
+SharedMutex& ReplicaSet::Stripe(const std::string& object) {
+  return stripes_[internal::Hash64(object.data(), object.size()) % kStripes];
+}
+
+StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, const ContainerRequest& r,
+                                       std::string_view payload) {
+  const std::set<std::string> stale = misses_.Nodes(object);
+  Status first_error;
+  for (NodeClient* c : Owners(key)) {
+    if (stale.count(c->name())) continue;  // it missed a change: its copy may be old
+    ++round_trips_;
+    auto out = c->Call(r, payload);
+    if (out.ok()) return out;
+    // A damaged replica (or one that answers "no such thing") is worth more
+    // in the report than an unreachable one.
+    if (first_error.ok() || out.status().code() != Code::kIOError) first_error = out.status();
+  }
+  if (first_error.ok()) return IOError("no replica of " + object + " to read from");
+  return first_error;
+}
+
+Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
+                          const std::function<void(NodeClient*)>& took) {
+  r.fence = fence_;
+  vmstore::ReaderLock l(&Stripe(object));  // no repair of the object meanwhile
+  const std::set<std::string> stale = misses_.Nodes(object);
+  int ok = 0;
+  Status last;
+  std::vector<NodeClient*> failed;
+  for (NodeClient* c : Owners(key)) {
+    if (stale.count(c->name())) continue;  // it stays out until repaired
+    ++round_trips_;
+    Status s = c->Call(r, payload).status();
+    if (s.ok()) {
+      ++ok;
+      if (took) took(c);
+      continue;
+    }
+    if (IsFenced(s)) return s;  // this gateway lost the pool: not the replica's miss
+    last = s;
+    if (s.code() == Code::kNotFound && r.op == ContainerOp::kFileDelete) continue;  // nothing there to delete
+    failed.push_back(c);
+  }
+  if (ok == 0) {
+    // Nobody took it: the change fails and no replica is behind another (a
+    // failed change is one the caller must not count on), so none is marked:
+    // marking them would leave the object with no good copy at all.
+    return last.ok() ? IOError("no replica of " + object + " took " + ContainerOpName(r.op)) : last;
+  }
+  // Recorded before the call succeeds: no reader, here or after a crash,
+  // takes a stale copy of a replica that missed it.
+  for (NodeClient* c : failed) RETURN_IF_ERROR(misses_.Add(object, c->name()));
+  return Status::OK();
+}
+
+RepairReport ReplicaSet::Repair(const std::string& kind,
+                                const std::function<bool(const std::string&, uint64_t*)>& key_of, const CopyFn& copy) {
+  RepairReport report;
+  auto leave = [&](Status why) {
+    ++report.left;
+    if (report.first_error.ok()) report.first_error = std::move(why);
+  };
+  for (auto& [name, nodes] : misses_.OfKind(kind)) {
+    uint64_t key = 0;
+    if (!key_of(name, &key)) continue;
+    const std::string object = kind + name;
+    const std::vector<NodeClient*> owners = Owners(key);
+    for (const std::string& stale_name : nodes) {
+      NodeClient* stale = nullptr;
+      for (NodeClient* c : owners) {
+        if (c->name() == stale_name) stale = c;
+      }
+      if (stale == nullptr) {
+        leave(FailedPrecondition("node " + stale_name + " no longer holds " + object + " on the ring"));
+        continue;
+      }
+      vmstore::WriterLock l(&Stripe(object));  // no change of the object while it is copied
+      const std::set<std::string> missed = misses_.Nodes(object);
+      if (!missed.count(stale_name)) continue;  // cleared meanwhile
+      if (std::all_of(owners.begin(), owners.end(), [&](NodeClient* c) { return missed.count(c->name()) > 0; })) {
+        leave(Corruption("every replica of " + object + " missed a change; none to copy from"));
+        continue;
+      }
+      Status s = copy(object, key, stale);
+      if (s.ok()) s = misses_.Remove(object, stale_name);
+      if (s.ok()) {
+        ++report.repaired;
+      } else {
+        leave(s.WithContext("repairing " + object + " on node " + stale_name));
+      }
+    }
+  }
+  return report;
+}
+
+}  // namespace vmstore::cluster

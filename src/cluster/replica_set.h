@@ -1,0 +1,115 @@
+// ReplicaSet: how a gateway's pool talks to the replicas of its objects - a
+// pool file ("file:PATH") or a container ("container:N", the cluster's
+// number) - for RemoteEnv and RemoteBlockStore alike:
+//
+//  - Read() asks the object's owners in ring order, skipping any replica on
+//    record as having missed a change (its copy may be old), and returns the
+//    first good answer; a damaged replica's error outranks an unreachable one's.
+//  - Change() sends a change to every owner that has not missed one; when
+//    one took it, each replica that failed is recorded as missing the object
+//    (durably, before Change returns) and left out until repaired. When none
+//    took it the change fails and nothing is recorded (no replica is behind
+//    another; marking them all would leave no good copy).
+//    A node's refusal because a newer holder of the pool's lock wrote
+//    ("fenced:") is returned at once and is not a miss.
+//  - Repair() brings one missed replica back: under the object's exclusive
+//    stripe lock (changes hold it shared) the caller's `copy` rebuilds it
+//    from a good replica, then the miss record is cleared.
+//
+// Thread-safety: thread-safe. Ownership: owns a client per ring node.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/miss_log.h"
+#include "cluster/node_client.h"
+#include "cluster/ring.h"
+#include "util/shared_mutex.h"
+
+namespace vmstore::cluster {
+
+struct RemoteStoreOptions {
+  // The cluster's uuid (every container's header carries it, whichever pool
+  // wrote it) and units per container; Attach refuses a pool of another size.
+  ContainerGeometry cluster;
+  int replicas = 2;
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);
+  int connections_per_node = 4;
+  // The pool's share of the cluster's container space: the engine's
+  // container c is the cluster's container_base + c, and List() shows only
+  // [container_base, container_base + container_span). 0 spans: everything
+  // (one pool alone on the nodes, as in tests).
+  uint64_t container_base = 0;
+  uint64_t container_span = 0;
+  // Where misses are recorded durably (docs: miss_log.h); nullptr: in memory
+  // only (a single process's tests).
+  std::shared_ptr<MissLog> misses;
+  // The pool writer lock's fence, carried by every call; nodes refuse changes
+  // carrying a smaller fence than one they have seen for the pool. 0: none.
+  uint64_t fence = 0;
+};
+
+// Whether a node refused a call because a newer holder of the pool's writer
+// lock wrote since (the caller has lost the pool).
+bool IsFenced(const Status& s);
+
+// What one repair pass did.
+struct RepairReport {
+  uint64_t repaired = 0;  // (object, replica) pairs brought back and cleared
+  uint64_t left = 0;      // still missed (replica unreachable, no good copy, ...)
+  Status first_error;     // why the first one left was left
+};
+
+class ReplicaSet {
+ public:
+  ReplicaSet(const Ring& ring, const RemoteStoreOptions& options);
+
+  // The owners of ring key `key`, primary first.
+  std::vector<NodeClient*> Owners(uint64_t key) const;
+  // Every node's client, by name.
+  const std::map<std::string, std::unique_ptr<NodeClient>>& clients() const { return clients_; }
+
+  StatusOr<std::string> Read(const std::string& object, uint64_t key, const ContainerRequest& r,
+                             std::string_view payload = {});
+  // `took` (may be empty) is told each replica that took the change.
+  Status Change(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
+                const std::function<void(NodeClient*)>& took = {});
+
+  // For each missed replica of an object whose name starts with `kind` and
+  // that is still an owner, while another replica has a good copy:
+  // copy(object, key, stale) rebuilds the stale one (reading with Read(),
+  // which skips it, and writing to it directly - not with Change(), whose
+  // lock Repair holds), then the record is cleared. `key_of` gives an
+  // object's ring key from the rest of its name (false: not this store's,
+  // skipped).
+  using CopyFn = std::function<Status(const std::string& object, uint64_t key, NodeClient* stale)>;
+  RepairReport Repair(const std::string& kind, const std::function<bool(const std::string&, uint64_t*)>& key_of,
+                      const CopyFn& copy);
+
+  MissSet& misses() { return misses_; }
+  const MissSet& misses() const { return misses_; }
+  uint64_t round_trips() const { return round_trips_.load(); }
+  uint64_t fence() const { return fence_; }
+
+ private:
+  SharedMutex& Stripe(const std::string& object);
+
+  const Ring ring_;
+  const int replicas_;
+  const uint64_t fence_;
+  std::map<std::string, std::unique_ptr<NodeClient>> clients_;
+  MissSet misses_;
+  std::atomic<uint64_t> round_trips_{0};
+  static constexpr size_t kStripes = 64;
+  SharedMutex stripes_[kStripes];
+};
+
+}  // namespace vmstore::cluster
