@@ -78,6 +78,29 @@ cleanup_tmp_mount() {
   cleanup_tmp
 }
 
+# The store the black-box suites run against: a pool directory, or with
+# VMSTORE_TEST_STORE=cluster a cluster - a real etcd and three storage nodes
+# on loopback (R = 2), commands with --etcd through VMSTORE_ETCD, and
+# `vmstore serve` a gateway whose directory is VMSTORE_GATEWAY_DIR. Call after
+# use_tmp; sets $store_kind.
+init_store() {
+  store_kind=${VMSTORE_TEST_STORE:-pool}
+  if [[ $store_kind == cluster ]]; then
+    require_tools etcd curl
+    source "$(dirname "${BASH_SOURCE[0]}")/cluster_lib.sh"
+    trap 'kill_server; cleanup_cluster' EXIT
+    start_etcd etcd
+    "$bin" cluster init --etcd "$etcd_url" --replicas 2 >/dev/null || { echo "FAIL: cluster init"; exit 1; }
+    local n
+    for n in n1 n2 n3; do start_node "$n"; done
+    export VMSTORE_ETCD=$etcd_url VMSTORE_GATEWAY_DIR=$tmp/gateway
+    echo "store: a cluster (etcd $etcd_url, 3 nodes, R = 2)"
+  else
+    export VMSTORE_POOL=$tmp/pool
+    "$bin" init >/dev/null
+  fi
+}
+
 # A scratch directory in $tmp, removed (and any server stopped) at exit.
 use_tmp() {
   tmp=$(mktemp -d)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Black-box tests of `vmstore serve` with the real NBD clients from Debian's
 # packages: qemu-img, qemu-io, nbdinfo, nbdcopy, fio. Usage: nbd_test.sh PATH_TO_VMSTORE
+# With VMSTORE_TEST_STORE=cluster the same clients run against a cluster
+# gateway (etcd and three storage nodes; lib.sh's init_store).
 # A missing client fails the test under CI=true and skips it (loudly) outside CI.
 set -u
 bin=${1:?usage: nbd_test.sh VMSTORE_BINARY}
@@ -9,8 +11,7 @@ source "$(dirname "$0")/lib.sh"
 require_tools qemu-img qemu-io nbdinfo nbdcopy fio openssl
 use_tmp
 
-export VMSTORE_POOL=$tmp/pool
-"$bin" init >/dev/null
+init_store
 "$bin" vm create web >/dev/null
 "$bin" disk create web root --size 256M >/dev/null
 "$bin" disk create web data --size 64M >/dev/null
@@ -127,122 +128,131 @@ check "--tls=on serves TLS" 0 "newstyle-fixed with TLS" -- \
   nbdinfo "nbds://alice@127.0.0.1:$port/web/data?tls-psk-file=$tmp/psk/keys.psk"
 stop_server
 
-# File-backed SR types, on real file systems: reflink on XFS (reflink=1) and
-# on btrfs, btrfs subvolumes (each on a loop device), and zfs on a zfs-fuse
-# pool in a file. The same exports, served from the image files.
-loops=()
-zpool_name=""
-cleanup_fs() {
-  # zfs-fuse calls a pool busy for a while after its files are closed.
-  if [[ -n $zpool_name ]]; then
-    for _ in $(seq 100); do zpool destroy -f "$zpool_name" 2>/dev/null && break; sleep 0.1; done
-  fi
-  for m in "${loops[@]}"; do umount "$m" 2>/dev/null; done
-}
-trap 'cleanup_fs; cleanup_tmp' EXIT
-missing_fs() {
-  if [[ ${CI:-} == true ]]; then
-    fail=$((fail + 1))
-    echo "FAIL: $1"
-  else
-    echo "SKIP: $1 (this fails under CI=true)"
-  fi
-}
-vms=()  # one VM per SR, named after it
-for fs in xfs btrfs; do
-  mkfs=(mkfs.xfs -q -f -m reflink=1)
-  [[ $fs == btrfs ]] && mkfs=(mkfs.btrfs -q -f)
-  truncate -s 512M "$tmp/$fs.img"
-  mkdir -p "$tmp/$fs"
-  if ! "${mkfs[@]}" "$tmp/$fs.img" >/dev/null 2>&1 || ! mount -o loop "$tmp/$fs.img" "$tmp/$fs"; then
-    missing_fs "cannot make and mount $fs on a loop device"
-    continue
-  fi
-  loops+=("$tmp/$fs")
-  check "reflink SR on $fs" 0 "created SR r$fs \\(reflink\\)" -- "$bin" sr create "r$fs" --type reflink --path "$tmp/$fs/sr"
-  vms+=("r$fs")
-done
-if [[ -d $tmp/btrfs/sr ]]; then
-  check "btrfs SR" 0 "created SR bbtrfs \\(btrfs\\)" -- "$bin" sr create bbtrfs --type btrfs --path "$tmp/btrfs/bsr"
-  vms+=(bbtrfs)
-  check "sr show lists what an SR type can do" 0 "can       clone rollback_keeping_newer trim" -- "$bin" sr show bbtrfs
-fi
-if [[ -d $tmp/xfs/sr ]]; then
-  check "a btrfs SR elsewhere than on btrfs is refused" 1 "is on xfs, not btrfs" -- \
-    "$bin" sr create bxfs --type btrfs --path "$tmp/xfs/bsr"
-fi
-zpool list >/dev/null 2>&1 || { zfs-fuse --no-kstat-mount >/dev/null 2>&1; for _ in $(seq 50); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done; }
-zpool_name="vmsnbd$$"
-truncate -s 512M "$tmp/zpool.img"
-if zpool create -m "$tmp/zfs" "$zpool_name" "$tmp/zpool.img" >/dev/null 2>&1 && zfs create "$zpool_name/sr"; then
-  check "zfs SR on a zfs-fuse pool" 0 "created SR zfs1 \\(zfs\\)" -- "$bin" sr create zfs1 --type zfs --dataset "$zpool_name/sr"
-  vms+=(zfs1)
-  check "sr show: zfs cannot roll back past newer snapshots" 0 "cannot    .*rollback_keeping_newer" -- "$bin" sr show zfs1
-  check "a zfs SR needs --dataset" 1 "a zfs SR needs --dataset" -- "$bin" sr create z2 --type zfs
-  check "a zfs SR on a dataset that does not exist is refused" 1 "ZFS dataset '$zpool_name/nope' does not exist" -- \
-    "$bin" sr create z2 --type zfs --dataset "$zpool_name/nope"
-  check "a zfs SR on a dataset that holds one already is refused" 1 "already holds a zfs SR" -- \
-    "$bin" sr create z2 --type zfs --dataset "$zpool_name/sr"
+if [[ $store_kind == cluster ]]; then
+  # A cluster's SRs are all of type cluster (their data on the nodes); the
+  # file-backed types are a pool directory's.
+  check "a file-backed SR is refused in a cluster" 1 "the SRs of a cluster are of type cluster" -- \
+    "$bin" sr create local --type reflink --path "$tmp/r"
+  check "fsck without a gateway checks the cluster's pools" 0 "^clean$" -- "$bin" fsck
+  check "and their copies on the nodes" 0 "^clean$" -- "$bin" cluster fsck
 else
+  # File-backed SR types, on real file systems: reflink on XFS (reflink=1) and
+  # on btrfs, btrfs subvolumes (each on a loop device), and zfs on a zfs-fuse
+  # pool in a file. The same exports, served from the image files.
+  loops=()
   zpool_name=""
-  missing_fs "cannot make a zfs-fuse pool (zfs-fuse daemon, /dev/fuse)"
-fi
-for sr in "${vms[@]}"; do
-  "$bin" vm create "v$sr" >/dev/null
-  "$bin" disk create "v$sr" root --size 64M --sr "$sr" >/dev/null
-done
-check "a reflink SR on a file system without reflinks is refused" 1 "is on .*, which cannot share extents" -- \
-  "$bin" sr create rext4 --type reflink --path "$tmp/noreflink"
-start_server
-for sr in "${vms[@]}"; do
-  v=v$sr
-  check "qemu-img convert into a disk on SR $sr" 0 "" -- qemu-img convert -n -f qcow2 -O raw "$tmp/small.qcow2" "$url/$v/root"
-  check "qemu-img compare out of SR $sr" 0 "Images are identical" -- qemu-img compare -f qcow2 -F raw "$tmp/small.qcow2" "$url/$v/root"
-  check "snapshot on SR $sr" 0 "created snapshot $v@s_" -- "$bin" snapshot create "$v" s
-  qemu-io -f raw -c "write -P 0x99 1M 1M" "$url/$v/root" >/dev/null
-  sfull=$("$bin" --json snapshot list "$v" | jq -r '.[0].full_name')
-  check "the snapshot export on SR $sr keeps the old data" 0 "Images are identical" -- \
-    qemu-img compare -f qcow2 -F raw "$tmp/small.qcow2" "$url/$v/root@$sfull"
-  check "nbdcopy reads the snapshot on SR $sr" 0 "^ok$" -- bash -c \
-    "nbdcopy '$url/$v/root@$sfull' '$tmp/$sr.raw' && qemu-img compare -f raw -F qcow2 '$tmp/$sr.raw' '$tmp/small.qcow2' >/dev/null && echo ok"
-  if [[ $sr != zfs1 ]]; then
-    check "the allocation map on SR $sr" 0 "hole" -- nbdinfo --map "$url/$v/root@$sfull"
+  cleanup_fs() {
+    # zfs-fuse calls a pool busy for a while after its files are closed.
+    if [[ -n $zpool_name ]]; then
+      for _ in $(seq 100); do zpool destroy -f "$zpool_name" 2>/dev/null && break; sleep 0.1; done
+    fi
+    for m in "${loops[@]}"; do umount "$m" 2>/dev/null; done
+  }
+  trap 'cleanup_fs; cleanup_tmp' EXIT
+  missing_fs() {
+    if [[ ${CI:-} == true ]]; then
+      fail=$((fail + 1))
+      echo "FAIL: $1"
+    else
+      echo "SKIP: $1 (this fails under CI=true)"
+    fi
+  }
+  vms=()  # one VM per SR, named after it
+  for fs in xfs btrfs; do
+    mkfs=(mkfs.xfs -q -f -m reflink=1)
+    [[ $fs == btrfs ]] && mkfs=(mkfs.btrfs -q -f)
+    truncate -s 512M "$tmp/$fs.img"
+    mkdir -p "$tmp/$fs"
+    if ! "${mkfs[@]}" "$tmp/$fs.img" >/dev/null 2>&1 || ! mount -o loop "$tmp/$fs.img" "$tmp/$fs"; then
+      missing_fs "cannot make and mount $fs on a loop device"
+      continue
+    fi
+    loops+=("$tmp/$fs")
+    check "reflink SR on $fs" 0 "created SR r$fs \\(reflink\\)" -- "$bin" sr create "r$fs" --type reflink --path "$tmp/$fs/sr"
+    vms+=("r$fs")
+  done
+  if [[ -d $tmp/btrfs/sr ]]; then
+    check "btrfs SR" 0 "created SR bbtrfs \\(btrfs\\)" -- "$bin" sr create bbtrfs --type btrfs --path "$tmp/btrfs/bsr"
+    vms+=(bbtrfs)
+    check "sr show lists what an SR type can do" 0 "can       clone rollback_keeping_newer trim" -- "$bin" sr show bbtrfs
   fi
-  check "a clone on SR $sr" 0 "cloned" -- "$bin" vm clone "$v@$sfull" "c$sr"
-  check "the clone on SR $sr has the snapshot's data" 0 "Images are identical" -- \
-    qemu-img compare -f qcow2 -F raw "$tmp/small.qcow2" "$url/c$sr/root"
-done
-if [[ -n $zpool_name ]]; then
-  "$bin" snapshot create vzfs1 later >/dev/null
-  check "zfs: a rollback past a newer snapshot is refused, naming it" 1 \
-    "cannot roll back past newer snapshots without destroying them; newer: vzfs1@later_" -- \
-    "$bin" snapshot rollback "vzfs1@$sfull" --force
-  check "zfs: the refused rollback changed nothing" 0 "^read 1048576/1048576 bytes" -- bash -c \
-    "out=\$(qemu-io -f raw -c 'read -P 0x99 1M 1M' '$url/vzfs1/root' 2>&1); grep -q 'verification failed' <<<\"\$out\" || echo \"\$out\""
-  "$bin" snapshot delete "vzfs1@$("$bin" --json snapshot list vzfs1 | jq -r '.[] | select(.name=="later") | .full_name')" >/dev/null
-  check "zfs: with the newer snapshot gone the rollback works" 0 "rolled back" -- \
-    "$bin" snapshot rollback "vzfs1@$sfull" --force
-  check "zfs: the disk has the snapshot's data again" 0 "Images are identical" -- \
-    qemu-img compare -f qcow2 -F raw "$tmp/small.qcow2" "$url/vzfs1/root"
-  check "zfs: deleting the snapshot its clone needs is deferred" 0 "kept by: czfs1" -- \
-    "$bin" snapshot delete "vzfs1@$sfull"
-fi
-stop_server
-# Offline fsck runs each SR's own check, file-backed SRs included.
-if [[ ${#vms[@]} -gt 0 ]]; then
-  check "offline fsck with file-backed SRs" 0 "^clean$" -- "$bin" fsck
-fi
-if [[ -d $tmp/xfs/sr ]]; then
-  snapfile=$(ls "$tmp"/xfs/sr/s*.img | head -1)
-  chmod 644 "$snapfile"
-  check "fsck finds a writable snapshot file" 2 "is a snapshot but writable \\(mode 644\\)" -- "$bin" fsck
-  chmod 444 "$snapfile"
-fi
-if [[ -d $tmp/btrfs/bsr ]]; then
-  snapvol=$(ls -d "$tmp"/btrfs/bsr/s* | head -1)
-  btrfs property set -ts "$snapvol" ro false
-  check "fsck finds a writable btrfs snapshot" 2 "is a snapshot but writable" -- "$bin" fsck
-  btrfs property set -ts "$snapvol" ro true
+  if [[ -d $tmp/xfs/sr ]]; then
+    check "a btrfs SR elsewhere than on btrfs is refused" 1 "is on xfs, not btrfs" -- \
+      "$bin" sr create bxfs --type btrfs --path "$tmp/xfs/bsr"
+  fi
+  zpool list >/dev/null 2>&1 || { zfs-fuse --no-kstat-mount >/dev/null 2>&1; for _ in $(seq 50); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done; }
+  zpool_name="vmsnbd$$"
+  truncate -s 512M "$tmp/zpool.img"
+  if zpool create -m "$tmp/zfs" "$zpool_name" "$tmp/zpool.img" >/dev/null 2>&1 && zfs create "$zpool_name/sr"; then
+    check "zfs SR on a zfs-fuse pool" 0 "created SR zfs1 \\(zfs\\)" -- "$bin" sr create zfs1 --type zfs --dataset "$zpool_name/sr"
+    vms+=(zfs1)
+    check "sr show: zfs cannot roll back past newer snapshots" 0 "cannot    .*rollback_keeping_newer" -- "$bin" sr show zfs1
+    check "a zfs SR needs --dataset" 1 "a zfs SR needs --dataset" -- "$bin" sr create z2 --type zfs
+    check "a zfs SR on a dataset that does not exist is refused" 1 "ZFS dataset '$zpool_name/nope' does not exist" -- \
+      "$bin" sr create z2 --type zfs --dataset "$zpool_name/nope"
+    check "a zfs SR on a dataset that holds one already is refused" 1 "already holds a zfs SR" -- \
+      "$bin" sr create z2 --type zfs --dataset "$zpool_name/sr"
+  else
+    zpool_name=""
+    missing_fs "cannot make a zfs-fuse pool (zfs-fuse daemon, /dev/fuse)"
+  fi
+  for sr in "${vms[@]}"; do
+    "$bin" vm create "v$sr" >/dev/null
+    "$bin" disk create "v$sr" root --size 64M --sr "$sr" >/dev/null
+  done
+  check "a reflink SR on a file system without reflinks is refused" 1 "is on .*, which cannot share extents" -- \
+    "$bin" sr create rext4 --type reflink --path "$tmp/noreflink"
+  start_server
+  for sr in "${vms[@]}"; do
+    v=v$sr
+    check "qemu-img convert into a disk on SR $sr" 0 "" -- qemu-img convert -n -f qcow2 -O raw "$tmp/small.qcow2" "$url/$v/root"
+    check "qemu-img compare out of SR $sr" 0 "Images are identical" -- qemu-img compare -f qcow2 -F raw "$tmp/small.qcow2" "$url/$v/root"
+    check "snapshot on SR $sr" 0 "created snapshot $v@s_" -- "$bin" snapshot create "$v" s
+    qemu-io -f raw -c "write -P 0x99 1M 1M" "$url/$v/root" >/dev/null
+    sfull=$("$bin" --json snapshot list "$v" | jq -r '.[0].full_name')
+    check "the snapshot export on SR $sr keeps the old data" 0 "Images are identical" -- \
+      qemu-img compare -f qcow2 -F raw "$tmp/small.qcow2" "$url/$v/root@$sfull"
+    check "nbdcopy reads the snapshot on SR $sr" 0 "^ok$" -- bash -c \
+      "nbdcopy '$url/$v/root@$sfull' '$tmp/$sr.raw' && qemu-img compare -f raw -F qcow2 '$tmp/$sr.raw' '$tmp/small.qcow2' >/dev/null && echo ok"
+    if [[ $sr != zfs1 ]]; then
+      check "the allocation map on SR $sr" 0 "hole" -- nbdinfo --map "$url/$v/root@$sfull"
+    fi
+    check "a clone on SR $sr" 0 "cloned" -- "$bin" vm clone "$v@$sfull" "c$sr"
+    check "the clone on SR $sr has the snapshot's data" 0 "Images are identical" -- \
+      qemu-img compare -f qcow2 -F raw "$tmp/small.qcow2" "$url/c$sr/root"
+  done
+  if [[ -n $zpool_name ]]; then
+    "$bin" snapshot create vzfs1 later >/dev/null
+    check "zfs: a rollback past a newer snapshot is refused, naming it" 1 \
+      "cannot roll back past newer snapshots without destroying them; newer: vzfs1@later_" -- \
+      "$bin" snapshot rollback "vzfs1@$sfull" --force
+    check "zfs: the refused rollback changed nothing" 0 "^read 1048576/1048576 bytes" -- bash -c \
+      "out=\$(qemu-io -f raw -c 'read -P 0x99 1M 1M' '$url/vzfs1/root' 2>&1); grep -q 'verification failed' <<<\"\$out\" || echo \"\$out\""
+    "$bin" snapshot delete "vzfs1@$("$bin" --json snapshot list vzfs1 | jq -r '.[] | select(.name=="later") | .full_name')" >/dev/null
+    check "zfs: with the newer snapshot gone the rollback works" 0 "rolled back" -- \
+      "$bin" snapshot rollback "vzfs1@$sfull" --force
+    check "zfs: the disk has the snapshot's data again" 0 "Images are identical" -- \
+      qemu-img compare -f qcow2 -F raw "$tmp/small.qcow2" "$url/vzfs1/root"
+    check "zfs: deleting the snapshot its clone needs is deferred" 0 "kept by: czfs1" -- \
+      "$bin" snapshot delete "vzfs1@$sfull"
+  fi
+  stop_server
+  # Offline fsck runs each SR's own check, file-backed SRs included.
+  if [[ ${#vms[@]} -gt 0 ]]; then
+    check "offline fsck with file-backed SRs" 0 "^clean$" -- "$bin" fsck
+  fi
+  if [[ -d $tmp/xfs/sr ]]; then
+    snapfile=$(ls "$tmp"/xfs/sr/s*.img | head -1)
+    chmod 644 "$snapfile"
+    check "fsck finds a writable snapshot file" 2 "is a snapshot but writable \\(mode 644\\)" -- "$bin" fsck
+    chmod 444 "$snapfile"
+  fi
+  if [[ -d $tmp/btrfs/bsr ]]; then
+    snapvol=$(ls -d "$tmp"/btrfs/bsr/s* | head -1)
+    btrfs property set -ts "$snapvol" ro false
+    check "fsck finds a writable btrfs snapshot" 2 "is a snapshot but writable" -- "$bin" fsck
+    btrfs property set -ts "$snapvol" ro true
+  fi
 fi
 
 echo "$pass passed, $fail failed"

@@ -14,15 +14,21 @@ using json = nlohmann::json;
 
 namespace {
 
-// Runs one SR's own check offline (a native engine's with garbage reported,
-// not reclaimed).
-Status CheckSr(const SrInfo& sr, bool structure, json* out, bool as_json, int* problems) {
-  backend::OpenOptions o;
-  o.reclaim_garbage = !structure;
-  ASSIGN_OR_RETURN(auto b, backend::OpenBackend(sr.type, sr.location, o));
+// Runs one SR's own check: offline for an SR on this host (a native
+// engine's with garbage reported, not reclaimed); a cluster's SR through the
+// Manager `m`, which opens it with the cluster's connections (and its lock).
+Status CheckSr(Manager* m, const SrInfo& sr, bool structure, json* out, bool as_json, int* problems) {
   CheckReport r;
-  RETURN_IF_ERROR(b->Check(structure, &r));
-  RETURN_IF_ERROR(b->Close());
+  if (sr.type == "cluster") {
+    ASSIGN_OR_RETURN(backend::Backend * b, m->SrBackend(sr.name));
+    RETURN_IF_ERROR(b->Check(structure, &r));
+  } else {
+    backend::OpenOptions o;
+    o.reclaim_garbage = !structure;
+    ASSIGN_OR_RETURN(auto b, backend::OpenBackend(sr.type, sr.location, o));
+    RETURN_IF_ERROR(b->Check(structure, &r));
+    RETURN_IF_ERROR(b->Close());
+  }
   *problems += static_cast<int>(r.errors.size());
   if (as_json) {
     out->push_back({{"sr", sr.name},
@@ -69,20 +75,26 @@ int RunCheck(Context* ctx, bool structure) {
   if (!m.ok()) return Fail(m.status());
   auto srs = (*m)->ListSrs();
   if (!srs.ok()) return Fail(srs.status());
-  Status s = (*m)->Close();
-  m->reset();
-  if (!s.ok()) return Fail(s);
+  // The SRs on this host are checked with the catalog closed (nothing else
+  // has them open); a cluster's through the catalog's Manager.
+  const bool cluster = !ctx->Etcd().empty();
+  Status s;
+  if (!cluster) {
+    s = (*m)->Close();
+    m->reset();
+    if (!s.ok()) return Fail(s);
+  }
   int problems = 0;
   json report = json::array();
   for (const SrInfo& sr : *srs) {
-    s = CheckSr(sr, structure, &report, ctx->json, &problems);
+    s = CheckSr(m->get(), sr, structure, &report, ctx->json, &problems);
     if (!s.ok()) {
       ++problems;
       if (!ctx->json) Printf("SR %s: ERROR: %s\n", sr.name.c_str(), s.ToString().c_str());
       report.push_back({{"sr", sr.name}, {"errors", {s.ToString()}}});
     }
   }
-  m = ctx->Open();
+  if (!cluster) m = ctx->Open();
   if (!m.ok()) return Fail(m.status());
   ConsistencyReport cr;
   s = (*m)->Check(false, &cr);

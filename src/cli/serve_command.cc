@@ -136,6 +136,17 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
   AddAccessFlags(c, ctx->config, flags.get());
   c->callback(WithManager(ctx, [=](Manager& m) -> Status {
     ASSIGN_OR_RETURN(server::ServeOptions o, ToOptions(*flags, *ctx));
+    // A gateway's directory holds its control socket: one gateway each (a
+    // pool's server has the pool's own lock).
+    std::unique_ptr<Env::Lock> gateway_lock;
+    if (!ctx->shared && !ctx->Etcd().empty()) {
+      auto l = Env::Default()->LockFile(o.dir + "/gateway.lock");
+      if (!l.ok() && l.status().code() == Code::kFailedPrecondition) {
+        return FailedPrecondition("gateway directory " + o.dir + " is in use by another vmstore process");
+      }
+      if (!l.ok()) return l.status();
+      gateway_lock = std::move(l).value();
+    }
     const Config config = ctx->config;
     return server::Serve(m, o, [&m, dir = o.dir, config](server::Hooks* hooks) {
       return std::make_unique<ServedCommands>(dir, &m, hooks, config);
