@@ -121,6 +121,16 @@ class BlockStore {
   // kCorruption if the container does not exist.
   virtual Status ReadUnits(uint64_t addr, uint32_t units, char* dst) = 0;
   virtual Status ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) = 0;
+  // Units [u0, u1) of the block of `block_units` units at `addr`, and the
+  // sums of all its units (what a read of part of a block checks it with).
+  // The default makes the two calls; a remote store answers both in one
+  // round trip.
+  virtual Status ReadPartOfBlock(uint64_t addr, uint32_t block_units, uint32_t u0, uint32_t u1, char* dst,
+                                 uint64_t* sums) {
+    Status s = ReadUnits(addr + u0, u1 - u0, dst);
+    if (!s.ok()) return s;
+    return ReadSums(addr, block_units, sums);
+  }
   // Writes blocks with their sums, creating containers (with their headers)
   // as needed. Remembers every container touched for SyncTouched().
   virtual Status WriteBlocks(std::vector<UnitWrite> writes) = 0;

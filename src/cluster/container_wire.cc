@@ -59,6 +59,8 @@ const char* ContainerOpName(ContainerOp op) {
       return "file_exists";
     case ContainerOp::kFileList:
       return "file_list";
+    case ContainerOp::kReadBlockPart:
+      return "read_block_part";
   }
   return "unknown";
 }
@@ -82,7 +84,7 @@ StatusOr<ContainerRequest> DecodeRequest(std::string_view h) {
   if (GetBe32(h.data()) != kRequestMagic) return InvalidArgument("not a container request (bad magic)");
   ContainerRequest r;
   const uint8_t op = static_cast<uint8_t>(h[4]);
-  if (op < 1 || op > static_cast<uint8_t>(ContainerOp::kFileList)) {
+  if (op < 1 || op > static_cast<uint8_t>(ContainerOp::kReadBlockPart)) {
     return InvalidArgument("unknown container op " + std::to_string(op));
   }
   r.op = static_cast<ContainerOp>(op);

@@ -52,8 +52,9 @@ std::map<uint64_t, std::set<std::string>> RemoteBlockStore::degraded() const {
   return out;
 }
 
-StatusOr<std::string> RemoteBlockStore::ReadFrom(uint64_t container, const ContainerRequest& r) {
-  return replicas_.Read(ContainerObject(container), container + opts_.container_base, r);
+StatusOr<std::string> RemoteBlockStore::ReadFrom(uint64_t container, const ContainerRequest& r,
+                                                 std::string_view payload) {
+  return replicas_.Read(ContainerObject(container), container + opts_.container_base, r, payload);
 }
 
 Status RemoteBlockStore::ToAll(uint64_t container, const ContainerRequest& r, std::string_view payload) {
@@ -101,6 +102,21 @@ Status RemoteBlockStore::ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) 
                             Req(ContainerOp::kReadSums, ContainerOfAddress(addr), UnitOfAddress(addr), units)));
   if (sums.size() != size_t{units} * 8) return Corruption("a node answered a sums read with the wrong length");
   for (uint32_t i = 0; i < units; ++i) dst[i] = internal::GetU64(sums.data() + size_t{i} * 8);
+  return Status::OK();
+}
+
+Status RemoteBlockStore::ReadPartOfBlock(uint64_t addr, uint32_t block_units, uint32_t u0, uint32_t u1, char* dst,
+                                         uint64_t* sums) {
+  std::string range;
+  internal::AppendU64(&range, u0);
+  internal::AppendU64(&range, u1);
+  const uint64_t c = ContainerOfAddress(addr);
+  ASSIGN_OR_RETURN(std::string got,
+                   ReadFrom(c, Req(ContainerOp::kReadBlockPart, c, UnitOfAddress(addr), block_units), range));
+  const size_t data = size_t{u1 - u0} * kUnit;
+  if (got.size() != data + size_t{block_units} * 8) return Corruption("a node answered a read with the wrong length");
+  std::memcpy(dst, got.data(), data);
+  for (uint32_t i = 0; i < block_units; ++i) sums[i] = internal::GetU64(got.data() + data + size_t{i} * 8);
   return Status::OK();
 }
 

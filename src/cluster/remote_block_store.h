@@ -44,6 +44,8 @@ class RemoteBlockStore final : public BlockStore {
   StatusOr<std::vector<uint64_t>> List() override;
   Status ReadUnits(uint64_t addr, uint32_t units, char* dst) override;
   Status ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) override;
+  Status ReadPartOfBlock(uint64_t addr, uint32_t block_units, uint32_t u0, uint32_t u1, char* dst,
+                         uint64_t* sums) override;
   Status WriteBlocks(std::vector<UnitWrite> writes) override;
   Status SyncTouched() override;
   Status Punch(uint64_t addr, uint32_t units) override;
@@ -68,7 +70,7 @@ class RemoteBlockStore final : public BlockStore {
   // cluster's number).
   ContainerRequest Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) const;
   // Reads from the first owner that answers well.
-  StatusOr<std::string> ReadFrom(uint64_t container, const ContainerRequest& r);
+  StatusOr<std::string> ReadFrom(uint64_t container, const ContainerRequest& r, std::string_view payload = {});
   // Sends to every owner; OK when at least one took it (the others degraded).
   Status ToAll(uint64_t container, const ContainerRequest& r, std::string_view payload);
   // The miss records' name of the engine's container `container`.

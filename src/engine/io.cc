@@ -38,7 +38,15 @@ Status PoolImpl::CommittedUnits(const BlockPtr& p, uint32_t u0, uint32_t u1, cha
   }
   RETURN_IF_ERROR(CheckBlockAddr(p.addr, cu, cursor_.load(), sb_.container_units));
   std::shared_ptr<const FrozenOverlay> fo = frozen_overlays_.Get(p.addr);
-  RETURN_IF_ERROR(store_->ReadUnits(p.addr + u0, u1 - u0, dst));
+  const bool whole = u0 == 0 && u1 == cu && !sums;  // checked by its own units' sums
+  std::vector<uint64_t> local;
+  std::vector<uint64_t>& s = sums ? *sums : local;
+  if (fo || whole) {
+    RETURN_IF_ERROR(store_->ReadUnits(p.addr + u0, u1 - u0, dst));
+  } else {
+    s.resize(cu);  // the units and the block's sums in one call (one round trip to a node)
+    RETURN_IF_ERROR(store_->ReadPartOfBlock(p.addr, cu, u0, u1, dst, s.data()));
+  }
   auto damaged = [&](uint32_t u) {
     return Corruption("data block " + Hex(p.addr) + " unit " + std::to_string(u) + ": checksum mismatch");
   };
@@ -58,17 +66,13 @@ Status PoolImpl::CommittedUnits(const BlockPtr& p, uint32_t u0, uint32_t u1, cha
     if (sums) *sums = fo->sums_after;
     return Status::OK();
   }
-  if (u0 == 0 && u1 == cu && !sums) {
+  if (whole) {
     std::vector<uint64_t> unit_sums(cu);
     if (ChecksumUnits(dst, cu, unit_sums.data()) != p.csum) {
       return Corruption("data block " + Hex(p.addr) + ": checksum mismatch");
     }
     return Status::OK();
   }
-  std::vector<uint64_t> local;
-  std::vector<uint64_t>& s = sums ? *sums : local;
-  s.resize(cu);
-  RETURN_IF_ERROR(store_->ReadSums(p.addr, cu, s.data()));
   if (BlockChecksum(s.data(), cu) != p.csum) {
     return Corruption("data block " + Hex(p.addr) + ": unit checksums damaged");
   }

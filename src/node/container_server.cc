@@ -138,6 +138,23 @@ Status ContainerServer::ReadVerified(const ContainerRequest& r, std::string* out
   return Status::OK();
 }
 
+Status ContainerServer::ReadBlockPart(const ContainerRequest& r, std::string_view payload, std::string* out) {
+  if (payload.size() != 16) return InvalidArgument("read_block_part without its unit range");
+  const uint64_t u0 = internal::GetU64(payload.data()), u1 = internal::GetU64(payload.data() + 8);
+  if (r.count == 0 || r.count > kMaxUnits || u0 >= u1 || u1 > r.count) {
+    return InvalidArgument("read of units [" + std::to_string(u0) + ", " + std::to_string(u1) + ") of a block of " +
+                           std::to_string(r.count));
+  }
+  ContainerRequest part = r;
+  part.first = r.first + u0;
+  part.count = static_cast<uint32_t>(u1 - u0);
+  RETURN_IF_ERROR(ReadVerified(part, out));
+  std::vector<uint64_t> sums(r.count);
+  RETURN_IF_ERROR(store_->ReadSums(BlockAddress(r.container, r.first), r.count, sums.data()));
+  AppendU64List(out, sums);
+  return Status::OK();
+}
+
 Status ContainerServer::Write(const ContainerRequest& r, std::string_view payload) {
   if (r.count == 0 || r.count > kMaxUnits || payload.size() != size_t{r.count} * (kUnit + 8)) {
     return InvalidArgument("write payload does not hold " + std::to_string(r.count) + " units and their sums");
@@ -256,6 +273,8 @@ Status ContainerServer::Answer(const ContainerRequest& r, std::string_view paylo
       return Hello(payload, out);
     case ContainerOp::kReadUnits:
       return ReadVerified(r, out);
+    case ContainerOp::kReadBlockPart:
+      return ReadBlockPart(r, payload, out);
     case ContainerOp::kWrite:
       return Write(r, payload);
     case ContainerOp::kSync:

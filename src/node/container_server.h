@@ -70,6 +70,7 @@ class ContainerServer {
   Status Answer(const cluster::ContainerRequest& r, std::string_view payload, std::string* out);
   Status Hello(std::string_view payload, std::string* out);
   Status ReadVerified(const cluster::ContainerRequest& r, std::string* out);  // units checked against their sums
+  Status ReadBlockPart(const cluster::ContainerRequest& r, std::string_view payload, std::string* out);
   Status Write(const cluster::ContainerRequest& r, std::string_view payload);
   Status Mutate(const cluster::ContainerRequest& r);                   // sync, punch, delete, truncate
   Status Query(const cluster::ContainerRequest& r, std::string* out);  // sums, lists, header, bytes

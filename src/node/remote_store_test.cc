@@ -317,6 +317,65 @@ TEST(RemoteStoreTest, AReplicaThatMissedChangesIsRepairedWhenItIsBack) {
   EXPECT_TRUE(last.clean()) << Describe(last);
 }
 
+// The article's client-side index cache, counted: a clone of a clone of a
+// clone reads like the original - one index lookup (the same number of
+// index nodes at any depth of cloning), and once the index is warm one
+// round trip to the nodes per read (the data), none for the index.
+TEST(RemoteStoreTest, AWarmReadOfAnyCloneCostsOneRoundTrip) {
+  MemEnv env;
+  const ContainerGeometry g = Geometry(15, 256);
+  Nodes nodes(3, g);
+  RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(g));
+  const PoolOptions o = ClusterPoolOptions(&env, &store);
+  auto pool = Unwrap(Pool::Create("/pool", o));
+  const uint64_t C = 16384, size = 512 * C;  // 8 MiB
+  VolumeId v = Unwrap(pool->CreateVolume(size));
+  std::string data(size, '\0');
+  std::mt19937_64 rng(77);
+  for (char& c : data) c = static_cast<char>(rng());
+  ASSERT_OK(pool->Write(v, 0, data));
+  // gold -> snapshot -> clone -> snapshot -> clone ... five deep; each clone
+  // overwrites one cluster of its own.
+  std::vector<std::pair<std::string, VolumeId>> chain = {{"original", v}};
+  VolumeId last = v;
+  for (int depth = 1; depth <= 5; ++depth) {
+    VolumeId snap = Unwrap(pool->Snapshot(last));
+    last = Unwrap(pool->Clone(snap));
+    ASSERT_OK(pool->Write(last, depth * C, std::string(C, static_cast<char>('a' + depth))));
+    chain.push_back({"snapshot " + std::to_string(depth), snap});
+    chain.push_back({"clone of a clone, depth " + std::to_string(depth), last});
+  }
+  ASSERT_OK(pool->Checkpoint());
+  ASSERT_OK(pool->Close());
+  pool = Unwrap(Pool::Open("/pool", o));  // cold: no index node cached
+  std::string buf(4096, '\0');
+  uint64_t block = 100;
+  for (auto& [name, id] : chain) {
+    SCOPED_TRACE(name);
+    ReadStats cold;
+    const uint64_t before = store.round_trips();
+    ASSERT_OK(pool->Read(id, block * C, buf, &cold));
+    const uint64_t cold_trips = store.round_trips() - before;
+    EXPECT_EQ(buf, data.substr(block * C, 4096));
+    // Another cluster under the same index leaf: the index is warm now.
+    ReadStats warm;
+    const uint64_t mid = store.round_trips();
+    ASSERT_OK(pool->Read(id, (block + 1) * C, buf, &warm));
+    EXPECT_EQ(store.round_trips() - mid, 1u) << "a warm read crosses the network once, for its data";
+    EXPECT_EQ(buf, data.substr((block + 1) * C, 4096));
+    EXPECT_EQ(warm.nodes_visited, cold.nodes_visited) << "one lookup whatever the depth of cloning";
+    EXPECT_LE(cold_trips, cold.nodes_visited + 1);
+    std::printf("%-28s first read after open: %llu round trips (%llu index nodes); then 1\n", name.c_str(),
+                static_cast<unsigned long long>(cold_trips), static_cast<unsigned long long>(cold.nodes_visited));
+    block += 8;
+  }
+  // The same index depth at every level: no chain is walked.
+  ReadStats first, deepest;
+  ASSERT_OK(pool->Read(chain.front().second, 0, buf, &first));
+  ASSERT_OK(pool->Read(chain.back().second, 0, buf, &deepest));
+  EXPECT_EQ(first.nodes_visited, deepest.nodes_visited);
+}
+
 // A gateway that lost its pool's writer lock (paused past its lease, say)
 // while another took it: the nodes refuse its changes by its smaller fence,
 // and the refusal is not taken for a replica that missed a write.
