@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "cluster/container_wire.h"
 #include "util/coding.h"
@@ -40,7 +41,57 @@ ContainerServerStats ContainerServer::stats() const {
           n_corrupt_.load(), n_writes_.load(),   max_write_.load()};
 }
 
+namespace {
+// A pool's fence record: u64 fence, u64 XXH3 of it xor the pool (little-endian).
+std::string FenceRecord(uint64_t pool, uint64_t fence) {
+  std::string rec;
+  internal::AppendU64(&rec, fence);
+  internal::AppendU64(&rec, internal::Hash64(rec.data(), 8) ^ pool);
+  return rec;
+}
+}  // namespace
+
+Status ContainerServer::LoadFences() {
+  if (opts_.fences_dir.empty()) return Status::OK();
+  RETURN_IF_ERROR(opts_.env->CreateDir(opts_.fences_dir));
+  ASSIGN_OR_RETURN(auto names, opts_.env->ListDir(opts_.fences_dir));
+  MutexLock l(&fence_mu_);
+  for (const std::string& name : names) {
+    const std::string path = opts_.fences_dir + "/" + name;
+    uint64_t pool = 0;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pool);
+    std::string rec(16, '\0');
+    Status read =
+        ec == std::errc() && end == name.data() + name.size() ? Status::OK() : Corruption("not a pool number");
+    if (read.ok()) {
+      auto f = opts_.env->OpenFile(path, false);
+      read = f.ok() ? (*f)->ReadAt(0, rec.size(), rec.data()) : f.status();
+    }
+    const uint64_t fence = internal::GetU64(rec.data());
+    if (read.ok() && rec != FenceRecord(pool, fence)) read = Corruption("its checksum does not match");
+    if (!read.ok()) {
+      return Corruption("node " + opts_.name + ": the fence record " + path + " is damaged (" + read.ToString() +
+                        "); it keeps an old gateway of that pool from writing: restore it, or remove it once no "
+                        "gateway but the pool's current one can reach this node");
+    }
+    fences_[pool] = fence;
+  }
+  return Status::OK();
+}
+
+Status ContainerServer::SaveFence(uint64_t pool, uint64_t fence) {
+  const std::string path = opts_.fences_dir + "/" + std::to_string(pool);
+  const bool fresh = !opts_.env->FileExists(path);
+  const std::string rec = FenceRecord(pool, fence);
+  ASSIGN_OR_RETURN(auto f, opts_.env->OpenFile(path, true));
+  RETURN_IF_ERROR(f->WriteAt(0, rec.data(), rec.size()));  // 16 bytes: one sector, and checked on load
+  RETURN_IF_ERROR(f->Sync());
+  if (fresh) RETURN_IF_ERROR(opts_.env->SyncDir(opts_.fences_dir));
+  return Status::OK();
+}
+
 Status ContainerServer::Start() {
+  RETURN_IF_ERROR(LoadFences());
   ASSIGN_OR_RETURN(listen_fd_, internal::ListenTcp(opts_.listen, "node listen address", 64, &port_));
   acceptor_ = std::thread([this] { AcceptLoop(); });
   return Status::OK();
@@ -261,6 +312,11 @@ Status ContainerServer::CheckFence(const ContainerRequest& r, std::string_view p
   if (r.fence < newest) {
     return FailedPrecondition("fenced: pool " + std::to_string(pool) + "'s writer lock has a newer holder (fence " +
                               std::to_string(r.fence) + " < " + std::to_string(newest) + ")");
+  }
+  if (r.fence > newest && !opts_.fences_dir.empty()) {
+    // Durable before the first change of the new holder lands here.
+    Status s = SaveFence(pool, r.fence);
+    if (!s.ok()) return s.WithContext("node " + opts_.name + ": keeping pool " + std::to_string(pool) + "'s fence");
   }
   newest = r.fence;
   return Status::OK();

@@ -39,6 +39,10 @@ struct ContainerServerOptions {
   // Pools' own files (RemoteEnv) in `files_dir` through `env`; "" refuses them.
   Env* env = nullptr;
   std::string files_dir;
+  // The newest fence seen per pool, kept in `fences_dir` (a file per pool,
+  // docs/FORMAT.md) through `env` so a restarted node still refuses an old
+  // lock holder; "" keeps them in memory only. Start() refuses a damaged one.
+  std::string fences_dir;
 };
 
 struct ContainerServerStats {
@@ -77,6 +81,8 @@ class ContainerServer {
   // Refuses a change carrying a smaller fence than the newest seen for its
   // pool (a gateway that lost its writer lock); remembers a larger one.
   Status CheckFence(const cluster::ContainerRequest& r, std::string_view payload);
+  Status LoadFences();
+  Status SaveFence(uint64_t pool, uint64_t fence) REQUIRES(fence_mu_);
 
   BlockStore* store_;
   const ContainerServerOptions opts_;

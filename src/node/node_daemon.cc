@@ -51,7 +51,8 @@ Status RunNode(const NodeOptions& o) {
   so.name = name;
   so.geometry = g;
   so.env = env;
-  so.files_dir = dir->files();  // the pools' own files (RemoteEnv)
+  so.files_dir = dir->files();    // the pools' own files (RemoteEnv)
+  so.fences_dir = dir->fences();  // kept across restarts
   RETURN_IF_ERROR(env->CreateDir(so.files_dir));
   ContainerServer server(store.get(), so);
   RETURN_IF_ERROR(server.Start());

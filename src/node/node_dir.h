@@ -29,6 +29,8 @@ class NodeDir {
   std::string containers() const { return dir_ + "/containers"; }
   // The pools' own files (superblocks, logs, dedup indexes) a RemoteEnv keeps here.
   std::string files() const { return dir_ + "/files"; }
+  // The newest writer-lock fence seen per pool (ContainerServer), one file each.
+  std::string fences() const { return dir_ + "/fences"; }
 
  private:
   NodeDir() = default;

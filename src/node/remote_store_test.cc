@@ -412,6 +412,61 @@ TEST(RemoteStoreTest, NodesRefuseTheChangesOfAnOlderLockHolder) {
   EXPECT_EQ(back, unit);
 }
 
+// The newest fence per pool survives a node restart (a gateway that lost its
+// lock cannot write to a node that restarted in between), and a damaged
+// fence record stops the node from starting rather than being forgotten.
+TEST(RemoteStoreTest, ANodeKeepsItsFencesAcrossARestart) {
+  TempDir tmp;
+  const ContainerGeometry g = Geometry(16, 256);
+  auto store = NewFileBlockStore(Env::Default(), tmp.path() + "/c");
+  std::filesystem::create_directories(tmp.path() + "/c");
+  ASSERT_OK(store->Attach(g));
+  ContainerServerOptions o;
+  o.name = "solo";
+  o.geometry = g;
+  o.env = Env::Default();
+  o.fences_dir = tmp.path() + "/fences";
+  auto server = std::make_unique<ContainerServer>(store.get(), o);
+  ASSERT_OK(server->Start());
+  auto writer = [&](uint64_t fence) {
+    cluster::RemoteStoreOptions ro = Remote(g);
+    ro.replicas = 1;
+    ro.container_base = uint64_t{3} << cluster::kPoolSpanBits;
+    ro.container_span = uint64_t{1} << cluster::kPoolSpanBits;
+    ro.fence = fence;
+    auto s = std::make_unique<RemoteBlockStore>(
+        Ring({{"solo", "127.0.0.1:" + std::to_string(server->port()), "", 1}}, 1), ro);
+    EXPECT_OK(s->Attach(g));
+    return s;
+  };
+  const std::string unit(4096, 'f');
+  const uint64_t sum = vmstore::internal::Hash64(unit.data(), unit.size());
+  auto write = [&](uint64_t fence) {
+    return writer(fence)->WriteBlocks({UnitWrite{BlockAddress(0, 0), unit.data(), 1, &sum}});
+  };
+  ASSERT_OK(write(5));
+  ASSERT_OK(write(9));
+  o.listen = "127.0.0.1:" + std::to_string(server->port());
+  server.reset();  // the node restarts
+  server = std::make_unique<ContainerServer>(store.get(), o);
+  ASSERT_OK(server->Start());
+  Status old = write(5);
+  EXPECT_TRUE(cluster::IsFenced(old)) << old.ToString();
+  ASSERT_OK(write(9));
+  // A damaged record: the node does not start (it would forget the fence).
+  server.reset();
+  {
+    std::fstream f(o.fences_dir + "/3", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2);
+    f.put('\x77');
+  }
+  server = std::make_unique<ContainerServer>(store.get(), o);
+  Status start = server->Start();
+  EXPECT_EQ(start.code(), Code::kCorruption) << start.ToString();
+  EXPECT_NE(start.ToString().find("the fence record " + o.fences_dir + "/3 is damaged"), std::string::npos)
+      << start.ToString();
+}
+
 TEST(RemoteStoreTest, ADamagedReplicaIsReadFromTheOtherAndCounted) {
   MemEnv env;
   const ContainerGeometry g = Geometry(10, 256);
