@@ -65,6 +65,16 @@ const char* ContainerOpName(ContainerOp op) {
   return "unknown";
 }
 
+void AppendU64List(std::string* out, const std::vector<uint64_t>& v) {
+  for (uint64_t x : v) internal::AppendU64(out, x);
+}
+
+std::vector<uint64_t> DecodeU64List(std::string_view s) {
+  std::vector<uint64_t> v(s.size() / 8);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = internal::GetU64(s.data() + i * 8);
+  return v;
+}
+
 std::string EncodeRequest(const ContainerRequest& r) {
   std::string h;
   PutBe32(&h, kRequestMagic);

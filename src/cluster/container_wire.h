@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "vmstore/status.h"
 
@@ -102,6 +103,12 @@ struct ContainerResponse {
   uint64_t id = 0;
   uint32_t payload_bytes = 0, message_bytes = 0;
 };
+
+// The u64 lists of payloads and answers (sums, container numbers, unit
+// ranges, sizes): little-endian, 8 bytes each. Decoding ignores a partial
+// trailing value.
+void AppendU64List(std::string* out, const std::vector<uint64_t>& v);
+std::vector<uint64_t> DecodeU64List(std::string_view s);
 
 // The file ops' payload prefix, and its inverse: (name, the rest).
 std::string FileNamePayload(const std::string& name);

@@ -13,12 +13,6 @@ namespace {
 constexpr size_t kUnit = 4096;
 constexpr size_t kRunBytes = 512 * 1024;  // the coalescing buffer
 
-std::vector<uint64_t> U64s(const std::string& s) {
-  std::vector<uint64_t> v(s.size() / 8);
-  for (size_t i = 0; i < v.size(); ++i) v[i] = internal::GetU64(s.data() + i * 8);
-  return v;
-}
-
 }  // namespace
 
 RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options)
@@ -41,13 +35,17 @@ std::string RemoteBlockStore::ContainerObject(uint64_t container) const {
   return "container:" + std::to_string(container + opts_.container_base);
 }
 
+bool RemoteBlockStore::OwnContainer(const std::string& number, uint64_t* global) const {
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), *global);
+  if (ec != std::errc() || end != number.data() + number.size() || *global < opts_.container_base) return false;
+  return opts_.container_span == 0 || *global - opts_.container_base < opts_.container_span;
+}
+
 std::map<uint64_t, std::set<std::string>> RemoteBlockStore::degraded() const {
   std::map<uint64_t, std::set<std::string>> out;
   for (auto& [number, nodes] : replicas_.misses().OfKind("container:")) {
     uint64_t global = 0;
-    auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), global);
-    if (ec != std::errc() || end != number.data() + number.size() || global < opts_.container_base) continue;
-    out[global - opts_.container_base] = nodes;
+    if (OwnContainer(number, &global)) out[global - opts_.container_base] = nodes;
   }
   return out;
 }
@@ -75,7 +73,7 @@ StatusOr<std::vector<uint64_t>> RemoteBlockStore::List() {
       continue;
     }
     ++answered;
-    for (uint64_t x : U64s(*out)) {
+    for (uint64_t x : DecodeU64List(*out)) {
       if (opts_.container_span == 0) {
         all.insert(x);
       } else if (x >= opts_.container_base && x - opts_.container_base < opts_.container_span) {
@@ -108,8 +106,7 @@ Status RemoteBlockStore::ReadSums(uint64_t addr, uint32_t units, uint64_t* dst) 
 Status RemoteBlockStore::ReadPartOfBlock(uint64_t addr, uint32_t block_units, uint32_t u0, uint32_t u1, char* dst,
                                          uint64_t* sums) {
   std::string range;
-  internal::AppendU64(&range, u0);
-  internal::AppendU64(&range, u1);
+  AppendU64List(&range, {u0, u1});
   const uint64_t c = ContainerOfAddress(addr);
   ASSIGN_OR_RETURN(std::string got,
                    ReadFrom(c, Req(ContainerOp::kReadBlockPart, c, UnitOfAddress(addr), block_units), range));
@@ -201,7 +198,7 @@ StatusOr<uint64_t> RemoteBlockStore::AllocatedBytes() {
 
 StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> RemoteBlockStore::AllocatedUnits(uint64_t container) {
   ASSIGN_OR_RETURN(std::string s, ReadFrom(container, Req(ContainerOp::kAllocatedUnits, container, 0, 0)));
-  std::vector<uint64_t> v = U64s(s);
+  std::vector<uint64_t> v = DecodeU64List(s);
   std::vector<std::pair<uint64_t, uint64_t>> out;
   for (size_t i = 0; i + 1 < v.size(); i += 2) out.emplace_back(v[i], v[i + 1]);
   return out;
@@ -212,12 +209,7 @@ Status RemoteBlockStore::CheckHeader(uint64_t container) {
 }
 
 RepairReport RemoteBlockStore::Repair() {
-  auto key_of = [&](const std::string& number, uint64_t* key) {
-    auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), *key);
-    if (ec != std::errc() || end != number.data() + number.size()) return false;
-    return opts_.container_span == 0 ||
-           (*key >= opts_.container_base && *key - opts_.container_base < opts_.container_span);
-  };
+  auto key_of = [&](const std::string& number, uint64_t* key) { return OwnContainer(number, key); };
   return replicas_.Repair("container:", key_of, [&](const std::string& object, uint64_t global, NodeClient* stale) {
     return CopyContainer(object, global, stale);
   });
@@ -233,7 +225,7 @@ Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t globa
   std::vector<uint64_t> ranges;
   auto listed = replicas_.Read(object, global, req(ContainerOp::kAllocatedUnits, 0, 0));
   if (listed.ok()) {
-    ranges = U64s(*listed);
+    ranges = DecodeU64List(*listed);
   } else if (listed.status().code() != Code::kNotFound) {
     return listed.status();
   }
@@ -243,13 +235,16 @@ Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t globa
   for (size_t i = 0; i + 1 < ranges.size(); i += 2) {
     for (uint64_t first = ranges[i]; first < ranges[i + 1];) {
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kRunUnits, ranges[i + 1] - first));
-      // Verified by the good replica's node as it reads them.
-      ASSIGN_OR_RETURN(std::string data, replicas_.Read(object, global, req(ContainerOp::kReadUnits, first, n)));
-      ASSIGN_OR_RETURN(std::string sums, replicas_.Read(object, global, req(ContainerOp::kReadSums, first, n)));
-      if (data.size() != size_t{n} * kUnit || sums.size() != size_t{n} * 8) {
+      // The units (verified by the good replica's node as it reads them)
+      // and their sums in one request: just what a write carries.
+      std::string range;
+      AppendU64List(&range, {0, n});
+      ASSIGN_OR_RETURN(std::string units_and_sums,
+                       replicas_.Read(object, global, req(ContainerOp::kReadBlockPart, first, n), range));
+      if (units_and_sums.size() != size_t{n} * (kUnit + 8)) {
         return Corruption("a node answered a read of " + object + " with the wrong length");
       }
-      RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first, n), data + sums).status());
+      RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first, n), units_and_sums).status());
       first += n;
     }
   }

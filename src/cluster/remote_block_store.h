@@ -73,8 +73,11 @@ class RemoteBlockStore final : public BlockStore {
   StatusOr<std::string> ReadFrom(uint64_t container, const ContainerRequest& r, std::string_view payload = {});
   // Sends to every owner; OK when at least one took it (the others degraded).
   Status ToAll(uint64_t container, const ContainerRequest& r, std::string_view payload);
-  // The miss records' name of the engine's container `container`.
+  // The miss records' name of the engine's container `container`, and the
+  // inverse: whether the number after "container:" is one of this pool's
+  // (then *global is the cluster's number).
   std::string ContainerObject(uint64_t container) const;
+  bool OwnContainer(const std::string& number, uint64_t* global) const;
   // Rebuilds `stale`'s copy of the cluster's container `global` (miss
   // record `object`) from the good replicas.
   Status CopyContainer(const std::string& object, uint64_t global, NodeClient* stale);

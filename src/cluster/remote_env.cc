@@ -59,8 +59,9 @@ class RemoteFile final : public File {
   StatusOr<std::vector<ByteRange>> DataRanges() override {
     ASSIGN_OR_RETURN(std::string s, env_->ReadFrom(path_, FileReq(ContainerOp::kFileRanges)));
     std::vector<ByteRange> out;
-    for (size_t i = 0; i + 16 <= s.size(); i += 16) {
-      out.push_back({internal::GetU64(s.data() + i), internal::GetU64(s.data() + i + 8)});
+    const std::vector<uint64_t> v = DecodeU64List(s);
+    for (size_t i = 0; i + 1 < v.size(); i += 2) {
+      out.push_back({v[i], v[i + 1]});
     }
     return out;
   }
@@ -121,8 +122,9 @@ Status RemoteEnv::CopyFile(const std::string& object, uint64_t key, NodeClient* 
   ASSIGN_OR_RETURN(std::string size, ask(ContainerOp::kFileSize));
   ASSIGN_OR_RETURN(std::string ranges, ask(ContainerOp::kFileRanges));
   RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileWrite, 0)));  // makes it, empty
-  for (size_t i = 0; i + 16 <= ranges.size(); i += 16) {
-    const uint64_t offset = internal::GetU64(ranges.data() + i), length = internal::GetU64(ranges.data() + i + 8);
+  const std::vector<uint64_t> v = DecodeU64List(ranges);       // (offset, length) pairs
+  for (size_t i = 0; i + 1 < v.size(); i += 2) {
+    const uint64_t offset = v[i], length = v[i + 1];
     for (uint64_t done = 0; done < length;) {
       const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(length - done, kMaxPayloadBytes / 2));
       ASSIGN_OR_RETURN(std::string data, ask(ContainerOp::kFileRead, offset + done, k));

@@ -14,12 +14,6 @@ namespace {
 constexpr uint32_t kRunUnits = 128;  // 512 KiB reads
 constexpr size_t kUnit = 4096;
 
-std::vector<uint64_t> U64s(const std::string& s) {
-  std::vector<uint64_t> v(s.size() / 8);
-  for (size_t i = 0; i < v.size(); ++i) v[i] = internal::GetU64(s.data() + i * 8);
-  return v;
-}
-
 std::string U64Bytes(uint64_t x) {
   std::string s(8, '\0');
   internal::PutU64(s.data(), x);
@@ -40,17 +34,18 @@ Copy ReadContainer(NodeClient* c, uint64_t k) {
   auto ranges = c->Call(MakeRequest(ContainerOp::kAllocatedUnits, k, 0, 0));
   if (!ranges.ok()) return {ranges.status()};
   std::string acc = *ranges;
-  const std::vector<uint64_t> v = U64s(*ranges);
+  const std::vector<uint64_t> v = DecodeU64List(*ranges);
   for (size_t i = 0; i + 1 < v.size(); i += 2) {
     for (uint64_t first = v[i]; first < v[i + 1];) {
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kRunUnits, v[i + 1] - first));
-      auto data = c->Call(MakeRequest(ContainerOp::kReadUnits, k, first, n));
-      if (!data.ok()) return {data.status()};
-      auto sums = c->Call(MakeRequest(ContainerOp::kReadSums, k, first, n));
-      if (!sums.ok()) return {sums.status()};
-      if (data->size() != n * kUnit || sums->size() != n * 8u) return {Corruption("answered with the wrong length")};
-      acc += *sums;
-      out.bytes += data->size();
+      // The units, checked by the node against their sums, and the sums.
+      std::string range;
+      AppendU64List(&range, {0, n});
+      auto got = c->Call(MakeRequest(ContainerOp::kReadBlockPart, k, first, n), range);
+      if (!got.ok()) return {got.status()};
+      if (got->size() != n * (kUnit + 8)) return {Corruption("answered with the wrong length")};
+      acc.append(*got, n * kUnit, std::string::npos);
+      out.bytes += n * kUnit;
       first += n;
     }
   }
@@ -68,7 +63,7 @@ Copy ReadFile(NodeClient* c, const std::string& path) {
   auto ranges = c->Call(MakeRequest(ContainerOp::kFileRanges, 0, 0, 0), name);
   if (!ranges.ok()) return {ranges.status()};
   std::string acc = *size + *ranges;
-  const std::vector<uint64_t> v = U64s(*ranges);
+  const std::vector<uint64_t> v = DecodeU64List(*ranges);
   for (size_t i = 0; i + 1 < v.size(); i += 2) {
     for (uint64_t done = 0; done < v[i + 1];) {
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(v[i + 1] - done, kMaxPayloadBytes / 2));
@@ -106,7 +101,7 @@ StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& o) {
       r.unreachable.push_back(name + ": " + (list.ok() ? files.status() : list.status()).ToString());
       continue;
     }
-    for (uint64_t k : U64s(*list)) {
+    for (uint64_t k : DecodeU64List(*list)) {
       Found& f = objects["container:" + std::to_string(k)];
       if (!f.read) {
         f.owners = o.ring->Place(k, o.replicas);

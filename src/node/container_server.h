@@ -73,6 +73,9 @@ class ContainerServer {
   // One request's work, by kind; the answer's payload goes to *out.
   Status Answer(const cluster::ContainerRequest& r, std::string_view payload, std::string* out);
   Status Hello(std::string_view payload, std::string* out);
+  // Counts, logs and reports the first of `count` units at `first` whose
+  // data does not match its sum.
+  Status CheckUnits(uint64_t container, uint64_t first, uint32_t count, const char* data, const uint64_t* sums);
   Status ReadVerified(const cluster::ContainerRequest& r, std::string* out);  // units checked against their sums
   Status ReadBlockPart(const cluster::ContainerRequest& r, std::string_view payload, std::string* out);
   Status Write(const cluster::ContainerRequest& r, std::string_view payload);
