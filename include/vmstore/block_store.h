@@ -54,6 +54,15 @@ inline constexpr uint64_t BlockAddress(uint64_t container, uint64_t index) {
 inline constexpr uint64_t ContainerOfAddress(uint64_t addr) { return addr >> kUnitIndexBits; }
 inline constexpr uint64_t UnitOfAddress(uint64_t addr) { return addr & ((uint64_t{1} << kUnitIndexBits) - 1); }
 
+// A container space shared by pools of `span` containers each (pool p's own
+// container c is p * span + c there; PoolOptions::container_span): the shared
+// address of the block at `addr` of the pool whose first container is
+// `base`. An address already past the span (another pool's block) stays as
+// it is; so do 0 (a hole) and 1 (zeroes), and everything when span is 0.
+inline constexpr uint64_t SharedAddress(uint64_t addr, uint64_t base, uint64_t span) {
+  return addr <= 1 || span == 0 || ContainerOfAddress(addr) >= span ? addr : addr + BlockAddress(base, 0);
+}
+
 // What a pool tells its store before any other call (Attach).
 struct ContainerGeometry {
   std::array<uint8_t, 16> pool_uuid{};  // every container's header carries it

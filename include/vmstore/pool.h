@@ -59,6 +59,13 @@ struct PoolOptions {
   uint32_t cluster_size = 64 * 1024;      // power of two, 4 KiB .. 1 MiB
   uint64_t container_size = 64ull << 20;  // bytes of data per container file
   DedupMode dedup = DedupMode::kOff;      // the initial mode (then Pool::SetDedup)
+  // A container space shared by several pools (the cluster's; 0: the pool's
+  // alone). The pool's own containers are [1, container_span); a larger
+  // number is another pool's ("foreign"): pool p's container c is
+  // p * container_span + c there. A volume adopted from another pool
+  // (AdoptVolume) reads foreign blocks through the same BlockStore and never
+  // changes or frees them: writes copy them into the pool's own containers.
+  uint64_t container_span = 0;
   // Run-time:
   uint64_t max_dirty_bytes = 64ull << 20;  // checkpoint when dirty data exceeds this
   uint64_t max_wal_bytes = 256ull << 20;   // ... or when the log exceeds this
@@ -155,6 +162,16 @@ struct PoolStats {
   uint64_t node_cache_hits = 0, node_cache_misses = 0, node_cache_nodes = 0;
 };
 
+// A volume's root as a pool committed it: what a clone in another pool of
+// the same container space starts from (Pool::AdoptVolume).
+struct VolumeRoot {
+  uint64_t addr = 0;  // the root block's address; 0 or 1: an empty volume
+  uint64_t csum = 0;  // its checksum
+  uint32_t height = 0;
+  uint64_t size = 0;
+  uint32_t cluster_size = 0;
+};
+
 struct ReadStats {
   uint64_t nodes_visited = 0;  // index nodes consulted (cache hits included)
 };
@@ -216,6 +233,16 @@ class Pool {
   // A writable copy of `source` (normally a snapshot); O(1); durable on return.
   virtual StatusOr<VolumeId> Clone(VolumeId source, uint64_t tag) = 0;
   StatusOr<VolumeId> Clone(VolumeId source) { return Clone(source, 0); }
+  // A writable volume whose tree is `root`: a committed snapshot of another
+  // pool of the same container space (PoolOptions::container_span; the
+  // address in that space's numbering, from ReadCommittedRoot). O(1):
+  // nothing is copied or counted; reads find the other pool's blocks, and
+  // writes copy what they change into this pool's containers. The caller
+  // keeps the snapshot alive while the volume exists (the catalog's
+  // deletion rules do). Durable on return. Errors: InvalidArgument (no
+  // shared space, an address of this pool's own, another cluster size, a
+  // bad height or size).
+  virtual StatusOr<VolumeId> AdoptVolume(const VolumeRoot& root, uint64_t tag) = 0;
   // Makes writable `volume` equal to `snapshot` (size included). Other
   // snapshots, older and newer, are kept. O(1) plus freeing what only `volume` held.
   virtual Status Rollback(VolumeId volume, VolumeId snapshot) = 0;
@@ -265,5 +292,14 @@ class Pool {
   // Checkpoints and releases the pool.
   virtual Status Close() = 0;
 };
+
+// Reads snapshot `id`'s root as the pool in `dir` last committed it, without
+// opening the pool - another process may hold it and write meanwhile - through
+// options.env and options.block_store, reading only. The address is in the
+// pool's own numbering. A snapshot is committed at the pool's next checkpoint.
+// Errors: NotFound (no such volume committed), FailedPrecondition (a writable
+// volume: it may change), Corruption (damaged superblock or volume table,
+// after retries that let a checkpoint under way finish).
+StatusOr<VolumeRoot> ReadCommittedRoot(const std::string& dir, const PoolOptions& options, VolumeId id);
 
 }  // namespace vmstore

@@ -13,7 +13,7 @@ Status PoolImpl::VerifyRefcounts() {
   RETURN_IF_ERROR(WaitCheckpointLocked());
   auto locks = LockAllVolumes();
   RetryDeferredUnrefs();
-  RefTable fresh(sb_.container_units);
+  RefTable fresh = NewRefTable();
   RETURN_IF_ERROR(RebuildRefs(&fresh, nullptr, /*keep_going=*/false));
   std::string d = refs_.Diff(fresh);
   if (!d.empty()) return Internal("reference counts differ from a fresh walk: " + d);
@@ -62,7 +62,7 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
     report->errors.push_back(std::to_string(deferred_unrefs_.size()) +
                              " index node(s) released by deletes could not be read; their blocks stay allocated");
   }
-  RefTable fresh(sb_.container_units);
+  RefTable fresh = NewRefTable();
   RETURN_IF_ERROR(RebuildRefs(&fresh, &report->errors, /*keep_going=*/true));
   if (std::string d = refs_.Diff(fresh); !d.empty()) report->errors.push_back("reference counts: " + d);
   ASSIGN_OR_RETURN(auto containers, store_->List());

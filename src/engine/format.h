@@ -138,6 +138,7 @@ enum class WalType : uint32_t {
   kTrim = 8,      // id, offset, length
   kZero = 9,      // id, offset, length, flags (bit 0: may punch)
   kUndo = 10,     // block addr, unit, old sum, 4096 bytes of before-image
+  kAdopt = 11,    // new id, time, tag, root addr, root csum, height, size (a foreign root)
 };
 constexpr uint32_t kWalMagic = 0x4c41574d;  // "MWAL"
 constexpr size_t kWalHeader = 32;           // magic u32, type u32, gen u64, seq u64, len u32, pad u32

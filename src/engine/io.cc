@@ -36,7 +36,7 @@ Status PoolImpl::CommittedUnits(const BlockPtr& p, uint32_t u0, uint32_t u1, cha
     if (sums) *sums = fd->sums;
     return Status::OK();
   }
-  RETURN_IF_ERROR(CheckBlockAddr(p.addr, cu, cursor_.load(), sb_.container_units));
+  RETURN_IF_ERROR(CheckAddr(p.addr, cu));
   std::shared_ptr<const FrozenOverlay> fo = frozen_overlays_.Get(p.addr);
   const bool whole = u0 == 0 && u1 == cu && !sums;  // checked by its own units' sums
   std::vector<uint64_t> local;

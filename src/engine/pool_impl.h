@@ -159,6 +159,7 @@ class PoolImpl final : public Pool {
   Status DeleteVolume(VolumeId id) override;
   StatusOr<std::vector<VolumeId>> SnapshotMany(std::span<const VolumeId> sources, uint64_t tag) override;
   StatusOr<VolumeId> Clone(VolumeId source, uint64_t tag) override;
+  StatusOr<VolumeId> AdoptVolume(const VolumeRoot& root, uint64_t tag) override;
   Status Rollback(VolumeId volume, VolumeId snapshot) override;
   Status Read(VolumeId id, uint64_t offset, std::span<char> buf, ReadStats* stats) override;
   Status Write(VolumeId id, uint64_t offset, std::span<const char> data) override;
@@ -204,6 +205,15 @@ class PoolImpl final : public Pool {
 
   // --- tree.cc
   uint32_t cluster_units() const { return sb_.cluster_size / kUnit; }
+  // Whether `addr` is another pool's block in a shared container space
+  // (PoolOptions::container_span): read-only here, never counted nor freed.
+  bool Foreign(uint64_t addr) const {
+    return opts_.container_span != 0 && ContainerOf(addr) >= opts_.container_span;
+  }
+  // That a block address can be read: one of this pool's below the cursor,
+  // or a foreign one inside its container.
+  Status CheckAddr(uint64_t addr, uint32_t units) const;
+  RefTable NewRefTable() const { return RefTable(sb_.container_units, opts_.container_span); }
   StatusOr<std::shared_ptr<const Node>> LoadNode(const BlockPtr& p, ReadStats* stats) const;
   // Makes the node behind *ref private and dirty (copy-on-write) and returns it.
   StatusOr<Node*> MutableNode(BlockPtr* ref) REQUIRES(writer_mu_);
@@ -284,6 +294,8 @@ class PoolImpl final : public Pool {
   // writer_mu_ and syncs.
   StatusOr<VolumeId> CopyVolumeLocked(VolumeId source, bool read_only, uint64_t tag) REQUIRES(writer_mu_);
   Status DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read_only, uint64_t tag) REQUIRES(writer_mu_);
+  Status DoAdopt(VolumeId id, int64_t now, uint64_t tag, const VolumeRoot& root) REQUIRES(writer_mu_);
+  Status CheckAdoptable(const VolumeRoot& root) const;
   Status DoRollback(VolumeRecord* v, const VolumeRecord& snap) REQUIRES(writer_mu_);
   Status Apply(const WalRecord& r) REQUIRES(writer_mu_);  // replays one redo record
   // Makes room in the live log's buffer (writing it out once the frozen log is

@@ -149,7 +149,7 @@ Status PoolImpl::OpenExisting() {
     store_ = owned_store_.get();
   }
   RETURN_IF_ERROR(store_->Attach({sb_.uuid, sb_.container_units}));
-  refs_ = RefTable(sb_.container_units);
+  refs_ = NewRefTable();
   cursor_ = sb_.cursor;
   next_id_ = sb_.next_volume_id;
   ASSIGN_OR_RETURN(auto wf, env_->OpenFile(dir_ + "/wal", true));

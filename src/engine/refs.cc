@@ -14,12 +14,14 @@ RefTable::PerContainer& RefTable::At(uint64_t c) {
 }
 
 uint32_t RefTable::Get(uint64_t addr) const {
+  if (Foreign(addr)) return kMany;
   auto it = c_.find(ContainerOf(addr));
   if (it == c_.end()) return 0;
   return it->second.ref[IndexOf(addr)];
 }
 
 uint32_t RefTable::Incr(uint64_t addr, uint32_t units, bool* overlap) {
+  if (Foreign(addr)) return kMany;
   PerContainer& p = At(ContainerOf(addr));
   uint64_t i = IndexOf(addr);
   uint32_t r = ++p.ref[i];
@@ -35,6 +37,7 @@ uint32_t RefTable::Incr(uint64_t addr, uint32_t units, bool* overlap) {
 }
 
 uint32_t RefTable::Decr(uint64_t addr, uint32_t units) {
+  if (Foreign(addr)) return kMany;
   PerContainer& p = At(ContainerOf(addr));
   uint64_t i = IndexOf(addr);
   if (p.ref[i] == 0) return UINT32_MAX;  // caller reports: freeing a free block

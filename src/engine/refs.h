@@ -11,6 +11,13 @@
 // and a per-unit "in use" byte for overlap checks; 5 bytes of memory per 4 KiB
 // of container space (0.12 %).
 //
+// Foreign blocks (containers >= foreign_from, when not 0): blocks of other
+// pools in a shared container space (PoolOptions::container_span), which a
+// clone across pools references. They are not counted: Get() answers kMany
+// for them (so the writer copies instead of changing them in place), Incr
+// and Decr change nothing and answer kMany (so they are never freed and a
+// walk never descends into them).
+//
 // Thread-safety: none; the pool's exclusive lock guards every mutation.
 #pragma once
 
@@ -25,7 +32,12 @@ namespace vmstore::internal {
 
 class RefTable {
  public:
-  explicit RefTable(uint32_t container_units) : units_(container_units) {}
+  static constexpr uint32_t kMany = 1u << 30;
+
+  explicit RefTable(uint32_t container_units, uint64_t foreign_from = 0)
+      : units_(container_units), foreign_from_(foreign_from) {}
+
+  bool Foreign(uint64_t addr) const { return foreign_from_ != 0 && ContainerOf(addr) >= foreign_from_; }
 
   uint32_t Get(uint64_t addr) const;
   // Increments; returns the new count. A count going 0 -> 1 marks `units` in use
@@ -54,6 +66,7 @@ class RefTable {
   };
   PerContainer& At(uint64_t c);
   uint32_t units_;
+  uint64_t foreign_from_;
   std::map<uint64_t, PerContainer> c_;
   uint64_t live_ = 0;
   uint64_t data_blocks_ = 0;

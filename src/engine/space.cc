@@ -32,6 +32,15 @@ Status PoolImpl::RefreshSpace() {
 
 Status PoolImpl::AdmitSpace(uint64_t bytes) {
   if (replaying_) return Status::OK();
+  if (opts_.container_span != 0) {
+    // In a shared container space the pool owns containers [1, span): the
+    // dirty data and this write must fit below the end, as a bound.
+    const uint64_t need = (dirty_bytes_ + 2 * bytes) / (uint64_t{sb_.container_units} * kUnit) + 2;
+    if (ContainerOf(cursor_.load()) + need >= opts_.container_span) {
+      return NoSpace("the pool has used its share of the cluster's container space (" +
+                     std::to_string(opts_.container_span) + " containers); delete snapshots or disks");
+    }
+  }
   // The data goes to the log now and to a container at the checkpoint; the
   // dirty data already admitted still has to reach its container too.
   const uint64_t cost = 2 * bytes;

@@ -10,6 +10,14 @@ static inline int Digit(uint64_t cluster, int level) {
   return static_cast<int>((cluster >> (kFanoutBits * level)) & (kFanout - 1));
 }
 
+Status PoolImpl::CheckAddr(uint64_t addr, uint32_t units) const {
+  if (!Foreign(addr)) return CheckBlockAddr(addr, units, cursor_.load(), sb_.container_units);
+  if (IndexOf(addr) + units > sb_.container_units || ContainerOf(addr) >> 33 != 0) {
+    return Corruption("foreign block address " + Hex(addr) + " is outside any container");
+  }
+  return Status::OK();
+}
+
 StatusOr<std::shared_ptr<const Node>> PoolImpl::LoadNode(const BlockPtr& p, ReadStats* stats) const {
   if (stats) ++stats->nodes_visited;
   std::shared_ptr<const Node> found;
@@ -25,7 +33,7 @@ StatusOr<std::shared_ptr<const Node>> PoolImpl::LoadNode(const BlockPtr& p, Read
     return found;
   }
   node_misses_.fetch_add(1, std::memory_order_relaxed);
-  RETURN_IF_ERROR(CheckBlockAddr(p.addr, 1, cursor_.load(), sb_.container_units));
+  RETURN_IF_ERROR(CheckAddr(p.addr, 1));
   char buf[kUnit];
   RETURN_IF_ERROR(store_->ReadUnits(p.addr, 1, buf));
   uint64_t sum;
@@ -33,7 +41,15 @@ StatusOr<std::shared_ptr<const Node>> PoolImpl::LoadNode(const BlockPtr& p, Read
     return Corruption("index node " + Hex(p.addr) + " (container " + ContainerFileName(ContainerOf(p.addr)) +
                       "): checksum mismatch");
   }
-  auto n = std::make_shared<const Node>(Node::Decode(buf));
+  Node decoded = Node::Decode(buf);
+  if (Foreign(p.addr)) {
+    // Another pool's node names its own blocks in its own numbering.
+    const uint64_t base = MakeAddr(ContainerOf(p.addr) / opts_.container_span * opts_.container_span, 0);
+    for (BlockPtr& e : decoded.e) {
+      if (IsReal(e.addr) && !Foreign(e.addr)) e.addr += base;
+    }
+  }
+  auto n = std::make_shared<const Node>(std::move(decoded));
   cache_.Put(p.addr, n);
   return n;
 }
@@ -162,8 +178,7 @@ Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vec
   uint32_t units = level >= 0 ? 1 : cluster_units();
   bool overlap = false;
   if (!dirty_nodes_.Contains(p.addr) && !dirty_data_.Contains(p.addr)) {
-    Status s = CheckBlockAddr(p.addr, units, cursor_.load(), sb_.container_units);
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(CheckAddr(p.addr, units));
   }
   if (refs->Incr(p.addr, units, &overlap) > 1) return Status::OK();
   if (overlap && problems) problems->push_back("block " + Hex(p.addr) + " overlaps another block");

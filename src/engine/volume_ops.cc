@@ -200,6 +200,20 @@ Status PoolImpl::DoCopy(VolumeId new_id, VolumeId source, int64_t now, bool read
   return Status::OK();
 }
 
+Status PoolImpl::DoAdopt(VolumeId id, int64_t now, uint64_t tag, const VolumeRoot& root) {
+  VolumeRecord r;
+  r.id = id;
+  r.size = root.size;
+  r.root = BlockPtr{root.addr, root.csum};
+  r.height = root.height;
+  r.created_ns = now;
+  r.tag = tag;
+  InsertVolume(r);
+  next_id_ = std::max(next_id_, id + 1);
+  vtable_dirty_ = true;
+  return Status::OK();
+}
+
 Status PoolImpl::DoRollback(VolumeRecord* v, const VolumeRecord& snap) {
   BlockPtr old = v->root;
   int old_level = static_cast<int>(v->height) - 1;
@@ -226,6 +240,11 @@ Status PoolImpl::Apply(const WalRecord& r) {
     case WalType::kSnapshot:
     case WalType::kClone:
       return DoCopy(u64(0), u64(1), static_cast<int64_t>(u64(2)), r.type == WalType::kSnapshot, u64(3));
+    case WalType::kAdopt: {
+      VolumeRoot root{u64(3), u64(4), static_cast<uint32_t>(u64(5)), u64(6), sb_.cluster_size};
+      RETURN_IF_ERROR(CheckAdoptable(root));
+      return DoAdopt(u64(0), static_cast<int64_t>(u64(1)), u64(2), root);
+    }
     case WalType::kRollback: {
       ASSIGN_OR_RETURN(VolumeRecord * v, Find(u64(0)));
       ASSIGN_OR_RETURN(VolumeRecord * s, Find(u64(1)));
@@ -320,6 +339,39 @@ StatusOr<VolumeId> PoolImpl::Clone(VolumeId source, uint64_t tag) {
   RETURN_IF_ERROR(FindConst(source).status());
   RETURN_IF_ERROR(Admit());
   ASSIGN_OR_RETURN(VolumeId id, CopyVolumeLocked(source, /*read_only=*/false, tag));
+  RETURN_IF_ERROR(SyncMetadata());
+  return id;
+}
+
+Status PoolImpl::CheckAdoptable(const VolumeRoot& root) const {
+  if (opts_.container_span == 0) {
+    return InvalidArgument("this pool shares no container space with other pools; it cannot adopt their volumes");
+  }
+  if (root.cluster_size != sb_.cluster_size) {
+    return InvalidArgument("the volume's pool uses " + std::to_string(root.cluster_size) +
+                           "-byte clusters; this one " + std::to_string(sb_.cluster_size));
+  }
+  if (IsReal(root.addr) && !Foreign(root.addr)) {
+    return InvalidArgument("root " + Hex(root.addr) + " is in this pool's own containers, not another pool's");
+  }
+  RETURN_IF_ERROR(CheckSize(root.size));
+  const uint64_t clusters = (root.size + sb_.cluster_size - 1) / sb_.cluster_size;
+  if (root.height != HeightFor(clusters)) {
+    return InvalidArgument("a tree of height " + std::to_string(root.height) + " does not fit a volume of " +
+                           std::to_string(root.size) + " bytes");
+  }
+  return Status::OK();
+}
+
+StatusOr<VolumeId> PoolImpl::AdoptVolume(const VolumeRoot& root, uint64_t tag) {
+  MutexLock w(&writer_mu_);
+  RETURN_IF_ERROR(CheckAdoptable(root));
+  RETURN_IF_ERROR(Admit());
+  VolumeId id = next_id_;
+  int64_t now = env_->NowNanos();
+  RETURN_IF_ERROR(Log(WalType::kAdopt, Pack({id, static_cast<uint64_t>(now), tag, root.addr, root.csum,
+                                             root.height, root.size})));
+  RETURN_IF_ERROR(DoAdopt(id, now, tag, root));
   RETURN_IF_ERROR(SyncMetadata());
   return id;
 }

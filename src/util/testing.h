@@ -23,6 +23,13 @@ namespace vmstore::testing {
     EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
   } while (0)
 
+// `lhs` = the value of StatusOr `expr`, or a fatal failure naming its status.
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) ASSERT_OK_AND_ASSIGN_IMPL(VMS_CONCAT(_sor_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)                              \
+  auto tmp = (expr);                                                           \
+  ASSERT_TRUE(tmp.ok()) << #expr << ": " << tmp.status().ToString();           \
+  lhs = std::move(tmp).value()
+
 template <typename T>
 T Unwrap(StatusOr<T> v) {
   if (!v.ok()) {
