@@ -3,7 +3,8 @@
 # loopback: every command with --etcd (the catalog in etcd), `vmstore serve
 # --etcd` serving NBD exports of disks, snapshots and clones whose data lives
 # on the nodes; commands forwarded to this host's gateway; a second gateway
-# refused an SR the first holds and serving its own SR at the same time; a
+# refused an SR the first holds and serving its own SR at the same time, with
+# clones of the first SR's golden image that share its blocks; a
 # node killed with -9 while writes go on; a gateway killed with -9 and
 # restarted with every flushed write; concurrent catalog writers; refusals.
 # Usage: gateway_test.sh PATH_TO_VMSTORE
@@ -86,6 +87,33 @@ check "both gateways serve at once" 0 "^ok$" -- bash -c "$(declare -f pattern_ok
   qemu-io -f raw -c 'write -P 0x78 8M 1M' -c flush nbd://127.0.0.1:$gw1_port/desk3/root >/dev/null &&
   pattern_ok $gw2_port desk-b/root 0x77 0 1M && pattern_ok $gw1_port desk3/root 0x78 8M 1M && echo ok"
 
+# Clones of the golden image in gw2's SR: they share the image's blocks in
+# gw1's SR (read beside gw1, which goes on serving), writes stay in farm2.
+for i in $(seq 1 10); do
+  vms $g2 vm clone "gold@$full" "desk-b$i" --sr farm2 >/dev/null || echo "FAIL: clone desk-b$i into farm2"
+done
+check "10 clones of the image in gw2's SR" 0 "^10$" -- bash -c "'$bin' --etcd '$etcd_url' --json disk list | jq '[.[] | select((.vm | startswith(\"desk-b\")) and .sr == \"farm2\" and .clone_of != null)] | length'"
+bash -c "$(declare -f pattern_ok)
+  pids=()
+  for i in \$(seq 1 10); do
+    ( pattern_ok $gw1_port desk\$i/root 0xa5 3M 2M && pattern_ok $gw1_port desk\$((i + 10))/root 0xa5 3M 2M || echo \"desk\$i or desk\$((i + 10)) did not read\" ) & pids+=(\$!)
+    ( pattern_ok $gw2_port desk-b\$i/root 0xa5 1M 4M || echo \"desk-b\$i did not read\" ) & pids+=(\$!)
+  done
+  for p in \${pids[@]}; do wait \$p; done" >"$tmp/reads.out" 2>&1
+check "20 + 10 clones of one image read at once through 2 gateways" 0 "^ok$" -- \
+  bash -c "[[ ! -s '$tmp/reads.out' ]] && echo ok || cat '$tmp/reads.out'"
+check "a write to a clone in farm2" 0 "wrote 1048576/1048576" -- \
+  qemu-io -f raw -c "write -P 0x5a 3M 1M" -c flush "nbd://127.0.0.1:$gw2_port/desk-b3/root"
+check "goes to that clone only" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw2_port desk-b3/root 0x5a 3M 1M && pattern_ok $gw2_port desk-b3/root 0xa5 1M 2M && pattern_ok $gw2_port desk-b4/root 0xa5 3M 1M && pattern_ok $gw1_port gold/root 0xa5 3M 1M && pattern_ok $gw1_port 'gold/root@$full' 0xa5 1M 4M && echo ok"
+check "the clones in farm2 hold only what they wrote" 0 "^ok$" -- bash -c "
+  '$bin' --etcd '$etcd_url' $g2 --json disk list desk-b4 | jq -e '.[0].exclusive < 1048576' >/dev/null &&
+  '$bin' --etcd '$etcd_url' $g2 --json disk list desk-b3 | jq -e '.[0].exclusive >= 1048576 and .[0].exclusive < 2097152' >/dev/null && echo ok"
+check "a clone into an SR another gateway holds is refused" 1 "/vmstore/locks/pool/default is held by .* pid $gw1_pid" -- \
+  vms $g2 vm clone "gold@$full" desk-x --sr default
+check "a clone into a missing SR is refused" 1 "SR 'nosuch' does not exist" -- \
+  vms $g2 vm clone "gold@$full" desk-x --sr nosuch
+check "the refused clones left no VM" 1 "" -- vms vm show desk-x
+
 # kill -9 of a node while writes go on: flushed writes survive, I/O goes on.
 qemu-io -f raw -c "write -P 0x11 10M 8M" -c flush "nbd://127.0.0.1:$gw1_port/gold/root" >/dev/null &
 writer=$!
@@ -124,6 +152,7 @@ elapsed=$(($(date +%s) - start))
 check "the restarted gateway took the SR over within the lease TTL + 5 s" 0 "^ok$" -- \
   bash -c "echo took $elapsed s; (( $elapsed <= 15 )) && echo ok"
 check "and serves what the dead one flushed" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0x22 20M 1M && pattern_ok $gw1_port gold/root 0x11 10M 8M && pattern_ok $gw1_port desk7/root 0x3c 2M 64k && echo ok"
+check "gw2's clones of the image read through it all along" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw2_port desk-b9/root 0xa5 1M 4M && pattern_ok $gw2_port desk-b3/root 0x5a 3M 1M && echo ok"
 
 # The restarted node catches up: the gateway holding the SR copies back what
 # it missed, and only then is it "up" again; fsck then finds R good copies.
@@ -145,7 +174,14 @@ victim_node=$(sed -E 's|.*/data-([^/]*)/.*|\1|' <<<"$victim")
 python3 -c "
 import sys; f=open(sys.argv[1],'r+b'); f.seek(-4096*3+100, 2); b=f.read(1); f.seek(-4096*3+100, 2); f.write(bytes([b[0]^0x5a]))" "$victim"
 check "fsck finds the damaged copy (exit 2)" 2 "damaged: container:[0-9]+ on $victim_node: .*" -- "$bin" cluster fsck --etcd "$etcd_url"
-check "every disk still reads whole (the other copy)" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0x22 20M 1M && pattern_ok $gw1_port gold/root 0x11 10M 8M && pattern_ok $gw1_port gold/root 0xa5 1M 4M && echo ok"
+check "fsck --repair records the damaged copy for the gateway holding its SR" 2 "1 damaged copies recorded for repair" -- \
+  "$bin" cluster fsck --repair --etcd "$etcd_url"
+for _ in $(seq 1 40); do
+  "$bin" cluster status --etcd "$etcd_url" | grep -q "replicas  healthy" && break
+  sleep 0.5
+done
+check "which copies a good one over it: fsck clean again" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+check "every disk reads whole" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0x22 20M 1M && pattern_ok $gw1_port gold/root 0x11 10M 8M && pattern_ok $gw1_port gold/root 0xa5 1M 4M && echo ok"
 
 # Catalog writers in parallel processes: etcd's lock serialises them.
 par=()

@@ -45,6 +45,9 @@ struct Caps {
   bool exact_disk_exclusive = false;
   bool engine_stats = false;  // EngineStats() reports the engine's figures (space, caches, dedup)
   bool dedup = false;         // SetDedup() works
+  // CloneFromSr() works: a clone here may share the blocks of a snapshot in
+  // another SR of the same type (cluster SRs: one container space).
+  bool clone_across_srs = false;
 
   // Every capability (what the native engine has).
   static Caps All() { return Caps{true, true, true, true, true, true, true, true, true}; }
@@ -98,6 +101,16 @@ class Backend {
   virtual StatusOr<std::vector<std::string>> Snapshot(std::span<const std::string> disks, uint64_t tag) = 0;
   // A writable disk with the content of `snapshot`.
   virtual StatusOr<std::string> Clone(const std::string& snapshot, uint64_t tag) = 0;
+  // A writable disk here with the content of snapshot `snapshot` of the SR
+  // of type `type` at `location` - another SR - sharing its blocks, O(1)
+  // (needs caps().clone_across_srs). That SR is not opened: the gateway
+  // serving it may go on. The caller keeps the snapshot while the clone
+  // exists. Errors: NotSupported for another type; NotFound when that SR
+  // has not committed the snapshot.
+  virtual StatusOr<std::string> CloneFromSr(const std::string& type, const std::string& location,
+                                            const std::string& snapshot, uint64_t tag) {
+    return NotSupported(this->type() + " SRs cannot clone a snapshot of another SR");
+  }
   // Makes `disk` equal to `snapshot`, keeping every other snapshot.
   virtual Status Rollback(const std::string& disk, const std::string& snapshot) = 0;
   virtual StatusOr<VolumeStat> Stat(const std::string& handle) = 0;

@@ -207,8 +207,14 @@ class Manager {
   virtual StatusOr<std::vector<VmSummary>> SummarizeVms() = 0;
   // Deletes the VM, its disks and its snapshots, as the deletion rules allow.
   virtual StatusOr<DeleteReport> DeleteVm(const std::string& vm, bool recursive, bool dry_run) = 0;
-  // A new VM whose disks are writable clones of the disks of snapshot "VM@FULL".
-  virtual StatusOr<VmInfo> CloneVm(const std::string& snapshot, const std::string& new_name) = 0;
+  // A new VM whose disks are writable clones of the disks of snapshot
+  // "VM@FULL", each in the SR of its snapshot - or all in SR `sr` when given,
+  // sharing the snapshot's blocks where the SRs can (cluster SRs: caps
+  // clone_across_srs) and refused (NotSupported) where they cannot.
+  virtual StatusOr<VmInfo> CloneVm(const std::string& snapshot, const std::string& new_name, const std::string& sr) = 0;
+  StatusOr<VmInfo> CloneVm(const std::string& snapshot, const std::string& new_name) {
+    return CloneVm(snapshot, new_name, "");
+  }
 
   // Disks. `sr` "" means "default".
   virtual StatusOr<DiskInfo> CreateDisk(const std::string& vm, const std::string& disk, uint64_t size,

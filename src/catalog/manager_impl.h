@@ -96,7 +96,8 @@ class ManagerImpl : public Manager {
   StatusOr<std::vector<VmSummary>> SummarizeVms() override;
   StatusOr<VmInfo> GetVm(const std::string& vm) override;
   StatusOr<DeleteReport> DeleteVm(const std::string& vm, bool recursive, bool dry_run) override;
-  StatusOr<VmInfo> CloneVm(const std::string& snapshot, const std::string& new_name) override;
+  using Manager::CloneVm;
+  StatusOr<VmInfo> CloneVm(const std::string& snapshot, const std::string& new_name, const std::string& sr) override;
 
   StatusOr<DiskInfo> CreateDisk(const std::string& vm, const std::string& disk, uint64_t size,
                                 const std::string& sr) override;

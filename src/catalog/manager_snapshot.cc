@@ -280,7 +280,7 @@ StatusOr<TreeNode> ManagerImpl::SnapshotTree(const std::string& vm_ref, bool inc
 
 // ---- clones and rollback
 
-StatusOr<VmInfo> ManagerImpl::CloneVm(const std::string& snapshot, const std::string& new_name) {
+StatusOr<VmInfo> ManagerImpl::CloneVm(const std::string& snapshot, const std::string& new_name, const std::string& sr) {
   ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
   ASSIGN_OR_RETURN(auto vs, FindSnap(snapshot));
   const SnapRow& s = vs.second;
@@ -302,22 +302,46 @@ StatusOr<VmInfo> ManagerImpl::CloneVm(const std::string& snapshot, const std::st
   }
   std::stable_sort(src.begin(), src.end(),
                    [&](const VdiRow& a, const VdiRow& b) { return device[a.uuid] < device[b.uuid]; });
+  std::optional<SrRow> target;
+  if (!sr.empty()) {
+    ASSIGN_OR_RETURN(target, FindSr(sr));
+  }
+  // Each clone's SR: the snapshot's, or the target.
+  std::vector<std::string> dst;
   json srs = json::array();
   for (const VdiRow& v : src) {
-    ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(v.sr_uuid));
-    if (!b->caps().can_clone)
-      return NotSupported("disk '" + v.name + "' is on a " + b->type() + " SR, which cannot clone");
-    srs.push_back(v.sr_uuid);
+    dst.push_back(target ? target->uuid : v.sr_uuid);
+    ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(dst.back()));
+    if (dst.back() == v.sr_uuid) {
+      if (!b->caps().can_clone)
+        return NotSupported("disk '" + v.name + "' is on a " + b->type() + " SR, which cannot clone");
+    } else if (!b->caps().clone_across_srs) {
+      ASSIGN_OR_RETURN(auto from, cat_.Srs("uuid = ?", v.sr_uuid));
+      return NotSupported("SR '" + target->name + "' (" + b->type() +
+                          ") cannot share the blocks of a snapshot in SR '" +
+                          (from.empty() ? v.sr_uuid : from[0].name) +
+                          "'; only cluster SRs clone across SRs - clone without --sr to keep the clone in the "
+                          "snapshot's SR");
+    }
+    srs.push_back(dst.back());
   }
   ASSIGN_OR_RETURN(int64_t intent, BeginIntent("create", json{{"srs", srs}}.dump()));
   VmRow vm{NewUuid(), new_name, Now(), s.uuid, false};
   std::vector<VdiRow> vdis;
   std::vector<VbdRow> vbds;
-  for (const VdiRow& v : src) {
-    ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(v.sr_uuid));
-    ASSIGN_OR_RETURN(std::string handle, b->Clone(v.handle, static_cast<uint64_t>(intent)));
+  for (size_t i = 0; i < src.size(); ++i) {
+    const VdiRow& v = src[i];
+    ASSIGN_OR_RETURN(backend::Backend * b, BackendFor(dst[i]));
+    std::string handle;
+    if (dst[i] == v.sr_uuid) {
+      ASSIGN_OR_RETURN(handle, b->Clone(v.handle, static_cast<uint64_t>(intent)));
+    } else {
+      ASSIGN_OR_RETURN(auto from, cat_.Srs("uuid = ?", v.sr_uuid));
+      if (from.empty()) return Corruption("catalog: VDI " + v.uuid + " is on a missing SR " + v.sr_uuid);
+      ASSIGN_OR_RETURN(handle, b->CloneFromSr(from[0].type, from[0].location, v.handle, static_cast<uint64_t>(intent)));
+    }
     vdis.push_back(
-        VdiRow{NewUuid(), v.sr_uuid, handle, v.name, v.size, vm.created_ns, std::nullopt, std::nullopt, v.uuid});
+        VdiRow{NewUuid(), dst[i], handle, v.name, v.size, vm.created_ns, std::nullopt, std::nullopt, v.uuid});
     vbds.push_back(VbdRow{NewUuid(), vm.uuid, vdis.back().uuid, v.name, static_cast<int64_t>(vbds.size())});
   }
   Step("backend");

@@ -201,7 +201,11 @@ void AddClusterFsck(CLI::App* cl, Context* ctx) {
                          "Read-only, while gateways serve. Exit 2 on damage or copies short of R\n"
                          "  example: vmstore cluster fsck --etcd http://127.0.0.1:2379");
   auto etcd = std::make_shared<std::string>();
+  auto repair = std::make_shared<bool>(false);
   c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
+  c->add_flag("--repair", *repair,
+              "Record each damaged copy that has good copies beside it as stale: the gateway holding its SR\n"
+              "then copies a good one over it (within seconds; `cluster status` says degraded until then)");
   c->callback([=] {
     auto run = [&]() -> StatusOr<int> {
       ASSIGN_OR_RETURN(auto e, Connect(*etcd));
@@ -219,6 +223,14 @@ void AddClusterFsck(CLI::App* cl, Context* ctx) {
         o.nodes[n.name] = clients.back().get();
       }
       ASSIGN_OR_RETURN(cluster::ReplicaReport r, cluster::CheckReplicas(o));
+      size_t recorded = 0;
+      if (*repair) {
+        for (auto& [object, node] : r.repairable) {
+          ASSIGN_OR_RETURN(uint64_t pool, cluster::PoolOfObject(object));
+          RETURN_IF_ERROR(cluster::NewEtcdMissLog(e.get(), cluster::PoolMissPrefix(pool))->Record(object, node));
+          ++recorded;
+        }
+      }
       const std::vector<std::pair<const char*, const std::vector<std::string>*>> problems = {
           {"unreachable", &r.unreachable},
           {"missing", &r.missing},
@@ -234,6 +246,7 @@ void AddClusterFsck(CLI::App* cl, Context* ctx) {
                   {"copies_verified", r.copies_verified},
                   {"bytes_verified", r.bytes_verified},
                   {"strays", r.strays},
+                  {"recorded_for_repair", recorded},
                   {"clean", r.clean()}};
         for (auto& [name, list] : problems) j[name] = *list;
         PrintJson(j);
@@ -246,6 +259,14 @@ void AddClusterFsck(CLI::App* cl, Context* ctx) {
           for (const std::string& p : *list) Printf("  %s: %s\n", name, p.c_str());
         }
         for (const std::string& p : r.strays) Printf("  stray: %s\n", p.c_str());
+        if (*repair) {
+          Printf("%zu damaged copies recorded for repair by the gateways holding their SRs\n", recorded);
+        } else if (!r.repairable.empty()) {
+          Printf(
+              "%zu damaged copies have good copies beside them: `vmstore cluster fsck --repair` has them "
+              "copied back\n",
+              r.repairable.size());
+        }
         if (r.clean()) {
           Printf("clean\n");
         } else {

@@ -118,13 +118,17 @@ void AddVmDelete(CLI::App* vm, Context* ctx) {
 void AddVmClone(CLI::App* vm, Context* ctx) {
   auto* c = vm->add_subcommand("clone",
                                "Create a VM whose disks are writable clones of a snapshot's disks (O(1))\n"
-                               "  example: vmstore vm clone golden@base_20140219T02:52:44 desktop-017");
+                               "  example: vmstore vm clone golden@base_20140219T02:52:44 desktop-017\n"
+                               "  in a cluster, --sr SR puts the clone in another cluster SR (one another\n"
+                               "  gateway serves), still sharing the snapshot's blocks");
   auto snap = std::make_shared<std::string>();
   auto name = std::make_shared<std::string>();
+  auto sr = std::make_shared<std::string>();
   c->add_option("VM@SNAPSHOT", *snap, "The snapshot, as VM@FULLNAME")->required();
   c->add_option("NEWVM", *name, "Name of the new VM")->required();
+  c->add_option("--sr", *sr, "SR of the clone's disks (default: each snapshot disk's own)");
   c->callback(WithManager(ctx, [=](Manager& m) -> Status {
-    ASSIGN_OR_RETURN(VmInfo v, m.CloneVm(*snap, *name));
+    ASSIGN_OR_RETURN(VmInfo v, m.CloneVm(*snap, *name, *sr));
     if (ctx->json) {
       PrintJson(ToJson(v));
     } else {

@@ -1,7 +1,9 @@
 #include "cluster/miss_log.h"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "cluster/container_wire.h"
 #include "cluster/membership.h"
 
 namespace vmstore::cluster {
@@ -73,10 +75,14 @@ class EtcdMissLog final : public MissLog {
 
 }  // namespace
 
-Status MissSet::Load() {
+Status MissSet::Load() { return LoadFromLog(false); }
+Status MissSet::Reload() { return LoadFromLog(true); }
+
+Status MissSet::LoadFromLog(bool replace) {
   if (!log_) return Status::OK();
   ASSIGN_OR_RETURN(auto all, log_->Load());
   MutexLock l(&mu_);
+  if (replace) nodes_.clear();
   for (auto& [object, nodes] : all) nodes_[object].insert(nodes.begin(), nodes.end());
   return Status::OK();
 }
@@ -138,6 +144,23 @@ StatusOr<std::map<std::string, std::set<std::string>>> LoadAllMisses(Etcd* etcd)
 
 std::shared_ptr<MissLog> NewEtcdMissLog(Etcd* etcd, std::string prefix) {
   return std::make_shared<EtcdMissLog>(etcd, std::move(prefix));
+}
+
+std::string PoolMissPrefix(uint64_t pool) { return std::string(kRoot) + "degraded/pool-" + std::to_string(pool) + "/"; }
+
+StatusOr<uint64_t> PoolOfObject(const std::string& object) {
+  auto number = [&](std::string_view digits, uint64_t* v) {
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), *v);
+    return ec == std::errc() && end == digits.data() + digits.size() && !digits.empty();
+  };
+  std::string_view o = object;
+  uint64_t v = 0;
+  if (o.substr(0, 10) == "container:" && number(o.substr(10), &v)) return v >> kPoolSpanBits;
+  if (o.substr(0, 10) == "file:pool-") {
+    const size_t slash = o.find('/', 10);
+    if (slash != std::string_view::npos && number(o.substr(10, slash - 10), &v)) return v;
+  }
+  return InvalidArgument("'" + object + "' names no pool's container or file");
 }
 
 }  // namespace vmstore::cluster

@@ -41,6 +41,9 @@ class MissSet {
   explicit MissSet(std::shared_ptr<MissLog> log) : log_(std::move(log)) {}
   // Loads the log's records (OK without a log).
   Status Load();
+  // Replaces what is held with the log's records as they are now (for
+  // another pool's set, whose records its own gateway adds and clears).
+  Status Reload();
   // Records that `node` missed a change of `object` (durably first, once).
   Status Add(const std::string& object, const std::string& node);
   // Clears that `node` missed `object` (durably first).
@@ -51,6 +54,7 @@ class MissSet {
   std::map<std::string, std::set<std::string>> OfKind(const std::string& kind) const;
 
  private:
+  Status LoadFromLog(bool replace);
   const std::shared_ptr<MissLog> log_;
   mutable Mutex mu_;
   std::map<std::string, std::set<std::string>> nodes_ GUARDED_BY(mu_);
@@ -63,5 +67,11 @@ StatusOr<std::map<std::string, std::set<std::string>>> LoadAllMisses(Etcd* etcd)
 // Records under `prefix` in etcd (a key per object, its value the JSON list
 // of nodes), changed by compare-and-swap. Borrows `etcd`.
 std::shared_ptr<MissLog> NewEtcdMissLog(Etcd* etcd, std::string prefix);
+
+// Pool N's records: the prefix ROOT/degraded/pool-N/.
+std::string PoolMissPrefix(uint64_t pool);
+// The pool an object belongs to: "container:C" is pool C >> kPoolSpanBits's,
+// "file:pool-N/..." pool N's. InvalidArgument for another name.
+StatusOr<uint64_t> PoolOfObject(const std::string& object);
 
 }  // namespace vmstore::cluster

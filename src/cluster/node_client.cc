@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <utility>
+
 #include "util/coding.h"
 #include "util/socket_io.h"
 #include "util/tcp_socket.h"
@@ -21,12 +23,14 @@ NodeClient::~NodeClient() {
   for (int fd : idle_) ::close(fd);
 }
 
-StatusOr<int> NodeClient::Take() {
-  {
+StatusOr<int> NodeClient::Take(bool fresh, bool* pooled) {
+  *pooled = false;
+  if (!fresh) {
     MutexLock l(&mu_);
     if (!idle_.empty()) {
       int fd = idle_.back();
       idle_.pop_back();
+      *pooled = true;
       return fd;
     }
   }
@@ -53,7 +57,7 @@ void NodeClient::Give(int fd) {
   }
 }
 
-StatusOr<std::string> NodeClient::CallOn(int fd, const ContainerRequest& req, std::string_view payload, bool* broken) {
+StatusOr<uint64_t> NodeClient::SendOn(int fd, const ContainerRequest& req, std::string_view payload) {
   ContainerRequest r = req;
   {
     MutexLock l(&mu_);
@@ -62,19 +66,23 @@ StatusOr<std::string> NodeClient::CallOn(int fd, const ContainerRequest& req, st
   r.payload_bytes = static_cast<uint32_t>(payload.size());
   std::string wire = EncodeRequest(r);
   wire.append(payload);
-  *broken = true;
   if (!internal::WriteFull(fd, wire.data(), wire.size())) {
     return IOError("node " + address_ + ": cannot send " + ContainerOpName(r.op));
   }
+  return r.id;
+}
+
+StatusOr<std::string> NodeClient::ReceiveOn(int fd, uint64_t id, ContainerOp op, bool* broken) {
+  *broken = true;
   char h[kResponseHeaderBytes];
   if (!internal::ReadFull(fd, h, sizeof h)) {
-    return IOError("node " + address_ + ": no answer to " + ContainerOpName(r.op) + " (gone or timed out)");
+    return IOError("node " + address_ + ": no answer to " + ContainerOpName(op) + " (gone or timed out)");
   }
   ASSIGN_OR_RETURN(ContainerResponse resp, DecodeResponse(std::string_view(h, sizeof h)));
-  if (resp.id != r.id) return Corruption("node " + address_ + ": answer to another request");
+  if (resp.id != id) return Corruption("node " + address_ + ": answer to another request");
   std::string body(size_t{resp.payload_bytes} + resp.message_bytes, '\0');
   if (!body.empty() && !internal::ReadFull(fd, body.data(), body.size())) {
-    return IOError("node " + address_ + ": answer to " + std::string(ContainerOpName(r.op)) + " cut short");
+    return IOError("node " + address_ + ": answer to " + std::string(ContainerOpName(op)) + " cut short");
   }
   *broken = false;
   if (resp.code != Code::kOk) return Status(resp.code, body.substr(resp.payload_bytes));
@@ -82,22 +90,64 @@ StatusOr<std::string> NodeClient::CallOn(int fd, const ContainerRequest& req, st
   return body;
 }
 
-StatusOr<std::string> NodeClient::Call(ContainerRequest r, std::string_view payload) {
-  Status last;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    auto fd = Take();
-    if (!fd.ok()) return fd.status();
-    bool broken = false;
-    auto out = CallOn(*fd, r, payload, &broken);
-    if (broken) {
-      ::close(*fd);  // a pooled connection the node closed meanwhile: once more on a new one
-      last = out.status();
-      continue;
-    }
-    Give(*fd);
-    return out;
+StatusOr<std::string> NodeClient::CallOn(int fd, const ContainerRequest& r, std::string_view payload, bool* broken) {
+  *broken = true;
+  ASSIGN_OR_RETURN(uint64_t id, SendOn(fd, r, payload));
+  return ReceiveOn(fd, id, r.op, broken);
+}
+
+NodeClient::Sent NodeClient::Start(ContainerRequest r, std::string_view payload) {
+  Sent s;
+  s.request = r;
+  s.payload = payload;
+  auto fd = Take(/*fresh=*/false, &s.pooled);
+  if (!fd.ok()) {
+    s.error = fd.status();
+    return s;
   }
-  return last;
+  auto id = SendOn(*fd, r, payload);
+  if (!id.ok()) {
+    // Most likely a pooled connection the node closed meanwhile; Finish
+    // tries once more on a new one.
+    ::close(*fd);
+    s.error = id.status();
+    return s;
+  }
+  s.fd = *fd;
+  s.id = *id;
+  return s;
+}
+
+StatusOr<std::string> NodeClient::Finish(Sent* s) {
+  bool broken = true;
+  StatusOr<std::string> out = s->error;
+  if (s->fd >= 0) {
+    out = ReceiveOn(s->fd, s->id, s->request.op, &broken);
+    const int fd = std::exchange(s->fd, -1);
+    if (!broken) {
+      Give(fd);
+      return out;
+    }
+    ::close(fd);
+  }
+  // Once more on a new connection when the first had sat in the pool (the
+  // node may have closed it meanwhile); a new connection's failure stands.
+  if (!s->pooled) return out;
+  bool pooled = false;
+  auto fd = Take(/*fresh=*/true, &pooled);
+  if (!fd.ok()) return fd.status();
+  out = CallOn(*fd, s->request, s->payload, &broken);
+  if (broken) {
+    ::close(*fd);
+  } else {
+    Give(*fd);
+  }
+  return out;
+}
+
+StatusOr<std::string> NodeClient::Call(ContainerRequest r, std::string_view payload) {
+  Sent s = Start(r, payload);
+  return Finish(&s);
 }
 
 }  // namespace vmstore::cluster

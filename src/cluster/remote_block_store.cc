@@ -18,8 +18,31 @@ constexpr size_t kRunBytes = 512 * 1024;  // the coalescing buffer
 RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options)
     : opts_(std::move(options)), replicas_(ring, opts_) {}
 
+uint64_t RemoteBlockStore::Global(uint64_t container) const {
+  return Foreign(container) ? container : container + opts_.container_base;
+}
+
+bool RemoteBlockStore::Foreign(uint64_t container) const {
+  return opts_.container_span != 0 && container >= opts_.container_span;
+}
+
 ContainerRequest RemoteBlockStore::Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) const {
-  return MakeRequest(op, container + opts_.container_base, first, count);
+  return MakeRequest(op, Global(container), first, count);
+}
+
+const MissSet* RemoteBlockStore::ForeignMisses(uint64_t container) {
+  if (!Foreign(container)) return nullptr;
+  const uint64_t pool = container / opts_.container_span;
+  MutexLock l(&foreign_mu_);
+  std::unique_ptr<MissSet>& m = foreign_[pool];
+  if (!m) {
+    m = std::make_unique<MissSet>(opts_.foreign_misses ? opts_.foreign_misses(pool) : nullptr);
+    // Unreadable now: read as if none were recorded, and load again at the
+    // next repair tick (a replica that did miss answers with old units,
+    // which the engine's checksums catch).
+    (void)m->Reload();
+  }
+  return m.get();
 }
 
 Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
@@ -32,7 +55,7 @@ Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
 }
 
 std::string RemoteBlockStore::ContainerObject(uint64_t container) const {
-  return "container:" + std::to_string(container + opts_.container_base);
+  return "container:" + std::to_string(Global(container));
 }
 
 bool RemoteBlockStore::OwnContainer(const std::string& number, uint64_t* global) const {
@@ -52,11 +75,15 @@ std::map<uint64_t, std::set<std::string>> RemoteBlockStore::degraded() const {
 
 StatusOr<std::string> RemoteBlockStore::ReadFrom(uint64_t container, const ContainerRequest& r,
                                                  std::string_view payload) {
-  return replicas_.Read(ContainerObject(container), container + opts_.container_base, r, payload);
+  return replicas_.Read(ContainerObject(container), Global(container), r, payload, ForeignMisses(container));
 }
 
 Status RemoteBlockStore::ToAll(uint64_t container, const ContainerRequest& r, std::string_view payload) {
-  return replicas_.Change(ContainerObject(container), container + opts_.container_base, r, payload, [&](NodeClient* c) {
+  if (Foreign(container)) {
+    return Internal("the pool tried to change container " + std::to_string(container) +
+                    ", another pool's (its share of the container space is used up, or a bug)");
+  }
+  return replicas_.Change(ContainerObject(container), Global(container), r, payload, [&](NodeClient* c) {
     MutexLock l(&mu_);
     touched_[c].insert(container);
   });
@@ -133,8 +160,12 @@ Status RemoteBlockStore::SyncTouched() {
   std::map<uint64_t, int> synced;                       // container -> replicas that synced it
   std::map<uint64_t, std::vector<std::string>> behind;  // container -> replicas that did not
   Status last;
+  // Every node's sync in flight at once: one round trip for the lot.
+  std::vector<NodeClient::Sent> calls;
+  for (auto& [c, containers] : touched) calls.push_back(c->Start(MakeRequest(ContainerOp::kSync, 0, 0, 0)));
+  size_t i = 0;
   for (auto& [c, containers] : touched) {
-    Status s = c->Call(MakeRequest(ContainerOp::kSync, 0, 0, 0)).status();
+    Status s = c->Finish(&calls[i++]).status();
     if (!s.ok()) last = s;
     for (uint64_t k : containers) {
       synced[k] += s.ok();
@@ -209,6 +240,11 @@ Status RemoteBlockStore::CheckHeader(uint64_t container) {
 }
 
 RepairReport RemoteBlockStore::Repair() {
+  {
+    // Other pools' records, for reads of their blocks, as they are now.
+    MutexLock l(&foreign_mu_);
+    for (auto& [pool, m] : foreign_) (void)m->Reload();
+  }
   auto key_of = [&](const std::string& number, uint64_t* key) { return OwnContainer(number, key); };
   return replicas_.Repair("container:", key_of, [&](const std::string& object, uint64_t global, NodeClient* stale) {
     return CopyContainer(object, global, stale);

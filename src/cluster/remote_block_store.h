@@ -17,6 +17,9 @@
 //    container back to it (docs/CLUSTER.md). Attach loads the misses
 //    recorded before, by this gateway or a dead one. (ReplicaSet does the
 //    replica calls.)
+//  - Containers past the pool's span are other pools' (a clone across SRs
+//    reads their blocks: PoolOptions::container_span): read with the misses
+//    their pool recorded (options.foreign_misses), never changed.
 //
 // Thread-safety: as BlockStore (reads concurrently; mutations serialised by
 // the engine); degraded() may be called from any thread.
@@ -66,6 +69,14 @@ class RemoteBlockStore final : public BlockStore {
   uint64_t round_trips() const { return replicas_.round_trips(); }
 
  private:
+  // The cluster's number of the engine's container `container`: its own
+  // (below the span) moved by the base, another pool's as it is.
+  uint64_t Global(uint64_t container) const;
+  bool Foreign(uint64_t container) const;
+  // The misses recorded by the pool that owns foreign container
+  // `container` (loaded at its first read, again at each Repair); nullptr
+  // for this pool's own.
+  const MissSet* ForeignMisses(uint64_t container);
   // A request for the engine's container `container` (translated to the
   // cluster's number).
   ContainerRequest Req(ContainerOp op, uint64_t container, uint64_t first, uint32_t count) const;
@@ -86,6 +97,8 @@ class RemoteBlockStore final : public BlockStore {
   ReplicaSet replicas_;
   mutable Mutex mu_;
   std::map<NodeClient*, std::set<uint64_t>> touched_ GUARDED_BY(mu_);  // node -> containers written since sync
+  Mutex foreign_mu_;
+  std::map<uint64_t, std::unique_ptr<MissSet>> foreign_ GUARDED_BY(foreign_mu_);  // pool index -> its misses
 };
 
 }  // namespace vmstore::cluster

@@ -141,6 +141,7 @@ StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& o) {
       if (!owner_names.count(h)) r.strays.push_back(object + " on " + h + " (the ring does not place it there)");
     }
     std::map<uint64_t, std::vector<std::string>> by_digest;
+    std::vector<std::string> bad;  // nodes whose copy their node found damaged
     for (const RingNode* n : f.owners) {
       if (stale.count(n->name)) {
         r.degraded.push_back(object + " on " + n->name + " (missed a change; waiting for its gateway's repair)");
@@ -154,11 +155,15 @@ StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& o) {
       Copy c = f.read(o.nodes.at(n->name));
       if (!c.error.ok()) {
         r.damaged.push_back(object + " on " + n->name + ": " + c.error.ToString());
+        if (c.error.code() == Code::kCorruption) bad.push_back(n->name);
         continue;
       }
       ++r.copies_verified;
       r.bytes_verified += c.bytes;
       by_digest[c.digest].push_back(n->name);
+    }
+    if (by_digest.size() == 1) {
+      for (const std::string& b : bad) r.repairable.emplace_back(object, b);
     }
     if (by_digest.size() > 1) {
       for (auto& [d, names] : by_digest) suspects[object].insert(suspects[object].end(), names.begin(), names.end());

@@ -44,6 +44,10 @@ struct ReplicaReport {
   uint64_t containers = 0, files = 0;
   uint64_t copies_verified = 0, bytes_verified = 0;
   std::vector<std::string> missing, degraded, damaged, differ, strays, unreachable;
+  // Damaged copies of objects that also have good copies (all equal): what
+  // `fsck --repair` records as missed, for the gateway holding the pool to
+  // copy back. (object, node)
+  std::vector<std::pair<std::string, std::string>> repairable;
   // No copy short of R, none bad, every node answered (strays are not damage).
   bool clean() const {
     return missing.empty() && degraded.empty() && damaged.empty() && differ.empty() && unreachable.empty();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "util/coding.h"
+#include "util/log.h"
 
 namespace vmstore::cluster {
 
@@ -27,14 +28,30 @@ SharedMutex& ReplicaSet::Stripe(const std::string& object) {
 }
 
 StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, const ContainerRequest& r,
-                                       std::string_view payload) {
-  const std::set<std::string> stale = misses_.Nodes(object);
+                                       std::string_view payload, const MissSet* misses) {
+  const std::set<std::string> stale = (misses ? *misses : misses_).Nodes(object);
   Status first_error;
+  std::vector<NodeClient*> damaged;
   for (NodeClient* c : Owners(key)) {
     if (stale.count(c->name())) continue;  // it missed a change: its copy may be old
     ++round_trips_;
     auto out = c->Call(r, payload);
-    if (out.ok()) return out;
+    if (out.ok()) {
+      // A copy its node found damaged, while this one is good: this pool's
+      // is recorded like a missed change, so that it is neither read again
+      // nor trusted, and the repair pass copies the good one over it.
+      if (!misses) {
+        for (NodeClient* d : damaged) {
+          if (Status s = misses_.Add(object, d->name()); !s.ok()) {
+            logging::Warn("replicas", "damaged copy not recorded", {{"object", object}, {"error", s.ToString()}});
+          } else {
+            logging::Warn("replicas", "damaged copy recorded for repair", {{"object", object}, {"node", d->name()}});
+          }
+        }
+      }
+      return out;
+    }
+    if (out.status().code() == Code::kCorruption) damaged.push_back(c);
     // A damaged replica (or one that answers "no such thing") is worth more
     // in the report than an unreachable one.
     if (first_error.ok() || out.status().code() != Code::kIOError) first_error = out.status();
@@ -48,23 +65,32 @@ Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequ
   r.fence = fence_;
   vmstore::ReaderLock l(&Stripe(object));  // no repair of the object meanwhile
   const std::set<std::string> stale = misses_.Nodes(object);
-  int ok = 0;
-  Status last;
-  std::vector<NodeClient*> failed;
+  // Sent to every replica first, then the answers read: one round trip.
+  std::vector<std::pair<NodeClient*, NodeClient::Sent>> sent;
   for (NodeClient* c : Owners(key)) {
     if (stale.count(c->name())) continue;  // it stays out until repaired
     ++round_trips_;
-    Status s = c->Call(r, payload).status();
+    sent.emplace_back(c, c->Start(r, payload));
+  }
+  int ok = 0;
+  Status last, fenced;
+  std::vector<NodeClient*> failed;
+  for (auto& [c, call] : sent) {
+    Status s = c->Finish(&call).status();  // every call finished: each gives its connection back
     if (s.ok()) {
       ++ok;
       if (took) took(c);
       continue;
     }
-    if (IsFenced(s)) return s;  // this gateway lost the pool: not the replica's miss
+    if (IsFenced(s)) {
+      fenced = s;  // this gateway lost the pool: not the replica's miss
+      continue;
+    }
     last = s;
     if (s.code() == Code::kNotFound && r.op == ContainerOp::kFileDelete) continue;  // nothing there to delete
     failed.push_back(c);
   }
+  if (!fenced.ok()) return fenced;
   if (ok == 0) {
     // Nobody took it: the change fails and no replica is behind another (a
     // failed change is one the caller must not count on), so none is marked:
@@ -80,6 +106,9 @@ Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequ
 RepairReport ReplicaSet::Repair(const std::string& kind,
                                 const std::function<bool(const std::string&, uint64_t*)>& key_of, const CopyFn& copy) {
   RepairReport report;
+  // Records others made since (`vmstore cluster fsck --repair` records the
+  // damaged copies it finds) join ours; ours are all in etcd already.
+  if (Status s = misses_.Load(); !s.ok()) report.first_error = s;
   auto leave = [&](Status why) {
     ++report.left;
     if (report.first_error.ok()) report.first_error = std::move(why);

@@ -5,7 +5,8 @@
 //  - Read() asks the object's owners in ring order, skipping any replica on
 //    record as having missed a change (its copy may be old), and returns the
 //    first good answer; a damaged replica's error outranks an unreachable one's.
-//  - Change() sends a change to every owner that has not missed one; when
+//  - Change() sends a change to every owner that has not missed one (all
+//    sent before any answer is read: one round trip, not R); when
 //    one took it, each replica that failed is recorded as missing the object
 //    (durably, before Change returns) and left out until repaired. When none
 //    took it the change fails and nothing is recorded (no replica is behind
@@ -52,6 +53,9 @@ struct RemoteStoreOptions {
   // Where misses are recorded durably (docs: miss_log.h); nullptr: in memory
   // only (a single process's tests).
   std::shared_ptr<MissLog> misses;
+  // Another pool's records, for reads of its containers (by pool index;
+  // empty: none known).
+  std::function<std::shared_ptr<MissLog>(uint64_t pool)> foreign_misses;
   // The pool writer lock's fence, carried by every call; nodes refuse changes
   // carrying a smaller fence than one they have seen for the pool. 0: none.
   uint64_t fence = 0;
@@ -77,8 +81,9 @@ class ReplicaSet {
   // Every node's client, by name.
   const std::map<std::string, std::unique_ptr<NodeClient>>& clients() const { return clients_; }
 
+  // `misses`: another pool's records to skip by (nullptr: this set's own).
   StatusOr<std::string> Read(const std::string& object, uint64_t key, const ContainerRequest& r,
-                             std::string_view payload = {});
+                             std::string_view payload = {}, const MissSet* misses = nullptr);
   // `took` (may be empty) is told each replica that took the change.
   Status Change(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
                 const std::function<void(NodeClient*)>& took = {});

@@ -71,6 +71,49 @@ StatusOr<uint64_t> PoolIndex(cluster::Etcd& etcd, const std::string& location, b
   return FailedPrecondition("the cluster's pool counter kept changing; try again");
 }
 
+// The replica options of pool `index` (fence: its writer lock's, 0 to read
+// only). Every pool's misses are recorded under ROOT/degraded/pool-N/.
+std::shared_ptr<cluster::MissLog> PoolMisses(const std::shared_ptr<ClusterContext>& ctx, uint64_t index) {
+  return cluster::NewEtcdMissLog(ctx->etcd.get(), cluster::PoolMissPrefix(index));
+}
+
+cluster::RemoteStoreOptions PoolStoreOptions(const std::shared_ptr<ClusterContext>& ctx, uint64_t index,
+                                             uint64_t fence) {
+  cluster::RemoteStoreOptions ro;
+  ro.cluster = ContainerGeometry{ctx->cluster.uuid, ctx->cluster.container_units};
+  ro.replicas = ctx->cluster.replicas;
+  ro.timeout = ctx->node_timeout;
+  ro.container_base = index << kPoolSpanBits;
+  ro.container_span = uint64_t{1} << kPoolSpanBits;
+  ro.fence = fence;
+  ro.misses = PoolMisses(ctx, index);
+  // A clone across SRs reads other pools' blocks, skipping their misses.
+  ro.foreign_misses = [ctx](uint64_t pool) { return PoolMisses(ctx, pool); };
+  return ro;
+}
+
+// Snapshot `handle`'s root as pool `location` last committed it, read beside
+// the gateway that may hold it, in the cluster's container numbering.
+StatusOr<VolumeRoot> SharedSnapshotRoot(const std::shared_ptr<ClusterContext>& ctx, const std::string& location,
+                                        const std::string& handle) {
+  RETURN_IF_ERROR(CheckLocation(location));
+  ASSIGN_OR_RETURN(VolumeId id, backend::NativeVolumeId(handle));
+  bool existed = false;
+  ASSIGN_OR_RETURN(uint64_t index, PoolIndex(*ctx->etcd, location, false, &existed));
+  cluster::RemoteStoreOptions ro = PoolStoreOptions(ctx, index, 0);
+  cluster::RemoteEnv env(ctx->ring.ring(), ro);
+  RETURN_IF_ERROR(env.LoadMisses());
+  cluster::RemoteBlockStore store(ctx->ring.ring(), ro);
+  PoolOptions po;
+  po.env = &env;
+  po.block_store = &store;
+  po.container_span = ro.container_span;
+  auto root = ReadCommittedRoot("pool-" + std::to_string(index), po, id);
+  if (!root.ok()) return root.status().WithContext("snapshot volume " + handle + " of cluster SR '" + location + "'");
+  root->addr = SharedAddress(root->addr, ro.container_base, ro.container_span);
+  return root;
+}
+
 // Whether `holder` ("HOST pid N") is a process of this host that is gone.
 bool DeadHereBefore(const std::string& holder, const std::string& me) {
   auto host = [](const std::string& h) { return h.substr(0, h.find(' ')); };
@@ -112,9 +155,10 @@ class FencedDevice final : public backend::Device {
 
 class ClusterBackend final : public backend::Backend {
  public:
-  ClusterBackend(std::shared_ptr<ClusterContext> ctx, std::unique_ptr<cluster::WriterLock> lock,
+  ClusterBackend(std::shared_ptr<ClusterContext> ctx, std::string location, std::unique_ptr<cluster::WriterLock> lock,
                  std::unique_ptr<cluster::RemoteEnv> env, std::unique_ptr<cluster::RemoteBlockStore> store)
       : ctx_(std::move(ctx)),
+        location_(std::move(location)),
         lock_(std::move(lock)),
         keeper_(std::make_unique<cluster::LockKeeper>(lock_.get(), ctx_->lock_ttl_s)),
         env_(std::move(env)),
@@ -122,8 +166,9 @@ class ClusterBackend final : public backend::Backend {
   ~ClusterBackend() override { (void)Close(); }
   // The opened pool; from now on replicas that missed changes are repaired
   // in the background (every 2 s, while the lock is ours).
-  void SetInner(std::unique_ptr<backend::Backend> inner) {
-    inner_ = std::move(inner);
+  void SetInner(std::unique_ptr<Pool> pool) {
+    pool_ = pool.get();
+    inner_ = backend::NewNativeBackend(std::move(pool));
     repairer_ = std::make_unique<Periodic>(std::chrono::seconds(2), [this] {
       if (lock_->held()) RepairOnce();
       return true;
@@ -131,7 +176,11 @@ class ClusterBackend final : public backend::Backend {
   }
 
   std::string type() const override { return "cluster"; }
-  backend::Caps caps() const override { return inner_->caps(); }
+  backend::Caps caps() const override {
+    backend::Caps c = inner_->caps();
+    c.clone_across_srs = true;
+    return c;
+  }
   StatusOr<std::string> CreateDisk(uint64_t size, uint64_t tag) override {
     RETURN_IF_ERROR(Held());
     return inner_->CreateDisk(size, tag);
@@ -146,11 +195,28 @@ class ClusterBackend final : public backend::Backend {
   }
   StatusOr<std::vector<std::string>> Snapshot(std::span<const std::string> disks, uint64_t tag) override {
     RETURN_IF_ERROR(Held());
-    return inner_->Snapshot(disks, tag);
+    ASSIGN_OR_RETURN(auto handles, inner_->Snapshot(disks, tag));
+    // Committed at once, so that gateways holding other SRs can clone it
+    // (they read the committed state: CloneFromSr). The snapshot is durable
+    // either way (the log); a failed checkpoint only delays that.
+    if (Status s = pool_->Checkpoint(); !s.ok()) {
+      logging::Warn("snapshot", "not committed yet: clones in other SRs wait for the next checkpoint",
+                    {{"sr", location_}, {"error", s.ToString()}});
+    }
+    return handles;
   }
   StatusOr<std::string> Clone(const std::string& snapshot, uint64_t tag) override {
     RETURN_IF_ERROR(Held());
     return inner_->Clone(snapshot, tag);
+  }
+  StatusOr<std::string> CloneFromSr(const std::string& type, const std::string& location, const std::string& snapshot,
+                                    uint64_t tag) override {
+    RETURN_IF_ERROR(Held());
+    if (type != "cluster") return NotSupported("a cluster SR cannot share the blocks of a " + type + " SR");
+    if (location == location_) return inner_->Clone(snapshot, tag);
+    ASSIGN_OR_RETURN(VolumeRoot root, SharedSnapshotRoot(ctx_, location, snapshot));
+    ASSIGN_OR_RETURN(VolumeId id, pool_->AdoptVolume(root, tag));
+    return std::to_string(id);
   }
   Status Rollback(const std::string& disk, const std::string& snapshot) override {
     RETURN_IF_ERROR(Held());
@@ -207,11 +273,13 @@ class ClusterBackend final : public backend::Backend {
   }
 
   std::shared_ptr<ClusterContext> ctx_;
+  const std::string location_;
   std::unique_ptr<cluster::WriterLock> lock_;
   std::unique_ptr<cluster::LockKeeper> keeper_;
   std::unique_ptr<cluster::RemoteEnv> env_;
   std::unique_ptr<cluster::RemoteBlockStore> store_;
   std::unique_ptr<backend::Backend> inner_;  // destroyed first (Close)
+  Pool* pool_ = nullptr;                     // inner_'s engine
   uint64_t last_left_ = 0;                   // the repairer thread's
   std::unique_ptr<Periodic> repairer_;       // stopped before inner_ closes
 };
@@ -242,14 +310,7 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
   if (ctx->ring.members.empty()) return FailedPrecondition("the cluster's ring has no storage nodes yet");
 
   const std::string dir = "pool-" + std::to_string(index);  // its files' names on the nodes start so
-  cluster::RemoteStoreOptions ro;
-  ro.cluster = ContainerGeometry{ctx->cluster.uuid, ctx->cluster.container_units};
-  ro.replicas = ctx->cluster.replicas;
-  ro.timeout = ctx->node_timeout;
-  ro.container_base = index << kPoolSpanBits;
-  ro.container_span = uint64_t{1} << kPoolSpanBits;
-  ro.fence = (*lock)->fence();
-  ro.misses = cluster::NewEtcdMissLog(&etcd, std::string(cluster::kRoot) + "degraded/" + dir + "/");
+  cluster::RemoteStoreOptions ro = PoolStoreOptions(ctx, index, (*lock)->fence());
   auto env = std::make_unique<cluster::RemoteEnv>(ctx->ring.ring(), ro);
   RETURN_IF_ERROR(env->LoadMisses());
   auto store = std::make_unique<cluster::RemoteBlockStore>(ctx->ring.ring(), ro);
@@ -261,6 +322,7 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
   po.container_size = uint64_t{ctx->cluster.container_units} * 4096;
   po.dedup = options.dedup;
   po.reclaim_garbage = options.reclaim_garbage;
+  po.container_span = ro.container_span;
   if (options.create && existed) {
     // A record without files is what a crash between the two leaves: go on.
     ASSIGN_OR_RETURN(auto files, env->ListDir(dir));
@@ -269,10 +331,10 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
                            "' (an SR was made there before); give the SR another location");
     }
   }
-  auto b = std::make_unique<ClusterBackend>(ctx, std::move(lock).value(), std::move(env), std::move(store));
+  auto b = std::make_unique<ClusterBackend>(ctx, location, std::move(lock).value(), std::move(env), std::move(store));
   auto pool = options.create ? Pool::Create(dir, po) : Pool::Open(dir, po);
   if (!pool.ok()) return pool.status().WithContext("cluster SR '" + location + "'");
-  b->SetInner(backend::NewNativeBackend(std::move(pool).value()));
+  b->SetInner(std::move(pool).value());
   return std::unique_ptr<backend::Backend>(std::move(b));
 }
 

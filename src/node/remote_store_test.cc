@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <thread>
 
@@ -23,7 +24,12 @@
 namespace vmstore::testing {
 namespace {
 
+using cluster::ContainerOp;
+using cluster::DecodeU64List;
+using cluster::MakeRequest;
+using cluster::NodeClient;
 using cluster::RemoteBlockStore;
+using cluster::RepairReport;
 using cluster::Ring;
 using cluster::RingNode;
 using node::ContainerServer;
@@ -165,10 +171,23 @@ TEST(RemoteStoreTest, RandomOperationsOverThreeNodesMatchTheOracle) {
   ASSERT_OK(pool->Check(true, &report));
   EXPECT_TRUE(report.clean()) << report.errors[0];
   EXPECT_TRUE(store.degraded().empty());
-  // Every container is on its two ring owners and nowhere else.
   uint64_t total = 0;
   for (int i = 0; i < 3; ++i) total += nodes.server(i).stats().writes;
   EXPECT_GT(total, 0u);
+  // Deleting every volume gives the space back on the nodes: freed blocks
+  // are punched a generation later and empty containers deleted.
+  const uint64_t before = Unwrap(store.AllocatedBytes());
+  for (const VolumeInfo& v : pool->ListVolumes()) ASSERT_OK(pool->DeleteVolume(v.id));
+  for (int i = 0; i < 3; ++i) ASSERT_OK(pool->Checkpoint());
+  const uint64_t after = Unwrap(store.AllocatedBytes());
+  std::cout << "node bytes (both replicas): " << before << " with the volumes, " << after << " after deleting them\n";
+  EXPECT_GT(before, 1u << 20);
+  EXPECT_LT(after, before / 20);  // what is left: the volume table and container headers
+  ASSERT_OK_AND_ASSIGN(PoolStats st, pool->Stats());
+  EXPECT_EQ(st.data_bytes, 0u);
+  ASSERT_OK(pool->Check(true, &report));
+  EXPECT_TRUE(report.clean()) << report.errors[0];
+  EXPECT_EQ(report.garbage_bytes, 0u);
 }
 
 TEST(RemoteStoreTest, WritesCrossTheNetworkInRunsOfAtMost512KiB) {
@@ -499,7 +518,6 @@ TEST(RemoteStoreTest, ADamagedReplicaIsReadFromTheOtherAndCounted) {
       f.write(&c, 1);
     }
   }
-  (void)container;
   ASSERT_OK(pool->Close());  // drop cached nodes: everything read again
   pool = Unwrap(Pool::Open("/pool", o));
   std::string back(data.size(), '\0');
@@ -507,6 +525,24 @@ TEST(RemoteStoreTest, ADamagedReplicaIsReadFromTheOtherAndCounted) {
   EXPECT_TRUE(back == data);
   EXPECT_GT(nodes.server(0).stats().corrupt_units + nodes.server(1).stats().corrupt_units, 0u)
       << "the damage was never seen";
+  // The read recorded the damaged copy (it is no longer read) and the repair
+  // pass copies the good one over it: every unit of node0's copy reads again.
+  auto degraded = store.degraded();
+  ASSERT_EQ(degraded.count(container), 1u);
+  EXPECT_EQ(degraded[container], std::set<std::string>{"node0"});
+  RepairReport repaired = store.Repair();
+  EXPECT_GE(repaired.repaired, 1u) << repaired.first_error.ToString();
+  EXPECT_TRUE(store.degraded().empty());
+  NodeClient direct(nodes.ring()[0].address, g, std::chrono::seconds(3), 1, "node0");
+  const std::vector<uint64_t> ranges =
+      DecodeU64List(Unwrap(direct.Call(MakeRequest(ContainerOp::kAllocatedUnits, container, 0, 0))));
+  ASSERT_FALSE(ranges.empty());
+  for (size_t i = 0; i + 1 < ranges.size(); i += 2) {
+    EXPECT_OK(direct
+                  .Call(MakeRequest(ContainerOp::kReadUnits, container, ranges[i],
+                                    static_cast<uint32_t>(ranges[i + 1] - ranges[i])))
+                  .status());
+  }
 }
 
 TEST(RemoteStoreTest, ANodeOfAnotherClusterIsRefused) {

@@ -12,7 +12,7 @@
 //   GET    /v1/vms/VM/snapshots[?all=1]   POST {name}
 //   DELETE /v1/vms/VM/snapshots/FULLNAME[?recursive=1&dry_run=1&force=1]
 //   POST   /v1/vms/VM/rollback {snapshot, force?}
-//   POST   /v1/vms/VM/clone    {snapshot, name}
+//   POST   /v1/vms/VM/clone    {snapshot, name, sr?}
 //   GET    /v1/exports                    exports NBD clients have open
 //   POST   /v1/cli             {args: [...]}  any other command, as on the command line
 //

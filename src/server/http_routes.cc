@@ -139,9 +139,10 @@ void HttpApi::AddObjectRoutes() {
   s.Post(R"(/v1/vms/([^/]+)/clone)", WithBody([m](Req req, const json& b, Res res) {
            auto snap = Field(b, "snapshot", res);
            auto name = snap ? Field(b, "name", res) : std::nullopt;
-           if (!name) return;
+           auto sr = name ? Field(b, "sr", res, false) : std::nullopt;
+           if (!sr) return;
            Reply(res, [&]() -> StatusOr<json> {
-             ASSIGN_OR_RETURN(VmInfo v, m->CloneVm(Vm(req) + "@" + *snap, *name));
+             ASSIGN_OR_RETURN(VmInfo v, m->CloneVm(Vm(req) + "@" + *snap, *name, *sr));
              return ToJson(v);
            }());
          }));
