@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdlib>
 #include <map>
+#include <thread>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
@@ -10,6 +11,8 @@
 #include "cluster/miss_log.h"
 #include "cluster/node_client.h"
 #include "cluster/replica_check.h"
+#include "gateway/cluster_manager.h"
+#include "gateway/move.h"
 #include "node/node_daemon.h"
 #include "util/coding.h"
 
@@ -128,11 +131,19 @@ void AddClusterInit(CLI::App* cl, Context* ctx) {
                                "  example: vmstore cluster init --etcd http://127.0.0.1:2379 --replicas 2");
   auto etcd = std::make_shared<std::string>();
   auto replicas = std::make_shared<int>(2);
+  auto container_size = std::make_shared<std::string>("64M");
   c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
   c->add_option("--replicas", *replicas, "Copies of every block, on distinct nodes (and zones): 1, 2 or 3 (default 2)");
+  c->add_option("--container-size", *container_size,
+                "Bytes per container, the unit of placement and of moves: a power of two, 1M to 1G (default 64M)");
   c->callback(Running(ctx, [=]() -> Status {
     ASSIGN_OR_RETURN(auto e, Connect(*etcd));
-    ASSIGN_OR_RETURN(cluster::ClusterRecord rec, cluster::InitCluster(*e, *replicas, Env::Default()->NowNanos()));
+    ASSIGN_OR_RETURN(uint64_t bytes, ParseSize(*container_size));
+    if (bytes % 4096 != 0 || bytes / 4096 > UINT32_MAX) {
+      return InvalidArgument("--container-size " + *container_size + ": a power of two from 1M to 1G");
+    }
+    ASSIGN_OR_RETURN(cluster::ClusterRecord rec, cluster::InitCluster(*e, *replicas, Env::Default()->NowNanos(),
+                                                                      static_cast<uint32_t>(bytes / 4096)));
     if (ctx->json) {
       PrintJson({{"uuid", rec.uuid_text()}, {"replicas", rec.replicas}, {"container_units", rec.container_units}});
     } else {
@@ -167,6 +178,10 @@ void AddClusterStatus(CLI::App* cl, Context* ctx) {
       sum_share += r.share;
     }
     const double balance = on_ring ? max_share / (sum_share / on_ring) : 0;
+    ASSIGN_OR_RETURN(auto e, Connect(*etcd));
+    ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(e.get()));
+    const uint64_t waiting = gateway::WaitingCopies(ring, rec.replicas, misses);
+    stale -= std::min(stale, waiting);  // those are the move's, shown on their own
     if (ctx->json) {
       json nodes = json::array();
       for (const NodeRow& r : rows) nodes.push_back(RowJson(r));
@@ -177,6 +192,8 @@ void AddClusterStatus(CLI::App* cl, Context* ctx) {
                  {"nodes_down", static_cast<int>(rows.size()) - up},
                  {"ring_balance", balance},
                  {"stale_copies", stale},
+                 {"moving", ring.moving() ? json{{"from_epoch", ring.previous_epoch}, {"copies_waiting", waiting}}
+                                          : json(nullptr)},
                  {"nodes", nodes}});
       return Status::OK();
     }
@@ -184,6 +201,11 @@ void AddClusterStatus(CLI::App* cl, Context* ctx) {
            "\nnodes     %d up, %d down, %d on the ring\n"
            "balance   %.2f (largest ring share / mean)\n",
            rec.uuid_text().c_str(), rec.replicas, ring.epoch, up, static_cast<int>(rows.size()) - up, on_ring, balance);
+    if (ring.moving()) {
+      Printf("moving    from the members of epoch %" PRIu64 ": %" PRIu64
+             " copies to make on new owners (old copies kept until then)\n",
+             ring.previous_epoch, waiting);
+    }
     if (stale == 0) {
       Printf("replicas  healthy (no copy waiting for repair)\n");
     } else {
@@ -361,6 +383,80 @@ void AddNodeShow(CLI::App* nd, Context* ctx) {
   }));
 }
 
+// `node drain` and `node remove`: a move of the data to the ring without NODE.
+void AddNodeMoveOff(CLI::App* nd, Context* ctx, bool remove) {
+  auto* c = nd->add_subcommand(
+      remove ? "remove" : "drain",
+      remove ? "Declare a dead node gone: its data is copied again from the surviving copies to the ring's\n"
+               "new owners (it must be down; a live node is drained)\n"
+               "  example: vmstore node remove node3 --etcd http://127.0.0.1:2379"
+             : "Move every copy off a node (copy first, switch after; old copies kept until then); once\n"
+               "`cluster status` no longer says moving, the node may stop\n"
+               "  example: vmstore node drain node3 --etcd http://127.0.0.1:2379 --wait");
+  auto etcd = std::make_shared<std::string>();
+  auto which = std::make_shared<std::string>();
+  auto wait = std::make_shared<bool>(false);
+  auto timeout = std::make_shared<int>(3600);
+  c->add_option("NODE", *which, "The node's name or HOST:PORT")->required();
+  c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
+  c->add_flag("--wait", *wait, "Return when the move has finished (progress on stderr)");
+  c->add_option("--timeout", *timeout, "With --wait: give up waiting after this many seconds (default 3600)");
+  c->callback(Running(ctx, [=]() -> Status {
+    auto g = std::make_shared<gateway::ClusterContext>();
+    ASSIGN_OR_RETURN(g->etcd, Connect(*etcd));
+    ASSIGN_OR_RETURN(g->cluster, cluster::LoadCluster(*g->etcd));
+    ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*g->etcd));
+    g->ring = std::make_shared<cluster::RingView>(ring);
+    g->holder = gateway::ProcessHolderName();
+    std::vector<cluster::RingNode> members;
+    std::string name;
+    for (const cluster::RingNode& m : ring.members) {
+      if (m.name == *which || m.address == *which) {
+        name = m.name;
+      } else {
+        members.push_back(m);
+      }
+    }
+    if (name.empty()) return NotFound("no node named or at '" + *which + "' on the ring (vmstore node list)");
+    ASSIGN_OR_RETURN(auto live, cluster::ListNodes(*g->etcd));
+    const bool up =
+        std::any_of(live.begin(), live.end(), [&](const cluster::NodeRecord& n) { return n.node.name == name; });
+    if (remove && up) {
+      return FailedPrecondition("node " + name + " is up; move its data off with: vmstore node drain " + name);
+    }
+    ASSIGN_OR_RETURN(gateway::MoveStart m, gateway::StartMove(g, members));
+    if (ctx->json && !*wait) {
+      PrintJson({{"node", name}, {"epoch", m.ring.epoch}, {"objects", m.moving}, {"copies", m.recorded}});
+      return Status::OK();
+    }
+    if (!ctx->json) {
+      Printf("%s %s: %" PRIu64 " objects move, %" PRIu64 " copies to make (ring epoch %" PRIu64
+             "); the storage nodes copy them, `vmstore cluster status` shows progress\n",
+             remove ? "removing" : "draining", name.c_str(), m.moving, m.recorded, m.ring.epoch);
+    }
+    if (!*wait) return Status::OK();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*timeout);
+    for (;;) {
+      ASSIGN_OR_RETURN(cluster::RingRecord now, cluster::LoadRing(*g->etcd));
+      if (!now.moving()) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        return FailedPrecondition("still moving after " + std::to_string(*timeout) +
+                                  " s (the move goes on; `vmstore cluster status` shows it)");
+      }
+      ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(g->etcd.get()));
+      std::fprintf(stderr, "moving: %" PRIu64 " copies to make\n",
+                   gateway::WaitingCopies(now, g->cluster.replicas, misses));
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    if (ctx->json) {
+      PrintJson({{"node", name}, {"objects", m.moving}, {"copies", m.recorded}, {"finished", true}});
+    } else {
+      Printf("%s is off the ring: every copy it held has a verified replacement\n", name.c_str());
+    }
+    return Status::OK();
+  }));
+}
+
 }  // namespace
 
 void AddClusterCommands(CLI::App& app, Context* ctx) {
@@ -374,6 +470,8 @@ void AddClusterCommands(CLI::App& app, Context* ctx) {
   AddNodeServe(nd, ctx);
   AddNodeList(nd, ctx);
   AddNodeShow(nd, ctx);
+  AddNodeMoveOff(nd, ctx, /*remove=*/false);
+  AddNodeMoveOff(nd, ctx, /*remove=*/true);
 }
 
 }  // namespace vmstore::cli

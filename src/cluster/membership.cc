@@ -46,11 +46,16 @@ StatusOr<std::array<uint8_t, 16>> ParseUuidText(const std::string& text) {
 
 std::string ClusterRecord::uuid_text() const { return UuidText(uuid); }
 
-StatusOr<ClusterRecord> InitCluster(Etcd& etcd, int replicas, int64_t now_ns) {
+StatusOr<ClusterRecord> InitCluster(Etcd& etcd, int replicas, int64_t now_ns, uint32_t container_units) {
   if (replicas < 1 || replicas > 3) {
     return InvalidArgument("--replicas " + std::to_string(replicas) + ": 1, 2 or 3 copies of every block");
   }
+  if (container_units < 256 || container_units > 262144 || (container_units & (container_units - 1)) != 0) {
+    return InvalidArgument("--container-size " + std::to_string(uint64_t{container_units} * 4096) +
+                           ": a power of two from 1 MiB to 1 GiB");
+  }
   ClusterRecord c;
+  c.container_units = container_units;
   if (gnutls_rnd(GNUTLS_RND_NONCE, c.uuid.data(), c.uuid.size()) != 0) return IOError("no random bytes for a uuid");
   c.replicas = replicas;
   c.created_ns = now_ns;
@@ -109,8 +114,26 @@ StatusOr<RingRecord> LoadRing(Etcd& etcd) {
   ASSIGN_OR_RETURN(json j, Parse(kRingKey, kv->value));
   r.epoch = j.value("epoch", uint64_t{0});
   for (const json& m : j.value("members", json::array())) r.members.push_back(RingNodeOf(m));
+  if (j.contains("previous") && j["previous"].is_object()) {
+    r.previous_epoch = j["previous"].value("epoch", uint64_t{0});
+    for (const json& m : j["previous"].value("members", json::array())) r.previous.push_back(RingNodeOf(m));
+  }
   r.mod_revision = kv->mod_revision;
   return r;
+}
+
+StatusOr<bool> PutRing(Etcd& etcd, RingRecord r) {
+  RETURN_IF_ERROR(Ring::Validate(r.members));
+  ++r.epoch;
+  json j = {{"epoch", r.epoch}, {"members", json::array()}};
+  for (const RingNode& m : r.members) j["members"].push_back(ToJson(m));
+  if (r.moving()) {
+    json p = {{"epoch", r.previous_epoch}, {"members", json::array()}};
+    for (const RingNode& m : r.previous) p["members"].push_back(ToJson(m));
+    j["previous"] = p;
+  }
+  ASSIGN_OR_RETURN(int64_t revision, etcd.CompareAndPut(kRingKey, r.mod_revision, j.dump()));
+  return revision != 0;
 }
 
 StatusOr<RingRecord> JoinRing(Etcd& etcd, const RingNode& n) {
@@ -127,11 +150,7 @@ StatusOr<RingRecord> JoinRing(Etcd& etcd, const RingNode& n) {
     }
     if (!found) r.members.push_back(n);
     if (found && !changed) return r;
-    RETURN_IF_ERROR(Ring::Validate(r.members));
-    ++r.epoch;
-    json j = {{"epoch", r.epoch}, {"members", json::array()}};
-    for (const RingNode& m : r.members) j["members"].push_back(ToJson(m));
-    ASSIGN_OR_RETURN(bool won, etcd.CompareAndPut(kRingKey, r.mod_revision, j.dump()));
+    ASSIGN_OR_RETURN(bool won, PutRing(etcd, r));
     if (won) return LoadRing(etcd);
   }
   return FailedPrecondition("the ring kept changing while node " + n.name + " joined (50 tries)");

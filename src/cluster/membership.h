@@ -35,7 +35,8 @@ struct ClusterRecord {
 };
 
 // Creates the cluster's record; AlreadyExists (naming its uuid) if there is one.
-StatusOr<ClusterRecord> InitCluster(Etcd& etcd, int replicas, int64_t now_ns);
+// `container_units`: 4 KiB units per container (a power of two, 1 MiB to 1 GiB).
+StatusOr<ClusterRecord> InitCluster(Etcd& etcd, int replicas, int64_t now_ns, uint32_t container_units = 16384);
 StatusOr<ClusterRecord> LoadCluster(Etcd& etcd);
 
 // A storage node as it registered (under its lease).
@@ -50,11 +51,19 @@ StatusOr<std::vector<NodeRecord>> ListNodes(Etcd& etcd);
 // Registers `n` under `lease` (replacing its earlier registration).
 Status RegisterNode(Etcd& etcd, const NodeRecord& n, int64_t lease);
 
+// The ring: its members and epoch and, while data moves to a new member
+// list (a join, a drain: docs/CLUSTER.md "Moving data"), the members it
+// moves from. During a move a container is written on its owners under
+// both lists and read from the new owners first.
 struct RingRecord {
   uint64_t epoch = 0;
   std::vector<RingNode> members;
+  std::vector<RingNode> previous;  // empty: no move under way
+  uint64_t previous_epoch = 0;
   int64_t mod_revision = 0;  // of the ring key, for compare-and-swap
+  bool moving() const { return !previous.empty(); }
   Ring ring() const { return Ring(members, epoch); }
+  Ring previous_ring() const { return Ring(previous, previous_epoch); }
 };
 // The ring (epoch 0 and no members before any node joined).
 StatusOr<RingRecord> LoadRing(Etcd& etcd);
@@ -62,6 +71,9 @@ StatusOr<RingRecord> LoadRing(Etcd& etcd);
 // epoch, by compare-and-swap; retried while other members change it at the
 // same time (at most 50 times). Returns the ring it wrote or found current.
 StatusOr<RingRecord> JoinRing(Etcd& etcd, const RingNode& n);
+// Writes `r` as the next epoch (r.epoch + 1) if the ring key is still at
+// r.mod_revision; false when it changed meanwhile. Validates the members.
+StatusOr<bool> PutRing(Etcd& etcd, RingRecord r);
 
 // 32 lower-case hex digits.
 std::string UuidText(const std::array<uint8_t, 16>& u);

@@ -16,7 +16,10 @@ constexpr size_t kRunBytes = 512 * 1024;  // the coalescing buffer
 }  // namespace
 
 RemoteBlockStore::RemoteBlockStore(Ring ring, RemoteStoreOptions options)
-    : opts_(std::move(options)), replicas_(ring, opts_) {}
+    : RemoteBlockStore(RingView::Fixed(ring), std::move(options)) {}
+
+RemoteBlockStore::RemoteBlockStore(std::shared_ptr<RingView> view, RemoteStoreOptions options)
+    : opts_(std::move(options)), replicas_(std::move(view), opts_) {}
 
 uint64_t RemoteBlockStore::Global(uint64_t container) const {
   return Foreign(container) ? container : container + opts_.container_base;
@@ -50,7 +53,7 @@ Status RemoteBlockStore::Attach(const ContainerGeometry& geometry) {
     return InvalidArgument("the pool's containers hold " + std::to_string(geometry.container_units) +
                            " units; the cluster's hold " + std::to_string(opts_.cluster.container_units));
   }
-  if (replicas_.clients().empty()) return FailedPrecondition("the ring has no storage nodes");
+  if (replicas_.Nodes().empty()) return FailedPrecondition("the ring has no storage nodes");
   return replicas_.misses().Load();
 }
 
@@ -93,7 +96,7 @@ StatusOr<std::vector<uint64_t>> RemoteBlockStore::List() {
   std::set<uint64_t> all;
   int answered = 0;
   Status last;
-  for (auto& [name, c] : replicas_.clients()) {
+  for (NodeClient* c : replicas_.Nodes()) {
     auto out = c->Call(MakeRequest(ContainerOp::kList, 0, 0, 0));
     if (!out.ok()) {
       last = out.status();
@@ -217,7 +220,7 @@ Status RemoteBlockStore::TruncateAt(uint64_t container, uint64_t index) {
 
 StatusOr<uint64_t> RemoteBlockStore::AllocatedBytes() {
   uint64_t total = 0;
-  for (auto& [name, c] : replicas_.clients()) {
+  for (NodeClient* c : replicas_.Nodes()) {
     // With a span: the bytes of the pool's own containers (every replica).
     auto out =
         c->Call(opts_.container_span ? MakeRequest(ContainerOp::kStat, opts_.container_base, opts_.container_span, 1)
@@ -246,12 +249,13 @@ RepairReport RemoteBlockStore::Repair() {
     for (auto& [pool, m] : foreign_) (void)m->Reload();
   }
   auto key_of = [&](const std::string& number, uint64_t* key) { return OwnContainer(number, key); };
-  return replicas_.Repair("container:", key_of, [&](const std::string& object, uint64_t global, NodeClient* stale) {
-    return CopyContainer(object, global, stale);
-  });
+  return replicas_.Repair("container:", key_of,
+                          [&](const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes) {
+                            return CopyContainer(object, global, stale, bytes);
+                          });
 }
 
-Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t global, NodeClient* stale) {
+Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes) {
   auto req = [&](ContainerOp op, uint64_t first, uint32_t count) {
     ContainerRequest r = MakeRequest(op, global, first, count);
     r.fence = opts_.fence;
@@ -281,6 +285,7 @@ Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t globa
         return Corruption("a node answered a read of " + object + " with the wrong length");
       }
       RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first, n), units_and_sums).status());
+      *bytes += size_t{n} * kUnit;
       first += n;
     }
   }

@@ -42,6 +42,8 @@ namespace vmstore::cluster {
 class RemoteBlockStore final : public BlockStore {
  public:
   RemoteBlockStore(Ring ring, RemoteStoreOptions options);
+  // Places containers with `view` as it is at each call (the ring may move).
+  RemoteBlockStore(std::shared_ptr<RingView> view, RemoteStoreOptions options);
 
   Status Attach(const ContainerGeometry& geometry) override;
   StatusOr<std::vector<uint64_t>> List() override;
@@ -91,7 +93,7 @@ class RemoteBlockStore final : public BlockStore {
   bool OwnContainer(const std::string& number, uint64_t* global) const;
   // Rebuilds `stale`'s copy of the cluster's container `global` (miss
   // record `object`) from the good replicas.
-  Status CopyContainer(const std::string& object, uint64_t global, NodeClient* stale);
+  Status CopyContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes);
 
   const RemoteStoreOptions opts_;
   ReplicaSet replicas_;

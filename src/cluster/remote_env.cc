@@ -77,7 +77,10 @@ uint64_t FileKey(const std::string& path) {
   return (internal::Hash64(path.data(), path.size()) & ((uint64_t{1} << 33) - 1)) | 1;
 }
 
-RemoteEnv::RemoteEnv(Ring ring, RemoteStoreOptions options) : opts_(std::move(options)), replicas_(ring, opts_) {}
+RemoteEnv::RemoteEnv(Ring ring, RemoteStoreOptions options) : RemoteEnv(RingView::Fixed(ring), std::move(options)) {}
+
+RemoteEnv::RemoteEnv(std::shared_ptr<RingView> view, RemoteStoreOptions options)
+    : opts_(std::move(options)), replicas_(std::move(view), opts_) {}
 
 Status RemoteEnv::LoadMisses() { return replicas_.misses().Load(); }
 
@@ -98,12 +101,13 @@ RepairReport RemoteEnv::Repair() {
     *key = FileKey(path);
     return true;
   };
-  return replicas_.Repair("file:", key_of, [&](const std::string& object, uint64_t key, NodeClient* stale) {
-    return CopyFile(object, key, stale);
-  });
+  return replicas_.Repair("file:", key_of,
+                          [&](const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes) {
+                            return CopyFile(object, key, stale, bytes);
+                          });
 }
 
-Status RemoteEnv::CopyFile(const std::string& object, uint64_t key, NodeClient* stale) {
+Status RemoteEnv::CopyFile(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes) {
   const std::string path = object.substr(std::string("file:").size());
   const std::string name = FileNamePayload(path);
   auto call = [&](ContainerRequest r, std::string_view data = {}) {
@@ -130,6 +134,7 @@ Status RemoteEnv::CopyFile(const std::string& object, uint64_t key, NodeClient* 
       ASSIGN_OR_RETURN(std::string data, ask(ContainerOp::kFileRead, offset + done, k));
       if (data.size() != k) return Corruption("a node answered a read of " + path + " with the wrong length");
       RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileWrite, offset + done), data));
+      *bytes += k;
       done += k;
     }
   }
@@ -162,7 +167,7 @@ StatusOr<std::vector<std::string>> RemoteEnv::ListDir(const std::string& path) {
   std::set<std::string> names;
   int answered = 0;
   Status last;
-  for (auto& [n, c] : replicas_.clients()) {
+  for (NodeClient* c : replicas_.Nodes()) {
     auto out = c->Call(FileReq(ContainerOp::kFileList), FileNamePayload(prefix));
     if (!out.ok()) {
       last = out.status();

@@ -34,6 +34,8 @@ namespace vmstore::cluster {
 class RemoteEnv final : public Env {
  public:
   RemoteEnv(Ring ring, RemoteStoreOptions options);
+  // Places files with `view` as it is at each call (the ring may move).
+  RemoteEnv(std::shared_ptr<RingView> view, RemoteStoreOptions options);
   // Loads the misses recorded before (options.misses), by this gateway or a
   // dead one; call once before the first read.
   Status LoadMisses();
@@ -62,7 +64,7 @@ class RemoteEnv final : public Env {
 
  private:
   // Rebuilds `stale`'s copy of file `path` (miss record `object`, ring key `key`).
-  Status CopyFile(const std::string& object, uint64_t key, NodeClient* stale);
+  Status CopyFile(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes);
 
   const RemoteStoreOptions opts_;
   ReplicaSet replicas_;  // objects "file:PATH"

@@ -86,41 +86,65 @@ struct Found {
   std::function<Copy(NodeClient*)> read;
 };
 
+Copy ReadCopy(NodeClient* c, const std::string& object, uint64_t key) {
+  if (object.rfind("file:", 0) == 0) return ReadFile(c, object.substr(5));
+  return ReadContainer(c, key);
+}
+
 }  // namespace
 
-StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& o) {
-  if (o.ring == nullptr) return InvalidArgument("no ring to check against");
-  ReplicaReport r;
-  std::map<std::string, Found> objects;  // by miss-record name
-  std::set<std::string> down;
-  for (auto& [name, c] : o.nodes) {
+StatusOr<std::map<std::string, ListedObject>> ListObjects(const std::map<std::string, NodeClient*>& nodes,
+                                                          const std::string& file_prefix,
+                                                          std::map<std::string, Status>* down) {
+  std::map<std::string, ListedObject> objects;
+  for (auto& [name, c] : nodes) {
     auto list = c->Call(MakeRequest(ContainerOp::kList, 0, 0, 0));
-    auto files = c->Call(MakeRequest(ContainerOp::kFileList, 0, 0, 0), FileNamePayload(o.file_prefix));
+    auto files = c->Call(MakeRequest(ContainerOp::kFileList, 0, 0, 0), FileNamePayload(file_prefix));
     if (!list.ok() || !files.ok()) {
-      down.insert(name);
-      r.unreachable.push_back(name + ": " + (list.ok() ? files.status() : list.status()).ToString());
+      (*down)[name] = list.ok() ? files.status() : list.status();
       continue;
     }
     for (uint64_t k : DecodeU64List(*list)) {
-      Found& f = objects["container:" + std::to_string(k)];
-      if (!f.read) {
-        f.owners = o.ring->Place(k, o.replicas);
-        f.read = [k](NodeClient* n) { return ReadContainer(n, k); };
-      }
-      f.holders.insert(name);
+      ListedObject& o = objects["container:" + std::to_string(k)];
+      o.key = k;
+      o.holders.insert(name);
     }
     for (size_t i = 0; i + 4 <= files->size();) {
       const uint32_t len = internal::GetBe32(files->data() + i);
       if (i + 4 + len > files->size()) return Corruption("node " + name + " sent a damaged file list");
       const std::string path = files->substr(i + 4, len);
       i += 4 + len;
-      Found& f = objects["file:" + path];
-      if (!f.read) {
-        f.owners = o.ring->Place(FileKey(path), o.replicas);
-        f.read = [path](NodeClient* n) { return ReadFile(n, path); };
-      }
-      f.holders.insert(name);
+      ListedObject& o = objects["file:" + path];
+      o.key = FileKey(path);
+      o.holders.insert(name);
     }
+  }
+  return objects;
+}
+
+StatusOr<uint64_t> CopyDigest(NodeClient* c, const std::string& object, uint64_t key, uint64_t* bytes) {
+  Copy copy = ReadCopy(c, object, key);
+  if (!copy.error.ok()) return copy.error;
+  if (bytes) *bytes = copy.bytes;
+  return copy.digest;
+}
+
+StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& o) {
+  if (o.ring == nullptr) return InvalidArgument("no ring to check against");
+  ReplicaReport r;
+  std::map<std::string, Found> objects;  // by miss-record name
+  std::set<std::string> down;
+  std::map<std::string, Status> why_down;
+  ASSIGN_OR_RETURN(auto listed, ListObjects(o.nodes, o.file_prefix, &why_down));
+  for (auto& [name, s] : why_down) {
+    down.insert(name);
+    r.unreachable.push_back(name + ": " + s.ToString());
+  }
+  for (auto& [object, l] : listed) {
+    Found& f = objects[object];
+    f.owners = o.ring->Place(l.key, o.replicas);
+    f.holders = l.holders;
+    f.read = [object, key = l.key](NodeClient* n) { return ReadCopy(n, object, key); };
   }
   // Records of objects no node holds (deleted since; the stale replica was down).
   for (auto& [object, nodes] : o.misses) {

@@ -9,17 +9,55 @@ namespace vmstore::cluster {
 
 bool IsFenced(const Status& s) { return s.code() == Code::kFailedPrecondition && s.message().rfind("fenced:", 0) == 0; }
 
+ReplicaSet::ReplicaSet(std::shared_ptr<RingView> view, const RemoteStoreOptions& options)
+    : view_(std::move(view)),
+      opts_(options),
+      replicas_(options.replicas),
+      fence_(options.fence),
+      seen_epoch_(view_->epoch()),
+      misses_(options.misses) {}
+
 ReplicaSet::ReplicaSet(const Ring& ring, const RemoteStoreOptions& options)
-    : ring_(ring), replicas_(options.replicas), fence_(options.fence), misses_(options.misses) {
-  for (const RingNode& n : ring_.nodes()) {
-    clients_[n.name] =
-        std::make_unique<NodeClient>(n.address, options.cluster, options.timeout, options.connections_per_node, n.name);
+    : ReplicaSet(RingView::Fixed(ring), options) {}
+
+NodeClient* ReplicaSet::Client(const RingNode& n) {
+  MutexLock l(&clients_mu_);
+  NodeClient*& c = clients_[n.name];
+  if (c == nullptr || c->address() != n.address) {
+    all_clients_.push_back(
+        std::make_unique<NodeClient>(n.address, opts_.cluster, opts_.timeout, opts_.connections_per_node, n.name));
+    c = all_clients_.back().get();
   }
+  return c;
 }
 
-std::vector<NodeClient*> ReplicaSet::Owners(uint64_t key) const {
+std::shared_ptr<const RingView::State> ReplicaSet::CurrentRing() {
+  auto st = view_->Get();
+  uint64_t seen = seen_epoch_.load();
+  if (st->record.epoch != seen && seen_epoch_.compare_exchange_strong(seen, st->record.epoch)) {
+    if (Status s = misses_.Load(); !s.ok()) {
+      logging::Warn("replicas", "miss records not reloaded for a new ring", {{"error", s.ToString()}});
+    }
+  }
+  return st;
+}
+
+std::vector<NodeClient*> ReplicaSet::Owners(uint64_t key, bool with_extras) {
+  auto st = CurrentRing();
+  std::vector<const RingNode*> owners, extras;
+  st->Place(key, replicas_, &owners, &extras);
   std::vector<NodeClient*> out;
-  for (const RingNode* n : ring_.Place(key, replicas_)) out.push_back(clients_.at(n->name).get());
+  for (const RingNode* n : owners) out.push_back(Client(*n));
+  if (with_extras) {
+    for (const RingNode* n : extras) out.push_back(Client(*n));
+  }
+  return out;
+}
+
+std::vector<NodeClient*> ReplicaSet::Nodes() {
+  auto st = CurrentRing();
+  std::vector<NodeClient*> out;
+  for (const RingNode* n : st->AllNodes()) out.push_back(Client(*n));
   return out;
 }
 
@@ -32,7 +70,7 @@ StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, 
   const std::set<std::string> stale = (misses ? *misses : misses_).Nodes(object);
   Status first_error;
   std::vector<NodeClient*> damaged;
-  for (NodeClient* c : Owners(key)) {
+  for (NodeClient* c : Owners(key, /*extras=*/true)) {
     if (stale.count(c->name())) continue;  // it missed a change: its copy may be old
     ++round_trips_;
     auto out = c->Call(r, payload);
@@ -67,7 +105,7 @@ Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequ
   const std::set<std::string> stale = misses_.Nodes(object);
   // Sent to every replica first, then the answers read: one round trip.
   std::vector<std::pair<NodeClient*, NodeClient::Sent>> sent;
-  for (NodeClient* c : Owners(key)) {
+  for (NodeClient* c : Owners(key, /*extras=*/true)) {
     if (stale.count(c->name())) continue;  // it stays out until repaired
     ++round_trips_;
     sent.emplace_back(c, c->Start(r, payload));
@@ -129,12 +167,15 @@ RepairReport ReplicaSet::Repair(const std::string& kind,
       }
       vmstore::WriterLock l(&Stripe(object));  // no change of the object while it is copied
       const std::set<std::string> missed = misses_.Nodes(object);
-      if (!missed.count(stale_name)) continue;  // cleared meanwhile
-      if (std::all_of(owners.begin(), owners.end(), [&](NodeClient* c) { return missed.count(c->name()) > 0; })) {
+      if (!missed.count(stale_name)) continue;                            // cleared meanwhile
+      const std::vector<NodeClient*> all = Owners(key, /*extras=*/true);  // a move's old owners count
+      if (std::all_of(all.begin(), all.end(), [&](NodeClient* c) { return missed.count(c->name()) > 0; })) {
         leave(Corruption("every replica of " + object + " missed a change; none to copy from"));
         continue;
       }
-      Status s = copy(object, key, stale);
+      uint64_t bytes = 0;
+      Status s = copy(object, key, stale, &bytes);
+      report.bytes += bytes;
       if (s.ok()) s = misses_.Remove(object, stale_name);
       if (s.ok()) {
         ++report.repaired;

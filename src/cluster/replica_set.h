@@ -33,6 +33,7 @@
 #include "cluster/miss_log.h"
 #include "cluster/node_client.h"
 #include "cluster/ring.h"
+#include "cluster/ring_view.h"
 #include "util/shared_mutex.h"
 
 namespace vmstore::cluster {
@@ -69,17 +70,21 @@ bool IsFenced(const Status& s);
 struct RepairReport {
   uint64_t repaired = 0;  // (object, replica) pairs brought back and cleared
   uint64_t left = 0;      // still missed (replica unreachable, no good copy, ...)
+  uint64_t bytes = 0;     // copied
   Status first_error;     // why the first one left was left
 };
 
 class ReplicaSet {
  public:
+  // Places objects with `view` as it is at each call (the ring may move).
+  ReplicaSet(std::shared_ptr<RingView> view, const RemoteStoreOptions& options);
   ReplicaSet(const Ring& ring, const RemoteStoreOptions& options);
 
-  // The owners of ring key `key`, primary first.
-  std::vector<NodeClient*> Owners(uint64_t key) const;
-  // Every node's client, by name.
-  const std::map<std::string, std::unique_ptr<NodeClient>>& clients() const { return clients_; }
+  // The owners of ring key `key`, primary first; with `extras`, also the
+  // previous owners that are not owners now (during a move).
+  std::vector<NodeClient*> Owners(uint64_t key, bool extras = false);
+  // The client of every node of the ring (during a move, of both member lists).
+  std::vector<NodeClient*> Nodes();
 
   // `misses`: another pool's records to skip by (nullptr: this set's own).
   StatusOr<std::string> Read(const std::string& object, uint64_t key, const ContainerRequest& r,
@@ -95,7 +100,8 @@ class ReplicaSet {
   // lock Repair holds), then the record is cleared. `key_of` gives an
   // object's ring key from the rest of its name (false: not this store's,
   // skipped).
-  using CopyFn = std::function<Status(const std::string& object, uint64_t key, NodeClient* stale)>;
+  // *bytes: what it copied.
+  using CopyFn = std::function<Status(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes)>;
   RepairReport Repair(const std::string& kind, const std::function<bool(const std::string&, uint64_t*)>& key_of,
                       const CopyFn& copy);
 
@@ -106,11 +112,21 @@ class ReplicaSet {
 
  private:
   SharedMutex& Stripe(const std::string& object);
+  // The ring as it is now; when its epoch moved since the last call, the
+  // miss records are loaded first (a move records the new owners as missing
+  // what they do not hold yet, before it switches the ring).
+  std::shared_ptr<const RingView::State> CurrentRing();
+  // The client of node `n` (made at its first use; remade if its address changed).
+  NodeClient* Client(const RingNode& n);
 
-  const Ring ring_;
+  const std::shared_ptr<RingView> view_;
+  const RemoteStoreOptions opts_;
   const int replicas_;
   const uint64_t fence_;
-  std::map<std::string, std::unique_ptr<NodeClient>> clients_;
+  Mutex clients_mu_;
+  std::map<std::string, NodeClient*> clients_ GUARDED_BY(clients_mu_);            // by node name
+  std::vector<std::unique_ptr<NodeClient>> all_clients_ GUARDED_BY(clients_mu_);  // kept while the set lives
+  std::atomic<uint64_t> seen_epoch_{0};
   MissSet misses_;
   std::atomic<uint64_t> round_trips_{0};
   static constexpr size_t kStripes = 64;

@@ -71,27 +71,6 @@ StatusOr<uint64_t> PoolIndex(cluster::Etcd& etcd, const std::string& location, b
   return FailedPrecondition("the cluster's pool counter kept changing; try again");
 }
 
-// The replica options of pool `index` (fence: its writer lock's, 0 to read
-// only). Every pool's misses are recorded under ROOT/degraded/pool-N/.
-std::shared_ptr<cluster::MissLog> PoolMisses(const std::shared_ptr<ClusterContext>& ctx, uint64_t index) {
-  return cluster::NewEtcdMissLog(ctx->etcd.get(), cluster::PoolMissPrefix(index));
-}
-
-cluster::RemoteStoreOptions PoolStoreOptions(const std::shared_ptr<ClusterContext>& ctx, uint64_t index,
-                                             uint64_t fence) {
-  cluster::RemoteStoreOptions ro;
-  ro.cluster = ContainerGeometry{ctx->cluster.uuid, ctx->cluster.container_units};
-  ro.replicas = ctx->cluster.replicas;
-  ro.timeout = ctx->node_timeout;
-  ro.container_base = index << kPoolSpanBits;
-  ro.container_span = uint64_t{1} << kPoolSpanBits;
-  ro.fence = fence;
-  ro.misses = PoolMisses(ctx, index);
-  // A clone across SRs reads other pools' blocks, skipping their misses.
-  ro.foreign_misses = [ctx](uint64_t pool) { return PoolMisses(ctx, pool); };
-  return ro;
-}
-
 // Snapshot `handle`'s root as pool `location` last committed it, read beside
 // the gateway that may hold it, in the cluster's container numbering.
 StatusOr<VolumeRoot> SharedSnapshotRoot(const std::shared_ptr<ClusterContext>& ctx, const std::string& location,
@@ -101,9 +80,9 @@ StatusOr<VolumeRoot> SharedSnapshotRoot(const std::shared_ptr<ClusterContext>& c
   bool existed = false;
   ASSIGN_OR_RETURN(uint64_t index, PoolIndex(*ctx->etcd, location, false, &existed));
   cluster::RemoteStoreOptions ro = PoolStoreOptions(ctx, index, 0);
-  cluster::RemoteEnv env(ctx->ring.ring(), ro);
+  cluster::RemoteEnv env(ctx->ring, ro);
   RETURN_IF_ERROR(env.LoadMisses());
-  cluster::RemoteBlockStore store(ctx->ring.ring(), ro);
+  cluster::RemoteBlockStore store(ctx->ring, ro);
   PoolOptions po;
   po.env = &env;
   po.block_store = &store;
@@ -258,6 +237,7 @@ class ClusterBackend final : public backend::Backend {
                     {{"sr", lock_->key()},
                      {"files", std::to_string(files.repaired)},
                      {"containers", std::to_string(blocks.repaired)},
+                     {"bytes", std::to_string(files.bytes + blocks.bytes)},
                      {"left", std::to_string(left)}});
     }
     if (left > 0 && left != last_left_) {
@@ -286,6 +266,41 @@ class ClusterBackend final : public backend::Backend {
 
 }  // namespace
 
+// The replica options of pool `index` (fence: its writer lock's, 0 to read
+// only). Every pool's misses are recorded under ROOT/degraded/pool-N/.
+std::shared_ptr<cluster::MissLog> PoolMisses(const std::shared_ptr<ClusterContext>& ctx, uint64_t index) {
+  return cluster::NewEtcdMissLog(ctx->etcd.get(), cluster::PoolMissPrefix(index));
+}
+
+cluster::RemoteStoreOptions PoolStoreOptions(const std::shared_ptr<ClusterContext>& ctx, uint64_t index,
+                                             uint64_t fence) {
+  cluster::RemoteStoreOptions ro;
+  ro.cluster = ContainerGeometry{ctx->cluster.uuid, ctx->cluster.container_units};
+  ro.replicas = ctx->cluster.replicas;
+  ro.timeout = ctx->node_timeout;
+  ro.container_base = index << kPoolSpanBits;
+  ro.container_span = uint64_t{1} << kPoolSpanBits;
+  ro.fence = fence;
+  ro.misses = PoolMisses(ctx, index);
+  // A clone across SRs reads other pools' blocks, skipping their misses.
+  ro.foreign_misses = [ctx](uint64_t pool) { return PoolMisses(ctx, pool); };
+  return ro;
+}
+
+StatusOr<std::map<std::string, uint64_t>> ListPools(cluster::Etcd& etcd) {
+  const std::string prefix = std::string(cluster::kRoot) + "pools/";
+  ASSIGN_OR_RETURN(auto kvs, etcd.List(prefix));
+  std::map<std::string, uint64_t> out;
+  for (const cluster::KeyValue& kv : kvs) {
+    json j = json::parse(kv.value, nullptr, false);
+    if (j.is_discarded() || !j.contains("index") || !j["index"].is_number_unsigned()) {
+      return Corruption("the record " + kv.key + " in etcd does not parse");
+    }
+    out[kv.key.substr(prefix.size())] = j["index"].get<uint64_t>();
+  }
+  return out;
+}
+
 std::string PoolKey(const std::string& location) { return std::string(cluster::kRoot) + "pools/" + location; }
 std::string PoolLockKey(const std::string& location) { return std::string(cluster::kRoot) + "locks/pool/" + location; }
 
@@ -307,13 +322,14 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
   if (!lock.ok()) return lock.status().WithContext("cluster SR '" + location + "'");
   bool existed = false;
   ASSIGN_OR_RETURN(uint64_t index, PoolIndex(etcd, location, options.create, &existed));
-  if (ctx->ring.members.empty()) return FailedPrecondition("the cluster's ring has no storage nodes yet");
+  if (ctx->ring->Get()->record.members.empty())
+    return FailedPrecondition("the cluster's ring has no storage nodes yet");
 
   const std::string dir = "pool-" + std::to_string(index);  // its files' names on the nodes start so
   cluster::RemoteStoreOptions ro = PoolStoreOptions(ctx, index, (*lock)->fence());
-  auto env = std::make_unique<cluster::RemoteEnv>(ctx->ring.ring(), ro);
+  auto env = std::make_unique<cluster::RemoteEnv>(ctx->ring, ro);
   RETURN_IF_ERROR(env->LoadMisses());
-  auto store = std::make_unique<cluster::RemoteBlockStore>(ctx->ring.ring(), ro);
+  auto store = std::make_unique<cluster::RemoteBlockStore>(ctx->ring, ro);
 
   PoolOptions po;
   po.env = env.get();

@@ -18,17 +18,24 @@
 #include "cluster/container_wire.h"
 #include "cluster/etcd.h"
 #include "cluster/membership.h"
+#include "cluster/miss_log.h"
+#include "cluster/replica_set.h"
+#include "cluster/ring_view.h"
+#include "util/periodic.h"
 #include "vmstore/backend.h"
 
 namespace vmstore::gateway {
 
 // What every cluster SR of a process shares: the etcd connection, the
-// cluster's record, the ring as loaded, and who this process is.
+// cluster's record, the ring (kept current by a poller, every second), and
+// who this process is.
 struct ClusterContext {
+  ~ClusterContext() { ring_poller.reset(); }  // stopped before what it uses goes
   std::unique_ptr<cluster::Etcd> etcd;
   std::string endpoints;
   cluster::ClusterRecord cluster;
-  cluster::RingRecord ring;
+  std::shared_ptr<cluster::RingView> ring;
+  std::unique_ptr<Periodic> ring_poller;
   std::string holder;  // "HOST pid N": shown to whoever finds a lock taken
   int lock_ttl_s = 10;
   std::chrono::milliseconds node_timeout{5000};
@@ -42,6 +49,14 @@ std::string PoolLockKey(const std::string& location);
 // containers) in the 33-bit space.
 using cluster::kMaxPools;
 using cluster::kPoolSpanBits;
+
+// Pool `index`'s miss records, and the options of its replicated stores
+// (fence: its writer lock's; 0 to read only).
+std::shared_ptr<cluster::MissLog> PoolMisses(const std::shared_ptr<ClusterContext>& ctx, uint64_t index);
+cluster::RemoteStoreOptions PoolStoreOptions(const std::shared_ptr<ClusterContext>& ctx, uint64_t index,
+                                             uint64_t fence);
+// Every cluster SR's pool: location -> index (from the records in etcd).
+StatusOr<std::map<std::string, uint64_t>> ListPools(cluster::Etcd& etcd);
 
 // Opens (options.create: makes) the cluster SR at `location` (its name on
 // the cluster: letters, digits, '.', '_', '-', at most 64).

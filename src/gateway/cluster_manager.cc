@@ -5,6 +5,7 @@
 #include "cluster/etcd_catalog_store.h"
 #include "cluster/membership.h"
 #include "gateway/cluster_backend.h"
+#include "util/log.h"
 
 namespace vmstore::gateway {
 
@@ -19,7 +20,18 @@ StatusOr<std::unique_ptr<Manager>> OpenClusterManager(const GatewayOptions& opti
   ASSIGN_OR_RETURN(ctx->etcd, cluster::ConnectEtcd(options.endpoints, options.etcd_timeout));
   ctx->endpoints = options.endpoints;
   ASSIGN_OR_RETURN(ctx->cluster, cluster::LoadCluster(*ctx->etcd));
-  ASSIGN_OR_RETURN(ctx->ring, cluster::LoadRing(*ctx->etcd));
+  ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*ctx->etcd));
+  ctx->ring = std::make_shared<cluster::RingView>(ring);
+  // Joins and drains move the ring (docs/CLUSTER.md, "Moving data"): every
+  // store of the process follows it within a second.
+  ctx->ring_poller = std::make_unique<Periodic>(std::chrono::seconds(1), [c = ctx.get()] {
+    auto r = cluster::LoadRing(*c->etcd);
+    if (r.ok() && c->ring->Update(*r)) {
+      logging::Info("ring", "moved to a new epoch",
+                    {{"epoch", std::to_string(r->epoch)}, {"moving", r->moving() ? "yes" : "no"}});
+    }
+    return true;
+  });
   ctx->holder = ProcessHolderName();
   ctx->lock_ttl_s = options.lock_ttl_s;
   ctx->node_timeout = options.node_timeout;

@@ -6,9 +6,11 @@
 #include <ctime>
 
 #include "cluster/membership.h"
+#include "gateway/move.h"
 #include "node/container_server.h"
 #include "node/node_dir.h"
 #include "util/log.h"
+#include "util/periodic.h"
 
 namespace vmstore::node {
 
@@ -26,6 +28,39 @@ int WaitSignal(const sigset_t& set, int seconds) {
   timespec ts{seconds, 0};
   const int sig = sigtimedwait(&set, nullptr, &ts);
   return sig > 0 ? sig : 0;
+}
+
+// How this node takes its place on the ring: at once while the cluster holds
+// no data (nothing to move); by a move (gateway/move.h) once it does, when it
+// joins or its zone or weight changes. False while another move is under way
+// (tried again later).
+StatusOr<bool> TakePlace(const std::shared_ptr<gateway::ClusterContext>& ctx, const cluster::RingNode& me) {
+  ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*ctx->etcd));
+  ASSIGN_OR_RETURN(auto pools, ctx->etcd->Get(std::string(cluster::kRoot) + "alloc/pools"));
+  std::vector<cluster::RingNode> members = ring.members;
+  bool found = false, placement = false;
+  for (cluster::RingNode& m : members) {
+    if (m.name != me.name) continue;
+    found = true;
+    placement = m.zone != me.zone || m.weight != me.weight;
+    m = me;
+  }
+  if (!found) members.push_back(me);
+  const bool moves = pools.has_value() && !ring.members.empty() && (!found || placement);
+  if (!moves) {
+    RETURN_IF_ERROR(cluster::JoinRing(*ctx->etcd, me).status());
+    return true;
+  }
+  auto started = gateway::StartMove(ctx, members);
+  if (started.ok()) {
+    logging::Info("node", "joining the ring: data moves to it", {{"name", me.name}, {"copies", started->recorded}});
+    return true;
+  }
+  if (started.status().code() == Code::kFailedPrecondition &&
+      started.status().message().find("a move is under way") != std::string::npos) {
+    return false;
+  }
+  return started.status();
 }
 
 }  // namespace
@@ -63,7 +98,46 @@ Status RunNode(const NodeOptions& o) {
   rec.started_ns = env->NowNanos();
   ASSIGN_OR_RETURN(int64_t lease, etcd->GrantLease(o.lease_ttl_s));
   RETURN_IF_ERROR(cluster::RegisterNode(*etcd, rec, lease));
-  ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::JoinRing(*etcd, rec.node));
+  // Its own connection for joining and moving data (gateway/move.h).
+  auto ctx = std::make_shared<gateway::ClusterContext>();
+  ASSIGN_OR_RETURN(ctx->etcd, cluster::ConnectEtcd(o.etcd));
+  ctx->cluster = c;
+  ASSIGN_OR_RETURN(cluster::RingRecord ring0, cluster::LoadRing(*ctx->etcd));
+  ctx->ring = std::make_shared<cluster::RingView>(ring0);
+  ctx->holder = "node " + name + " pid " + std::to_string(getpid());
+  ASSIGN_OR_RETURN(bool placed, TakePlace(ctx, rec.node));
+  ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*etcd));
+  // Moves are driven by the first registered node by name (any node can:
+  // each step is a compare-and-swap or an idempotent copy).
+  gateway::MoveDriver driver(ctx);
+  uint64_t last_waiting = UINT64_MAX;
+  Periodic mover(std::chrono::seconds(2), [&] {
+    if (!placed) {
+      auto p = TakePlace(ctx, rec.node);
+      if (p.ok()) placed = *p;
+    }
+    auto nodes = cluster::ListNodes(*etcd);
+    if (!nodes.ok()) return true;
+    std::string first;
+    for (const cluster::NodeRecord& n : *nodes) {
+      if (first.empty() || n.node.name < first) first = n.node.name;
+    }
+    if (first != name) return true;
+    auto pass = driver.Pass();
+    if (!pass.ok()) {
+      logging::Warn("move", "pass failed", {{"error", pass.status().ToString()}});
+    } else if (pass->moving && (pass->waiting != last_waiting || pass->repaired > 0)) {
+      logging::Info("move", "progress",
+                    {{"waiting", pass->waiting},
+                     {"unverified", pass->unverified},
+                     {"copied", pass->repaired},
+                     {"bytes", pass->bytes},
+                     {"held_by_gateways", pass->held_elsewhere},
+                     {"error", pass->first_error.ToString()}});
+      last_waiting = pass->waiting;
+    }
+    return true;
+  });
   logging::Info("node", "serving",
                 {{"name", name},
                  {"address", rec.node.address},
@@ -87,6 +161,7 @@ Status RunNode(const NodeOptions& o) {
     }
   }
   logging::Info("node", "stopping", {{"signal", sig}});
+  (void)placed;
   (void)etcd->Revoke(lease);  // gone at once, not after the TTL
   server.Stop();
   auto st = server.stats();

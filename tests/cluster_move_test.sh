@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Moving data (docs/CLUSTER.md, "Moving data") against a real etcd, on
+# loopback: a 3-node cluster (R = 2, 1 MiB containers) with a gateway serving
+# a disk filled with checksummed data; a 4th node started under write load
+# joins (copy first, switch after), then is drained back off. Checks: no
+# client error, every acknowledged write and the checksummed fill read back,
+# bytes copied within 1.15 x the ideal (R x data / 4 for the join), nothing
+# copied between the old nodes, the ring's final member list, fsck clean.
+# Usage: cluster_move_test.sh PATH_TO_VMSTORE
+set -u
+bin=${1:?usage: cluster_move_test.sh VMSTORE_BINARY}
+source "$(dirname "$0")/lib.sh"
+require_tools etcd curl jq qemu-io fio
+use_tmp
+source "$(dirname "$0")/cluster_lib.sh"
+
+vms() { "$bin" --etcd "$etcd_url" "$@"; }
+node_bytes() {  # node_bytes NAME...: the sum of the named nodes' container and file bytes
+  local names=$(printf '"%s",' "$@")
+  "$bin" --json node list --etcd "$etcd_url" | jq "[.[] | select(.name as \$n | [${names%,}] | index(\$n)) | .bytes] | add"
+}
+moved_bytes() {  # bytes the gateway and the nodes copied for repairs and moves, from their logs
+  cat "$tmp/gw.log" "$tmp"/node-*.log | grep -E "repair.*copied back|move.*progress" |
+    sed -nE 's/.*"?bytes"?[=:] ?"?([0-9]+).*/\1/p' | awk '{s += $1} END {print s + 0}'
+}
+wait_moved() {  # up to 120 s for the ring to stop moving
+  for _ in $(seq 1 240); do
+    "$bin" --json cluster status --etcd "$etcd_url" | jq -e '.moving == null' >/dev/null && return 0
+    sleep 0.5
+  done
+  echo "FAIL: the move did not end in 120 s"
+  "$bin" cluster status --etcd "$etcd_url"
+}
+
+start_etcd etcd1
+"$bin" cluster init --etcd "$etcd_url" --replicas 2 --container-size 1M >/dev/null
+check "a bad container size is refused" 1 "a power of two from 1 MiB to 1 GiB" -- \
+  "$bin" cluster init --etcd "$etcd_url" --container-size 3M
+start_node n1
+start_node n2
+start_node n3
+port=$(free_port)
+"$bin" --etcd "$etcd_url" --gateway-dir "$tmp/gw" serve --listen "127.0.0.1:$port" >"$tmp/gw.log" 2>&1 &
+others+=($!)
+wait_for_log "$tmp/gw.log" "nbd://" gateway
+g="--gateway-dir $tmp/gw"
+vms $g vm create web >/dev/null
+vms $g disk create web root --size 160M >/dev/null
+uri=nbd://127.0.0.1:$port/web/root
+check "96 MiB of checksummed data through the gateway" 0 "^ok$" -- bash -c "
+  fio --name=fill --ioengine=nbd --uri=$uri --rw=write --bs=64k --size=96M --verify=crc32c --do_verify=0 \
+    --output=$tmp/fill.out && echo ok"
+sleep 3  # the gateway's checkpoint: the data reaches its containers
+before_old=$(node_bytes n1 n2 n3)
+data=$((before_old / 2))  # one copy of everything
+
+# Writes that must survive the join: stamps, each flushed before it counts.
+stamps() {  # stamps FROM TO: a 64 KiB stamp at 100 MiB + i x 64 KiB for each i; acknowledged ones to $tmp/acked
+  for i in $(seq "$1" "$2"); do
+    qemu-io -f raw -c "write -P $((i % 250 + 1)) $((104857600 + i * 65536)) 64k" -c flush "$uri" >/dev/null 2>&1 &&
+      echo "$i" >>"$tmp/acked"
+  done
+}
+stamps 1 60 &
+load=$!
+t0=$(date +%s.%N)
+start_node n4
+check "n4 joins by a move (the cluster holds data)" 0 "joining the ring: data moves to it" -- cat "$tmp/node-n4.log"
+check "cluster status shows the move" 0 "moving    from the members of epoch" -- "$bin" cluster status --etcd "$etcd_url"
+wait_moved
+t1=$(date +%s.%N)
+wait $load
+echo "join took $(echo "$t1 - $t0" | bc) s; $(wc -l <"$tmp/acked") stamps acknowledged meanwhile"
+check "the move ended with n4 on the ring" 0 "^4$" -- bash -c "'$bin' --json cluster status --etcd '$etcd_url' | jq '[.nodes[] | select(.on_ring)] | length'"
+check "every acknowledged stamp reads back" 0 "^ok$" -- bash -c "
+  n=0; for i in \$(cat '$tmp/acked'); do
+    qemu-io -r -f raw -c \"read -P \$((i % 250 + 1)) \$((104857600 + i * 65536)) 64k\" '$uri' | grep -q 'verification failed' && exit 1
+    n=\$((n + 1)); done; echo \$n stamps >&2; (( n >= 50 )) && echo ok"
+check "the checksummed fill reads back" 0 "^ok$" -- bash -c "
+  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v1.out && echo ok"
+moved=$(moved_bytes)
+ideal=$((2 * data / 4))
+check "bytes copied within 1.15 x the ideal (R x data / 4)" 0 "^ok$" -- bash -c "
+  echo moved $moved ideal $ideal >&2; (( $moved > $ideal / 2 && $moved * 100 <= $ideal * 115 )) && echo ok"
+after_old=$(node_bytes n1 n2 n3)
+check "nothing copied between the old nodes (their bytes grew by the stamps only)" 0 "^ok$" -- bash -c "
+  echo old nodes $before_old '->' $after_old >&2; (( $after_old <= $before_old + 2 * 61 * 65536 + 4194304 )) && echo ok"
+check "cluster fsck: R verified copies of everything (old copies are strays)" 0 "^clean$" -- \
+  "$bin" cluster fsck --etcd "$etcd_url"
+
+# Drain n4 back off, with writes going on.
+: >"$tmp/acked"
+stamps 61 100 &
+load=$!
+before_drain=$(moved_bytes)
+n4_bytes=$(node_bytes n4)
+check "drain n4" 0 "n4 is off the ring" -- "$bin" node drain n4 --etcd "$etcd_url" --wait --timeout 120
+wait $load
+check "the ring is the three old nodes again" 0 "^n1,n2,n3$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "every stamp acknowledged during the drain reads back" 0 "^ok$" -- bash -c "
+  n=0; for i in \$(cat '$tmp/acked'); do
+    qemu-io -r -f raw -c \"read -P \$((i % 250 + 1)) \$((104857600 + i * 65536)) 64k\" '$uri' | grep -q 'verification failed' && exit 1
+    n=\$((n + 1)); done; (( n >= 30 )) && echo ok"
+check "the checksummed fill reads back after the drain" 0 "^ok$" -- bash -c "
+  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v2.out && echo ok"
+drained=$(($(moved_bytes) - before_drain))
+check "the drain copied about what n4 held (within 1.15 x)" 0 "^ok$" -- bash -c "
+  echo drained $drained n4 held $n4_bytes >&2; (( $drained > $n4_bytes / 2 && $drained * 100 <= $n4_bytes * 115 )) && echo ok"
+check "cluster fsck clean after the drain" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+check "a node off the ring cannot be drained again" 1 "no node named or at 'n4' on the ring" -- \
+  "$bin" node drain n4 --etcd "$etcd_url"
+check "removing a node that is up is refused" 1 "node n1 is up; move its data off with: vmstore node drain n1" -- \
+  "$bin" node remove n1 --etcd "$etcd_url"
+
+echo "join: copied $moved bytes, ideal $ideal; old nodes $before_old -> $after_old bytes; drain: copied $drained, n4 held $n4_bytes"
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
