@@ -144,7 +144,7 @@ StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& o) {
     Found& f = objects[object];
     f.owners = o.ring->Place(l.key, o.replicas);
     f.holders = l.holders;
-    f.read = [object, key = l.key](NodeClient* n) { return ReadCopy(n, object, key); };
+    f.read = [name = object, key = l.key](NodeClient* n) { return ReadCopy(n, name, key); };
   }
   // Records of objects no node holds (deleted since; the stale replica was down).
   for (auto& [object, nodes] : o.misses) {
