@@ -36,9 +36,10 @@ start_etcd etcd1
 "$bin" cluster init --etcd "$etcd_url" --replicas 2 --container-size 1M >/dev/null
 check "a bad container size is refused" 1 "a power of two from 1 MiB to 1 GiB" -- \
   "$bin" cluster init --etcd "$etcd_url" --container-size 3M
-start_node n1
-start_node n2
-start_node n3
+opts=(--stray-grace-seconds 3 --down-out-seconds 8)
+start_node n1 "${opts[@]}"
+start_node n2 "${opts[@]}"
+start_node n3 "${opts[@]}"
 port=$(free_port)
 "$bin" --etcd "$etcd_url" --gateway-dir "$tmp/gw" serve --listen "127.0.0.1:$port" >"$tmp/gw.log" 2>&1 &
 others+=($!)
@@ -64,7 +65,7 @@ stamps() {  # stamps FROM TO: a 64 KiB stamp at 100 MiB + i x 64 KiB for each i;
 stamps 1 60 &
 load=$!
 t0=$(date +%s.%N)
-start_node n4
+start_node n4 "${opts[@]}"
 check "n4 joins by a move (the cluster holds data)" 0 "joining the ring: data moves to it" -- cat "$tmp/node-n4.log"
 check "cluster status shows the move" 0 "moving    from the members of epoch" -- "$bin" cluster status --etcd "$etcd_url"
 wait_moved
@@ -87,6 +88,15 @@ check "nothing copied between the old nodes (their bytes grew by the stamps only
   echo old nodes $before_old '->' $after_old >&2; (( $after_old <= $before_old + 2 * 61 * 65536 + 4194304 )) && echo ok"
 check "cluster fsck: R verified copies of everything (old copies are strays)" 0 "^clean$" -- \
   "$bin" cluster fsck --etcd "$etcd_url"
+for _ in $(seq 1 60); do
+  "$bin" --json cluster fsck --etcd "$etcd_url" | jq -e '.strays | length == 0' >/dev/null && break
+  sleep 0.5
+done
+check "the old copies are deleted once the ring stays still (no strays)" 0 "^0$" -- \
+  bash -c "'$bin' --json cluster fsck --etcd '$etcd_url' | jq '.strays | length'"
+all_after=$(node_bytes n1 n2 n3 n4)
+check "the nodes hold R copies again, no more" 0 "^ok$" -- bash -c "
+  echo all nodes $all_after for $data of data >&2; (( $all_after <= 2 * $data + 8 * 1048576 )) && echo ok"
 
 # Drain n4 back off, with writes going on.
 : >"$tmp/acked"
@@ -108,6 +118,33 @@ drained=$(($(moved_bytes) - before_drain))
 check "the drain copied about what n4 held (within 1.15 x)" 0 "^ok$" -- bash -c "
   echo drained $drained n4 held $n4_bytes >&2; (( $drained > $n4_bytes / 2 && $drained * 100 <= $n4_bytes * 115 )) && echo ok"
 check "cluster fsck clean after the drain" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+# A node killed -9 stays down past the out time: its data is copied again
+# from the surviving copies; back, it joins again by a move.
+{ kill -9 "${nodes[2]}"; wait "${nodes[2]}"; } 2>/dev/null
+: >"$tmp/acked"
+stamps 101 130
+for _ in $(seq 1 60); do
+  "$bin" --json cluster status --etcd "$etcd_url" | jq -e '[.nodes[] | select(.on_ring)] | length == 2' >/dev/null && break
+  sleep 0.5
+done
+wait_moved
+check "n3, down past the out time, left the ring by a move" 0 "^n1,n2$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "the driver said so" 0 "nodes down past the out time leave the ring" -- cat "$tmp/node-n1.log"
+check "fsck clean on two nodes" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+check "the data reads back" 0 "^ok$" -- bash -c "
+  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v3.out &&
+  for i in \$(cat '$tmp/acked'); do
+    qemu-io -r -f raw -c \"read -P \$((i % 250 + 1)) \$((104857600 + i * 65536)) 64k\" '$uri' | grep -q 'verification failed' && exit 1
+  done; echo ok"
+start_node n3 "${opts[@]}"
+wait_moved
+check "n3 back joins again" 0 "^n1,n2,n3$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "fsck clean with n3 back" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+check "the data reads back once more" 0 "^ok$" -- bash -c "
+  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v4.out && echo ok"
+
 check "a node off the ring cannot be drained again" 1 "no node named or at 'n4' on the ring" -- \
   "$bin" node drain n4 --etcd "$etcd_url"
 check "removing a node that is up is refused" 1 "node n1 is up; move its data off with: vmstore node drain n1" -- \

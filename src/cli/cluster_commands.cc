@@ -319,6 +319,12 @@ void AddNodeServe(CLI::App* nd, Context* ctx) {
   c->add_option("--lease-ttl", o->lease_ttl_s,
                 "Seconds after which a node that stopped answering etcd counts as down (default 10)")
       ->check(CLI::Range(2, 600));
+  c->add_option("--down-out-seconds", o->down_out_s,
+                "A ring member down this long is out: its data is copied again to the other nodes (default 600)")
+      ->check(CLI::Range(5, 30 * 86400));
+  c->add_option("--stray-grace-seconds", o->stray_grace_s,
+                "Copies a finished move left here go once the ring has stayed still this long (default 30)")
+      ->check(CLI::Range(1, 86400));
   c->callback(Running(ctx, [=]() -> Status {
     node::NodeOptions opts = *o;
     ASSIGN_OR_RETURN(opts.etcd, EtcdEndpoints(o->etcd));

@@ -269,7 +269,17 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
 
   ASSIGN_OR_RETURN(misses, cluster::LoadAllMisses(ctx.etcd.get()));
   p.waiting = WaitingCopies(ring, R, misses);
-  if (p.waiting > 0 || p.unverified > 0 || !settled || !down.empty()) return p;
+  // A member of the new list that did not answer may hold copies not yet
+  // seen; a node only of the old list (one removed because it died) may not.
+  for (auto& [name, why] : down) {
+    const bool member =
+        std::any_of(ring.members.begin(), ring.members.end(), [&](const RingNode& m) { return m.name == name; });
+    if (member) {
+      ++p.unverified;
+      fail(why.WithContext("node " + name));
+    }
+  }
+  if (p.waiting > 0 || p.unverified > 0 || !settled) return p;
   // Every new owner holds a verified copy: the old lists' copies go.
   cluster::RingRecord done = ring;
   done.previous.clear();

@@ -4,8 +4,10 @@
 
 #include <csignal>
 #include <ctime>
+#include <map>
 
 #include "cluster/membership.h"
+#include "cluster/replica_check.h"
 #include "gateway/move.h"
 #include "node/container_server.h"
 #include "node/node_dir.h"
@@ -63,6 +65,70 @@ StatusOr<bool> TakePlace(const std::shared_ptr<gateway::ClusterContext>& ctx, co
   return started.status();
 }
 
+// Deletes the copies here that the ring places elsewhere, once the ring has
+// been still for the grace period and every owner holds the object with no
+// miss record against it. Returns the copies deleted.
+class StrayCollector {
+ public:
+  StrayCollector(std::shared_ptr<gateway::ClusterContext> ctx, std::string me, int grace_s)
+      : ctx_(std::move(ctx)), me_(std::move(me)), grace_(std::chrono::seconds(grace_s)) {}
+
+  StatusOr<uint64_t> Pass() {
+    ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*ctx_->etcd));
+    const auto now = std::chrono::steady_clock::now();
+    if (ring.epoch != epoch_ || ring.moving()) {
+      epoch_ = ring.moving() ? 0 : ring.epoch;
+      since_ = now;
+      return 0;
+    }
+    if (now - since_ < grace_) return 0;
+    cluster::RingView view(ring);
+    auto st = view.Get();
+    std::map<std::string, std::unique_ptr<cluster::NodeClient>> owned;
+    std::map<std::string, cluster::NodeClient*> clients;
+    for (const cluster::RingNode* n : st->AllNodes()) {
+      owned[n->name] = std::make_unique<cluster::NodeClient>(
+          n->address, ContainerGeometry{ctx_->cluster.uuid, ctx_->cluster.container_units}, ctx_->node_timeout, 1,
+          n->name);
+      clients[n->name] = owned[n->name].get();
+    }
+    if (!clients.count(me_)) return 0;  // off the ring: its copies are the operator's to drop
+    std::map<std::string, Status> down;
+    ASSIGN_OR_RETURN(auto objects, cluster::ListObjects(clients, "pool-", &down));
+    if (!down.empty()) return 0;  // every owner must be seen holding it
+    ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(ctx_->etcd.get()));
+    uint64_t deleted = 0;
+    for (auto& [object, o] : objects) {
+      if (!o.holders.count(me_) || misses.count(object)) continue;
+      bool mine = false, held = true;
+      for (const cluster::RingNode* n : st->current.Place(o.key, ctx_->cluster.replicas)) {
+        mine |= n->name == me_;
+        held &= o.holders.count(n->name) > 0;
+      }
+      if (mine || !held) continue;
+      // Fence 0: not a pool's writer; the object is no longer placed here.
+      cluster::NodeClient* self = clients.at(me_);
+      Status s;
+      if (object.rfind("file:", 0) == 0) {
+        s = self->Call(cluster::MakeRequest(cluster::ContainerOp::kFileDelete, 0, 0, 0),
+                       cluster::FileNamePayload(object.substr(5)))
+                .status();
+      } else {
+        s = self->Call(cluster::MakeRequest(cluster::ContainerOp::kDelete, o.key, 0, 0)).status();
+      }
+      if (s.ok()) ++deleted;
+    }
+    return deleted;
+  }
+
+ private:
+  std::shared_ptr<gateway::ClusterContext> ctx_;
+  const std::string me_;
+  const std::chrono::seconds grace_;
+  uint64_t epoch_ = 0;
+  std::chrono::steady_clock::time_point since_;
+};
+
 }  // namespace
 
 Status RunNode(const NodeOptions& o) {
@@ -111,6 +177,7 @@ Status RunNode(const NodeOptions& o) {
   // each step is a compare-and-swap or an idempotent copy).
   gateway::MoveDriver driver(ctx);
   uint64_t last_waiting = UINT64_MAX;
+  std::map<std::string, std::chrono::steady_clock::time_point> down_since;  // ring members not registered
   Periodic mover(std::chrono::seconds(2), [&] {
     if (!placed) {
       auto p = TakePlace(ctx, rec.node);
@@ -123,6 +190,36 @@ Status RunNode(const NodeOptions& o) {
       if (first.empty() || n.node.name < first) first = n.node.name;
     }
     if (first != name) return true;
+    // Members down past the out time leave the ring by a move from their
+    // surviving copies (one move at a time; the next pass retries).
+    auto ring_now = cluster::LoadRing(*etcd);
+    if (ring_now.ok() && !ring_now->moving()) {
+      const auto t = std::chrono::steady_clock::now();
+      std::vector<cluster::RingNode> staying;
+      std::vector<std::string> out;
+      for (const cluster::RingNode& m : ring_now->members) {
+        const bool up = std::any_of(nodes->begin(), nodes->end(),
+                                    [&](const cluster::NodeRecord& n) { return n.node.name == m.name; });
+        if (up) {
+          down_since.erase(m.name);
+        } else if (!down_since.count(m.name)) {
+          down_since[m.name] = t;
+        } else if (t - down_since[m.name] >= std::chrono::seconds(o.down_out_s)) {
+          out.push_back(m.name);
+          continue;
+        }
+        staying.push_back(m);
+      }
+      if (!out.empty()) {
+        auto started = gateway::StartMove(ctx, staying);
+        logging::Warn(
+            "move", "nodes down past the out time leave the ring",
+            {{"nodes", out.size() == 1 ? out[0] : std::to_string(out.size()) + " nodes"},
+             {"result", started.ok() ? "copies " + std::to_string(started->recorded) : started.status().ToString()}});
+        if (started.ok())
+          for (const std::string& n : out) down_since.erase(n);
+      }
+    }
     auto pass = driver.Pass();
     if (!pass.ok()) {
       logging::Warn("move", "pass failed", {{"error", pass.status().ToString()}});
@@ -135,6 +232,16 @@ Status RunNode(const NodeOptions& o) {
                      {"held_by_gateways", pass->held_elsewhere},
                      {"error", pass->first_error.ToString()}});
       last_waiting = pass->waiting;
+    }
+    return true;
+  });
+  StrayCollector strays(ctx, name, o.stray_grace_s);
+  Periodic collector(std::chrono::seconds(std::min(10, std::max(1, o.stray_grace_s / 3))), [&] {
+    auto n = strays.Pass();
+    if (!n.ok()) {
+      logging::Warn("node", "stray copies not collected", {{"error", n.status().ToString()}});
+    } else if (*n > 0) {
+      logging::Info("node", "deleted copies the ring places elsewhere", {{"copies", *n}});
     }
     return true;
   });
@@ -161,7 +268,6 @@ Status RunNode(const NodeOptions& o) {
     }
   }
   logging::Info("node", "stopping", {{"signal", sig}});
-  (void)placed;
   (void)etcd->Revoke(lease);  // gone at once, not after the TTL
   server.Stop();
   auto st = server.stats();
