@@ -389,6 +389,35 @@ void AddNodeShow(CLI::App* nd, Context* ctx) {
   }));
 }
 
+void AddClusterConfig(CLI::App* cl, Context* ctx) {
+  auto* c =
+      cl->add_subcommand("config",
+                         "Settings the nodes follow at run time (within 2 s)\n"
+                         "  example: vmstore cluster config --etcd http://127.0.0.1:2379 --recovery-mib-per-s 50");
+  auto etcd = std::make_shared<std::string>();
+  auto rate = std::make_shared<int64_t>(-1);
+  c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
+  c->add_option("--recovery-mib-per-s", *rate,
+                "Cap on what repairs and moves write into each node, MiB/s (0: none); client writes are never held")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  c->callback(Running(ctx, [=]() -> Status {
+    ASSIGN_OR_RETURN(auto e, Connect(*etcd));
+    ASSIGN_OR_RETURN(cluster::ClusterConfig cfg, cluster::LoadConfig(*e));
+    if (*rate >= 0) {
+      cfg.recovery_mib_per_s = static_cast<uint64_t>(*rate);
+      RETURN_IF_ERROR(cluster::PutConfig(*e, cfg));
+    }
+    if (ctx->json) {
+      PrintJson({{"recovery_mib_per_s", cfg.recovery_mib_per_s}});
+    } else if (cfg.recovery_mib_per_s == 0) {
+      Printf("recovery-mib-per-s  0 (no cap)\n");
+    } else {
+      Printf("recovery-mib-per-s  %" PRIu64 "\n", cfg.recovery_mib_per_s);
+    }
+    return Status::OK();
+  }));
+}
+
 // `node drain` and `node remove`: a move of the data to the ring without NODE.
 void AddNodeMoveOff(CLI::App* nd, Context* ctx, bool remove) {
   auto* c = nd->add_subcommand(
@@ -471,6 +500,7 @@ void AddClusterCommands(CLI::App& app, Context* ctx) {
   AddClusterInit(cl, ctx);
   AddClusterStatus(cl, ctx);
   AddClusterFsck(cl, ctx);
+  AddClusterConfig(cl, ctx);
   auto* nd = app.add_subcommand("node", "Storage nodes of the cluster");
   nd->require_subcommand(1);
   AddNodeServe(nd, ctx);

@@ -79,7 +79,8 @@ std::string EncodeRequest(const ContainerRequest& r) {
   std::string h;
   PutBe32(&h, kRequestMagic);
   h.push_back(static_cast<char>(r.op));
-  h.append(3, '\0');
+  h.push_back(static_cast<char>(r.flags));
+  h.append(2, '\0');
   PutBe64(&h, r.id);
   PutBe64(&h, r.fence);
   PutBe64(&h, r.container);
@@ -98,6 +99,7 @@ StatusOr<ContainerRequest> DecodeRequest(std::string_view h) {
     return InvalidArgument("unknown container op " + std::to_string(op));
   }
   r.op = static_cast<ContainerOp>(op);
+  r.flags = static_cast<uint8_t>(h[5]);
   r.id = GetBe64(h.data() + 8);
   r.fence = GetBe64(h.data() + 16);
   r.container = GetBe64(h.data() + 24);

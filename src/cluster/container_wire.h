@@ -81,8 +81,12 @@ inline constexpr size_t kResponseHeaderBytes = 24;
 inline constexpr uint32_t kMaxPayloadBytes = 4u << 20;
 inline constexpr uint32_t kMaxMessageBytes = 4096;
 
+// Request flags (header byte 5).
+inline constexpr uint8_t kFlagRecovery = 1;  // a copy made by a repair or a move: throttled by the node
+
 struct ContainerRequest {
   ContainerOp op = ContainerOp::kHello;
+  uint8_t flags = 0;
   uint64_t id = 0, fence = 0, container = 0, first = 0;
   uint32_t count = 0;
   uint32_t payload_bytes = 0;

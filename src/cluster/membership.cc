@@ -84,6 +84,21 @@ StatusOr<ClusterRecord> LoadCluster(Etcd& etcd) {
   return c;
 }
 
+StatusOr<ClusterConfig> LoadConfig(Etcd& etcd) {
+  const std::string key = std::string(kRoot) + "config";
+  ASSIGN_OR_RETURN(auto kv, etcd.Get(key));
+  ClusterConfig c;
+  if (!kv) return c;
+  ASSIGN_OR_RETURN(json j, Parse(key, kv->value));
+  c.recovery_mib_per_s = j.value("recovery_mib_per_s", uint64_t{0});
+  return c;
+}
+
+Status PutConfig(Etcd& etcd, const ClusterConfig& c) {
+  json j = {{"recovery_mib_per_s", c.recovery_mib_per_s}};
+  return etcd.Put(std::string(kRoot) + "config", j.dump()).status();
+}
+
 std::string NodeKey(const std::string& name) { return kNodesPrefix + name; }
 
 StatusOr<std::vector<NodeRecord>> ListNodes(Etcd& etcd) {

@@ -39,6 +39,14 @@ struct ClusterRecord {
 StatusOr<ClusterRecord> InitCluster(Etcd& etcd, int replicas, int64_t now_ns, uint32_t container_units = 16384);
 StatusOr<ClusterRecord> LoadCluster(Etcd& etcd);
 
+// Settings every node follows at run time (/vmstore/config; nodes read it
+// every 2 s). Defaults when the key is absent.
+struct ClusterConfig {
+  uint64_t recovery_mib_per_s = 0;  // cap on what repairs and moves write into each node; 0: none
+};
+StatusOr<ClusterConfig> LoadConfig(Etcd& etcd);
+Status PutConfig(Etcd& etcd, const ClusterConfig& c);
+
 // A storage node as it registered (under its lease).
 struct NodeRecord {
   RingNode node;

@@ -259,6 +259,7 @@ Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t globa
   auto req = [&](ContainerOp op, uint64_t first, uint32_t count) {
     ContainerRequest r = MakeRequest(op, global, first, count);
     r.fence = opts_.fence;
+    r.flags = kFlagRecovery;  // the node throttles copies, not clients
     return r;
   };
   // What the good replicas hold now (none: the container was deleted since).

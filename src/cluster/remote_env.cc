@@ -112,6 +112,7 @@ Status RemoteEnv::CopyFile(const std::string& object, uint64_t key, NodeClient* 
   const std::string name = FileNamePayload(path);
   auto call = [&](ContainerRequest r, std::string_view data = {}) {
     r.fence = opts_.fence;
+    r.flags = kFlagRecovery;  // the node throttles copies, not clients
     std::string payload = name;
     payload.append(data);
     return stale->Call(r, payload).status();

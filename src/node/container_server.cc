@@ -33,8 +33,41 @@ ContainerServer::ContainerServer(BlockStore* store, ContainerServerOptions optio
 ContainerServer::~ContainerServer() { Stop(); }
 
 ContainerServerStats ContainerServer::stats() const {
-  return {n_conns_.load(),   n_requests_.load(), n_errors_.load(), n_refused_.load(),
-          n_corrupt_.load(), n_writes_.load(),   max_write_.load()};
+  ContainerServerStats s{n_conns_.load(),   n_requests_.load(),       n_errors_.load(),
+                         n_refused_.load(), n_corrupt_.load(),        n_writes_.load(),
+                         max_write_.load(), n_recovery_bytes_.load(), n_recovery_wait_ms_.load()};
+  MutexLock l(&rate_mu_);
+  s.recovery_span_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(last_recovery_ - first_recovery_).count());
+  return s;
+}
+
+void ContainerServer::SetRecoveryRate(uint64_t bytes_per_second) {
+  MutexLock l(&rate_mu_);
+  rate_ = bytes_per_second;
+}
+
+void ContainerServer::ThrottleRecovery(size_t bytes) {
+  n_recovery_bytes_ += bytes;
+  std::chrono::steady_clock::time_point slot;
+  {
+    MutexLock l(&rate_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (n_recovery_bytes_.load() == bytes) first_recovery_ = now;
+    last_recovery_ = now;
+    if (rate_ == 0) return;
+    slot = std::max(now, next_slot_);
+    last_recovery_ = slot;  // when it is written
+    next_slot_ = slot + std::chrono::microseconds(bytes * 1000000 / rate_);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  // In short sleeps, so that a stopping node does not hold its threads.
+  while (!stopping_.load() && std::chrono::steady_clock::now() < slot) {
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(slot - std::chrono::steady_clock::now(),
+                                                                              std::chrono::milliseconds(50)));
+  }
+  n_recovery_wait_ms_ +=
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
 }
 
 namespace {
@@ -327,6 +360,9 @@ Status ContainerServer::CheckFence(const ContainerRequest& r, std::string_view p
 
 Status ContainerServer::Answer(const ContainerRequest& r, std::string_view payload, std::string* out) {
   RETURN_IF_ERROR(CheckFence(r, payload));
+  if ((r.flags & cluster::kFlagRecovery) && (r.op == ContainerOp::kWrite || r.op == ContainerOp::kFileWrite)) {
+    ThrottleRecovery(payload.size());
+  }
   switch (r.op) {
     case ContainerOp::kHello:
       return Hello(payload, out);

@@ -48,6 +48,9 @@ struct ContainerServerOptions {
 struct ContainerServerStats {
   uint64_t connections = 0, requests = 0, errors = 0, refused = 0, corrupt_units = 0;
   uint64_t writes = 0, max_write_bytes = 0;  // write requests and the largest one's data
+  uint64_t recovery_bytes = 0;               // written by repairs and moves (kFlagRecovery)
+  uint64_t recovery_wait_ms = 0;             // ... time they waited for the rate cap
+  uint64_t recovery_span_ms = 0;             // ... from the first such write to the last
 };
 
 class ContainerServer {
@@ -63,6 +66,9 @@ class ContainerServer {
   void Stop();
   int port() const { return port_; }
   ContainerServerStats stats() const;
+  // Caps the bytes per second that repairs and moves write here (0: no cap);
+  // clients' writes are never held. Thread-safe; takes effect at once.
+  void SetRecoveryRate(uint64_t bytes_per_second);
 
  private:
   struct Conn;
@@ -102,6 +108,14 @@ class ContainerServer {
   std::map<uint64_t, uint64_t> fences_ GUARDED_BY(fence_mu_);  // pool -> newest fence seen (in memory)
   std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0}, n_corrupt_{0};
   std::atomic<uint64_t> n_writes_{0}, max_write_{0};
+  std::atomic<uint64_t> n_recovery_bytes_{0}, n_recovery_wait_ms_{0};
+  std::chrono::steady_clock::time_point first_recovery_ GUARDED_BY(rate_mu_), last_recovery_ GUARDED_BY(rate_mu_);
+  // The recovery rate cap: each copy's bytes take the next slot of the
+  // cap's time line, and its request waits for that slot.
+  void ThrottleRecovery(size_t bytes);
+  mutable Mutex rate_mu_;
+  uint64_t rate_ GUARDED_BY(rate_mu_) = 0;  // bytes per second; 0: no cap
+  std::chrono::steady_clock::time_point next_slot_ GUARDED_BY(rate_mu_);
 };
 
 }  // namespace vmstore::node

@@ -171,6 +171,11 @@ Status RunNode(const NodeOptions& o) {
   ASSIGN_OR_RETURN(cluster::RingRecord ring0, cluster::LoadRing(*ctx->etcd));
   ctx->ring = std::make_shared<cluster::RingView>(ring0);
   ctx->holder = "node " + name + " pid " + std::to_string(getpid());
+  uint64_t rate = 0, recovered = 0;
+  if (auto cfg = cluster::LoadConfig(*etcd); cfg.ok()) {  // before any copy comes in
+    rate = cfg->recovery_mib_per_s;
+    server.SetRecoveryRate(rate << 20);
+  }
   ASSIGN_OR_RETURN(bool placed, TakePlace(ctx, rec.node));
   ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*etcd));
   // Moves are driven by the first registered node by name (any node can:
@@ -179,6 +184,20 @@ Status RunNode(const NodeOptions& o) {
   uint64_t last_waiting = UINT64_MAX;
   std::map<std::string, std::chrono::steady_clock::time_point> down_since;  // ring members not registered
   Periodic mover(std::chrono::seconds(2), [&] {
+    if (const ContainerServerStats st = server.stats(); st.recovery_bytes != recovered) {
+      recovered = st.recovery_bytes;
+      const double secs = std::max<double>(st.recovery_span_ms, 1) / 1000.0;
+      logging::Info("node", "copies received",
+                    {{"bytes", recovered},
+                     {"seconds", std::to_string(secs)},
+                     {"mib_per_s", std::to_string(static_cast<double>(recovered) / secs / 1048576.0)},
+                     {"throttled_ms", st.recovery_wait_ms}});
+    }
+    if (auto cfg = cluster::LoadConfig(*etcd); cfg.ok() && cfg->recovery_mib_per_s != rate) {
+      rate = cfg->recovery_mib_per_s;
+      server.SetRecoveryRate(rate << 20);
+      logging::Info("node", "recovery rate cap", {{"mib_per_s", rate}});
+    }
     if (!placed) {
       auto p = TakePlace(ctx, rec.node);
       if (p.ok()) placed = *p;
