@@ -153,6 +153,32 @@ check "fsck clean with n3 back" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd
 check "the data reads back once more" 0 "^ok$" -- bash -c "
   fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v4.out && echo ok"
 
+# A move can be given up: the old owners were written all along.
+"$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 1 >/dev/null
+sleep 2.5
+check "a slow drain starts" 0 "draining n3" -- "$bin" node drain n3 --etcd "$etcd_url"
+sleep 1
+check "cancel-move puts the previous members back" 0 "move cancelled: the ring has its previous 3 members again" -- \
+  "$bin" cluster cancel-move --etcd "$etcd_url"
+"$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 0 >/dev/null
+check "no move under way after it" 0 "^null$" -- bash -c "'$bin' --json cluster status --etcd '$etcd_url' | jq '.moving'"
+check "nothing waits for repair after it" 0 "replicas  healthy" -- "$bin" cluster status --etcd "$etcd_url"
+check "fsck clean after the cancelled move" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+check "cancel-move with no move under way is refused" 1 "no move is under way" -- \
+  "$bin" cluster cancel-move --etcd "$etcd_url"
+
+# A node whose disk cannot hold its share does not join, and says why.
+mkdir -p "$tmp/data-n5"
+mount -t tmpfs -o size=8m tmpfs "$tmp/data-n5"
+start_node n5 "${opts[@]}"
+for _ in $(seq 1 20); do grep -q "not on the ring yet" "$tmp/node-n5.log" && break; sleep 0.2; done
+check "a node with too little room is refused the join, with the reason" 0 "not joining the ring: it would place about" -- \
+  cat "$tmp/node-n5.log"
+check "and the ring keeps its three members" 0 "^n1,n2,n3$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+{ kill "${nodes[-1]}"; wait "${nodes[-1]}"; } 2>/dev/null
+umount "$tmp/data-n5"
+
 check "a node off the ring cannot be drained again" 1 "no node named or at 'n4' on the ring" -- \
   "$bin" node drain n4 --etcd "$etcd_url"
 check "removing a node that is up is refused" 1 "node n1 is up; move its data off with: vmstore node drain n1" -- \

@@ -325,8 +325,13 @@ void AddNodeServe(CLI::App* nd, Context* ctx) {
   c->add_option("--stray-grace-seconds", o->stray_grace_s,
                 "Copies a finished move left here go once the ring has stayed still this long (default 30)")
       ->check(CLI::Range(1, 86400));
+  auto reserve = std::make_shared<std::string>("0");
+  c->add_option("--reserve", *reserve,
+                "Space kept free for clients: copies from repairs and moves wait below it, and the node does not "
+                "join a ring that would fill it (default 0: 5 % of the file system, at most 1G)");
   c->callback(Running(ctx, [=]() -> Status {
     node::NodeOptions opts = *o;
+    ASSIGN_OR_RETURN(opts.reserve_bytes, ParseSize(*reserve));
     ASSIGN_OR_RETURN(opts.etcd, EtcdEndpoints(o->etcd));
     return node::RunNode(opts);
   }));
@@ -418,6 +423,34 @@ void AddClusterConfig(CLI::App* cl, Context* ctx) {
   }));
 }
 
+// What starting or cancelling a move needs: etcd, the cluster, the ring.
+StatusOr<std::shared_ptr<gateway::ClusterContext>> MoveContext(const std::string& etcd_flag) {
+  auto g = std::make_shared<gateway::ClusterContext>();
+  ASSIGN_OR_RETURN(g->etcd, Connect(etcd_flag));
+  ASSIGN_OR_RETURN(g->cluster, cluster::LoadCluster(*g->etcd));
+  ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*g->etcd));
+  g->ring = std::make_shared<cluster::RingView>(ring);
+  g->holder = gateway::ProcessHolderName();
+  return g;
+}
+
+void AddClusterCancelMove(CLI::App* cl, Context* ctx) {
+  auto* c = cl->add_subcommand("cancel-move",
+                               "Give up the move under way: the ring goes back to its previous members, which were\n"
+                               "written all along (the copies made so far become strays)\n"
+                               "  example: vmstore cluster cancel-move --etcd http://127.0.0.1:2379");
+  auto etcd = std::make_shared<std::string>();
+  c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
+  c->callback(Running(ctx, [=]() -> Status {
+    ASSIGN_OR_RETURN(auto g, MoveContext(*etcd));
+    ASSIGN_OR_RETURN(cluster::RingRecord now, gateway::CancelMove(g));
+    Printf("move cancelled: the ring has its previous %zu members again (epoch %" PRIu64
+           "); a joining node that still runs tries again - stop it first\n",
+           now.members.size(), now.epoch);
+    return Status::OK();
+  }));
+}
+
 // `node drain` and `node remove`: a move of the data to the ring without NODE.
 void AddNodeMoveOff(CLI::App* nd, Context* ctx, bool remove) {
   auto* c = nd->add_subcommand(
@@ -437,12 +470,8 @@ void AddNodeMoveOff(CLI::App* nd, Context* ctx, bool remove) {
   c->add_flag("--wait", *wait, "Return when the move has finished (progress on stderr)");
   c->add_option("--timeout", *timeout, "With --wait: give up waiting after this many seconds (default 3600)");
   c->callback(Running(ctx, [=]() -> Status {
-    auto g = std::make_shared<gateway::ClusterContext>();
-    ASSIGN_OR_RETURN(g->etcd, Connect(*etcd));
-    ASSIGN_OR_RETURN(g->cluster, cluster::LoadCluster(*g->etcd));
-    ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*g->etcd));
-    g->ring = std::make_shared<cluster::RingView>(ring);
-    g->holder = gateway::ProcessHolderName();
+    ASSIGN_OR_RETURN(auto g, MoveContext(*etcd));
+    const cluster::RingRecord ring = g->ring->Get()->record;
     std::vector<cluster::RingNode> members;
     std::string name;
     for (const cluster::RingNode& m : ring.members) {
@@ -501,6 +530,7 @@ void AddClusterCommands(CLI::App& app, Context* ctx) {
   AddClusterStatus(cl, ctx);
   AddClusterFsck(cl, ctx);
   AddClusterConfig(cl, ctx);
+  AddClusterCancelMove(cl, ctx);
   auto* nd = app.add_subcommand("node", "Storage nodes of the cluster");
   nd->require_subcommand(1);
   AddNodeServe(nd, ctx);

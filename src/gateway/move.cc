@@ -74,7 +74,39 @@ bool SamePlacement(const std::vector<RingNode>& a, const std::vector<RingNode>& 
   return key(a) == key(b);
 }
 
+void ClearRecordsOfNonOwners(cluster::Etcd* etcd, const cluster::Ring& ring, int replicas,
+                             const std::map<std::string, std::set<std::string>>& misses) {
+  for (auto& [object, nodes] : misses) {
+    uint64_t key = 0;
+    if (!KeyOf(object, &key)) continue;
+    const std::set<std::string> owners = Names(ring.Place(key, replicas));
+    for (const std::string& n : nodes) {
+      if (owners.count(n)) continue;
+      auto pool = cluster::PoolOfObject(object);
+      if (pool.ok()) (void)cluster::NewEtcdMissLog(etcd, cluster::PoolMissPrefix(*pool))->Clear(object, n);
+    }
+  }
+}
+
 }  // namespace
+
+StatusOr<cluster::RingRecord> CancelMove(const std::shared_ptr<ClusterContext>& ctx) {
+  ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*ctx->etcd));
+  if (!ring.moving()) return FailedPrecondition("no move is under way (ring epoch " + std::to_string(ring.epoch) + ")");
+  cluster::RingRecord back = ring;
+  back.members = ring.previous;
+  back.previous.clear();
+  ASSIGN_OR_RETURN(bool won, cluster::PutRing(*ctx->etcd, back));
+  if (!won) return FailedPrecondition("the ring changed meanwhile; look again (vmstore cluster status)");
+  ASSIGN_OR_RETURN(cluster::RingRecord now, cluster::LoadRing(*ctx->etcd));
+  ctx->ring->Update(now);
+  // The old owners were written all along; what the move recorded for the
+  // new ones names nothing now.
+  ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(ctx->etcd.get()));
+  ClearRecordsOfNonOwners(ctx->etcd.get(), now.ring(), ctx->cluster.replicas, misses);
+  logging::Info("move", "cancelled", {{"epoch", now.epoch}});
+  return now;
+}
 
 uint64_t WaitingCopies(const cluster::RingRecord& ring, int replicas,
                        const std::map<std::string, std::set<std::string>>& misses) {
@@ -289,16 +321,7 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
   ctx.ring->Update(now_ring);
   // Records of nodes that owned an object only under the old list (a write
   // to an old owner failed during the move) name nothing to repair now.
-  for (auto& [object, nodes] : misses) {
-    uint64_t key = 0;
-    if (!KeyOf(object, &key)) continue;
-    const std::set<std::string> owners = Names(cur.Place(key, R));
-    for (const std::string& n : nodes) {
-      if (owners.count(n)) continue;
-      auto pool = cluster::PoolOfObject(object);
-      if (pool.ok()) (void)cluster::NewEtcdMissLog(ctx.etcd.get(), cluster::PoolMissPrefix(*pool))->Clear(object, n);
-    }
-  }
+  ClearRecordsOfNonOwners(ctx.etcd.get(), cur, R, misses);
   p.moving = false;
   p.finished = true;
   logging::Info("move", "finished", {{"epoch", now_ring.epoch}});

@@ -46,6 +46,12 @@ struct MoveStart {
 // that places nothing differently is not a move (the ring is left as is).
 StatusOr<MoveStart> StartMove(const std::shared_ptr<ClusterContext>& ctx, std::vector<cluster::RingNode> members);
 
+// Gives up the move under way: the ring goes back to its previous members
+// (epoch + 1), which were written all along; the records made for the new
+// owners are cleared and their copies become strays. FailedPrecondition when
+// no move is under way.
+StatusOr<cluster::RingRecord> CancelMove(const std::shared_ptr<ClusterContext>& ctx);
+
 struct MoveProgress {
   bool moving = false;               // a move is under way after this pass
   bool finished = false;             // this pass ended it

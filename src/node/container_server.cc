@@ -47,6 +47,15 @@ void ContainerServer::SetRecoveryRate(uint64_t bytes_per_second) {
   rate_ = bytes_per_second;
 }
 
+Status ContainerServer::RoomForRecovery(size_t bytes) {
+  if (opts_.space_path.empty()) return Status::OK();
+  ASSIGN_OR_RETURN(FsSpace fs, opts_.env->FileSystemSpace(opts_.space_path));
+  const uint64_t reserve = opts_.reserve_bytes ? opts_.reserve_bytes : std::min<uint64_t>(fs.total / 20, 1ull << 30);
+  if (fs.available >= bytes + reserve) return Status::OK();
+  return NoSpace("node " + opts_.name + ": " + std::to_string(fs.available) + " bytes free and " +
+                 std::to_string(reserve) + " kept for clients; the copy waits");
+}
+
 void ContainerServer::ThrottleRecovery(size_t bytes) {
   n_recovery_bytes_ += bytes;
   std::chrono::steady_clock::time_point slot;
@@ -361,6 +370,7 @@ Status ContainerServer::CheckFence(const ContainerRequest& r, std::string_view p
 Status ContainerServer::Answer(const ContainerRequest& r, std::string_view payload, std::string* out) {
   RETURN_IF_ERROR(CheckFence(r, payload));
   if ((r.flags & cluster::kFlagRecovery) && (r.op == ContainerOp::kWrite || r.op == ContainerOp::kFileWrite)) {
+    RETURN_IF_ERROR(RoomForRecovery(payload.size()));
     ThrottleRecovery(payload.size());
   }
   switch (r.op) {

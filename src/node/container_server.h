@@ -43,6 +43,12 @@ struct ContainerServerOptions {
   // docs/FORMAT.md) through `env` so a restarted node still refuses an old
   // lock holder; "" keeps them in memory only. Start() refuses a damaged one.
   std::string fences_dir;
+  // Copies from repairs and moves (kFlagRecovery) are refused with NoSpace
+  // when the file system holding `space_path` would keep less than
+  // `reserve_bytes` free (0: 5 % of it, at most 1 GiB): recovery waits
+  // rather than fill a disk. "" checks nothing.
+  std::string space_path;
+  uint64_t reserve_bytes = 0;
 };
 
 struct ContainerServerStats {
@@ -113,6 +119,7 @@ class ContainerServer {
   // The recovery rate cap: each copy's bytes take the next slot of the
   // cap's time line, and its request waits for that slot.
   void ThrottleRecovery(size_t bytes);
+  Status RoomForRecovery(size_t bytes);
   mutable Mutex rate_mu_;
   uint64_t rate_ GUARDED_BY(rate_mu_) = 0;  // bytes per second; 0: no cap
   std::chrono::steady_clock::time_point next_slot_ GUARDED_BY(rate_mu_);

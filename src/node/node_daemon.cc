@@ -7,10 +7,12 @@
 #include <map>
 
 #include "cluster/membership.h"
+#include "cluster/node_client.h"
 #include "cluster/replica_check.h"
 #include "gateway/move.h"
 #include "node/container_server.h"
 #include "node/node_dir.h"
+#include "util/coding.h"
 #include "util/log.h"
 #include "util/periodic.h"
 
@@ -36,7 +38,28 @@ int WaitSignal(const sigset_t& set, int seconds) {
 // no data (nothing to move); by a move (gateway/move.h) once it does, when it
 // joins or its zone or weight changes. False while another move is under way
 // (tried again later).
-StatusOr<bool> TakePlace(const std::shared_ptr<gateway::ClusterContext>& ctx, const cluster::RingNode& me) {
+// Whether about what the ring would place on a new member fits on its file
+// system above the reserve: the nodes' bytes today over one more node.
+Status RoomToJoin(const gateway::ClusterContext& ctx, const cluster::RingRecord& ring, Env* env,
+                  const std::string& path, uint64_t reserve) {
+  uint64_t total = 0;
+  for (const cluster::RingNode& m : ring.members) {
+    cluster::NodeClient c(m.address, ContainerGeometry{ctx.cluster.uuid, ctx.cluster.container_units},
+                          std::chrono::seconds(5), 1, m.name);
+    auto st = c.Call(cluster::MakeRequest(cluster::ContainerOp::kStat, 0, 0, 0));
+    if (st.ok() && st->size() == 8) total += internal::GetU64(st->data());
+  }
+  const uint64_t share = total / (ring.members.size() + 1);
+  ASSIGN_OR_RETURN(FsSpace fs, env->FileSystemSpace(path));
+  if (reserve == 0) reserve = std::min<uint64_t>(fs.total / 20, 1ull << 30);
+  if (fs.available >= share + reserve) return Status::OK();
+  return NoSpace("not joining the ring: it would place about " + std::to_string(share) + " bytes here, and " + path +
+                 " has " + std::to_string(fs.available) + " free of which " + std::to_string(reserve) +
+                 " are kept for clients");
+}
+
+StatusOr<bool> TakePlace(const std::shared_ptr<gateway::ClusterContext>& ctx, const cluster::RingNode& me, Env* env,
+                         const std::string& path, uint64_t reserve) {
   ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*ctx->etcd));
   ASSIGN_OR_RETURN(auto pools, ctx->etcd->Get(std::string(cluster::kRoot) + "alloc/pools"));
   std::vector<cluster::RingNode> members = ring.members;
@@ -53,6 +76,7 @@ StatusOr<bool> TakePlace(const std::shared_ptr<gateway::ClusterContext>& ctx, co
     RETURN_IF_ERROR(cluster::JoinRing(*ctx->etcd, me).status());
     return true;
   }
+  if (!found) RETURN_IF_ERROR(RoomToJoin(*ctx, ring, env, path, reserve));
   auto started = gateway::StartMove(ctx, members);
   if (started.ok()) {
     logging::Info("node", "joining the ring: data moves to it", {{"name", me.name}, {"copies", started->recorded}});
@@ -154,6 +178,8 @@ Status RunNode(const NodeOptions& o) {
   so.env = env;
   so.files_dir = dir->files();    // the pools' own files (RemoteEnv)
   so.fences_dir = dir->fences();  // kept across restarts
+  so.space_path = dir->containers();
+  so.reserve_bytes = o.reserve_bytes;
   RETURN_IF_ERROR(env->CreateDir(so.files_dir));
   ContainerServer server(store.get(), so);
   RETURN_IF_ERROR(server.Start());
@@ -176,7 +202,21 @@ Status RunNode(const NodeOptions& o) {
     rate = cfg->recovery_mib_per_s;
     server.SetRecoveryRate(rate << 20);
   }
-  ASSIGN_OR_RETURN(bool placed, TakePlace(ctx, rec.node));
+  // A node that cannot join yet (no room, another move) serves and tries again.
+  bool placed = false;
+  std::string not_placed;  // why, as last logged
+  auto take_place = [&] {
+    auto p = TakePlace(ctx, rec.node, env, dir->containers(), o.reserve_bytes);
+    if (p.ok()) {
+      placed = *p;
+      return;
+    }
+    if (p.status().ToString() != not_placed) {
+      not_placed = p.status().ToString();
+      logging::Warn("node", "not on the ring yet", {{"name", name}, {"why", not_placed}});
+    }
+  };
+  take_place();
   ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*etcd));
   // Moves are driven by the first registered node by name (any node can:
   // each step is a compare-and-swap or an idempotent copy).
@@ -198,10 +238,7 @@ Status RunNode(const NodeOptions& o) {
       server.SetRecoveryRate(rate << 20);
       logging::Info("node", "recovery rate cap", {{"mib_per_s", rate}});
     }
-    if (!placed) {
-      auto p = TakePlace(ctx, rec.node);
-      if (p.ok()) placed = *p;
-    }
+    if (!placed) take_place();
     auto nodes = cluster::ListNodes(*etcd);
     if (!nodes.ok()) return true;
     std::string first;

@@ -33,6 +33,10 @@ struct NodeOptions {
   // Copies the ring no longer places here are deleted once the ring has
   // stayed still (no move) this long and every owner holds the object.
   int stray_grace_s = 30;
+  // Kept free for clients: copies from repairs and moves are refused below
+  // it, and the node does not join a ring that would place more here than
+  // fits above it (0: 5 % of the file system, at most 1 GiB).
+  uint64_t reserve_bytes = 0;
   Env* env = nullptr;  // nullptr: Env::Default()
 };
 
