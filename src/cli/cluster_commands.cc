@@ -75,7 +75,12 @@ StatusOr<std::vector<NodeRow>> NodeRows(cluster::Etcd& etcd, const cluster::Clus
   ASSIGN_OR_RETURN(auto live, cluster::ListNodes(etcd));
   std::map<std::string, NodeRow> rows;
   const auto shares = RingShares(ring->ring(), c.replicas);
-  for (const cluster::RingNode& m : ring->members) rows[m.name] = {m, true, false, shares.at(m.name)};
+  for (const cluster::RingNode& m : ring->members) {
+    NodeRow& r = rows[m.name];
+    r.node = m;
+    r.on_ring = true;
+    r.share = shares.at(m.name);
+  }
   for (const cluster::NodeRecord& n : live) {
     NodeRow& r = rows[n.node.name];
     if (!r.on_ring) r.node = n.node;

@@ -303,7 +303,8 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
   p.waiting = WaitingCopies(ring, R, misses);
   // A member of the new list that did not answer may hold copies not yet
   // seen; a node only of the old list (one removed because it died) may not.
-  for (auto& [name, why] : down) {
+  for (auto& [node, why] : down) {
+    const std::string& name = node;  // (a structured binding cannot be captured in C++20)
     const bool member =
         std::any_of(ring.members.begin(), ring.members.end(), [&](const RingNode& m) { return m.name == name; });
     if (member) {
