@@ -249,10 +249,11 @@ RepairReport RemoteBlockStore::Repair() {
     for (auto& [pool, m] : foreign_) (void)m->Reload();
   }
   auto key_of = [&](const std::string& number, uint64_t* key) { return OwnContainer(number, key); };
-  return replicas_.Repair("container:", key_of,
-                          [&](const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes) {
-                            return CopyContainer(object, global, stale, bytes);
-                          });
+  return replicas_.Repair(
+      "container:", key_of,
+      [&](const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes, bool final) {
+        return final ? CatchUpContainer(object, global, stale, bytes) : CopyContainer(object, global, stale, bytes);
+      });
 }
 
 Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes) {
@@ -277,17 +278,96 @@ Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t globa
     for (uint64_t first = ranges[i]; first < ranges[i + 1];) {
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kRunUnits, ranges[i + 1] - first));
       // The units (verified by the good replica's node as it reads them)
-      // and their sums in one request: just what a write carries.
+      // and their sums in one request: just what a write carries. Writes
+      // may land meanwhile: a run that does not read whole now is left to
+      // the catching up (and is no sign of damage).
       std::string range;
       AppendU64List(&range, {0, n});
-      ASSIGN_OR_RETURN(std::string units_and_sums,
-                       replicas_.Read(object, global, req(ContainerOp::kReadBlockPart, first, n), range));
-      if (units_and_sums.size() != size_t{n} * (kUnit + 8)) {
-        return Corruption("a node answered a read of " + object + " with the wrong length");
+      auto units_and_sums = replicas_.Read(object, global, req(ContainerOp::kReadBlockPart, first, n), range, nullptr,
+                                           /*record_damage=*/false);
+      if (units_and_sums.ok() && units_and_sums->size() == size_t{n} * (kUnit + 8)) {
+        RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first, n), *units_and_sums).status());
+        *bytes += size_t{n} * kUnit;
       }
-      RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first, n), units_and_sums).status());
-      *bytes += size_t{n} * kUnit;
       first += n;
+    }
+  }
+  return Status::OK();
+}
+
+Status RemoteBlockStore::CatchUpContainer(const std::string& object, uint64_t global, NodeClient* stale,
+                                          uint64_t* bytes) {
+  auto req = [&](ContainerOp op, uint64_t first, uint32_t count) {
+    ContainerRequest r = MakeRequest(op, global, first, count);
+    r.fence = opts_.fence;
+    return r;
+  };
+  using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
+  auto ranges_of = [](const std::string& list) {
+    Ranges out;
+    const std::vector<uint64_t> v = DecodeU64List(list);
+    for (size_t i = 0; i + 1 < v.size(); i += 2) out.emplace_back(v[i], v[i + 1]);
+    return out;
+  };
+  auto listed = replicas_.Read(object, global, req(ContainerOp::kAllocatedUnits, 0, 0));
+  if (!listed.ok() && listed.status().code() != Code::kNotFound) return listed.status();
+  if (!listed.ok()) {
+    // Deleted on the good replicas since: so on this one.
+    Status gone = stale->Call(req(ContainerOp::kDelete, 0, 0)).status();
+    return gone.ok() || gone.code() == Code::kNotFound ? Status::OK() : gone;
+  }
+  const Ranges good = ranges_of(*listed);
+  Ranges mine;
+  if (auto l = stale->Call(req(ContainerOp::kAllocatedUnits, 0, 0)); l.ok()) {
+    mine = ranges_of(*l);
+  } else if (l.status().code() != Code::kNotFound) {
+    return l.status();
+  }
+  // The units the good copy holds whose sums differ here are copied again.
+  constexpr uint32_t kSumRun = 512;  // sums per read (a request carries at most ~1,000 units)
+  constexpr uint32_t kRunUnits = kRunBytes / kUnit;
+  for (auto [begin, end] : good) {
+    for (uint64_t first = begin; first < end;) {
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kSumRun, end - first));
+      ASSIGN_OR_RETURN(std::string theirs, replicas_.Read(object, global, req(ContainerOp::kReadSums, first, n)));
+      if (theirs.size() != size_t{n} * 8) return Corruption("a node answered a sums read of " + object + " wrongly");
+      auto ours = stale->Call(req(ContainerOp::kReadSums, first, n));
+      auto same = [&](uint32_t u) {
+        return ours.ok() && ours->size() == theirs.size() &&
+               std::memcmp(ours->data() + size_t{u} * 8, theirs.data() + size_t{u} * 8, 8) == 0;
+      };
+      for (uint32_t u = 0; u < n;) {
+        if (same(u)) {
+          ++u;
+          continue;
+        }
+        uint32_t k = 1;  // a run of differing units, at most one write long
+        while (u + k < n && k < kRunUnits && !same(u + k)) ++k;
+        std::string range;
+        AppendU64List(&range, {0, k});
+        ASSIGN_OR_RETURN(std::string units_and_sums,
+                         replicas_.Read(object, global, req(ContainerOp::kReadBlockPart, first + u, k), range));
+        if (units_and_sums.size() != size_t{k} * (kUnit + 8)) {
+          return Corruption("a node answered a read of " + object + " with the wrong length");
+        }
+        RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first + u, k), units_and_sums).status());
+        *bytes += size_t{k} * kUnit;
+        u += k;
+      }
+      first += n;
+    }
+  }
+  // Units only this copy holds (freed on the good ones meanwhile) go.
+  auto held = [&](uint64_t u) {
+    return std::any_of(good.begin(), good.end(), [&](const auto& r) { return u >= r.first && u < r.second; });
+  };
+  for (auto [begin, end] : mine) {
+    for (uint64_t u = begin; u < end;) {
+      const bool h = held(u);
+      uint64_t v = u + 1;
+      while (v < end && held(v) == h) ++v;
+      if (!h) RETURN_IF_ERROR(stale->Call(req(ContainerOp::kPunch, u, static_cast<uint32_t>(v - u))).status());
+      u = v;
     }
   }
   return stale->Call(req(ContainerOp::kSync, 0, 0)).status();

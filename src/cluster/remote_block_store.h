@@ -93,7 +93,11 @@ class RemoteBlockStore final : public BlockStore {
   bool OwnContainer(const std::string& number, uint64_t* global) const;
   // Rebuilds `stale`'s copy of the cluster's container `global` (miss
   // record `object`) from the good replicas.
+  // The bulk, while writes go on (throttled by the node as a recovery copy).
   Status CopyContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes);
+  // Under the container's stripe lock: the units whose sums differ from a
+  // good copy's are copied again, the ones it no longer holds punched.
+  Status CatchUpContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes);
 
   const RemoteStoreOptions opts_;
   ReplicaSet replicas_;

@@ -102,8 +102,10 @@ RepairReport RemoteEnv::Repair() {
     return true;
   };
   return replicas_.Repair("file:", key_of,
-                          [&](const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes) {
-                            return CopyFile(object, key, stale, bytes);
+                          [&](const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final) {
+                            // Pool files are small but for the log, whose appends are
+                            // the clients' writes: copied whole under the lock, unthrottled.
+                            return final ? CopyFile(object, key, stale, bytes) : Status::OK();
                           });
 }
 
@@ -112,7 +114,6 @@ Status RemoteEnv::CopyFile(const std::string& object, uint64_t key, NodeClient* 
   const std::string name = FileNamePayload(path);
   auto call = [&](ContainerRequest r, std::string_view data = {}) {
     r.fence = opts_.fence;
-    r.flags = kFlagRecovery;  // the node throttles copies, not clients
     std::string payload = name;
     payload.append(data);
     return stale->Call(r, payload).status();

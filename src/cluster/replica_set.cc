@@ -66,7 +66,7 @@ SharedMutex& ReplicaSet::Stripe(const std::string& object) {
 }
 
 StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, const ContainerRequest& r,
-                                       std::string_view payload, const MissSet* misses) {
+                                       std::string_view payload, const MissSet* misses, bool record_damage) {
   const std::set<std::string> stale = (misses ? *misses : misses_).Nodes(object);
   Status first_error;
   std::vector<NodeClient*> damaged;
@@ -78,7 +78,7 @@ StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, 
       // A copy its node found damaged, while this one is good: this pool's
       // is recorded like a missed change, so that it is neither read again
       // nor trusted, and the repair pass copies the good one over it.
-      if (!misses) {
+      if (!misses && record_damage) {
         for (NodeClient* d : damaged) {
           if (Status s = misses_.Add(object, d->name()); !s.ok()) {
             logging::Warn("replicas", "damaged copy not recorded", {{"object", object}, {"error", s.ToString()}});
@@ -165,7 +165,14 @@ RepairReport ReplicaSet::Repair(const std::string& kind,
         leave(FailedPrecondition("node " + stale_name + " no longer holds " + object + " on the ring"));
         continue;
       }
-      vmstore::WriterLock l(&Stripe(object));  // no change of the object while it is copied
+      uint64_t bytes = 0;
+      // The bulk first, while the object's changes go on without this replica.
+      if (Status s = copy(object, key, stale, &bytes, /*final=*/false); !s.ok()) {
+        report.bytes += bytes;
+        leave(s.WithContext("copying " + object + " to node " + stale_name));
+        continue;
+      }
+      vmstore::WriterLock l(&Stripe(object));  // no change of the object while it catches up
       const std::set<std::string> missed = misses_.Nodes(object);
       if (!missed.count(stale_name)) continue;                            // cleared meanwhile
       const std::vector<NodeClient*> all = Owners(key, /*extras=*/true);  // a move's old owners count
@@ -173,8 +180,7 @@ RepairReport ReplicaSet::Repair(const std::string& kind,
         leave(Corruption("every replica of " + object + " missed a change; none to copy from"));
         continue;
       }
-      uint64_t bytes = 0;
-      Status s = copy(object, key, stale, &bytes);
+      Status s = copy(object, key, stale, &bytes, /*final=*/true);
       report.bytes += bytes;
       if (s.ok()) s = misses_.Remove(object, stale_name);
       if (s.ok()) {

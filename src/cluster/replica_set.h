@@ -87,21 +87,27 @@ class ReplicaSet {
   std::vector<NodeClient*> Nodes();
 
   // `misses`: another pool's records to skip by (nullptr: this set's own).
+  // `record_damage`: a copy its node finds damaged while another answers is
+  // recorded (not by a copy racing with writes: Repair's first pass).
   StatusOr<std::string> Read(const std::string& object, uint64_t key, const ContainerRequest& r,
-                             std::string_view payload = {}, const MissSet* misses = nullptr);
+                             std::string_view payload = {}, const MissSet* misses = nullptr, bool record_damage = true);
   // `took` (may be empty) is told each replica that took the change.
   Status Change(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
                 const std::function<void(NodeClient*)>& took = {});
 
   // For each missed replica of an object whose name starts with `kind` and
   // that is still an owner, while another replica has a good copy:
-  // copy(object, key, stale) rebuilds the stale one (reading with Read(),
-  // which skips it, and writing to it directly - not with Change(), whose
-  // lock Repair holds), then the record is cleared. `key_of` gives an
+  // copy(object, key, stale, bytes, false) copies the bulk while changes go
+  // on (they skip the recorded replica), then, under the object's exclusive
+  // stripe lock, copy(..., true) makes the stale copy equal to a good one
+  // (reading with Read(), which skips it, and writing to it directly - not
+  // with Change()), and only then is the record cleared. So clients wait
+  // for the catching up of what changed during the bulk, not for the copy. `key_of` gives an
   // object's ring key from the rest of its name (false: not this store's,
   // skipped).
-  // *bytes: what it copied.
-  using CopyFn = std::function<Status(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes)>;
+  // *bytes: what it copied. `final`: under the lock, must leave the copy equal.
+  using CopyFn =
+      std::function<Status(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final)>;
   RepairReport Repair(const std::string& kind, const std::function<bool(const std::string&, uint64_t*)>& key_of,
                       const CopyFn& copy);
 
