@@ -182,6 +182,9 @@ RepairReport ReplicaSet::Repair(const std::string& kind,
       }
       Status s = copy(object, key, stale, &bytes, /*final=*/true);
       report.bytes += bytes;
+      if (s.ok() && opts_.holds_lock && !opts_.holds_lock()) {
+        s = FailedPrecondition("the pool's writer lock was lost during the copy; the record stays");
+      }
       if (s.ok()) s = misses_.Remove(object, stale_name);
       if (s.ok()) {
         ++report.repaired;

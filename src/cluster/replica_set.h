@@ -60,6 +60,10 @@ struct RemoteStoreOptions {
   // The pool writer lock's fence, carried by every call; nodes refuse changes
   // carrying a smaller fence than one they have seen for the pool. 0: none.
   uint64_t fence = 0;
+  // Whether the pool's writer lock is still held: a repair clears a record
+  // only then (a holder paused past its lease must not vouch for a copy
+  // while another holder writes). Empty: always.
+  std::function<bool()> holds_lock;
 };
 
 // Whether a node refused a call because a newer holder of the pool's writer

@@ -327,6 +327,7 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
 
   const std::string dir = "pool-" + std::to_string(index);  // its files' names on the nodes start so
   cluster::RemoteStoreOptions ro = PoolStoreOptions(ctx, index, (*lock)->fence());
+  ro.holds_lock = [l = lock->get()] { return l->held(); };  // the backend keeps the lock past its stores
   auto env = std::make_unique<cluster::RemoteEnv>(ctx->ring, ro);
   RETURN_IF_ERROR(env->LoadMisses());
   auto store = std::make_unique<cluster::RemoteBlockStore>(ctx->ring, ro);

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <thread>
 
+#include "cluster/lock_keeper.h"
 #include "cluster/remote_block_store.h"
 #include "cluster/remote_env.h"
 #include "cluster/replica_check.h"
@@ -287,14 +288,18 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
         }
         continue;
       }
-      cluster::RemoteStoreOptions ro = PoolStoreOptions(ctx_, index, (*lock)->fence());
-      cluster::RemoteBlockStore store(ctx.ring, ro);
-      cluster::RemoteEnv env(ctx.ring, ro);
-      for (const cluster::RepairReport& r : {store.Repair(), env.Repair()}) {
-        p.repaired += r.repaired;
-        p.bytes += r.bytes;
-        if (!r.first_error.ok()) fail(r.first_error);
-      }
+      {
+        cluster::LockKeeper keeper(lock->get(), ctx.lock_ttl_s);  // kept through the copies
+        cluster::RemoteStoreOptions ro = PoolStoreOptions(ctx_, index, (*lock)->fence());
+        ro.holds_lock = [l = lock->get()] { return l->held(); };
+        cluster::RemoteBlockStore store(ctx.ring, ro);
+        cluster::RemoteEnv env(ctx.ring, ro);
+        for (const cluster::RepairReport& r : {store.Repair(), env.Repair()}) {
+          p.repaired += r.repaired;
+          p.bytes += r.bytes;
+          if (!r.first_error.ok()) fail(r.first_error);
+        }
+      }  // the keeper stops before the lock goes
       (void)(*lock)->Release();
     }
   }
