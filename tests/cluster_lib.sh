@@ -36,6 +36,13 @@ start_node() {  # start_node NAME [args...]: node NAME on a free port, data in $
   nodes+=($!)
   wait_for_log "$tmp/node-$name.log" "node: serving" "node $name"
 }
+wait_healthy() {  # wait_healthy SECONDS: until cluster status says every replica is healthy
+  for _ in $(seq 1 $(($1 * 2))); do
+    "$bin" cluster status --etcd "$etcd_url" | grep -q "replicas  healthy" && return 0
+    sleep 0.5
+  done
+  return 1
+}
 wait_for_log() {  # wait_for_log FILE PATTERN WHAT [FROM_LINE]: up to 10 s for PATTERN in FILE; else shows FILE
   for _ in $(seq 1 200); do
     tail -n "+${4:-1}" "$1" 2>/dev/null | grep -q "$2" && return 0

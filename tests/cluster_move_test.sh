@@ -5,7 +5,9 @@
 # joins (copy first, switch after), then is drained back off. Checks: no
 # client error, every acknowledged write and the checksummed fill read back,
 # bytes copied within 1.15 x the ideal (R x data / 4 for the join), nothing
-# copied between the old nodes, the ring's final member list, fsck clean.
+# copied between the old nodes, the ring's final member list, fsck clean;
+# a node killed -9 and back within the out time resyncs about what was
+# written meanwhile (1.5 x at most), not its containers.
 # Usage: cluster_move_test.sh PATH_TO_VMSTORE
 set -u
 bin=${1:?usage: cluster_move_test.sh VMSTORE_BINARY}
@@ -126,6 +128,28 @@ drained=$(($(moved_bytes) - before_drain))
 check "the drain copied about what n4 held (within 1.15 x)" 0 "^ok$" -- bash -c "
   echo drained $drained n4 held $n4_bytes >&2; (( $drained > $n4_bytes / 2 && $drained * 100 <= $n4_bytes * 115 )) && echo ok"
 check "cluster fsck clean after the drain" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+# A node killed -9 and back within the out time takes what was written
+# while it was away (units whose sums differ), not its containers again.
+repaired_bytes() {  # bytes the gateway copied back to nodes that missed changes
+  grep -a "repair.*copied back" "$tmp/gw.log" | sed -nE 's/.*"?bytes"?[=:] ?"?([0-9]+).*/\1/p' | awk '{s += $1} END {print s + 0}'
+}
+before_back=$(repaired_bytes)
+{ kill -9 "${nodes[1]}"; wait "${nodes[1]}"; } 2>/dev/null
+check "4 MiB written while n2 is down" 0 "^ok$" -- bash -c "
+  fio --name=away --ioengine=nbd --uri=$uri --rw=randwrite --bs=64k --offset=112M --size=32M --io_size=4M \
+    --randseed=7 --verify=crc32c --do_verify=0 --output=$tmp/away.out && echo ok"
+start_node n2 "${opts[@]}"
+wait_healthy 60
+check "n2 back within the out time caught up" 0 "replicas  healthy" -- "$bin" cluster status --etcd "$etcd_url"
+check "and stayed on the ring" 0 "^n1,n2,n3$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+back=$(($(repaired_bytes) - before_back))
+check "n2 resynced at most 1.5 x the bytes written meanwhile" 0 "^ok$" -- bash -c "
+  echo n2 resynced $back bytes for 4194304 written >&2; (( $back > 0 && $back * 2 <= 4194304 * 3 )) && echo ok"
+check "fsck clean with n2 resynced" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+check "what was written while n2 was away reads back" 0 "^ok$" -- bash -c "
+  fio --name=away --ioengine=nbd --uri=$uri --rw=randread --bs=64k --offset=112M --size=32M --io_size=4M \
+    --randseed=7 --verify=crc32c --output=$tmp/away-v.out && echo ok"
 # A node killed -9 stays down past the out time: its data is copied again
 # from the surviving copies; back, it joins again by a move.
 { kill -9 "${nodes[2]}"; wait "${nodes[2]}"; } 2>/dev/null
@@ -141,7 +165,7 @@ check "n3, down past the out time, left the ring by a move" 0 "^n1,n2$" -- bash 
 check "the driver said so" 0 "nodes down past the out time leave the ring" -- cat "$tmp/node-n1.log"
 check "fsck clean on two nodes" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
 check "the data reads back" 0 "^ok$" -- bash -c "
-  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v3.out &&
+  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v3.out || exit 1
   for i in \$(cat '$tmp/acked'); do
     qemu-io -r -f raw -c \"read -P \$((i % 250 + 1)) \$((104857600 + i * 65536)) 64k\" '$uri' | grep -q 'verification failed' && exit 1
   done; echo ok"
@@ -184,6 +208,6 @@ check "a node off the ring cannot be drained again" 1 "no node named or at 'n4' 
 check "removing a node that is up is refused" 1 "node n1 is up; move its data off with: vmstore node drain n1" -- \
   "$bin" node remove n1 --etcd "$etcd_url"
 
-echo "join: copied $moved bytes, ideal $ideal, into n4 at $capped MiB/s (cap 2); old nodes $before_old -> $after_old bytes; drain: copied $drained, n4 held $n4_bytes"
+echo "join: copied $moved bytes, ideal $ideal, into n4 at $capped MiB/s (cap 2); old nodes $before_old -> $after_old bytes; drain: copied $drained, n4 held $n4_bytes; n2 back after kill -9: resynced $back bytes for 4194304 written"
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

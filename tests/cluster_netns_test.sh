@@ -69,10 +69,7 @@ check "and go on while it is cut off" 0 "wrote 1048576/1048576" -- \
 check "fsck sees the cut-off node's copies short (exit 2)" 2 "unreachable: n2|degraded: .* on n2" -- \
   "$bin" cluster fsck --etcd "$etcd_url"
 ns_link_up n2
-for _ in $(seq 1 60); do
-  "$bin" cluster status --etcd "$etcd_url" | grep -q "replicas  healthy" && break
-  sleep 0.5
-done
+wait_healthy 30
 check "healed, the node is repaired" 0 "replicas  healthy" -- "$bin" cluster status --etcd "$etcd_url"
 check "and fsck is clean" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
 check "every write is there" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); gw_ip=$gw_ip
@@ -83,16 +80,9 @@ RANDOM=4711  # the seed: node choice and timing repeat run to run
 echo "crash loop: $rounds rounds, seed 4711"
 lost=0
 fio_failed=0
-wait_healthy() {  # up to 30 s until no copy waits for repair
-  for _ in $(seq 1 60); do
-    "$bin" cluster status --etcd "$etcd_url" | grep -q "replicas  healthy" && return 0
-    sleep 0.5
-  done
-  return 1
-}
 for round in $(seq 1 "$rounds"); do
   # One failure at a time (R = 2): the last victim has caught up first.
-  wait_healthy || echo "round $round: not healthy after 30 s: $("$bin" cluster status --etcd "$etcd_url" | tail -1)"
+  wait_healthy 30 || echo "round $round: not healthy after 30 s: $("$bin" cluster status --etcd "$etcd_url" | tail -1)"
   fio --name="r$round" --ioengine=nbd --uri="nbd://$gw_ip:10809/vm1/root" --rw=randwrite --bs=64k \
     --offset=32M --size=32M --io_size=8M --iodepth=4 --verify=crc32c --do_verify=1 --verify_fatal=1 \
     --randseed=$round --output="$tmp/fio-$round.out" >/dev/null 2>&1 &
@@ -123,7 +113,7 @@ done
 check "fio with crc32c verify passed in every round" 0 "^0$" -- echo $fio_failed
 check "no acknowledged stamp lost in $rounds rounds" 0 "^0$" -- echo $lost
 check "every stamp write was acknowledged" 0 "^$rounds$" -- echo "${stamped:-0}"
-wait_healthy
+wait_healthy 30
 check "after the loop every node caught up" 0 "replicas  healthy" -- "$bin" cluster status --etcd "$etcd_url"
 check "cluster fsck is clean after the crash loop" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
 check "the pool's own check through the gateway is clean" 0 "^clean$" -- vms $g fsck

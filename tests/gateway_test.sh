@@ -156,10 +156,7 @@ check "gw2's clones of the image read through it all along" 0 "^ok$" -- bash -c 
 
 # The restarted node catches up: the gateway holding the SR copies back what
 # it missed, and only then is it "up" again; fsck then finds R good copies.
-for _ in $(seq 1 60); do
-  "$bin" cluster status --etcd "$etcd_url" | grep -q "replicas  healthy" && break
-  sleep 0.5
-done
+wait_healthy 30
 check "the restarted node caught up (repaired by the gateway)" 0 "replicas  healthy" -- \
   "$bin" cluster status --etcd "$etcd_url"
 check "the repair is in the gateway's log" 0 "repair.*copied back" -- cat "$tmp/gw1.log"
@@ -176,10 +173,7 @@ import sys; f=open(sys.argv[1],'r+b'); f.seek(-4096*3+100, 2); b=f.read(1); f.se
 check "fsck finds the damaged copy (exit 2)" 2 "damaged: container:[0-9]+ on $victim_node: .*" -- "$bin" cluster fsck --etcd "$etcd_url"
 check "fsck --repair records the damaged copy for the gateway holding its SR" 2 "1 damaged copies recorded for repair" -- \
   "$bin" cluster fsck --repair --etcd "$etcd_url"
-for _ in $(seq 1 40); do
-  "$bin" cluster status --etcd "$etcd_url" | grep -q "replicas  healthy" && break
-  sleep 0.5
-done
+wait_healthy 20
 check "which copies a good one over it: fsck clean again" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
 check "every disk reads whole" 0 "^ok$" -- bash -c "$(declare -f pattern_ok); pattern_ok $gw1_port gold/root 0x22 20M 1M && pattern_ok $gw1_port gold/root 0x11 10M 8M && pattern_ok $gw1_port gold/root 0xa5 1M 4M && echo ok"
 

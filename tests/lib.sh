@@ -108,7 +108,11 @@ use_tmp() {
 }
 cleanup_tmp() {
   kill_server
-  rm -rf "$tmp"
+  if [[ -n ${VMSTORE_KEEP_TMP:-} ]]; then
+    echo "kept $tmp (VMSTORE_KEEP_TMP)" >&2
+  else
+    rm -rf "$tmp"
+  fi
 }
 # Stops the server, if any, without asking how it ended.
 kill_server() {

@@ -61,6 +61,8 @@ const char* ContainerOpName(ContainerOp op) {
       return "file_list";
     case ContainerOp::kReadBlockPart:
       return "read_block_part";
+    case ContainerOp::kFileSums:
+      return "file_sums";
   }
   return "unknown";
 }
@@ -95,7 +97,7 @@ StatusOr<ContainerRequest> DecodeRequest(std::string_view h) {
   if (GetBe32(h.data()) != kRequestMagic) return InvalidArgument("not a container request (bad magic)");
   ContainerRequest r;
   const uint8_t op = static_cast<uint8_t>(h[4]);
-  if (op < 1 || op > static_cast<uint8_t>(ContainerOp::kReadBlockPart)) {
+  if (op < 1 || op > static_cast<uint8_t>(ContainerOp::kFileSums)) {
     return InvalidArgument("unknown container op " + std::to_string(op));
   }
   r.op = static_cast<ContainerOp>(op);

@@ -69,6 +69,10 @@ enum class ContainerOp : uint8_t {
   // the payload is u0 and u1 (u64 each): the answer is units [u0, u1) of the
   // block, verified, then the sums of all `count` units.
   kReadBlockPart = 25,
+  // The digests of a file's 64 KiB chunks (kFileChunkBytes): `first` is a
+  // chunk-aligned offset, `count` the chunks (at most 1,024); the answer is
+  // `count` u64s, each the hash of the chunk's bytes up to the file's end.
+  kFileSums = 26,
 };
 const char* ContainerOpName(ContainerOp op);
 
@@ -80,9 +84,14 @@ inline constexpr size_t kResponseHeaderBytes = 24;
 // its sums, with room to spare; a longer one ends the connection.
 inline constexpr uint32_t kMaxPayloadBytes = 4u << 20;
 inline constexpr uint32_t kMaxMessageBytes = 4096;
+inline constexpr uint32_t kFileChunkBytes = 64 << 10;
+inline constexpr uint32_t kMaxFileSumChunks = 1024;
 
 // Request flags (header byte 5).
 inline constexpr uint8_t kFlagRecovery = 1;  // a copy made by a repair or a move: throttled by the node
+// On kReadSums: the node also reads the units and checks them; the answer is
+// the `count` sums, then `count` u64s, each 1 when the unit matches its sum.
+inline constexpr uint8_t kFlagVerify = 2;
 
 struct ContainerRequest {
   ContainerOp op = ContainerOp::kHello;

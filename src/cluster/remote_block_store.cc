@@ -249,58 +249,24 @@ RepairReport RemoteBlockStore::Repair() {
     for (auto& [pool, m] : foreign_) (void)m->Reload();
   }
   auto key_of = [&](const std::string& number, uint64_t* key) { return OwnContainer(number, key); };
-  return replicas_.Repair(
-      "container:", key_of,
-      [&](const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes, bool final) {
-        return final ? CatchUpContainer(object, global, stale, bytes) : CopyContainer(object, global, stale, bytes);
-      });
+  return replicas_.Repair("container:", key_of,
+                          [&](const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes,
+                              bool final) { return SyncContainer(object, global, stale, bytes, final); });
 }
 
-Status RemoteBlockStore::CopyContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes) {
-  auto req = [&](ContainerOp op, uint64_t first, uint32_t count) {
+Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes,
+                                       bool final) {
+  // The bulk is a recovery copy (throttled by the node, not yet under the
+  // stripe lock: writes may land meanwhile, so what does not read whole is
+  // left to the catching up, and is no sign of damage).
+  auto req = [&](ContainerOp op, uint64_t first, uint32_t count, uint8_t flags = 0) {
     ContainerRequest r = MakeRequest(op, global, first, count);
     r.fence = opts_.fence;
-    r.flags = kFlagRecovery;  // the node throttles copies, not clients
+    r.flags = flags | (final ? 0 : kFlagRecovery);
     return r;
   };
-  // What the good replicas hold now (none: the container was deleted since).
-  std::vector<uint64_t> ranges;
-  auto listed = replicas_.Read(object, global, req(ContainerOp::kAllocatedUnits, 0, 0));
-  if (listed.ok()) {
-    ranges = DecodeU64List(*listed);
-  } else if (listed.status().code() != Code::kNotFound) {
-    return listed.status();
-  }
-  Status gone = stale->Call(req(ContainerOp::kDelete, 0, 0)).status();
-  if (!gone.ok() && gone.code() != Code::kNotFound) return gone;
-  constexpr uint32_t kRunUnits = kRunBytes / kUnit;
-  for (size_t i = 0; i + 1 < ranges.size(); i += 2) {
-    for (uint64_t first = ranges[i]; first < ranges[i + 1];) {
-      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kRunUnits, ranges[i + 1] - first));
-      // The units (verified by the good replica's node as it reads them)
-      // and their sums in one request: just what a write carries. Writes
-      // may land meanwhile: a run that does not read whole now is left to
-      // the catching up (and is no sign of damage).
-      std::string range;
-      AppendU64List(&range, {0, n});
-      auto units_and_sums = replicas_.Read(object, global, req(ContainerOp::kReadBlockPart, first, n), range, nullptr,
-                                           /*record_damage=*/false);
-      if (units_and_sums.ok() && units_and_sums->size() == size_t{n} * (kUnit + 8)) {
-        RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first, n), *units_and_sums).status());
-        *bytes += size_t{n} * kUnit;
-      }
-      first += n;
-    }
-  }
-  return Status::OK();
-}
-
-Status RemoteBlockStore::CatchUpContainer(const std::string& object, uint64_t global, NodeClient* stale,
-                                          uint64_t* bytes) {
-  auto req = [&](ContainerOp op, uint64_t first, uint32_t count) {
-    ContainerRequest r = MakeRequest(op, global, first, count);
-    r.fence = opts_.fence;
-    return r;
+  auto good_read = [&](const ContainerRequest& r, std::string_view payload = {}) {
+    return replicas_.Read(object, global, r, payload, nullptr, /*record_damage=*/final);
   };
   using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
   auto ranges_of = [](const std::string& list) {
@@ -309,7 +275,7 @@ Status RemoteBlockStore::CatchUpContainer(const std::string& object, uint64_t gl
     for (size_t i = 0; i + 1 < v.size(); i += 2) out.emplace_back(v[i], v[i + 1]);
     return out;
   };
-  auto listed = replicas_.Read(object, global, req(ContainerOp::kAllocatedUnits, 0, 0));
+  auto listed = good_read(req(ContainerOp::kAllocatedUnits, 0, 0));
   if (!listed.ok() && listed.status().code() != Code::kNotFound) return listed.status();
   if (!listed.ok()) {
     // Deleted on the good replicas since: so on this one.
@@ -321,20 +287,36 @@ Status RemoteBlockStore::CatchUpContainer(const std::string& object, uint64_t gl
   if (auto l = stale->Call(req(ContainerOp::kAllocatedUnits, 0, 0)); l.ok()) {
     mine = ranges_of(*l);
   } else if (l.status().code() != Code::kNotFound) {
-    return l.status();
+    if (final) return l.status();
+    // A copy that cannot even list its units (a damaged header, say) is
+    // made again whole.
+    Status gone = stale->Call(req(ContainerOp::kDelete, 0, 0)).status();
+    if (!gone.ok() && gone.code() != Code::kNotFound) return gone;
   }
-  // The units the good copy holds whose sums differ here are copied again.
+  // Only the units whose sums differ from a good copy's travel: a node back
+  // after a short absence takes what changed meanwhile, not the container.
+  // The bulk also has the stale node check its units against their sums
+  // (locally), so a damaged unit with an intact sum is copied too.
   constexpr uint32_t kSumRun = 512;  // sums per read (a request carries at most ~1,000 units)
   constexpr uint32_t kRunUnits = kRunBytes / kUnit;
   for (auto [begin, end] : good) {
     for (uint64_t first = begin; first < end;) {
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kSumRun, end - first));
-      ASSIGN_OR_RETURN(std::string theirs, replicas_.Read(object, global, req(ContainerOp::kReadSums, first, n)));
-      if (theirs.size() != size_t{n} * 8) return Corruption("a node answered a sums read of " + object + " wrongly");
-      auto ours = stale->Call(req(ContainerOp::kReadSums, first, n));
+      auto theirs = good_read(req(ContainerOp::kReadSums, first, n));
+      if (!theirs.ok() || theirs->size() != size_t{n} * 8) {
+        if (final) {
+          if (!theirs.ok()) return theirs.status();
+          return Corruption("a node answered a sums read of " + object + " wrongly");
+        }
+        first += n;  // left to the catching up
+        continue;
+      }
+      auto ours = stale->Call(req(ContainerOp::kReadSums, first, n, final ? 0 : kFlagVerify));
+      const size_t ours_bytes = size_t{n} * (final ? 8 : 16);
       auto same = [&](uint32_t u) {
-        return ours.ok() && ours->size() == theirs.size() &&
-               std::memcmp(ours->data() + size_t{u} * 8, theirs.data() + size_t{u} * 8, 8) == 0;
+        if (!ours.ok() || ours->size() != ours_bytes) return false;
+        if (!final && internal::GetU64(ours->data() + size_t{n} * 8 + size_t{u} * 8) != 1) return false;
+        return std::memcmp(ours->data() + size_t{u} * 8, theirs->data() + size_t{u} * 8, 8) == 0;
       };
       for (uint32_t u = 0; u < n;) {
         if (same(u)) {
@@ -345,13 +327,17 @@ Status RemoteBlockStore::CatchUpContainer(const std::string& object, uint64_t gl
         while (u + k < n && k < kRunUnits && !same(u + k)) ++k;
         std::string range;
         AppendU64List(&range, {0, k});
-        ASSIGN_OR_RETURN(std::string units_and_sums,
-                         replicas_.Read(object, global, req(ContainerOp::kReadBlockPart, first + u, k), range));
-        if (units_and_sums.size() != size_t{k} * (kUnit + 8)) {
-          return Corruption("a node answered a read of " + object + " with the wrong length");
+        auto units_and_sums = good_read(req(ContainerOp::kReadBlockPart, first + u, k), range);
+        if (final) {
+          if (!units_and_sums.ok()) return units_and_sums.status();
+          if (units_and_sums->size() != size_t{k} * (kUnit + 8)) {
+            return Corruption("a node answered a read of " + object + " with the wrong length");
+          }
         }
-        RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first + u, k), units_and_sums).status());
-        *bytes += size_t{k} * kUnit;
+        if (units_and_sums.ok() && units_and_sums->size() == size_t{k} * (kUnit + 8)) {
+          RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first + u, k), *units_and_sums).status());
+          *bytes += size_t{k} * kUnit;
+        }
         u += k;
       }
       first += n;
@@ -370,7 +356,7 @@ Status RemoteBlockStore::CatchUpContainer(const std::string& object, uint64_t gl
       u = v;
     }
   }
-  return stale->Call(req(ContainerOp::kSync, 0, 0)).status();
+  return final ? stale->Call(req(ContainerOp::kSync, 0, 0)).status() : Status::OK();
 }
 
 }  // namespace vmstore::cluster

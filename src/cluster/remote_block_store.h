@@ -91,13 +91,12 @@ class RemoteBlockStore final : public BlockStore {
   // (then *global is the cluster's number).
   std::string ContainerObject(uint64_t container) const;
   bool OwnContainer(const std::string& number, uint64_t* global) const;
-  // Rebuilds `stale`'s copy of the cluster's container `global` (miss
-  // record `object`) from the good replicas.
-  // The bulk, while writes go on (throttled by the node as a recovery copy).
-  Status CopyContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes);
-  // Under the container's stripe lock: the units whose sums differ from a
-  // good copy's are copied again, the ones it no longer holds punched.
-  Status CatchUpContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes);
+  // Brings `stale`'s copy of the cluster's container `global` (miss record
+  // `object`) to a good replica's: the units whose sums differ (or that fail
+  // their sums on `stale`) are copied, the ones it no longer holds punched.
+  // Not `final`: the bulk, while writes go on, throttled by the node as a
+  // recovery copy; `final`: under the container's stripe lock, strict.
+  Status SyncContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes, bool final);
 
   const RemoteStoreOptions opts_;
   ReplicaSet replicas_;

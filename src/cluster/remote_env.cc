@@ -103,45 +103,93 @@ RepairReport RemoteEnv::Repair() {
   };
   return replicas_.Repair("file:", key_of,
                           [&](const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final) {
-                            // Pool files are small but for the log, whose appends are
-                            // the clients' writes: copied whole under the lock, unthrottled.
-                            return final ? CopyFile(object, key, stale, bytes) : Status::OK();
+                            return SyncFile(object, key, stale, bytes, final);
                           });
 }
 
-Status RemoteEnv::CopyFile(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes) {
+Status RemoteEnv::SyncFile(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final) {
   const std::string path = object.substr(std::string("file:").size());
   const std::string name = FileNamePayload(path);
+  // The bulk (not `final`) runs while the pool writes on and is throttled by
+  // the node as a recovery copy; what a write changes meanwhile is caught up
+  // in the final pass, under the lock, strictly.
   auto call = [&](ContainerRequest r, std::string_view data = {}) {
     r.fence = opts_.fence;
+    if (!final) r.flags |= kFlagRecovery;
     std::string payload = name;
     payload.append(data);
-    return stale->Call(r, payload).status();
+    return stale->Call(r, payload);
   };
   auto ask = [&](ContainerOp op, uint64_t first = 0, uint32_t count = 0) {
-    return replicas_.Read(object, key, FileReq(op, first, count), name);
+    ContainerRequest r = FileReq(op, first, count);
+    if (!final) r.flags |= kFlagRecovery;
+    return replicas_.Read(object, key, r, name, nullptr, /*record_damage=*/final);
   };
   ASSIGN_OR_RETURN(std::string exists, ask(ContainerOp::kFileExists));
-  Status gone = call(FileReq(ContainerOp::kFileDelete));
-  if (!gone.ok() && gone.code() != Code::kNotFound) return gone;
-  if (U64(exists) != 1) return Status::OK();  // deleted since: so it is on the stale one now
-  ASSIGN_OR_RETURN(std::string size, ask(ContainerOp::kFileSize));
-  ASSIGN_OR_RETURN(std::string ranges, ask(ContainerOp::kFileRanges));
-  RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileWrite, 0)));  // makes it, empty
-  const std::vector<uint64_t> v = DecodeU64List(ranges);       // (offset, length) pairs
-  for (size_t i = 0; i + 1 < v.size(); i += 2) {
-    const uint64_t offset = v[i], length = v[i + 1];
-    for (uint64_t done = 0; done < length;) {
-      const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(length - done, kMaxPayloadBytes / 2));
-      ASSIGN_OR_RETURN(std::string data, ask(ContainerOp::kFileRead, offset + done, k));
-      if (data.size() != k) return Corruption("a node answered a read of " + path + " with the wrong length");
-      RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileWrite, offset + done), data));
-      *bytes += k;
-      done += k;
+  if (U64(exists) != 1) {  // deleted since: so on the stale one
+    Status gone = call(FileReq(ContainerOp::kFileDelete)).status();
+    return gone.ok() || gone.code() == Code::kNotFound ? Status::OK() : gone;
+  }
+  ASSIGN_OR_RETURN(std::string size_s, ask(ContainerOp::kFileSize));
+  ASSIGN_OR_RETURN(std::string ranges_s, ask(ContainerOp::kFileRanges));
+  const uint64_t size = U64(size_s);
+  std::vector<std::pair<uint64_t, uint64_t>> good;  // [begin, end)
+  {
+    const std::vector<uint64_t> v = DecodeU64List(ranges_s);  // (offset, length) pairs
+    for (size_t i = 0; i + 1 < v.size(); i += 2) good.emplace_back(v[i], std::min(v[i] + v[i + 1], size));
+  }
+  // The stale copy takes the good one's size, and holes where it has them.
+  RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileWrite, 0)).status());  // makes it if it is not there
+  RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileTruncate, size)).status());
+  ASSIGN_OR_RETURN(std::string mine_s, call(FileReq(ContainerOp::kFileRanges)));
+  const std::vector<uint64_t> mine = DecodeU64List(mine_s);
+  for (size_t i = 0; i + 1 < mine.size(); i += 2) {
+    uint64_t at = mine[i];
+    const uint64_t end = std::min(mine[i] + mine[i + 1], size);
+    for (const auto& [b, e] : good) {
+      if (e <= at) continue;
+      if (b >= end) break;
+      if (b > at) RETURN_IF_ERROR(call(FileReq(ContainerOp::kFilePunch, at, 0, b - at)).status());
+      at = std::max(at, e);
+    }
+    if (at < end) RETURN_IF_ERROR(call(FileReq(ContainerOp::kFilePunch, at, 0, end - at)).status());
+  }
+  // Only the 64 KiB chunks whose digests differ travel (a node back after
+  // a short absence takes the log's new records, not the log).
+  constexpr uint64_t kChunk = kFileChunkBytes;
+  for (const auto& [b, e] : good) {
+    for (uint64_t c = b / kChunk * kChunk; c < e;) {
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kMaxFileSumChunks, (e - c + kChunk - 1) / kChunk));
+      auto theirs = ask(ContainerOp::kFileSums, c, n);
+      auto ours = call(FileReq(ContainerOp::kFileSums, c, n));
+      if (!theirs.ok() || theirs->size() != size_t{n} * 8) {
+        if (!final) {  // left to the final pass
+          c += uint64_t{n} * kChunk;
+          continue;
+        }
+        if (!theirs.ok()) return theirs.status();
+        return Corruption("a node answered the file sums of " + path + " wrongly");
+      }
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint64_t at = c + uint64_t{i} * kChunk;
+        if (ours.ok() && ours->size() == theirs->size() &&
+            std::memcmp(ours->data() + size_t{i} * 8, theirs->data() + size_t{i} * 8, 8) == 0) {
+          continue;
+        }
+        const uint64_t from = std::max(at, b), to = std::min(at + kChunk, e);
+        auto data = ask(ContainerOp::kFileRead, from, static_cast<uint32_t>(to - from));
+        if (!data.ok() || data->size() != to - from) {
+          if (!final) continue;
+          if (!data.ok()) return data.status();
+          return Corruption("a node answered a read of " + path + " with the wrong length");
+        }
+        RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileWrite, from), *data).status());
+        *bytes += data->size();
+      }
+      c += uint64_t{n} * kChunk;
     }
   }
-  RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileTruncate, U64(size))));
-  return call(FileReq(ContainerOp::kFileSync));
+  return final ? call(FileReq(ContainerOp::kFileSync)).status() : Status::OK();
 }
 
 StatusOr<std::unique_ptr<File>> RemoteEnv::OpenFile(const std::string& path, bool create) {

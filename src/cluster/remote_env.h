@@ -63,8 +63,11 @@ class RemoteEnv final : public Env {
   RepairReport Repair();
 
  private:
-  // Rebuilds `stale`'s copy of file `path` (miss record `object`, ring key `key`).
-  Status CopyFile(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes);
+  // Brings `stale`'s copy of a file (miss record `object`, ring key `key`)
+  // to a good replica's: its size and holes, and the 64 KiB chunks whose
+  // digests differ. Not `final`: the bulk, while the pool writes on,
+  // throttled as a recovery copy; `final`: under the lock, strict, synced.
+  Status SyncFile(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final);
 
   const RemoteStoreOptions opts_;
   ReplicaSet replicas_;  // objects "file:PATH"

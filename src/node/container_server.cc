@@ -33,9 +33,17 @@ ContainerServer::ContainerServer(BlockStore* store, ContainerServerOptions optio
 ContainerServer::~ContainerServer() { Stop(); }
 
 ContainerServerStats ContainerServer::stats() const {
-  ContainerServerStats s{n_conns_.load(),   n_requests_.load(),       n_errors_.load(),
-                         n_refused_.load(), n_corrupt_.load(),        n_writes_.load(),
-                         max_write_.load(), n_recovery_bytes_.load(), n_recovery_wait_ms_.load()};
+  ContainerServerStats s;
+  s.connections = n_conns_.load();
+  s.requests = n_requests_.load();
+  s.errors = n_errors_.load();
+  s.refused = n_refused_.load();
+  s.corrupt_units = n_corrupt_.load();
+  s.writes = n_writes_.load();
+  s.max_write_bytes = max_write_.load();
+  s.recovery_bytes = n_recovery_bytes_.load();
+  s.recovery_wait_ms = n_recovery_wait_ms_.load();
+  s.write_bytes = n_write_bytes_.load();
   MutexLock l(&rate_mu_);
   s.recovery_span_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(last_recovery_ - first_recovery_).count());
@@ -258,6 +266,7 @@ Status ContainerServer::Write(const ContainerRequest& r, std::string_view payloa
   std::vector<uint64_t> sums(r.count);
   for (uint32_t i = 0; i < r.count; ++i) sums[i] = internal::GetU64(payload.data() + size_t{r.count} * kUnit + i * 8);
   ++n_writes_;
+  n_write_bytes_ += size_t{r.count} * kUnit;
   uint64_t seen = max_write_.load();
   while (size_t{r.count} * kUnit > seen && !max_write_.compare_exchange_weak(seen, size_t{r.count} * kUnit)) {
   }
@@ -286,12 +295,25 @@ Status ContainerServer::Mutate(const ContainerRequest& r) {
 Status ContainerServer::Query(const ContainerRequest& r, std::string* out) {
   switch (r.op) {
     case ContainerOp::kReadSums: {
-      if (r.count == 0 || r.count > cluster::kMaxPayloadBytes / 8) {
+      if (r.count == 0 || r.count > cluster::kMaxPayloadBytes / ((r.flags & cluster::kFlagVerify) ? 16 : 8)) {
         return InvalidArgument("read of " + std::to_string(r.count) + " sums");
       }
       std::vector<uint64_t> sums(r.count);
       RETURN_IF_ERROR(store_->ReadSums(BlockAddress(r.container, r.first), r.count, sums.data()));
       cluster::AppendU64List(out, sums);
+      if (r.flags & cluster::kFlagVerify) {
+        // Checked here, a read's worth at a time: repairs copy what fails.
+        constexpr uint32_t kChunk = 256;
+        std::string data(size_t{kChunk} * kUnit, '\0');
+        std::vector<uint64_t> ok(r.count, 0);
+        for (uint32_t i = 0; i < r.count; i += kChunk) {
+          const uint32_t n = std::min(kChunk, r.count - i);
+          if (!store_->ReadUnits(BlockAddress(r.container, r.first + i), n, data.data()).ok()) continue;
+          for (uint32_t u = 0; u < n; ++u)
+            ok[i + u] = internal::Hash64(data.data() + size_t{u} * kUnit, kUnit) == sums[i + u];
+        }
+        cluster::AppendU64List(out, ok);
+      }
       return Status::OK();
     }
     case ContainerOp::kList: {

@@ -54,6 +54,7 @@ struct ContainerServerOptions {
 struct ContainerServerStats {
   uint64_t connections = 0, requests = 0, errors = 0, refused = 0, corrupt_units = 0;
   uint64_t writes = 0, max_write_bytes = 0;  // write requests and the largest one's data
+  uint64_t write_bytes = 0;                  // unit data written by every write request
   uint64_t recovery_bytes = 0;               // written by repairs and moves (kFlagRecovery)
   uint64_t recovery_wait_ms = 0;             // ... time they waited for the rate cap
   uint64_t recovery_span_ms = 0;             // ... from the first such write to the last
@@ -113,7 +114,7 @@ class ContainerServer {
   Mutex fence_mu_;
   std::map<uint64_t, uint64_t> fences_ GUARDED_BY(fence_mu_);  // pool -> newest fence seen (in memory)
   std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0}, n_corrupt_{0};
-  std::atomic<uint64_t> n_writes_{0}, max_write_{0};
+  std::atomic<uint64_t> n_writes_{0}, max_write_{0}, n_write_bytes_{0};
   std::atomic<uint64_t> n_recovery_bytes_{0}, n_recovery_wait_ms_{0};
   std::chrono::steady_clock::time_point first_recovery_ GUARDED_BY(rate_mu_), last_recovery_ GUARDED_BY(rate_mu_);
   // The recovery rate cap: each copy's bytes take the next slot of the

@@ -87,6 +87,20 @@ Status FileService::Handle(const cluster::ContainerRequest& r, std::string_view 
       }
       return Status::OK();
     }
+    case ContainerOp::kFileSums: {
+      if (r.first % cluster::kFileChunkBytes || r.count == 0 || r.count > cluster::kMaxFileSumChunks) {
+        return InvalidArgument("file sums of " + std::to_string(r.count) + " chunks at " + std::to_string(r.first));
+      }
+      ASSIGN_OR_RETURN(uint64_t size, f->Size());
+      std::string chunk(cluster::kFileChunkBytes, '\0');
+      for (uint32_t i = 0; i < r.count; ++i) {
+        const uint64_t at = r.first + uint64_t{i} * cluster::kFileChunkBytes;
+        const size_t n = at >= size ? 0 : static_cast<size_t>(std::min<uint64_t>(cluster::kFileChunkBytes, size - at));
+        if (n > 0) RETURN_IF_ERROR(f->ReadAt(at, n, chunk.data()));
+        internal::AppendU64(out, internal::Hash64(chunk.data(), n));
+      }
+      return Status::OK();
+    }
     default:
       return InvalidArgument("not a file op");
   }

@@ -349,6 +349,67 @@ TEST(RemoteStoreTest, AReplicaThatMissedChangesIsRepairedWhenItIsBack) {
   EXPECT_TRUE(last.clean()) << Describe(last);
 }
 
+// A node back after a short absence takes what changed while it was away,
+// not the containers it missed changes of: the repair compares sums first.
+TEST(RemoteStoreTest, ANodeBackAfterAShortAbsenceTakesOnlyWhatChanged) {
+  const uint64_t seed = 4242;
+  SCOPED_TRACE("seed=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  MemEnv env;
+  const ContainerGeometry g = Geometry(16, 256);
+  Nodes nodes(3, g);
+  RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(g));
+  const PoolOptions o = ClusterPoolOptions(&env, &store);
+  auto pool = Unwrap(Pool::Create("/pool", o));
+  const uint64_t C = 16384, size = 1024 * C;  // 16 MiB over 16+ containers
+  VolumeId v = Unwrap(pool->CreateVolume(size));
+  std::string data(size, '\0');
+  for (char& c : data) c = static_cast<char>(rng());  // no two blocks alike
+  ASSERT_OK(pool->Write(v, 0, data));
+  ASSERT_OK(pool->Checkpoint());
+  const uint64_t held = Unwrap(store.AllocatedBytes());  // on the three nodes
+
+  nodes.server(1).Stop();
+  auto received = [&] { return nodes.server(0).stats().write_bytes + nodes.server(2).stats().write_bytes; };
+  const uint64_t survivors_before = received();
+  for (int i = 0; i < 12; ++i) {  // 12 blocks here and there
+    std::string buf(C, '\0');
+    for (char& c : buf) c = static_cast<char>(rng());
+    const uint64_t off = (rng() % (size / C)) * C;
+    ASSERT_OK(pool->Write(v, off, buf));
+    data.replace(off, C, buf);
+  }
+  ASSERT_OK(pool->Flush());
+  ASSERT_OK(pool->Checkpoint());
+  // Every change node1 missed went to a survivor: an upper bound of what it lacks.
+  const uint64_t meanwhile = received() - survivors_before;
+  const size_t touched = store.degraded().size();
+  ASSERT_GT(touched, 2u);
+
+  nodes.Restart(1, g);
+  RepairReport r = store.Repair();
+  EXPECT_EQ(r.left, 0u) << r.first_error.ToString();
+  EXPECT_EQ(r.repaired, touched);
+  std::printf("short absence: %zu containers touched, %llu bytes written to the survivors, %llu copied back\n", touched,
+              static_cast<unsigned long long>(meanwhile), static_cast<unsigned long long>(r.bytes));
+  EXPECT_LE(r.bytes, meanwhile * 3 / 2) << "more than 1.5 x what was written meanwhile copied back";
+  EXPECT_LT(r.bytes, touched * (g.container_units * 4096) / 4) << "whole containers copied again";
+  EXPECT_LT(r.bytes, held / 20);
+  // The bulk went as a recovery copy (throttled by the node), not under the lock.
+  EXPECT_GT(nodes.server(1).stats().recovery_bytes, 0u);
+  // And the copy is right: node1 serves what it shares with each other node alone.
+  for (int other : {0, 2}) {
+    SCOPED_TRACE("node " + std::to_string(other) + " down");
+    nodes.server(other).Stop();
+    ASSERT_OK(pool->Close());
+    pool = Unwrap(Pool::Open("/pool", o));
+    std::string back(size, '\0');
+    ASSERT_OK(pool->Read(v, 0, back));
+    EXPECT_TRUE(back == data);
+    nodes.Restart(other, g);
+  }
+}
+
 // The article's client-side index cache, counted: a clone of a clone of a
 // clone reads like the original - one index lookup (the same number of
 // index nodes at any depth of cloning), and once the index is warm one
