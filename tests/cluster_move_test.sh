@@ -73,9 +73,22 @@ t0=$(date +%s.%N)
 start_node n4 "${opts[@]}"
 check "n4 joins by a move (the cluster holds data)" 0 "joining the ring: data moves to it" -- cat "$tmp/node-n4.log"
 check "cluster status shows the move" 0 "moving    from the members of epoch" -- "$bin" cluster status --etcd "$etcd_url"
+sleep 5  # a few MiB at the cap
+check "and its progress: bytes done of the total, rate, time left" 0 \
+  "progress  .* of .* copied or verified \([0-9]+ %\), .*/s, (about [0-9]+ s left|time left unknown yet)" -- \
+  "$bin" cluster status --etcd "$etcd_url"
+progress=$("$bin" --json cluster status --etcd "$etcd_url" | jq -c '.moving')
+check "the progress is under way: some bytes done, a rate near the cap, a time left" 0 "^true$" -- bash -c "
+  echo '$progress' >&2; echo '$progress' | jq '.bytes_total > 0 and .bytes_left < .bytes_total and
+    .bytes_per_s > 1048576 and .bytes_per_s < 3 * 1048576 and .eta_s > 0'"
+eta_at=$(date +%s.%N)
+eta=$(echo "$progress" | jq '.eta_s')
+check "status --watch redraws (--count 2)" 0 "^2$" -- bash -c "
+  '$bin' cluster status --etcd '$etcd_url' --watch --interval 0.5 --count 2 | grep -c '^epoch'"
 wait_moved
 t1=$(date +%s.%N)
 wait $load
+echo "the join's time left, as status said it: $eta s; as it was: $(echo "$t1 - $eta_at" | bc) s"
 echo "join took $(echo "$t1 - $t0" | bc) s; $(wc -l <"$tmp/acked") stamps acknowledged meanwhile"
 check "n4 took its copies at the cap (2 MiB/s, within 15 %)" 0 "^ok$" -- bash -c "
   r=\$(grep 'copies received' '$tmp/node-n4.log' | tail -1 | sed -nE 's/.*mib_per_s=\"?([0-9.]+).*/\\1/p')

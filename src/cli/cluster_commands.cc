@@ -1,8 +1,11 @@
 // vmstore cluster init | status and vmstore node serve | list | show: the
 // cluster's records in etcd and the storage node daemon (docs/CLUSTER.md).
+#include <unistd.h>
+
 #include <cinttypes>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "cli/cli_util.h"
@@ -161,62 +164,108 @@ void AddClusterInit(CLI::App* cl, Context* ctx) {
   }));
 }
 
+// One look at the cluster, as `cluster status` prints it.
+Status PrintClusterStatus(Context* ctx, const std::string& etcd_endpoints) {
+  ASSIGN_OR_RETURN(ClusterView v, LoadView(etcd_endpoints));
+  const cluster::ClusterRecord& rec = v.record;
+  const cluster::RingRecord& ring = v.ring;
+  const std::vector<NodeRow>& rows = v.rows;
+  int up = 0, on_ring = 0;
+  uint64_t stale = 0;
+  double max_share = 0, sum_share = 0;
+  for (const NodeRow& r : rows) {
+    up += r.up;
+    stale += r.stale;
+    on_ring += r.on_ring;
+    max_share = std::max(max_share, r.share);
+    sum_share += r.share;
+  }
+  const double balance = on_ring ? max_share / (sum_share / on_ring) : 0;
+  ASSIGN_OR_RETURN(auto e, Connect(etcd_endpoints));
+  ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(e.get()));
+  const uint64_t waiting = gateway::WaitingCopies(ring, rec.replicas, misses);
+  stale -= std::min(stale, waiting);  // those are the move's, shown on their own
+  // The move's progress, when its record belongs to the ring's epoch.
+  std::optional<cluster::MoveRecord> move;
+  if (ring.moving()) {
+    if (auto m = cluster::LoadMove(*e); m.ok() && m->epoch == ring.epoch) move = *m;
+  }
+  if (ctx->json) {
+    json nodes = json::array();
+    for (const NodeRow& r : rows) nodes.push_back(RowJson(r));
+    json moving = nullptr;
+    if (ring.moving()) {
+      moving = {{"from_epoch", ring.previous_epoch}, {"copies_waiting", waiting}};
+      if (move) {
+        moving["bytes_total"] = move->bytes;
+        moving["bytes_left"] = move->bytes_left;
+        moving["bytes_per_s"] = move->rate();
+        moving["eta_s"] = move->eta_seconds();
+        moving["started_ns"] = move->started_ns;
+        moving["updated_ns"] = move->updated_ns;
+      }
+    }
+    PrintJson({{"uuid", rec.uuid_text()},
+               {"replicas", rec.replicas},
+               {"epoch", ring.epoch},
+               {"nodes_up", up},
+               {"nodes_down", static_cast<int>(rows.size()) - up},
+               {"ring_balance", balance},
+               {"stale_copies", stale},
+               {"moving", moving},
+               {"nodes", nodes}});
+    return Status::OK();
+  }
+  Printf("cluster   %s\nreplicas  %d\nepoch     %" PRIu64
+         "\nnodes     %d up, %d down, %d on the ring\n"
+         "balance   %.2f (largest ring share / mean)\n",
+         rec.uuid_text().c_str(), rec.replicas, ring.epoch, up, static_cast<int>(rows.size()) - up, on_ring, balance);
+  if (ring.moving()) {
+    Printf("moving    from the members of epoch %" PRIu64 ": %" PRIu64
+           " copies to make on new owners (old copies kept until then)\n",
+           ring.previous_epoch, waiting);
+    if (move) {
+      const uint64_t done = move->bytes - std::min(move->bytes, move->bytes_left);
+      const double eta = move->eta_seconds();
+      Printf("progress  %s of %s copied or verified (%.0f %%), %s/s, %s\n", Human(done).c_str(),
+             Human(move->bytes).c_str(), move->bytes ? 100.0 * static_cast<double>(done) / move->bytes : 100.0,
+             Human(static_cast<uint64_t>(move->rate())).c_str(),
+             eta < 0 ? "time left unknown yet"
+                     : ("about " + std::to_string(static_cast<uint64_t>(eta + 0.5)) + " s left").c_str());
+    }
+  }
+  if (stale == 0) {
+    Printf("replicas  healthy (no copy waiting for repair)\n");
+  } else {
+    Printf("replicas  degraded: %" PRIu64 " copies missed changes and wait for their gateway's repair\n", stale);
+  }
+  return Status::OK();
+}
+
 void AddClusterStatus(CLI::App* cl, Context* ctx) {
   auto* c = cl->add_subcommand("status",
-                               "The cluster at a glance: nodes, ring epoch and balance\n"
-                               "  example: vmstore cluster status --etcd http://127.0.0.1:2379");
+                               "The cluster at a glance: nodes, ring epoch and balance, a move's progress\n"
+                               "  example: vmstore cluster status --etcd http://127.0.0.1:2379 --watch");
   auto etcd = std::make_shared<std::string>();
+  auto watch = std::make_shared<bool>(false);
+  auto interval = std::make_shared<double>(2);
+  auto count = std::make_shared<uint64_t>(0);
   c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
+  c->add_flag("--watch", *watch, "Redraw every --interval seconds until interrupted (or --count times)");
+  c->add_option("--interval", *interval, "Seconds between redraws with --watch (0.2 to 3600; default 2)")
+      ->check(CLI::Range(0.2, 3600.0));
+  c->add_option("--count", *count, "With --watch: stop after this many looks (default 0: never)");
   c->callback(Running(ctx, [=]() -> Status {
-    ASSIGN_OR_RETURN(ClusterView v, LoadView(*etcd));
-    const cluster::ClusterRecord& rec = v.record;
-    const cluster::RingRecord& ring = v.ring;
-    const std::vector<NodeRow>& rows = v.rows;
-    int up = 0, on_ring = 0;
-    uint64_t stale = 0;
-    double max_share = 0, sum_share = 0;
-    for (const NodeRow& r : rows) {
-      up += r.up;
-      stale += r.stale;
-      on_ring += r.on_ring;
-      max_share = std::max(max_share, r.share);
-      sum_share += r.share;
+    if (!*watch) return PrintClusterStatus(ctx, *etcd);
+    const bool tty = ::isatty(STDOUT_FILENO) == 1;
+    for (uint64_t n = 1;; ++n) {
+      if (tty) Printf("\033[H\033[2J");  // redraw in place
+      RETURN_IF_ERROR(PrintClusterStatus(ctx, *etcd));
+      std::fflush(stdout);
+      if (*count && n >= *count) return Status::OK();
+      if (!tty && !ctx->json) Printf("\n");
+      std::this_thread::sleep_for(std::chrono::duration<double>(*interval));
     }
-    const double balance = on_ring ? max_share / (sum_share / on_ring) : 0;
-    ASSIGN_OR_RETURN(auto e, Connect(*etcd));
-    ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(e.get()));
-    const uint64_t waiting = gateway::WaitingCopies(ring, rec.replicas, misses);
-    stale -= std::min(stale, waiting);  // those are the move's, shown on their own
-    if (ctx->json) {
-      json nodes = json::array();
-      for (const NodeRow& r : rows) nodes.push_back(RowJson(r));
-      PrintJson({{"uuid", rec.uuid_text()},
-                 {"replicas", rec.replicas},
-                 {"epoch", ring.epoch},
-                 {"nodes_up", up},
-                 {"nodes_down", static_cast<int>(rows.size()) - up},
-                 {"ring_balance", balance},
-                 {"stale_copies", stale},
-                 {"moving", ring.moving() ? json{{"from_epoch", ring.previous_epoch}, {"copies_waiting", waiting}}
-                                          : json(nullptr)},
-                 {"nodes", nodes}});
-      return Status::OK();
-    }
-    Printf("cluster   %s\nreplicas  %d\nepoch     %" PRIu64
-           "\nnodes     %d up, %d down, %d on the ring\n"
-           "balance   %.2f (largest ring share / mean)\n",
-           rec.uuid_text().c_str(), rec.replicas, ring.epoch, up, static_cast<int>(rows.size()) - up, on_ring, balance);
-    if (ring.moving()) {
-      Printf("moving    from the members of epoch %" PRIu64 ": %" PRIu64
-             " copies to make on new owners (old copies kept until then)\n",
-             ring.previous_epoch, waiting);
-    }
-    if (stale == 0) {
-      Printf("replicas  healthy (no copy waiting for repair)\n");
-    } else {
-      Printf("replicas  degraded: %" PRIu64 " copies missed changes and wait for their gateway's repair\n", stale);
-    }
-    return Status::OK();
   }));
 }
 

@@ -64,7 +64,7 @@ enum class ContainerOp : uint8_t {
   kFileRanges = 21,
   kFileDelete = 22,
   kFileExists = 23,
-  kFileList = 24,  // names starting with the payload's name, each as u32 length + bytes
+  kFileList = 24,  // names starting with the payload's name, each as u32 length + bytes (count 1: then u64 bytes)
   // Part of a block: `first` is the block's first unit and `count` its units;
   // the payload is u0 and u1 (u64 each): the answer is units [u0, u1) of the
   // block, verified, then the sums of all `count` units.

@@ -99,6 +99,44 @@ Status PutConfig(Etcd& etcd, const ClusterConfig& c) {
   return etcd.Put(std::string(kRoot) + "config", j.dump()).status();
 }
 
+double MoveRecord::rate() const {
+  const double secs = static_cast<double>(updated_ns - started_ns) / 1e9;
+  const uint64_t done = bytes - std::min(bytes, bytes_left);
+  return secs > 0 && done > 0 ? static_cast<double>(done) / secs : 0;
+}
+
+double MoveRecord::eta_seconds() const {
+  const double r = rate();
+  return r > 0 ? static_cast<double>(bytes_left) / r : -1;
+}
+
+namespace {
+const std::string kMoveKey = std::string(kRoot) + "move";
+}  // namespace
+
+StatusOr<MoveRecord> LoadMove(Etcd& etcd) {
+  ASSIGN_OR_RETURN(auto kv, etcd.Get(kMoveKey));
+  if (!kv) return NotFound("no move is recorded");
+  ASSIGN_OR_RETURN(json j, Parse(kMoveKey, kv->value));
+  MoveRecord m;
+  m.epoch = j.value("epoch", uint64_t{0});
+  m.started_ns = j.value("started_ns", int64_t{0});
+  m.updated_ns = j.value("updated_ns", int64_t{0});
+  m.copies = j.value("copies", uint64_t{0});
+  m.bytes = j.value("bytes", uint64_t{0});
+  m.copies_left = j.value("copies_left", uint64_t{0});
+  m.bytes_left = j.value("bytes_left", uint64_t{0});
+  return m;
+}
+
+Status PutMove(Etcd& etcd, const MoveRecord& m) {
+  json j = {{"epoch", m.epoch}, {"started_ns", m.started_ns},   {"updated_ns", m.updated_ns}, {"copies", m.copies},
+            {"bytes", m.bytes}, {"copies_left", m.copies_left}, {"bytes_left", m.bytes_left}};
+  return etcd.Put(kMoveKey, j.dump()).status();
+}
+
+Status DeleteMove(Etcd& etcd) { return etcd.Delete(kMoveKey); }
+
 std::string NodeKey(const std::string& name) { return kNodesPrefix + name; }
 
 StatusOr<std::vector<NodeRecord>> ListNodes(Etcd& etcd) {

@@ -47,6 +47,24 @@ struct ClusterConfig {
 StatusOr<ClusterConfig> LoadConfig(Etcd& etcd);
 Status PutConfig(Etcd& etcd, const ClusterConfig& c);
 
+// The progress of the move under way (ROOT/move), for `cluster status`:
+// written when it starts, updated by the node driving it, deleted when it
+// ends. Bytes are the allocated bytes of the objects new owners wait for.
+struct MoveRecord {
+  uint64_t epoch = 0;  // the ring's, while it moves
+  int64_t started_ns = 0, updated_ns = 0;
+  uint64_t copies = 0, bytes = 0;            // at the start
+  uint64_t copies_left = 0, bytes_left = 0;  // at `updated_ns`
+  // Bytes per second since the start (0 before any progress), and the
+  // seconds left at that rate (-1 when unknown).
+  double rate() const;
+  double eta_seconds() const;
+};
+// NotFound when no move is recorded.
+StatusOr<MoveRecord> LoadMove(Etcd& etcd);
+Status PutMove(Etcd& etcd, const MoveRecord& m);
+Status DeleteMove(Etcd& etcd);
+
 // A storage node as it registered (under its lease).
 struct NodeRecord {
   RingNode node;

@@ -95,28 +95,36 @@ Copy ReadCopy(NodeClient* c, const std::string& object, uint64_t key) {
 
 StatusOr<std::map<std::string, ListedObject>> ListObjects(const std::map<std::string, NodeClient*>& nodes,
                                                           const std::string& file_prefix,
-                                                          std::map<std::string, Status>* down) {
+                                                          std::map<std::string, Status>* down, bool sizes) {
   std::map<std::string, ListedObject> objects;
+  const uint32_t with = sizes ? 1 : 0;
   for (auto& [name, c] : nodes) {
-    auto list = c->Call(MakeRequest(ContainerOp::kList, 0, 0, 0));
-    auto files = c->Call(MakeRequest(ContainerOp::kFileList, 0, 0, 0), FileNamePayload(file_prefix));
+    auto list = c->Call(MakeRequest(ContainerOp::kList, 0, 0, with));
+    auto files = c->Call(MakeRequest(ContainerOp::kFileList, 0, 0, with), FileNamePayload(file_prefix));
     if (!list.ok() || !files.ok()) {
       (*down)[name] = list.ok() ? files.status() : list.status();
       continue;
     }
-    for (uint64_t k : DecodeU64List(*list)) {
-      ListedObject& o = objects["container:" + std::to_string(k)];
-      o.key = k;
+    const std::vector<uint64_t> v = DecodeU64List(*list);
+    for (size_t i = 0; i < v.size(); i += sizes ? 2 : 1) {
+      ListedObject& o = objects["container:" + std::to_string(v[i])];
+      o.key = v[i];
       o.holders.insert(name);
+      if (sizes && i + 1 < v.size()) o.bytes = std::max(o.bytes, v[i + 1]);
     }
     for (size_t i = 0; i + 4 <= files->size();) {
       const uint32_t len = internal::GetBe32(files->data() + i);
-      if (i + 4 + len > files->size()) return Corruption("node " + name + " sent a damaged file list");
+      if (i + 4 + len + (sizes ? 8 : 0) > files->size())
+        return Corruption("node " + name + " sent a damaged file list");
       const std::string path = files->substr(i + 4, len);
       i += 4 + len;
       ListedObject& o = objects["file:" + path];
       o.key = FileKey(path);
       o.holders.insert(name);
+      if (sizes) {
+        o.bytes = std::max(o.bytes, internal::GetU64(files->data() + i));
+        i += 8;
+      }
     }
   }
   return objects;

@@ -60,13 +60,14 @@ StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& options);
 struct ListedObject {
   uint64_t key = 0;
   std::set<std::string> holders;
+  uint64_t bytes = 0;  // allocated, the largest copy's (with `sizes`)
 };
 // Every container and pool file (names starting with `file_prefix`) that
 // `nodes` hold, by miss-record name ("container:N", "file:PATH"); the nodes
-// that do not answer go to *down with why.
+// that do not answer go to *down with why. `sizes`: with their bytes too.
 StatusOr<std::map<std::string, ListedObject>> ListObjects(const std::map<std::string, NodeClient*>& nodes,
                                                           const std::string& file_prefix,
-                                                          std::map<std::string, Status>* down);
+                                                          std::map<std::string, Status>* down, bool sizes = false);
 // One copy of `object` read whole (container units verified by the node):
 // a digest to compare copies by, and the bytes read.
 StatusOr<uint64_t> CopyDigest(NodeClient* c, const std::string& object, uint64_t key, uint64_t* bytes);

@@ -105,19 +105,28 @@ StatusOr<cluster::RingRecord> CancelMove(const std::shared_ptr<ClusterContext>& 
   // new ones names nothing now.
   ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(ctx->etcd.get()));
   ClearRecordsOfNonOwners(ctx->etcd.get(), now.ring(), ctx->cluster.replicas, misses);
+  (void)cluster::DeleteMove(*ctx->etcd);  // its progress; status ignores a stale one
   logging::Info("move", "cancelled", {{"epoch", now.epoch}});
   return now;
 }
 
 uint64_t WaitingCopies(const cluster::RingRecord& ring, int replicas,
-                       const std::map<std::string, std::set<std::string>>& misses) {
+                       const std::map<std::string, std::set<std::string>>& misses,
+                       const std::map<std::string, cluster::ListedObject>* sizes, uint64_t* bytes) {
   if (!ring.moving()) return 0;
   const cluster::Ring cur = ring.ring(), prev = ring.previous_ring();
   uint64_t n = 0;
   for (auto& [object, nodes] : misses) {
     uint64_t key = 0;
     if (!KeyOf(object, &key)) continue;
-    for (const std::string& a : Added(prev, cur, key, replicas)) n += nodes.count(a);
+    for (const std::string& a : Added(prev, cur, key, replicas)) {
+      if (!nodes.count(a)) continue;
+      ++n;
+      if (sizes && bytes) {
+        auto it = sizes->find(object);
+        if (it != sizes->end()) *bytes += it->second.bytes;
+      }
+    }
   }
   return n;
 }
@@ -150,7 +159,7 @@ StatusOr<MoveStart> StartMove(const std::shared_ptr<ClusterContext>& ctx, std::v
     auto st = view.Get();
     Clients clients = ClientsFor(*ctx, *st);
     std::map<std::string, Status> down;
-    ASSIGN_OR_RETURN(auto objects, cluster::ListObjects(clients.by_name, "pool-", &down));
+    ASSIGN_OR_RETURN(auto objects, cluster::ListObjects(clients.by_name, "pool-", &down, /*sizes=*/true));
     for (auto& [name, why] : down) {
       logging::Warn("move", "node not listed (its objects are found on their other copies)",
                     {{"node", name}, {"error", why.ToString()}});
@@ -164,18 +173,49 @@ StatusOr<MoveStart> StartMove(const std::shared_ptr<ClusterContext>& ctx, std::v
       for (const std::string& n : added) {
         RETURN_IF_ERROR(Record(*ctx->etcd, object, n));
         ++out.recorded;
+        out.bytes += o.bytes;
       }
     }
     ASSIGN_OR_RETURN(bool won, cluster::PutRing(*ctx->etcd, next));
     if (!won) continue;  // the ring changed meanwhile: look again
     ASSIGN_OR_RETURN(out.ring, cluster::LoadRing(*ctx->etcd));
     ctx->ring->Update(out.ring);
-    logging::Info(
-        "move", "started",
-        {{"epoch", out.ring.epoch}, {"objects", out.objects}, {"moving", out.moving}, {"copies", out.recorded}});
+    cluster::MoveRecord m;
+    m.epoch = out.ring.epoch;
+    m.started_ns = m.updated_ns = Env::Default()->NowNanos();
+    m.copies = m.copies_left = out.recorded;
+    m.bytes = m.bytes_left = out.bytes;
+    if (Status s = cluster::PutMove(*ctx->etcd, m); !s.ok()) {
+      logging::Warn("move", "its progress is not recorded", {{"error", s.ToString()}});
+    }
+    logging::Info("move", "started",
+                  {{"epoch", out.ring.epoch},
+                   {"objects", out.objects},
+                   {"moving", out.moving},
+                   {"copies", out.recorded},
+                   {"bytes", out.bytes}});
     return out;
   }
   return FailedPrecondition("the ring kept changing while the move started (5 tries)");
+}
+
+void MoveDriver::RecordProgress(uint64_t epoch, const MoveProgress& p) {
+  cluster::Etcd& etcd = *ctx_->etcd;
+  const int64_t now = Env::Default()->NowNanos();
+  auto m = cluster::LoadMove(etcd);
+  if (!m.ok() || m->epoch != epoch) {  // none (a move an older version started): from here
+    m = cluster::MoveRecord{};
+    m->epoch = epoch;
+    m->started_ns = now;
+    m->copies = p.waiting + p.unverified;
+    m->bytes = p.bytes_left;
+  }
+  m->updated_ns = now;
+  m->copies_left = p.waiting + p.unverified;
+  m->bytes_left = std::min(p.bytes_left, m->bytes);
+  if (Status s = cluster::PutMove(etcd, *m); !s.ok()) {
+    logging::Warn("move", "its progress is not recorded", {{"error", s.ToString()}});
+  }
 }
 
 StatusOr<MoveProgress> MoveDriver::Pass() {
@@ -203,7 +243,7 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
   cluster::RingView view(ring);
   Clients clients = ClientsFor(ctx, *view.Get());
   std::map<std::string, Status> down;
-  ASSIGN_OR_RETURN(auto objects, cluster::ListObjects(clients.by_name, "pool-", &down));
+  ASSIGN_OR_RETURN(auto objects, cluster::ListObjects(clients.by_name, "pool-", &down, /*sizes=*/true));
   ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(ctx.etcd.get()));
   auto fail = [&](Status s) {
     if (p.first_error.ok()) p.first_error = std::move(s);
@@ -305,7 +345,8 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
   }
 
   ASSIGN_OR_RETURN(misses, cluster::LoadAllMisses(ctx.etcd.get()));
-  p.waiting = WaitingCopies(ring, R, misses);
+  p.waiting = WaitingCopies(ring, R, misses, &objects, &p.bytes_left);
+  RecordProgress(ring.epoch, p);
   // A member of the new list that did not answer may hold copies not yet
   // seen; a node only of the old list (one removed because it died) may not.
   for (auto& [node, why] : down) {
@@ -328,6 +369,7 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
   // Records of nodes that owned an object only under the old list (a write
   // to an old owner failed during the move) name nothing to repair now.
   ClearRecordsOfNonOwners(ctx.etcd.get(), cur, R, misses);
+  (void)cluster::DeleteMove(*ctx.etcd);
   p.moving = false;
   p.finished = true;
   logging::Info("move", "finished", {{"epoch", now_ring.epoch}});

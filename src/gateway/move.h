@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/replica_check.h"
 #include "gateway/cluster_backend.h"
 
 namespace vmstore::gateway {
@@ -40,6 +41,7 @@ struct MoveStart {
   uint64_t objects = 0;      // found on the nodes
   uint64_t moving = 0;       // whose owners change
   uint64_t recorded = 0;     // (object, new owner) copies to make
+  uint64_t bytes = 0;        // ... their allocated bytes
 };
 
 // Starts moving every object to its owners under `members`. A member list
@@ -56,6 +58,7 @@ struct MoveProgress {
   bool moving = false;               // a move is under way after this pass
   bool finished = false;             // this pass ended it
   uint64_t waiting = 0;              // copies new owners still wait for
+  uint64_t bytes_left = 0;           // ... their allocated bytes
   uint64_t unverified = 0;           // new owners' copies not yet compared with an old owner's
   uint64_t repaired = 0, bytes = 0;  // copies this pass made (pools no gateway holds)
   uint64_t held_elsewhere = 0;       // pools with copies waiting, held by a gateway (it copies)
@@ -69,6 +72,9 @@ class MoveDriver {
   StatusOr<MoveProgress> Pass();
 
  private:
+  // Updates the move's progress record (cluster::MoveRecord).
+  void RecordProgress(uint64_t epoch, const MoveProgress& p);
+
   std::shared_ptr<ClusterContext> ctx_;
   uint64_t epoch_ = 0;                          // the ring epoch verified_ belongs to
   std::chrono::steady_clock::time_point seen_;  // when this driver first saw that epoch
@@ -78,7 +84,9 @@ class MoveDriver {
 // The copies a move still waits for, from the miss records: (object, node)
 // pairs whose node is an owner of the object under `ring` but was not one
 // under its previous members. 0 when no move is under way.
+// With `sizes` (a listing with sizes), *bytes gains their allocated bytes.
 uint64_t WaitingCopies(const cluster::RingRecord& ring, int replicas,
-                       const std::map<std::string, std::set<std::string>>& misses);
+                       const std::map<std::string, std::set<std::string>>& misses,
+                       const std::map<std::string, cluster::ListedObject>* sizes = nullptr, uint64_t* bytes = nullptr);
 
 }  // namespace vmstore::gateway

@@ -318,7 +318,17 @@ Status ContainerServer::Query(const ContainerRequest& r, std::string* out) {
     }
     case ContainerOp::kList: {
       ASSIGN_OR_RETURN(auto list, store_->List());
-      cluster::AppendU64List(out, list);
+      if (r.count != 1) {
+        cluster::AppendU64List(out, list);
+        return Status::OK();
+      }
+      for (uint64_t c : list) {  // with each one's allocated bytes
+        uint64_t bytes = 0;
+        if (auto ranges = store_->AllocatedUnits(c); ranges.ok()) {
+          for (auto& [first, end] : *ranges) bytes += (end - first) * kUnit;
+        }
+        cluster::AppendU64List(out, {c, bytes});
+      }
       return Status::OK();
     }
     case ContainerOp::kAllocatedUnits: {

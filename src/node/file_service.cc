@@ -56,6 +56,13 @@ Status FileService::Handle(const cluster::ContainerRequest& r, std::string_view 
         if (!internal::ParseHexBytes(hex, &n) || n.rfind(name, 0) != 0) continue;
         internal::PutBe32(out, static_cast<uint32_t>(n.size()));
         out->append(n);
+        if (r.count == 1) {  // with each one's allocated bytes
+          uint64_t bytes = 0;
+          if (auto f = env_->OpenFile(dir_ + "/" + hex, false); f.ok()) {
+            if (auto b = (*f)->AllocatedBytes(); b.ok()) bytes = *b;
+          }
+          internal::AppendU64(out, bytes);
+        }
       }
       return Status::OK();
     }
