@@ -66,6 +66,8 @@ stamps() {  # stamps FROM TO: a 64 KiB stamp at 100 MiB + i x 64 KiB for each i;
 }
 check "a recovery rate cap, set at run time" 0 "recovery-mib-per-s  2" -- \
   "$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 2
+check "and one copy in and out at a time on each node" 0 "max-moves           1" -- \
+  "$bin" cluster config --etcd "$etcd_url" --max-moves 1
 sleep 2.5  # the nodes read it every 2 s
 stamps 1 60 &
 load=$!
@@ -94,6 +96,7 @@ check "n4 took its copies at the cap (2 MiB/s, within 15 %)" 0 "^ok$" -- bash -c
   r=\$(grep 'copies received' '$tmp/node-n4.log' | tail -1 | sed -nE 's/.*mib_per_s=\"?([0-9.]+).*/\\1/p')
   echo n4 took copies at \$r MiB/s >&2; awk -v r=\"\$r\" 'BEGIN {exit !(r >= 1.7 && r <= 2.3)}' && echo ok"
 capped=$(grep 'copies received' "$tmp/node-n4.log" | tail -1 | sed -nE 's/.*mib_per_s="?([0-9.]+).*/\1/p')
+check "the nodes followed the copy limit" 0 "copies in and out at once max_moves=1" -- cat "$tmp/node-n1.log"
 "$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 0 >/dev/null
 check "the move ended with n4 on the ring" 0 "^4$" -- bash -c "'$bin' --json cluster status --etcd '$etcd_url' | jq '[.nodes[] | select(.on_ring)] | length'"
 check "every acknowledged stamp reads back" 0 "^ok$" -- bash -c "

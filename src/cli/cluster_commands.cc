@@ -455,24 +455,31 @@ void AddClusterConfig(CLI::App* cl, Context* ctx) {
                          "  example: vmstore cluster config --etcd http://127.0.0.1:2379 --recovery-mib-per-s 50");
   auto etcd = std::make_shared<std::string>();
   auto rate = std::make_shared<int64_t>(-1);
+  auto moves = std::make_shared<int64_t>(-1);
   c->add_option("--etcd", *etcd, "etcd endpoints, comma-separated (default: $VMSTORE_ETCD)");
   c->add_option("--recovery-mib-per-s", *rate,
                 "Cap on what repairs and moves write into each node, MiB/s (0: none); client writes are never held")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  c->add_option("--max-moves", *moves,
+                "Copies (containers, pool files) each node serves out and takes in at once for repairs and moves\n"
+                "(0: no limit; default 4); the others wait for their copier's next pass")
+      ->check(CLI::Range(int64_t{0}, int64_t{1024}));
   c->callback(Running(ctx, [=]() -> Status {
     ASSIGN_OR_RETURN(auto e, Connect(*etcd));
     ASSIGN_OR_RETURN(cluster::ClusterConfig cfg, cluster::LoadConfig(*e));
-    if (*rate >= 0) {
-      cfg.recovery_mib_per_s = static_cast<uint64_t>(*rate);
-      RETURN_IF_ERROR(cluster::PutConfig(*e, cfg));
-    }
+    if (*rate >= 0) cfg.recovery_mib_per_s = static_cast<uint64_t>(*rate);
+    if (*moves >= 0) cfg.max_moves = static_cast<uint32_t>(*moves);
+    if (*rate >= 0 || *moves >= 0) RETURN_IF_ERROR(cluster::PutConfig(*e, cfg));
     if (ctx->json) {
-      PrintJson({{"recovery_mib_per_s", cfg.recovery_mib_per_s}});
-    } else if (cfg.recovery_mib_per_s == 0) {
+      PrintJson({{"recovery_mib_per_s", cfg.recovery_mib_per_s}, {"max_moves", cfg.max_moves}});
+      return Status::OK();
+    }
+    if (cfg.recovery_mib_per_s == 0) {
       Printf("recovery-mib-per-s  0 (no cap)\n");
     } else {
       Printf("recovery-mib-per-s  %" PRIu64 "\n", cfg.recovery_mib_per_s);
     }
+    Printf("max-moves           %u%s\n", cfg.max_moves, cfg.max_moves ? "" : " (no limit)");
     return Status::OK();
   }));
 }

@@ -77,6 +77,25 @@ std::vector<uint64_t> DecodeU64List(std::string_view s) {
   return v;
 }
 
+bool IsChange(ContainerOp op) {
+  switch (op) {
+    case ContainerOp::kWrite:
+    case ContainerOp::kSync:
+    case ContainerOp::kPunch:
+    case ContainerOp::kPunchSums:
+    case ContainerOp::kDelete:
+    case ContainerOp::kTruncate:
+    case ContainerOp::kFileWrite:
+    case ContainerOp::kFileSync:
+    case ContainerOp::kFileTruncate:
+    case ContainerOp::kFilePunch:
+    case ContainerOp::kFileDelete:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string EncodeRequest(const ContainerRequest& r) {
   std::string h;
   PutBe32(&h, kRequestMagic);

@@ -75,6 +75,8 @@ enum class ContainerOp : uint8_t {
   kFileSums = 26,
 };
 const char* ContainerOpName(ContainerOp op);
+// Whether `op` changes what a node holds (writes, punches, deletes, syncs...).
+bool IsChange(ContainerOp op);
 
 inline constexpr uint32_t kRequestMagic = 0x564d4351;   // "VMCQ"
 inline constexpr uint32_t kResponseMagic = 0x564d4352;  // "VMCR"
@@ -92,6 +94,10 @@ inline constexpr uint8_t kFlagRecovery = 1;  // a copy made by a repair or a mov
 // On kReadSums: the node also reads the units and checks them; the answer is
 // the `count` sums, then `count` u64s, each 1 when the unit matches its sum.
 inline constexpr uint8_t kFlagVerify = 2;
+// On any request: the copier is done with the object it names (a container,
+// or a file by the payload's name); the node stops counting that copy as
+// under way and performs nothing else.
+inline constexpr uint8_t kFlagCopyEnd = 4;
 
 struct ContainerRequest {
   ContainerOp op = ContainerOp::kHello;

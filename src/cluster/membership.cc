@@ -91,11 +91,12 @@ StatusOr<ClusterConfig> LoadConfig(Etcd& etcd) {
   if (!kv) return c;
   ASSIGN_OR_RETURN(json j, Parse(key, kv->value));
   c.recovery_mib_per_s = j.value("recovery_mib_per_s", uint64_t{0});
+  c.max_moves = j.value("max_moves", c.max_moves);
   return c;
 }
 
 Status PutConfig(Etcd& etcd, const ClusterConfig& c) {
-  json j = {{"recovery_mib_per_s", c.recovery_mib_per_s}};
+  json j = {{"recovery_mib_per_s", c.recovery_mib_per_s}, {"max_moves", c.max_moves}};
   return etcd.Put(std::string(kRoot) + "config", j.dump()).status();
 }
 

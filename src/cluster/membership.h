@@ -43,6 +43,7 @@ StatusOr<ClusterRecord> LoadCluster(Etcd& etcd);
 // every 2 s). Defaults when the key is absent.
 struct ClusterConfig {
   uint64_t recovery_mib_per_s = 0;  // cap on what repairs and moves write into each node; 0: none
+  uint32_t max_moves = 4;           // copies each node serves out and takes in at once; 0: no limit
 };
 StatusOr<ClusterConfig> LoadConfig(Etcd& etcd);
 Status PutConfig(Etcd& etcd, const ClusterConfig& c);

@@ -249,9 +249,16 @@ RepairReport RemoteBlockStore::Repair() {
     for (auto& [pool, m] : foreign_) (void)m->Reload();
   }
   auto key_of = [&](const std::string& number, uint64_t* key) { return OwnContainer(number, key); };
-  return replicas_.Repair("container:", key_of,
-                          [&](const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes,
-                              bool final) { return SyncContainer(object, global, stale, bytes, final); });
+  return replicas_.Repair(
+      "container:", key_of,
+      [&](const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes, bool final) {
+        return SyncContainer(object, global, stale, bytes, final);
+      },
+      [&](const std::string& object) {
+        uint64_t global = 0;
+        (void)OwnContainer(object.substr(std::string("container:").size()), &global);
+        return std::make_pair(MakeRequest(ContainerOp::kReadSums, global, 0, 1), std::string());
+      });
 }
 
 Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t global, NodeClient* stale, uint64_t* bytes,
@@ -259,10 +266,18 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
   // The bulk is a recovery copy (throttled by the node, not yet under the
   // stripe lock: writes may land meanwhile, so what does not read whole is
   // left to the catching up, and is no sign of damage).
+  // Recovery-flagged (bulk only): the reads from the good copy and the
+  // changes to the stale one - what the nodes throttle and count as copies
+  // out and in (not the stale node's own reads).
   auto req = [&](ContainerOp op, uint64_t first, uint32_t count, uint8_t flags = 0) {
     ContainerRequest r = MakeRequest(op, global, first, count);
     r.fence = opts_.fence;
     r.flags = flags | (final ? 0 : kFlagRecovery);
+    return r;
+  };
+  auto stale_read = [&](ContainerOp op, uint64_t first, uint32_t count, uint8_t flags = 0) {
+    ContainerRequest r = req(op, first, count, flags);
+    r.flags &= static_cast<uint8_t>(~kFlagRecovery);
     return r;
   };
   auto good_read = [&](const ContainerRequest& r, std::string_view payload = {}) {
@@ -284,7 +299,7 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
   }
   const Ranges good = ranges_of(*listed);
   Ranges mine;
-  if (auto l = stale->Call(req(ContainerOp::kAllocatedUnits, 0, 0)); l.ok()) {
+  if (auto l = stale->Call(stale_read(ContainerOp::kAllocatedUnits, 0, 0)); l.ok()) {
     mine = ranges_of(*l);
   } else if (l.status().code() != Code::kNotFound) {
     if (final) return l.status();
@@ -303,15 +318,13 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
     for (uint64_t first = begin; first < end;) {
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kSumRun, end - first));
       auto theirs = good_read(req(ContainerOp::kReadSums, first, n));
+      if (!theirs.ok() && (final || CopyWaits(theirs.status()))) return theirs.status();
       if (!theirs.ok() || theirs->size() != size_t{n} * 8) {
-        if (final) {
-          if (!theirs.ok()) return theirs.status();
-          return Corruption("a node answered a sums read of " + object + " wrongly");
-        }
-        first += n;  // left to the catching up
+        if (final) return Corruption("a node answered a sums read of " + object + " wrongly");
+        first += n;  // torn by a write meanwhile: left to the catching up
         continue;
       }
-      auto ours = stale->Call(req(ContainerOp::kReadSums, first, n, final ? 0 : kFlagVerify));
+      auto ours = stale->Call(stale_read(ContainerOp::kReadSums, first, n, final ? 0 : kFlagVerify));
       const size_t ours_bytes = size_t{n} * (final ? 8 : 16);
       auto same = [&](uint32_t u) {
         if (!ours.ok() || ours->size() != ours_bytes) return false;
@@ -328,11 +341,11 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
         std::string range;
         AppendU64List(&range, {0, k});
         auto units_and_sums = good_read(req(ContainerOp::kReadBlockPart, first + u, k), range);
-        if (final) {
-          if (!units_and_sums.ok()) return units_and_sums.status();
-          if (units_and_sums->size() != size_t{k} * (kUnit + 8)) {
-            return Corruption("a node answered a read of " + object + " with the wrong length");
-          }
+        if (!units_and_sums.ok() && (final || CopyWaits(units_and_sums.status()))) {
+          return units_and_sums.status();  // (in the bulk: a node's copy limit, say - the copy waits)
+        }
+        if (final && units_and_sums->size() != size_t{k} * (kUnit + 8)) {
+          return Corruption("a node answered a read of " + object + " with the wrong length");
         }
         if (units_and_sums.ok() && units_and_sums->size() == size_t{k} * (kUnit + 8)) {
           RETURN_IF_ERROR(stale->Call(req(ContainerOp::kWrite, first + u, k), *units_and_sums).status());

@@ -101,10 +101,15 @@ RepairReport RemoteEnv::Repair() {
     *key = FileKey(path);
     return true;
   };
-  return replicas_.Repair("file:", key_of,
-                          [&](const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final) {
-                            return SyncFile(object, key, stale, bytes, final);
-                          });
+  return replicas_.Repair(
+      "file:", key_of,
+      [&](const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final) {
+        return SyncFile(object, key, stale, bytes, final);
+      },
+      [](const std::string& object) {
+        return std::make_pair(FileReq(ContainerOp::kFileSize),
+                              FileNamePayload(object.substr(std::string("file:").size())));
+      });
 }
 
 Status RemoteEnv::SyncFile(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final) {
@@ -115,7 +120,7 @@ Status RemoteEnv::SyncFile(const std::string& object, uint64_t key, NodeClient* 
   // in the final pass, under the lock, strictly.
   auto call = [&](ContainerRequest r, std::string_view data = {}) {
     r.fence = opts_.fence;
-    if (!final) r.flags |= kFlagRecovery;
+    if (!final && IsChange(r.op)) r.flags |= kFlagRecovery;  // a copy in (not the stale node's reads)
     std::string payload = name;
     payload.append(data);
     return stale->Call(r, payload);
@@ -162,13 +167,11 @@ Status RemoteEnv::SyncFile(const std::string& object, uint64_t key, NodeClient* 
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kMaxFileSumChunks, (e - c + kChunk - 1) / kChunk));
       auto theirs = ask(ContainerOp::kFileSums, c, n);
       auto ours = call(FileReq(ContainerOp::kFileSums, c, n));
+      if (!theirs.ok() && (final || CopyWaits(theirs.status()))) return theirs.status();
       if (!theirs.ok() || theirs->size() != size_t{n} * 8) {
-        if (!final) {  // left to the final pass
-          c += uint64_t{n} * kChunk;
-          continue;
-        }
-        if (!theirs.ok()) return theirs.status();
-        return Corruption("a node answered the file sums of " + path + " wrongly");
+        if (final) return Corruption("a node answered the file sums of " + path + " wrongly");
+        c += uint64_t{n} * kChunk;  // left to the final pass
+        continue;
       }
       for (uint32_t i = 0; i < n; ++i) {
         const uint64_t at = c + uint64_t{i} * kChunk;
@@ -178,9 +181,9 @@ Status RemoteEnv::SyncFile(const std::string& object, uint64_t key, NodeClient* 
         }
         const uint64_t from = std::max(at, b), to = std::min(at + kChunk, e);
         auto data = ask(ContainerOp::kFileRead, from, static_cast<uint32_t>(to - from));
+        if (!data.ok() && (final || CopyWaits(data.status()))) return data.status();
         if (!data.ok() || data->size() != to - from) {
-          if (!final) continue;
-          if (!data.ok()) return data.status();
+          if (!final) continue;  // left to the final pass
           return Corruption("a node answered a read of " + path + " with the wrong length");
         }
         RETURN_IF_ERROR(call(FileReq(ContainerOp::kFileWrite, from), *data).status());

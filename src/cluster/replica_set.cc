@@ -142,8 +142,15 @@ Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequ
 }
 
 RepairReport ReplicaSet::Repair(const std::string& kind,
-                                const std::function<bool(const std::string&, uint64_t*)>& key_of, const CopyFn& copy) {
+                                const std::function<bool(const std::string&, uint64_t*)>& key_of, const CopyFn& copy,
+                                const EndFn& end) {
   RepairReport report;
+  auto ended = [&](const std::string& object, uint64_t key) {
+    if (!end) return;
+    auto [r, payload] = end(object);
+    r.flags |= kFlagCopyEnd;
+    for (NodeClient* c : Owners(key, /*extras=*/true)) (void)c->Call(r, payload);
+  };
   // Records others made since (`vmstore cluster fsck --repair` records the
   // damaged copies it finds) join ours; ours are all in etcd already.
   if (Status s = misses_.Load(); !s.ok()) report.first_error = s;
@@ -169,6 +176,7 @@ RepairReport ReplicaSet::Repair(const std::string& kind,
       // The bulk first, while the object's changes go on without this replica.
       if (Status s = copy(object, key, stale, &bytes, /*final=*/false); !s.ok()) {
         report.bytes += bytes;
+        ended(object, key);
         leave(s.WithContext("copying " + object + " to node " + stale_name));
         continue;
       }
@@ -182,6 +190,7 @@ RepairReport ReplicaSet::Repair(const std::string& kind,
       }
       Status s = copy(object, key, stale, &bytes, /*final=*/true);
       report.bytes += bytes;
+      ended(object, key);
       if (s.ok() && opts_.holds_lock && !opts_.holds_lock()) {
         s = FailedPrecondition("the pool's writer lock was lost during the copy; the record stays");
       }

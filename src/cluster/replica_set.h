@@ -70,6 +70,10 @@ struct RemoteStoreOptions {
 // lock wrote since (the caller has lost the pool).
 bool IsFenced(const Status& s);
 
+// A node's answer that a copy must wait - its limit of copies under way,
+// its reserve of free space: the copier leaves the record for its next pass.
+inline bool CopyWaits(const Status& s) { return s.code() == Code::kFailedPrecondition || s.code() == Code::kNoSpace; }
+
 // What one repair pass did.
 struct RepairReport {
   uint64_t repaired = 0;  // (object, replica) pairs brought back and cleared
@@ -110,10 +114,14 @@ class ReplicaSet {
   // object's ring key from the rest of its name (false: not this store's,
   // skipped).
   // *bytes: what it copied. `final`: under the lock, must leave the copy equal.
+  // `end` (may be empty) makes the request that tells a node a copy of the
+  // object is over (kFlagCopyEnd, its payload): sent to every owner after
+  // each copy, so the next one need not wait for the node's idle window.
   using CopyFn =
       std::function<Status(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final)>;
+  using EndFn = std::function<std::pair<ContainerRequest, std::string>(const std::string& object)>;
   RepairReport Repair(const std::string& kind, const std::function<bool(const std::string&, uint64_t*)>& key_of,
-                      const CopyFn& copy);
+                      const CopyFn& copy, const EndFn& end = {});
 
   MissSet& misses() { return misses_; }
   const MissSet& misses() const { return misses_; }

@@ -44,6 +44,10 @@ ContainerServerStats ContainerServer::stats() const {
   s.recovery_bytes = n_recovery_bytes_.load();
   s.recovery_wait_ms = n_recovery_wait_ms_.load();
   s.write_bytes = n_write_bytes_.load();
+  const MoveLimit::Stats m = moves_.stats();
+  s.moves_in_peak = m.peak[MoveLimit::kIn];
+  s.moves_out_peak = m.peak[MoveLimit::kOut];
+  s.moves_refused = m.refused;
   MutexLock l(&rate_mu_);
   s.recovery_span_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(last_recovery_ - first_recovery_).count());
@@ -401,6 +405,21 @@ Status ContainerServer::CheckFence(const ContainerRequest& r, std::string_view p
 
 Status ContainerServer::Answer(const ContainerRequest& r, std::string_view payload, std::string* out) {
   RETURN_IF_ERROR(CheckFence(r, payload));
+  if (r.flags & (cluster::kFlagRecovery | cluster::kFlagCopyEnd)) {
+    // A copier's request: reads of a good copy are copies out, changes of a
+    // stale one copies in.
+    std::string object = "container:" + std::to_string(r.container);
+    if (r.op >= ContainerOp::kFileRead && r.op != ContainerOp::kReadBlockPart) {
+      ASSIGN_OR_RETURN(auto split, cluster::SplitFilePayload(payload));
+      object = "file:" + split.first;
+    }
+    if (r.flags & cluster::kFlagCopyEnd) {
+      moves_.End(object);
+      return Status::OK();
+    }
+    Status s = moves_.Admit(cluster::IsChange(r.op) ? MoveLimit::kIn : MoveLimit::kOut, object);
+    if (!s.ok()) return s.WithContext("node " + opts_.name);
+  }
   if ((r.flags & cluster::kFlagRecovery) && (r.op == ContainerOp::kWrite || r.op == ContainerOp::kFileWrite)) {
     RETURN_IF_ERROR(RoomForRecovery(payload.size()));
     ThrottleRecovery(payload.size());

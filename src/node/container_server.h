@@ -25,6 +25,7 @@
 
 #include "cluster/container_wire.h"
 #include "node/file_service.h"
+#include "node/move_limit.h"
 #include "util/mutex.h"
 #include "vmstore/block_store.h"
 
@@ -49,15 +50,20 @@ struct ContainerServerOptions {
   // rather than fill a disk. "" checks nothing.
   std::string space_path;
   uint64_t reserve_bytes = 0;
+  // A copy in or out (recovery-flagged requests naming one object) counts
+  // as under way until idle this long (MoveLimit).
+  std::chrono::milliseconds move_idle{5000};
 };
 
 struct ContainerServerStats {
   uint64_t connections = 0, requests = 0, errors = 0, refused = 0, corrupt_units = 0;
-  uint64_t writes = 0, max_write_bytes = 0;  // write requests and the largest one's data
-  uint64_t write_bytes = 0;                  // unit data written by every write request
-  uint64_t recovery_bytes = 0;               // written by repairs and moves (kFlagRecovery)
-  uint64_t recovery_wait_ms = 0;             // ... time they waited for the rate cap
-  uint64_t recovery_span_ms = 0;             // ... from the first such write to the last
+  uint64_t writes = 0, max_write_bytes = 0;        // write requests and the largest one's data
+  uint64_t write_bytes = 0;                        // unit data written by every write request
+  uint64_t recovery_bytes = 0;                     // written by repairs and moves (kFlagRecovery)
+  uint64_t recovery_wait_ms = 0;                   // ... time they waited for the rate cap
+  uint64_t recovery_span_ms = 0;                   // ... from the first such write to the last
+  uint64_t moves_in_peak = 0, moves_out_peak = 0;  // most copies under way at once
+  uint64_t moves_refused = 0;                      // requests refused by the limit
 };
 
 class ContainerServer {
@@ -76,6 +82,9 @@ class ContainerServer {
   // Caps the bytes per second that repairs and moves write here (0: no cap);
   // clients' writes are never held. Thread-safe; takes effect at once.
   void SetRecoveryRate(uint64_t bytes_per_second);
+  // Limits the copies for repairs and moves under way in and out at once
+  // (0: no limit); a copy over it is refused and its copier tries again.
+  void SetMaxMoves(uint32_t n) { moves_.SetLimit(n); }
 
  private:
   struct Conn;
@@ -121,6 +130,7 @@ class ContainerServer {
   // cap's time line, and its request waits for that slot.
   void ThrottleRecovery(size_t bytes);
   Status RoomForRecovery(size_t bytes);
+  MoveLimit moves_{opts_.move_idle};
   mutable Mutex rate_mu_;
   uint64_t rate_ GUARDED_BY(rate_mu_) = 0;  // bytes per second; 0: no cap
   std::chrono::steady_clock::time_point next_slot_ GUARDED_BY(rate_mu_);

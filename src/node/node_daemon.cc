@@ -198,9 +198,13 @@ Status RunNode(const NodeOptions& o) {
   ctx->ring = std::make_shared<cluster::RingView>(ring0);
   ctx->holder = "node " + name + " pid " + std::to_string(getpid());
   uint64_t rate = 0, recovered = 0;
+  uint32_t max_moves = cluster::ClusterConfig{}.max_moves;
+  server.SetMaxMoves(max_moves);
   if (auto cfg = cluster::LoadConfig(*etcd); cfg.ok()) {  // before any copy comes in
     rate = cfg->recovery_mib_per_s;
     server.SetRecoveryRate(rate << 20);
+    max_moves = cfg->max_moves;
+    server.SetMaxMoves(max_moves);
   }
   // A node that cannot join yet (no room, another move) serves and tries again.
   bool placed = false;
@@ -233,10 +237,17 @@ Status RunNode(const NodeOptions& o) {
                      {"mib_per_s", std::to_string(static_cast<double>(recovered) / secs / 1048576.0)},
                      {"throttled_ms", st.recovery_wait_ms}});
     }
-    if (auto cfg = cluster::LoadConfig(*etcd); cfg.ok() && cfg->recovery_mib_per_s != rate) {
-      rate = cfg->recovery_mib_per_s;
-      server.SetRecoveryRate(rate << 20);
-      logging::Info("node", "recovery rate cap", {{"mib_per_s", rate}});
+    if (auto cfg = cluster::LoadConfig(*etcd); cfg.ok()) {
+      if (cfg->recovery_mib_per_s != rate) {
+        rate = cfg->recovery_mib_per_s;
+        server.SetRecoveryRate(rate << 20);
+        logging::Info("node", "recovery rate cap", {{"mib_per_s", rate}});
+      }
+      if (cfg->max_moves != max_moves) {
+        max_moves = cfg->max_moves;
+        server.SetMaxMoves(max_moves);
+        logging::Info("node", "copies in and out at once", {{"max_moves", uint64_t{max_moves}}});
+      }
     }
     if (!placed) take_place();
     auto nodes = cluster::ListNodes(*etcd);

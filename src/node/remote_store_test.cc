@@ -43,6 +43,9 @@ ContainerGeometry Geometry(uint8_t tag, uint32_t units) {
   return g;
 }
 
+// How long a node counts an idle copy as under way, here.
+constexpr std::chrono::milliseconds kMoveIdle{300};
+
 // Three storage nodes with their own container directories.
 class Nodes {
  public:
@@ -58,6 +61,7 @@ class Nodes {
       o.geometry = g;
       o.env = Env::Default();
       o.files_dir = dir + "/files";
+      o.move_idle = kMoveIdle;
       std::filesystem::create_directories(o.files_dir);
       servers_.push_back(std::make_unique<ContainerServer>(stores_.back().get(), o));
       EXPECT_OK(servers_.back()->Start());
@@ -76,6 +80,7 @@ class Nodes {
     o.geometry = g;
     o.env = Env::Default();
     o.files_dir = dirs_[i] + "/files";
+    o.move_idle = kMoveIdle;
     servers_[i] = std::make_unique<ContainerServer>(stores_[i].get(), o);
     EXPECT_OK(servers_[i]->Start());
   }
@@ -408,6 +413,86 @@ TEST(RemoteStoreTest, ANodeBackAfterAShortAbsenceTakesOnlyWhatChanged) {
     EXPECT_TRUE(back == data);
     nodes.Restart(other, g);
   }
+}
+
+// A node limits the copies under way in and out (repairs', moves'); a
+// client's requests are never limited; a copy over the limit is refused and
+// its copier keeps the record for its next pass - it does not go on to copy
+// under the lock, unthrottled.
+TEST(RemoteStoreTest, ACopyOverANodesLimitWaitsForTheNextPass) {
+  MemEnv env;
+  const ContainerGeometry g = Geometry(17, 256);
+  Nodes nodes(2, g);  // R = 2 over 2 nodes: every container on both
+  RemoteBlockStore store(Ring(nodes.ring(), 1), Remote(g));
+  const PoolOptions o = ClusterPoolOptions(&env, &store);
+  auto pool = Unwrap(Pool::Create("/pool", o));
+  VolumeId v = Unwrap(pool->CreateVolume(4 << 20));
+  std::string data(4 << 20, '\0');
+  std::mt19937_64 rng(5);
+  for (char& c : data) c = static_cast<char>(rng());
+  ASSERT_OK(pool->Write(v, 0, data));
+  ASSERT_OK(pool->Checkpoint());
+
+  // The limit, on a node's own terms.
+  nodes.server(1).SetMaxMoves(1);
+  NodeClient direct(nodes.ring()[1].address, g, std::chrono::seconds(3), 1, "node1");
+  auto flagged = [](ContainerOp op, uint64_t container, uint32_t count) {
+    cluster::ContainerRequest r = MakeRequest(op, container, 0, count);
+    r.flags = cluster::kFlagRecovery;
+    return r;
+  };
+  std::string unit(4096 + 8, '\0');
+  const uint64_t sum = internal::Hash64(unit.data(), 4096);
+  std::memcpy(unit.data() + 4096, &sum, 8);
+  EXPECT_OK(direct.Call(flagged(ContainerOp::kWrite, 900, 1), unit).status());  // a copy in under way
+  auto refused = direct.Call(flagged(ContainerOp::kWrite, 901, 1), unit);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(refused.status().ToString().find("the limit"), std::string::npos) << refused.status().ToString();
+  EXPECT_OK(direct.Call(MakeRequest(ContainerOp::kWrite, 901, 0, 1), unit).status());  // a client's: never held
+  EXPECT_OK(direct.Call(flagged(ContainerOp::kReadSums, 900, 1)).status());            // a copy out: counted apart
+  EXPECT_FALSE(direct.Call(flagged(ContainerOp::kReadSums, 901, 1)).ok());
+  EXPECT_EQ(nodes.server(1).stats().moves_in_peak, 1u);
+  EXPECT_EQ(nodes.server(1).stats().moves_out_peak, 1u);
+  EXPECT_EQ(nodes.server(1).stats().moves_refused, 2u);
+  std::this_thread::sleep_for(kMoveIdle * 2);  // idle: the copies ended
+  EXPECT_OK(direct.Call(flagged(ContainerOp::kWrite, 901, 1), unit).status());
+  ASSERT_OK(direct.Call(MakeRequest(ContainerOp::kDelete, 900, 0, 0)).status());
+  ASSERT_OK(direct.Call(MakeRequest(ContainerOp::kDelete, 901, 0, 0)).status());
+
+  // A repair that meets the limit leaves its record, copying nothing under the lock.
+  nodes.server(1).Stop();
+  std::string more(1 << 20, '\0');
+  for (char& c : more) c = static_cast<char>(rng());
+  ASSERT_OK(pool->Write(v, 1 << 20, more));
+  data.replace(1 << 20, more.size(), more);
+  ASSERT_OK(pool->Flush());
+  ASSERT_OK(pool->Checkpoint());
+  ASSERT_FALSE(store.degraded().empty());
+  nodes.Restart(1, g);
+  nodes.server(1).SetMaxMoves(1);
+  NodeClient again(nodes.ring()[1].address, g, std::chrono::seconds(3), 1, "node1");
+  EXPECT_OK(again.Call(flagged(ContainerOp::kWrite, 900, 1), unit).status());  // another copier's
+  RepairReport busy = store.Repair();
+  EXPECT_EQ(busy.repaired, 0u);
+  EXPECT_GT(busy.left, 0u);
+  EXPECT_NE(busy.first_error.ToString().find("the limit"), std::string::npos) << busy.first_error.ToString();
+  EXPECT_EQ(nodes.server(1).stats().recovery_bytes, unit.size()) << "copied in spite of the limit";
+  EXPECT_EQ(nodes.server(1).stats().write_bytes, 4096u) << "copied without the limit's leave";
+  std::this_thread::sleep_for(kMoveIdle * 2);
+  // One copy after another: each copy's end frees its place at once.
+  RepairReport later = store.Repair();
+  EXPECT_EQ(later.left, 0u) << later.first_error.ToString();
+  EXPECT_GT(later.repaired, 0u);
+  EXPECT_TRUE(store.degraded().empty());
+  ASSERT_OK(again.Call(MakeRequest(ContainerOp::kDelete, 900, 0, 0)).status());
+  // node1 alone has it all.
+  nodes.server(0).Stop();
+  ASSERT_OK(pool->Close());
+  pool = Unwrap(Pool::Open("/pool", o));
+  std::string back(data.size(), '\0');
+  ASSERT_OK(pool->Read(v, 0, back));
+  EXPECT_TRUE(back == data);
 }
 
 // The article's client-side index cache, counted: a clone of a clone of a
