@@ -186,6 +186,51 @@ done
 wait "${par[@]}"
 check "eight concurrent vm creates all land" 0 "^8$" -- bash -c "'$bin' --etcd '$etcd_url' --json vm list | jq '[.[] | select(.name | startswith(\"par\"))] | length'"
 
+# etcd out of reach past the lock's lease: gw1 stops acknowledging writes;
+# etcd back, gw1 takes its SR's lock again (nobody held it meanwhile) and
+# serves on without a restart.
+w() {  # w PORT EXPORT BYTE OFFSET: a flushed 1 MiB write, at most 10 s
+  timeout 10 qemu-io -f raw -c "write -P $3 $4 1M" -c flush "nbd://127.0.0.1:$1/$2" 2>&1
+}
+check "a write before etcd stops" 0 "wrote 1048576/1048576" -- w "$gw1_port" gold/root 0x44 30M
+kill -STOP "$etcd_pid"
+sleep 12  # past the lease (10 s)
+check "with etcd out of reach past the lease, gw1 acknowledges no write" 0 "^none$" -- bash -c "
+  $(declare -f w); w $gw1_port gold/root 0x45 31M | grep -q '^wrote' && exit 1; echo none"
+kill -CONT "$etcd_pid"
+wait_for_log "$tmp/gw1.log" "took the SR's writer lock again" "gw1's retake" >/dev/null
+for _ in $(seq 1 40); do w "$gw1_port" gold/root 0x46 32M | grep -q "^wrote" && break; sleep 0.5; done
+check "etcd back, gw1 took its lock again by itself" 0 "took the SR's writer lock again: nobody held it meanwhile" -- \
+  cat "$tmp/gw1.log"
+check "and its writes are acknowledged again" 0 "wrote 1048576/1048576" -- w "$gw1_port" gold/root 0x46 32M
+check "what it acknowledged before and after reads back" 0 "^ok$" -- bash -c "$(declare -f pattern_ok)
+  pattern_ok $gw1_port gold/root 0x44 30M 1M && pattern_ok $gw1_port gold/root 0x46 32M 1M && echo ok"
+
+# A gateway paused past its lease (SIGSTOP): gw2 takes the SR over and
+# writes; resumed, gw1 must not take the lock back - its view is stale - and
+# acknowledges nothing, even once gw2 has let the SR go.
+kill -STOP "$gw1_pid"
+for _ in $(seq 1 60); do w "$gw2_port" gold/root 0x47 33M | grep -q "^wrote" && break; sleep 0.5; done
+check "gw2 took the SR over from the paused gw1" 0 "wrote 1048576/1048576" -- w "$gw2_port" gold/root 0x48 34M
+kill -CONT "$gw1_pid"
+sleep 3
+check "resumed, gw1 acknowledges no write of the SR gw2 holds" 0 "^none$" -- bash -c "
+  $(declare -f w); w $gw1_port gold/root 0x49 35M | grep -q '^wrote' && exit 1; echo none"
+{ kill "$gw2_pid"; wait "$gw2_pid"; } 2>/dev/null
+sleep 3
+check "nor once gw2 has let it go: the SR changed since gw1's view" 0 "^none$" -- bash -c "
+  $(declare -f w); w $gw1_port gold/root 0x49 35M | grep -q '^wrote' && exit 1; echo none"
+check "gw1 says why" 0 "another gateway held the SR while this one was cut off|the SR was taken over while this gateway was cut off" -- \
+  cat "$tmp/gw1.log"
+{ kill "$gw1_pid"; wait "$gw1_pid"; } 2>/dev/null
+rm -f "$tmp/gw1"/*.sock "$tmp/gw2"/*.sock
+start_gateway gw1
+start_gateway gw2
+for _ in $(seq 1 40); do pattern_ok "$gw1_port" gold/root 0x48 34M 1M && break; sleep 0.5; done
+check "a restarted gw1 serves what gw2 wrote, and nothing of what it refused" 0 "^ok$" -- bash -c "$(declare -f pattern_ok)
+  pattern_ok $gw1_port gold/root 0x47 33M 1M && pattern_ok $gw1_port gold/root 0x48 34M 1M &&
+  ! pattern_ok $gw1_port gold/root 0x49 35M 1M && echo ok"
+
 curl -s -X POST -d "{\"key\":\"$(printf /vmstore/alloc/pools | base64)\",\"value\":\"$(printf x7 | base64)\"}" \
   "$etcd_url/v3/kv/put" >/dev/null
 check "a damaged pool counter in etcd is reported, not trusted" 2 "/vmstore/alloc/pools in etcd holds 'x7', not a number" -- \

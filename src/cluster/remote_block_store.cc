@@ -271,7 +271,7 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
   // out and in (not the stale node's own reads).
   auto req = [&](ContainerOp op, uint64_t first, uint32_t count, uint8_t flags = 0) {
     ContainerRequest r = MakeRequest(op, global, first, count);
-    r.fence = opts_.fence;
+    r.fence = replicas_.fence();
     r.flags = flags | (final ? 0 : kFlagRecovery);
     return r;
   };

@@ -67,6 +67,9 @@ class RemoteBlockStore final : public BlockStore {
   // change of it and are reachable again, and clears their records. Safe
   // while the engine writes (a container's changes wait for its copy).
   RepairReport Repair();
+  // The writer lock was taken again (with nobody holding it meanwhile):
+  // every call carries its new fence from now on.
+  void SetFence(uint64_t fence) { replicas_.SetFence(fence); }
   // Round trips to nodes since the store was made (reads and writes count one each).
   uint64_t round_trips() const { return replicas_.round_trips(); }
 

@@ -119,7 +119,7 @@ Status RemoteEnv::SyncFile(const std::string& object, uint64_t key, NodeClient* 
   // the node as a recovery copy; what a write changes meanwhile is caught up
   // in the final pass, under the lock, strictly.
   auto call = [&](ContainerRequest r, std::string_view data = {}) {
-    r.fence = opts_.fence;
+    r.fence = replicas_.fence();
     if (!final && IsChange(r.op)) r.flags |= kFlagRecovery;  // a copy in (not the stale node's reads)
     std::string payload = name;
     payload.append(data);

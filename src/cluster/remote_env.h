@@ -61,6 +61,9 @@ class RemoteEnv final : public Env {
   // to the replicas that missed a change of it and are reachable again, and
   // clears their records. Safe while the engine writes.
   RepairReport Repair();
+  // The writer lock was taken again (with nobody holding it meanwhile):
+  // every call carries its new fence from now on.
+  void SetFence(uint64_t fence) { replicas_.SetFence(fence); }
 
  private:
   // Brings `stale`'s copy of a file (miss record `object`, ring key `key`)

@@ -100,7 +100,7 @@ StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, 
 
 Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
                           const std::function<void(NodeClient*)>& took) {
-  r.fence = fence_;
+  r.fence = fence_.load();
   vmstore::ReaderLock l(&Stripe(object));  // no repair of the object meanwhile
   const std::set<std::string> stale = misses_.Nodes(object);
   // Sent to every replica first, then the answers read: one round trip.

@@ -126,7 +126,10 @@ class ReplicaSet {
   MissSet& misses() { return misses_; }
   const MissSet& misses() const { return misses_; }
   uint64_t round_trips() const { return round_trips_.load(); }
-  uint64_t fence() const { return fence_; }
+  uint64_t fence() const { return fence_.load(); }
+  // The fence of a writer lock taken again after it was lost (nobody else
+  // held it meanwhile): every call carries it from now on.
+  void SetFence(uint64_t fence) { fence_.store(fence); }
 
  private:
   SharedMutex& Stripe(const std::string& object);
@@ -140,7 +143,7 @@ class ReplicaSet {
   const std::shared_ptr<RingView> view_;
   const RemoteStoreOptions opts_;
   const int replicas_;
-  const uint64_t fence_;
+  std::atomic<uint64_t> fence_;
   Mutex clients_mu_;
   std::map<std::string, NodeClient*> clients_ GUARDED_BY(clients_mu_);            // by node name
   std::vector<std::unique_ptr<NodeClient>> all_clients_ GUARDED_BY(clients_mu_);  // kept while the set lives

@@ -103,10 +103,45 @@ bool DeadHereBefore(const std::string& holder, const std::string& me) {
   return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
+// The SR's writer lock as it is now. Lost (its lease ended while etcd was
+// out of reach, say) and taken again, it is a new WriterLock: a new lease
+// and a new fence. Thread-safe.
+class LockSlot {
+ public:
+  explicit LockSlot(std::unique_ptr<cluster::WriterLock> lock) : lock_(std::move(lock)) {}
+  bool held() const {
+    MutexLock l(&mu_);
+    return lock_->held();
+  }
+  uint64_t fence() const {
+    MutexLock l(&mu_);
+    return lock_->fence();
+  }
+  const std::string& key() const { return key_; }
+  // The lock itself, for its keeper and its release (valid until Swap).
+  cluster::WriterLock* get() {
+    MutexLock l(&mu_);
+    return lock_.get();
+  }
+  // Puts `next` in place; the lost lock is dropped.
+  void Swap(std::unique_ptr<cluster::WriterLock> next) {
+    std::unique_ptr<cluster::WriterLock> old;
+    {
+      MutexLock l(&mu_);
+      old = std::exchange(lock_, std::move(next));
+    }
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::unique_ptr<cluster::WriterLock> lock_ GUARDED_BY(mu_);
+  const std::string key_ = lock_->key();
+};
+
 // Writes are acknowledged only while the lock is surely held.
 class FencedDevice final : public backend::Device {
  public:
-  FencedDevice(std::unique_ptr<backend::Device> d, const cluster::WriterLock* lock) : d_(std::move(d)), lock_(lock) {}
+  FencedDevice(std::unique_ptr<backend::Device> d, const LockSlot* lock) : d_(std::move(d)), lock_(lock) {}
   uint64_t size() const override { return d_->size(); }
   bool read_only() const override { return d_->read_only(); }
   bool can_trim() const override { return d_->can_trim(); }
@@ -129,17 +164,17 @@ class FencedDevice final : public backend::Device {
     return s;
   }
   std::unique_ptr<backend::Device> d_;
-  const cluster::WriterLock* lock_;
+  const LockSlot* lock_;
 };
 
 class ClusterBackend final : public backend::Backend {
  public:
-  ClusterBackend(std::shared_ptr<ClusterContext> ctx, std::string location, std::unique_ptr<cluster::WriterLock> lock,
+  ClusterBackend(std::shared_ptr<ClusterContext> ctx, std::string location, std::shared_ptr<LockSlot> lock,
                  std::unique_ptr<cluster::RemoteEnv> env, std::unique_ptr<cluster::RemoteBlockStore> store)
       : ctx_(std::move(ctx)),
         location_(std::move(location)),
         lock_(std::move(lock)),
-        keeper_(std::make_unique<cluster::LockKeeper>(lock_.get(), ctx_->lock_ttl_s)),
+        keeper_(std::make_unique<cluster::LockKeeper>(lock_->get(), ctx_->lock_ttl_s)),
         env_(std::move(env)),
         store_(std::move(store)) {}
   ~ClusterBackend() override { (void)Close(); }
@@ -149,7 +184,11 @@ class ClusterBackend final : public backend::Backend {
     pool_ = pool.get();
     inner_ = backend::NewNativeBackend(std::move(pool));
     repairer_ = std::make_unique<Periodic>(std::chrono::seconds(2), [this] {
-      if (lock_->held()) RepairOnce();
+      if (lock_->held()) {
+        RepairOnce();
+      } else {
+        Retake();
+      }
       return true;
     });
   }
@@ -219,7 +258,7 @@ class ClusterBackend final : public backend::Backend {
     Status s = lock_->held() ? inner_->Close() : IOError("closed after losing the writer lock " + lock_->key());
     inner_.reset();
     keeper_.reset();
-    if (lock_->held()) (void)lock_->Release();
+    if (lock_->held()) (void)lock_->get()->Release();
     return s;
   }
   StatusOr<PoolStats> EngineStats() override { return inner_->EngineStats(); }
@@ -229,6 +268,51 @@ class ClusterBackend final : public backend::Backend {
   }
 
  private:
+  // The lock was lost - its lease ended while this gateway could not reach
+  // etcd. It is taken again only if nobody held it meanwhile (the holder
+  // record still names this gateway's fence): then what this gateway holds
+  // in memory is still the pool, and it goes on with the new fence. If
+  // another gateway took the SR, this one's view is stale: it stays fenced.
+  void Retake() {
+    if (taken_over_) return;
+    cluster::Etcd* etcd = ctx_->etcd.get();
+    auto next = cluster::WriterLock::Acquire(etcd, lock_->key(), ctx_->holder, ctx_->lock_ttl_s);
+    if (!next.ok()) {
+      if (next.status().code() != Code::kFailedPrecondition) return;  // etcd still out of reach: next pass
+      auto kv = etcd->Get(lock_->key());
+      if (kv.ok() && *kv && (**kv).value != ctx_->holder) {
+        taken_over_ = true;
+        logging::Error("gateway", "the SR was taken over while this gateway was cut off; its disks stay fenced here",
+                       {{"sr", location_}, {"holder", (**kv).value}});
+      }
+      return;  // else this gateway's old lease is still there: its keeper renews it
+    }
+    const uint64_t old_fence = lock_->fence(), fence = (*next)->fence();
+    auto rec = etcd->Get(HolderKey(location_));
+    if (!rec.ok()) {
+      (void)(*next)->Release();
+      return;
+    }
+    if (!*rec || (**rec).value != std::to_string(old_fence)) {
+      (void)(*next)->Release();
+      taken_over_ = true;
+      logging::Error("gateway", "another gateway held the SR while this one was cut off; its disks stay fenced here",
+                     {{"sr", location_}, {"holder_fence", *rec ? (**rec).value : std::string("none")}});
+      return;
+    }
+    if (!etcd->Put(HolderKey(location_), std::to_string(fence)).ok()) {
+      (void)(*next)->Release();
+      return;
+    }
+    store_->SetFence(fence);
+    env_->SetFence(fence);
+    keeper_.reset();
+    lock_->Swap(std::move(next).value());
+    keeper_ = std::make_unique<cluster::LockKeeper>(lock_->get(), ctx_->lock_ttl_s);
+    logging::Info("gateway", "took the SR's writer lock again: nobody held it meanwhile",
+                  {{"sr", location_}, {"old_fence", old_fence}, {"fence", fence}});
+  }
+
   void RepairOnce() {
     cluster::RepairReport files = env_->Repair(), blocks = store_->Repair();
     const uint64_t left = files.left + blocks.left;
@@ -254,8 +338,9 @@ class ClusterBackend final : public backend::Backend {
 
   std::shared_ptr<ClusterContext> ctx_;
   const std::string location_;
-  std::unique_ptr<cluster::WriterLock> lock_;
-  std::unique_ptr<cluster::LockKeeper> keeper_;
+  const std::shared_ptr<LockSlot> lock_;         // shared with the stores' holds_lock
+  std::unique_ptr<cluster::LockKeeper> keeper_;  // the repairer's thread remakes it (Retake)
+  bool taken_over_ = false;                      // the repairer thread's
   std::unique_ptr<cluster::RemoteEnv> env_;
   std::unique_ptr<cluster::RemoteBlockStore> store_;
   std::unique_ptr<backend::Backend> inner_;  // destroyed first (Close)
@@ -303,6 +388,7 @@ StatusOr<std::map<std::string, uint64_t>> ListPools(cluster::Etcd& etcd) {
 
 std::string PoolKey(const std::string& location) { return std::string(cluster::kRoot) + "pools/" + location; }
 std::string PoolLockKey(const std::string& location) { return std::string(cluster::kRoot) + "locks/pool/" + location; }
+std::string HolderKey(const std::string& location) { return std::string(cluster::kRoot) + "holders/pool/" + location; }
 
 StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<ClusterContext> ctx,
                                                                const std::string& location,
@@ -326,8 +412,12 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
     return FailedPrecondition("the cluster's ring has no storage nodes yet");
 
   const std::string dir = "pool-" + std::to_string(index);  // its files' names on the nodes start so
-  cluster::RemoteStoreOptions ro = PoolStoreOptions(ctx, index, (*lock)->fence());
-  ro.holds_lock = [l = lock->get()] { return l->held(); };  // the backend keeps the lock past its stores
+  // Which holder's state the pool's files hold: a gateway that loses the
+  // lock takes it again only while this still names its fence.
+  RETURN_IF_ERROR(etcd.Put(HolderKey(location), std::to_string((*lock)->fence())).status());
+  auto slot = std::make_shared<LockSlot>(std::move(lock).value());
+  cluster::RemoteStoreOptions ro = PoolStoreOptions(ctx, index, slot->fence());
+  ro.holds_lock = [slot] { return slot->held(); };
   auto env = std::make_unique<cluster::RemoteEnv>(ctx->ring, ro);
   RETURN_IF_ERROR(env->LoadMisses());
   auto store = std::make_unique<cluster::RemoteBlockStore>(ctx->ring, ro);
@@ -348,7 +438,7 @@ StatusOr<std::unique_ptr<backend::Backend>> OpenClusterBackend(std::shared_ptr<C
                            "' (an SR was made there before); give the SR another location");
     }
   }
-  auto b = std::make_unique<ClusterBackend>(ctx, location, std::move(lock).value(), std::move(env), std::move(store));
+  auto b = std::make_unique<ClusterBackend>(ctx, location, slot, std::move(env), std::move(store));
   auto pool = options.create ? Pool::Create(dir, po) : Pool::Open(dir, po);
   if (!pool.ok()) return pool.status().WithContext("cluster SR '" + location + "'");
   b->SetInner(std::move(pool).value());

@@ -44,6 +44,10 @@ struct ClusterContext {
 // The etcd keys of an SR's pool: its record ({"index": N}) and its lock.
 std::string PoolKey(const std::string& location);
 std::string PoolLockKey(const std::string& location);
+// ROOT/holders/pool/LOCATION: the fence of the lock holder that last opened
+// the pool (a gateway that lost its lock takes it again only while this
+// still names its own fence).
+std::string HolderKey(const std::string& location);
 // Pools take container numbers [index << kPoolSpanBits, (index + 1) << kPoolSpanBits)
 // (cluster/container_wire.h): 2^16 pools of 2^17 containers (8 TiB in 64 MiB
 // containers) in the 33-bit space.
