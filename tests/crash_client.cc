@@ -19,8 +19,9 @@
 // not a whole stamp means torn or corrupt data.
 //
 // Usage: crash_client --base nbd://127.0.0.1:PORT --vm VM --disk DISK
-//          --vmstore BIN --pool DIR --state FILE [--seconds S] [--seed N]
-//          [--keep K] [--verify-only]
+//          --vmstore BIN (--pool DIR | --etcd URL --gateway-dir DIR)
+//          --state FILE [--seconds S] [--seed N] [--keep K] [--verify-only]
+// (--etcd: a cluster's gateway; the snapshots go through its control socket.)
 // Exit: 0 verified (and the round ran), 1 bad usage or setup, 3 verification
 // failed (the first mismatches are printed with the seed).
 #include <libnbd.h>
@@ -56,7 +57,12 @@ constexpr int kWriters = 2;
 constexpr int kFlushEvery = 16;
 
 struct Options {
-  std::string base, vm, disk, vmstore, pool, state;
+  std::string base, vm, disk, vmstore, pool, state, etcd, gateway_dir;
+  // The vmstore command's first arguments: where the disk lives.
+  std::vector<std::string> Where() const {
+    if (!etcd.empty()) return {vmstore, "--etcd", etcd, "--gateway-dir", gateway_dir};
+    return {vmstore, "--pool", pool};
+  }
   double seconds = 10;
   uint64_t seed = 1;
   size_t keep = 6;
@@ -344,8 +350,9 @@ class Round {
       {
         std::unique_lock<std::shared_mutex> q(quiesce_);  // no write in flight: the content is exact
         sn.stamps = cur_;
-        auto r = vmstore::RunCommand(
-            {o_.vmstore, "--pool", o_.pool, "snapshot", "create", o_.vm, "s" + std::to_string(next_seq_.load())});
+        std::vector<std::string> args = o_.Where();
+        args.insert(args.end(), {"snapshot", "create", o_.vm, "s" + std::to_string(next_seq_.load())});
+        auto r = vmstore::RunCommand(args);
         std::smatch m;
         if (!r.ok() || r->exit_code != 0 || !std::regex_search(r->out, m, created)) {
           // Expected when the server was killed meanwhile; the snapshot is then unknown.
@@ -364,7 +371,9 @@ class Round {
       if (s_->snaps.size() > o_.keep) {
         std::string old = s_->snaps.front().name;
         s_->snaps.erase(s_->snaps.begin());  // forgotten first: a crash may leave it either way
-        auto r = vmstore::RunCommand({o_.vmstore, "--pool", o_.pool, "snapshot", "delete", o_.vm + "@" + old});
+        std::vector<std::string> args = o_.Where();
+        args.insert(args.end(), {"snapshot", "delete", o_.vm + "@" + old});
+        auto r = vmstore::RunCommand(args);
         if (!r.ok() || r->exit_code != 0) return;
       }
     }
@@ -401,7 +410,8 @@ class Round {
 int Usage(const char* msg) {
   std::fprintf(stderr,
                "crash_client: %s\nusage: crash_client --base nbd://HOST:PORT --vm VM --disk DISK --vmstore BIN "
-               "--pool DIR --state FILE [--seconds S] [--seed N] [--keep K] [--verify-only]\n",
+               "(--pool DIR | --etcd URL --gateway-dir DIR) --state FILE [--seconds S] [--seed N] [--keep K] "
+               "[--verify-only]\n",
                msg);
   return 1;
 }
@@ -424,6 +434,10 @@ int main(int argc, char** argv) {
       o.vmstore = val();
     else if (a == "--pool")
       o.pool = val();
+    else if (a == "--etcd")
+      o.etcd = val();
+    else if (a == "--gateway-dir")
+      o.gateway_dir = val();
     else if (a == "--state")
       o.state = val();
     else if (a == "--seconds")
@@ -437,7 +451,8 @@ int main(int argc, char** argv) {
     else
       return Usage(("unknown argument " + a).c_str());
   }
-  if (o.base.empty() || o.vm.empty() || o.disk.empty() || o.vmstore.empty() || o.pool.empty() || o.state.empty()) {
+  if (o.base.empty() || o.vm.empty() || o.disk.empty() || o.vmstore.empty() || o.state.empty() ||
+      (o.pool.empty() && (o.etcd.empty() || o.gateway_dir.empty()))) {
     return Usage("missing argument");
   }
   uint64_t blocks;

@@ -278,14 +278,16 @@ class ClusterBackend final : public backend::Backend {
     cluster::Etcd* etcd = ctx_->etcd.get();
     auto next = cluster::WriterLock::Acquire(etcd, lock_->key(), ctx_->holder, ctx_->lock_ttl_s);
     if (!next.ok()) {
-      if (next.status().code() != Code::kFailedPrecondition) return;  // etcd still out of reach: next pass
-      auto kv = etcd->Get(lock_->key());
-      if (kv.ok() && *kv && (**kv).value != ctx_->holder) {
-        taken_over_ = true;
-        logging::Error("gateway", "the SR was taken over while this gateway was cut off; its disks stay fenced here",
-                       {{"sr", location_}, {"holder", (**kv).value}});
+      // etcd still out of reach, or the lock is held: this gateway's old
+      // lease (its keeper renews it), another gateway's, or a move driver's
+      // copying (it writes no holder record). The record decides, once the
+      // lock is free.
+      if (next.status().code() == Code::kFailedPrecondition && !said_held_) {
+        said_held_ = true;
+        logging::Warn("gateway", "lost the SR's writer lock; it is held now - waiting",
+                      {{"sr", location_}, {"error", next.status().ToString()}});
       }
-      return;  // else this gateway's old lease is still there: its keeper renews it
+      return;
     }
     const uint64_t old_fence = lock_->fence(), fence = (*next)->fence();
     auto rec = etcd->Get(HolderKey(location_));
@@ -341,6 +343,7 @@ class ClusterBackend final : public backend::Backend {
   const std::shared_ptr<LockSlot> lock_;         // shared with the stores' holds_lock
   std::unique_ptr<cluster::LockKeeper> keeper_;  // the repairer's thread remakes it (Retake)
   bool taken_over_ = false;                      // the repairer thread's
+  bool said_held_ = false;                       // ... and so
   std::unique_ptr<cluster::RemoteEnv> env_;
   std::unique_ptr<cluster::RemoteBlockStore> store_;
   std::unique_ptr<backend::Backend> inner_;  // destroyed first (Close)
