@@ -80,9 +80,9 @@ check "and its progress: bytes done of the total, rate, time left" 0 \
   "progress  .* of .* copied or verified \([0-9]+ %\), .*/s, (about [0-9]+ s left|time left unknown yet)" -- \
   "$bin" cluster status --etcd "$etcd_url"
 progress=$("$bin" --json cluster status --etcd "$etcd_url" | jq -c '.moving')
-check "the progress is under way: some bytes done, a rate near the cap, a time left" 0 "^true$" -- bash -c "
+check "the progress is under way: some bytes done, a rate under the cap, a time left" 0 "^true$" -- bash -c "
   echo '$progress' >&2; echo '$progress' | jq '.bytes_total > 0 and .bytes_left < .bytes_total and
-    .bytes_per_s > 1048576 and .bytes_per_s < 3 * 1048576 and .eta_s > 0'"
+    .bytes_per_s > 0 and .bytes_per_s < 3 * 1048576 and .eta_s > 0'"
 eta_at=$(date +%s.%N)
 eta=$(echo "$progress" | jq '.eta_s')
 check "status --watch redraws (--count 2)" 0 "^2$" -- bash -c "

@@ -28,8 +28,9 @@ server=
 start_server() {
   "$bin" serve --listen 127.0.0.1:0 --socket "$tmp/nbd.sock" "$@" >"$tmp/serve.log" 2>&1 &
   server=$!
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do  # up to 30 s: a sanitizer build on a busy machine starts slowly
     grep -q "nbd://" "$tmp/serve.log" 2>/dev/null && break
+    kill -0 "$server" 2>/dev/null || break
     sleep 0.05
   done
   port=$(sed -n 's|.*nbd://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/serve.log")

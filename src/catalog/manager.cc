@@ -8,6 +8,7 @@
 #include "catalog/manager_impl.h"
 #include "catalog/naming.h"
 #include "catalog/schema.h"
+#include "util/log.h"
 
 namespace vmstore {
 
@@ -113,13 +114,23 @@ ManagerImpl::ManagerImpl(std::string dir, ManagerOptions options, std::unique_pt
 
 // ---- shared catalogs
 
-StatusOr<ManagerImpl::Session> ManagerImpl::Enter(Access access) {
+StatusOr<ManagerImpl::Session> ManagerImpl::Enter(Access access, bool recover) {
   Session s{std::unique_lock<std::mutex>(mu_), nullptr};
   if (!store_) return s;
   if (access == Access::kWrite) {
     ASSIGN_OR_RETURN(s.guard, store_->Lock());
   }
   RETURN_IF_ERROR(Refresh());
+  if (access == Access::kWrite && recover) {
+    // A shared catalog's writers hold its lock for a whole operation, so an
+    // intent found here is one whose operation failed midway (etcd out of
+    // reach, say) in this process or another: undone or redone now rather
+    // than at the next start. What cannot be yet (an SR another gateway
+    // holds) waits for the next write; this one goes on.
+    if (Status r = RecoverIntents(); !r.ok()) {
+      logging::Warn("catalog", "an interrupted operation is not recovered yet", {{"error", r.ToString()}});
+    }
+  }
   return s;
 }
 
@@ -244,7 +255,11 @@ Status ManagerImpl::UndoCreate(int64_t id, const std::vector<std::string>& srs) 
 }
 
 Status ManagerImpl::Recover() {
-  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite));
+  ASSIGN_OR_RETURN(Session l, Enter(Access::kWrite, /*recover=*/false));
+  return RecoverIntents();
+}
+
+Status ManagerImpl::RecoverIntents() {
   ASSIGN_OR_RETURN(auto intents, cat_.Intents());
   for (const IntentRow& in : intents) {
     json body = json::parse(in.body, nullptr, false);

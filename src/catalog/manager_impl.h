@@ -132,7 +132,11 @@ class ManagerImpl : public Manager {
     std::unique_ptr<CatalogStore::Guard> guard;
   };
   enum class Access { kRead, kWrite };
-  StatusOr<Session> Enter(Access access);
+  // With `recover`, a write session first recovers the intents left by
+  // operations that failed midway (shared catalogs; see Enter).
+  StatusOr<Session> Enter(Access access, bool recover = true);
+  // Undoes or redoes every intent in the catalog (the caller holds a write session).
+  Status RecoverIntents();
   // Shared catalogs: loads the stored image when it is newer than ours.
   Status Refresh();
   // Shared catalogs: takes `image` as the catalog (our copy is replaced).

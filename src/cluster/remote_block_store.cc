@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "util/coding.h"
+#include "util/log.h"
 
 namespace vmstore::cluster {
 
@@ -280,7 +281,9 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
     r.flags &= static_cast<uint8_t>(~kFlagRecovery);
     return r;
   };
-  auto good_read = [&](const ContainerRequest& r, std::string_view payload = {}) {
+  NodeClient* holder = nullptr;  // a node off the object's owners that holds it (see below)
+  auto good_read = [&](const ContainerRequest& r, std::string_view payload = {}) -> StatusOr<std::string> {
+    if (holder) return holder->Call(r, payload);
     return replicas_.Read(object, global, r, payload, nullptr, /*record_damage=*/final);
   };
   using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
@@ -293,7 +296,23 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
   auto listed = good_read(req(ContainerOp::kAllocatedUnits, 0, 0));
   if (!listed.ok() && listed.status().code() != Code::kNotFound) return listed.status();
   if (!listed.ok()) {
-    // Deleted on the good replicas since: so on this one.
+    // No owner but the stale one holds it. Deleted since - or its only
+    // copies are on nodes the ring no longer names (a fault in the middle
+    // of a move): then it is copied from there, never given up for gone.
+    const std::set<std::string> missed = replicas_.misses().Nodes(object);
+    for (NodeClient* c : replicas_.Nodes()) {
+      if (c == stale || missed.count(c->name())) continue;
+      if (auto l = c->Call(stale_read(ContainerOp::kAllocatedUnits, 0, 0)); l.ok()) {
+        holder = c;
+        listed = std::move(l);
+        logging::Warn("repair", "copying from a node off the object's owners: no owner holds it",
+                      {{"object", object}, {"from", c->name()}, {"to", stale->name()}});
+        break;
+      }
+    }
+  }
+  if (!listed.ok()) {
+    // Deleted on every node but the stale one since: so on it.
     Status gone = stale->Call(req(ContainerOp::kDelete, 0, 0)).status();
     return gone.ok() || gone.code() == Code::kNotFound ? Status::OK() : gone;
   }

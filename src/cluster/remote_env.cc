@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "util/coding.h"
+#include "util/log.h"
 
 namespace vmstore::cluster {
 
@@ -125,12 +126,30 @@ Status RemoteEnv::SyncFile(const std::string& object, uint64_t key, NodeClient* 
     payload.append(data);
     return stale->Call(r, payload);
   };
-  auto ask = [&](ContainerOp op, uint64_t first = 0, uint32_t count = 0) {
+  NodeClient* holder = nullptr;  // a node off the file's owners that holds it (see below)
+  auto ask = [&](ContainerOp op, uint64_t first = 0, uint32_t count = 0) -> StatusOr<std::string> {
     ContainerRequest r = FileReq(op, first, count);
     if (!final) r.flags |= kFlagRecovery;
+    if (holder) return holder->Call(r, name);
     return replicas_.Read(object, key, r, name, nullptr, /*record_damage=*/final);
   };
   ASSIGN_OR_RETURN(std::string exists, ask(ContainerOp::kFileExists));
+  if (U64(exists) != 1) {
+    // No owner but the stale one holds it. Deleted since - or its only
+    // copies are on nodes the ring no longer names: then it is copied from
+    // there, never given up for gone.
+    const std::set<std::string> missed = replicas_.misses().Nodes(object);
+    for (NodeClient* c : replicas_.Nodes()) {
+      if (c == stale || missed.count(c->name())) continue;
+      if (auto e = c->Call(FileReq(ContainerOp::kFileExists), name); e.ok() && U64(*e) == 1) {
+        holder = c;
+        exists = *e;
+        logging::Warn("repair", "copying from a node off the file's owners: no owner holds it",
+                      {{"object", object}, {"from", c->name()}, {"to", stale->name()}});
+        break;
+      }
+    }
+  }
   if (U64(exists) != 1) {  // deleted since: so on the stale one
     Status gone = call(FileReq(ContainerOp::kFileDelete)).status();
     return gone.ok() || gone.code() == Code::kNotFound ? Status::OK() : gone;

@@ -425,12 +425,30 @@ Status ContainerServer::Answer(const ContainerRequest& r, std::string_view paylo
     ThrottleRecovery(payload.size());
   }
   switch (r.op) {
+    case ContainerOp::kReadUnits:
+    case ContainerOp::kReadBlockPart:
+    case ContainerOp::kReadSums:
+    case ContainerOp::kAllocatedUnits:
+    case ContainerOp::kCheckHeader: {
+      Status s = r.op == ContainerOp::kReadUnits       ? ReadVerified(r, out)
+                 : r.op == ContainerOp::kReadBlockPart ? ReadBlockPart(r, payload, out)
+                                                       : Query(r, out);
+      // A container this node does not hold (deleted; or a move's new owner
+      // that has no copy yet) is "not found" here, not damage: the caller
+      // reads another replica and records nothing against this one.
+      if (s.code() == Code::kCorruption) {
+        if (auto held = store_->List(); held.ok() && !std::count(held->begin(), held->end(), r.container)) {
+          return NotFound("node " + opts_.name + " holds no container " + std::to_string(r.container));
+        }
+      }
+      return s;
+    }
+    default:
+      break;
+  }
+  switch (r.op) {
     case ContainerOp::kHello:
       return Hello(payload, out);
-    case ContainerOp::kReadUnits:
-      return ReadVerified(r, out);
-    case ContainerOp::kReadBlockPart:
-      return ReadBlockPart(r, payload, out);
     case ContainerOp::kWrite:
       return Write(r, payload);
     case ContainerOp::kSync:
@@ -439,10 +457,7 @@ Status ContainerServer::Answer(const ContainerRequest& r, std::string_view paylo
     case ContainerOp::kDelete:
     case ContainerOp::kTruncate:
       return Mutate(r);
-    case ContainerOp::kReadSums:
     case ContainerOp::kList:
-    case ContainerOp::kAllocatedUnits:
-    case ContainerOp::kCheckHeader:
     case ContainerOp::kStat:
       return Query(r, out);
     default:  // the file ops
