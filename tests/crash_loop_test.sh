@@ -95,6 +95,7 @@ done
 
 if ((fail == 0)); then
   start_server
+  [[ -n $port ]] || failed final "server did not start after the last crash" "$tmp/serve.log"
   run_client 0 --verify-only
   wait "$cpid"
   rc=$?
