@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "util/coding.h"
-#include "util/log.h"
 
 namespace vmstore::cluster {
 
@@ -299,17 +298,11 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
     // No owner but the stale one holds it. Deleted since - or its only
     // copies are on nodes the ring no longer names (a fault in the middle
     // of a move): then it is copied from there, never given up for gone.
-    const std::set<std::string> missed = replicas_.misses().Nodes(object);
-    for (NodeClient* c : replicas_.Nodes()) {
-      if (c == stale || missed.count(c->name())) continue;
-      if (auto l = c->Call(stale_read(ContainerOp::kAllocatedUnits, 0, 0)); l.ok()) {
-        holder = c;
-        listed = std::move(l);
-        logging::Warn("repair", "copying from a node off the object's owners: no owner holds it",
-                      {{"object", object}, {"from", c->name()}, {"to", stale->name()}});
-        break;
-      }
-    }
+    holder = replicas_.HolderOffOwners(object, stale, [&](NodeClient* c) {
+      auto l = c->Call(stale_read(ContainerOp::kAllocatedUnits, 0, 0));
+      if (l.ok()) listed = std::move(l);
+      return l.ok();
+    });
   }
   if (!listed.ok()) {
     // Deleted on every node but the stale one since: so on it.

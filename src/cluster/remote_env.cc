@@ -4,7 +4,6 @@
 #include <chrono>
 
 #include "util/coding.h"
-#include "util/log.h"
 
 namespace vmstore::cluster {
 
@@ -138,17 +137,12 @@ Status RemoteEnv::SyncFile(const std::string& object, uint64_t key, NodeClient* 
     // No owner but the stale one holds it. Deleted since - or its only
     // copies are on nodes the ring no longer names: then it is copied from
     // there, never given up for gone.
-    const std::set<std::string> missed = replicas_.misses().Nodes(object);
-    for (NodeClient* c : replicas_.Nodes()) {
-      if (c == stale || missed.count(c->name())) continue;
-      if (auto e = c->Call(FileReq(ContainerOp::kFileExists), name); e.ok() && U64(*e) == 1) {
-        holder = c;
-        exists = *e;
-        logging::Warn("repair", "copying from a node off the file's owners: no owner holds it",
-                      {{"object", object}, {"from", c->name()}, {"to", stale->name()}});
-        break;
-      }
-    }
+    holder = replicas_.HolderOffOwners(object, stale, [&](NodeClient* c) {
+      auto e = c->Call(FileReq(ContainerOp::kFileExists), name);
+      if (!e.ok() || U64(*e) != 1) return false;
+      exists = *e;
+      return true;
+    });
   }
   if (U64(exists) != 1) {  // deleted since: so on the stale one
     Status gone = call(FileReq(ContainerOp::kFileDelete)).status();

@@ -141,6 +141,18 @@ Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequ
   return Status::OK();
 }
 
+NodeClient* ReplicaSet::HolderOffOwners(const std::string& object, NodeClient* stale,
+                                        const std::function<bool(NodeClient*)>& holds) {
+  const std::set<std::string> missed = misses_.Nodes(object);
+  for (NodeClient* c : Nodes()) {
+    if (c == stale || missed.count(c->name()) || !holds(c)) continue;
+    logging::Warn("repair", "copying from a node off the object's owners: no owner holds it",
+                  {{"object", object}, {"from", c->name()}, {"to", stale->name()}});
+    return c;
+  }
+  return nullptr;
+}
+
 RepairReport ReplicaSet::Repair(const std::string& kind,
                                 const std::function<bool(const std::string&, uint64_t*)>& key_of, const CopyFn& copy,
                                 const EndFn& end) {

@@ -123,6 +123,13 @@ class ReplicaSet {
   RepairReport Repair(const std::string& kind, const std::function<bool(const std::string&, uint64_t*)>& key_of,
                       const CopyFn& copy, const EndFn& end = {});
 
+  // A node of the ring (either member list), other than `stale` and those
+  // recorded against `object`, for which `holds` is true: where a repair
+  // copies from when no owner holds the object (a fault in the middle of a
+  // move can leave its only copies off its owners). Logged; nullptr if none.
+  NodeClient* HolderOffOwners(const std::string& object, NodeClient* stale,
+                              const std::function<bool(NodeClient*)>& holds);
+
   MissSet& misses() { return misses_; }
   const MissSet& misses() const { return misses_; }
   uint64_t round_trips() const { return round_trips_.load(); }
