@@ -27,13 +27,19 @@ struct Copy {
   uint64_t bytes = 0;
 };
 
-// A container: its allocated ranges and every unit's sum (the node verifies
-// each unit against its sum as it reads it).
+// A container: each allocated unit's number and sum (the node verifies each
+// unit against its sum as it reads it). A unit of zeros counts as a hole:
+// copies equal in content compare equal whatever their layout (a repair
+// copies units whose sums differ, and a hole reads as zeros).
 Copy ReadContainer(NodeClient* c, uint64_t k) {
+  static const uint64_t zero_sum = [] {
+    const std::string zeros(kUnit, '\0');
+    return internal::Hash64(zeros.data(), zeros.size());
+  }();
   Copy out;
   auto ranges = c->Call(MakeRequest(ContainerOp::kAllocatedUnits, k, 0, 0));
   if (!ranges.ok()) return {ranges.status()};
-  std::string acc = *ranges;
+  std::string acc;
   const std::vector<uint64_t> v = DecodeU64List(*ranges);
   for (size_t i = 0; i + 1 < v.size(); i += 2) {
     for (uint64_t first = v[i]; first < v[i + 1];) {
@@ -44,7 +50,12 @@ Copy ReadContainer(NodeClient* c, uint64_t k) {
       auto got = c->Call(MakeRequest(ContainerOp::kReadBlockPart, k, first, n), range);
       if (!got.ok()) return {got.status()};
       if (got->size() != n * (kUnit + 8)) return {Corruption("answered with the wrong length")};
-      acc.append(*got, n * kUnit, std::string::npos);
+      for (uint32_t u = 0; u < n; ++u) {
+        const char* sum = got->data() + size_t{n} * kUnit + size_t{u} * 8;
+        if (internal::GetU64(sum) == zero_sum) continue;
+        acc += U64Bytes(first + u);
+        acc.append(sum, 8);
+      }
       out.bytes += n * kUnit;
       first += n;
     }

@@ -95,6 +95,19 @@ StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, 
     if (first_error.ok() || out.status().code() != Code::kIOError) first_error = out.status();
   }
   if (first_error.ok()) return IOError("no replica of " + object + " to read from");
+  if (first_error.code() == Code::kNotFound && misses == nullptr) {
+    // No owner holds it: a copy left on another node is all there is (a move
+    // cut short; a stray of an object deleted while its node was away) -
+    // read there rather than take the object for gone. The pool decides
+    // what it is (its garbage pass deletes it again; cluster fsck names
+    // the owners without a copy).
+    const std::vector<NodeClient*> asked = Owners(key, /*extras=*/true);
+    for (NodeClient* c : Nodes()) {
+      if (stale.count(c->name()) || std::find(asked.begin(), asked.end(), c) != asked.end()) continue;
+      auto out = c->Call(r, payload);
+      if (out.ok()) return out;
+    }
+  }
   return first_error;
 }
 
@@ -129,6 +142,7 @@ Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequ
     failed.push_back(c);
   }
   if (!fenced.ok()) return fenced;
+  if (ok > 0 && (r.op == ContainerOp::kDelete || r.op == ContainerOp::kFileDelete)) DeleteOffOwners(key, r, payload);
   if (ok == 0) {
     // Nobody took it: the change fails and no replica is behind another (a
     // failed change is one the caller must not count on), so none is marked:
@@ -139,6 +153,21 @@ Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequ
   // takes a stale copy of a replica that missed it.
   for (NodeClient* c : failed) RETURN_IF_ERROR(misses_.Add(object, c->name()));
   return Status::OK();
+}
+
+void ReplicaSet::DeleteOffOwners(uint64_t key, const ContainerRequest& r, std::string_view payload) {
+  // A copy left on a node the ring no longer places the object on (an old
+  // owner within its stray grace, a node back from being out) would outlive
+  // the object: no stray collection takes a copy no owner holds. Best effort:
+  // a node that misses this keeps a stray that reads fall back to until the
+  // pool deletes it again (Read below; the pool's garbage pass).
+  std::vector<NodeClient*> owners = Owners(key, /*extras=*/true);
+  std::vector<std::pair<NodeClient*, NodeClient::Sent>> sent;
+  for (NodeClient* c : Nodes()) {
+    if (std::find(owners.begin(), owners.end(), c) != owners.end()) continue;
+    sent.emplace_back(c, c->Start(r, payload));
+  }
+  for (auto& [c, call] : sent) (void)c->Finish(&call);
 }
 
 NodeClient* ReplicaSet::HolderOffOwners(const std::string& object, NodeClient* stale,
@@ -153,9 +182,30 @@ NodeClient* ReplicaSet::HolderOffOwners(const std::string& object, NodeClient* s
   return nullptr;
 }
 
+Status ReplicaSet::DropOffOwners(const std::string& object, uint64_t key, const std::string& node,
+                                 const RequestFn& drop) {
+  vmstore::WriterLock l(&Stripe(object));
+  const std::vector<NodeClient*> owners = Owners(key, /*extras=*/true);
+  if (std::any_of(owners.begin(), owners.end(), [&](NodeClient* c) { return c->name() == node; })) {
+    return Status::OK();  // an owner again (the ring moved back): the next pass copies
+  }
+  NodeClient* stale = nullptr;
+  for (NodeClient* c : Nodes()) {
+    if (c->name() == node) stale = c;
+  }
+  if (stale != nullptr) {
+    auto [r, payload] = drop(object);
+    r.fence = fence_.load();
+    Status s = stale->Call(r, payload).status();
+    if (!s.ok() && s.code() != Code::kNotFound) return s;
+    logging::Info("repair", "dropped a stale copy off the object's owners", {{"object", object}, {"node", node}});
+  }  // else: a node off the ring altogether - its copies are the operator's to drop
+  return misses_.Remove(object, node);
+}
+
 RepairReport ReplicaSet::Repair(const std::string& kind,
                                 const std::function<bool(const std::string&, uint64_t*)>& key_of, const CopyFn& copy,
-                                const EndFn& end) {
+                                const RequestFn& end, const RequestFn& drop) {
   RepairReport report;
   auto ended = [&](const std::string& object, uint64_t key) {
     if (!end) return;
@@ -174,14 +224,22 @@ RepairReport ReplicaSet::Repair(const std::string& kind,
     uint64_t key = 0;
     if (!key_of(name, &key)) continue;
     const std::string object = kind + name;
-    const std::vector<NodeClient*> owners = Owners(key);
+    // A move's old owners too: a cancelled move gives them the object back.
+    const std::vector<NodeClient*> owners = Owners(key, /*extras=*/true);
     for (const std::string& stale_name : nodes) {
       NodeClient* stale = nullptr;
       for (NodeClient* c : owners) {
         if (c->name() == stale_name) stale = c;
       }
       if (stale == nullptr) {
-        leave(FailedPrecondition("node " + stale_name + " no longer holds " + object + " on the ring"));
+        // The ring no longer places the object there: its copy missed a
+        // change, so it is nobody's good copy - dropped, not brought back
+        // (left, it would outlive its object when that change was a delete).
+        if (Status s = DropOffOwners(object, key, stale_name, drop); s.ok()) {
+          ++report.repaired;
+        } else {
+          leave(s.WithContext("dropping " + object + " on node " + stale_name + ", off its owners"));
+        }
         continue;
       }
       uint64_t bytes = 0;

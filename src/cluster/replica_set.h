@@ -5,6 +5,7 @@
 //  - Read() asks the object's owners in ring order, skipping any replica on
 //    record as having missed a change (its copy may be old), and returns the
 //    first good answer; a damaged replica's error outranks an unreachable one's.
+//    When every owner answers "not found", another node's copy is read.
 //  - Change() sends a change to every owner that has not missed one (all
 //    sent before any answer is read: one round trip, not R); when
 //    one took it, each replica that failed is recorded as missing the object
@@ -12,7 +13,8 @@
 //    took it the change fails and nothing is recorded (no replica is behind
 //    another; marking them all would leave no good copy).
 //    A node's refusal because a newer holder of the pool's lock wrote
-//    ("fenced:") is returned at once and is not a miss.
+//    ("fenced:") is returned at once and is not a miss. A delete also goes
+//    to the ring's other nodes (a stray copy must not outlive its object).
 //  - Repair() brings one missed replica back: under the object's exclusive
 //    stripe lock (changes hold it shared) the caller's `copy` rebuilds it
 //    from a good replica, then the miss record is cleared.
@@ -119,9 +121,15 @@ class ReplicaSet {
   // each copy, so the next one need not wait for the node's idle window.
   using CopyFn =
       std::function<Status(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final)>;
-  using EndFn = std::function<std::pair<ContainerRequest, std::string>(const std::string& object)>;
+  // A request about one object, with its payload.
+  using RequestFn = std::function<std::pair<ContainerRequest, std::string>(const std::string& object)>;
+  // `drop` makes the request that deletes the object on a node: a record
+  // against a node the ring no longer places the object on (a move's old
+  // owner) is settled by dropping that copy - it missed a change, so it is
+  // no good copy, and left it would outlive its object if the change was a
+  // delete.
   RepairReport Repair(const std::string& kind, const std::function<bool(const std::string&, uint64_t*)>& key_of,
-                      const CopyFn& copy, const EndFn& end = {});
+                      const CopyFn& copy, const RequestFn& end, const RequestFn& drop);
 
   // A node of the ring (either member list), other than `stale` and those
   // recorded against `object`, for which `holds` is true: where a repair
@@ -140,6 +148,12 @@ class ReplicaSet {
 
  private:
   SharedMutex& Stripe(const std::string& object);
+  // Deletes `node`'s copy of `object` (off its owners; `drop` makes the
+  // request) and clears its record, under the object's stripe lock.
+  Status DropOffOwners(const std::string& object, uint64_t key, const std::string& node, const RequestFn& drop);
+  // Sends a delete that the owners took to every other node of the ring too
+  // (best effort; answers ignored): no stray copy outlives its object.
+  void DeleteOffOwners(uint64_t key, const ContainerRequest& r, std::string_view payload);
   // The ring as it is now; when its epoch moved since the last call, the
   // miss records are loaded first (a move records the new owners as missing
   // what they do not hold yet, before it switches the ring).

@@ -98,6 +98,13 @@ class ContainerServer {
   // Counts, logs and reports the first of `count` units at `first` whose
   // data does not match its sum.
   Status CheckUnits(uint64_t container, uint64_t first, uint32_t count, const char* data, const uint64_t* sums);
+  static bool UnitsMatch(uint32_t count, const char* data, const uint64_t* sums);
+  // Reads `sum_count` sums from unit `first` and `count` units from unit
+  // first + sum_skip into `data`, each checked against its sum; a mismatch
+  // is read again with the writes held off (a write may have come between)
+  // before it is reported as damage.
+  Status ReadChecked(uint64_t container, uint64_t first, uint32_t count, char* data, uint32_t sum_count,
+                     uint32_t sum_skip, uint64_t* sums);
   Status ReadVerified(const cluster::ContainerRequest& r, std::string* out);  // units checked against their sums
   Status ReadBlockPart(const cluster::ContainerRequest& r, std::string_view payload, std::string* out);
   Status Write(const cluster::ContainerRequest& r, std::string_view payload);

@@ -590,6 +590,57 @@ TEST(RemoteStoreTest, NodesRefuseTheChangesOfAnOlderLockHolder) {
   EXPECT_EQ(back, unit);
 }
 
+// A copy on a node the ring does not place the container on (an old owner
+// within its stray grace, a node back from being out): a delete takes it
+// too, and while no owner holds the container it is read there rather than
+// taken for gone (the fault run found such strays outliving their objects).
+TEST(RemoteStoreTest, AStrayCopyGoesWithItsContainerAndIsReadWhenNoOwnerHoldsIt) {
+  const ContainerGeometry g = Geometry(17, 256);
+  Nodes nodes(3, g);
+  const Ring ring(nodes.ring(), 1);
+  RemoteBlockStore store(ring, Remote(g));
+  ASSERT_OK(store.Attach(g));
+  const std::string unit(4096, 's');
+  const uint64_t sum = vmstore::internal::Hash64(unit.data(), unit.size());
+  std::vector<std::unique_ptr<NodeClient>> direct;
+  for (const RingNode& n : nodes.ring()) {
+    direct.push_back(std::make_unique<NodeClient>(n.address, g, std::chrono::seconds(3), 1, n.name));
+  }
+  auto index = [&](const RingNode* n) { return static_cast<size_t>(n->name.back() - '0'); };
+  auto holds = [&](size_t node, uint64_t c) {
+    auto l = direct[node]->Call(MakeRequest(ContainerOp::kList, 0, 0, 0));
+    EXPECT_OK(l.status());
+    const std::vector<uint64_t> v = l.ok() ? DecodeU64List(*l) : std::vector<uint64_t>{};
+    return std::count(v.begin(), v.end(), c) > 0;
+  };
+  for (uint64_t c : {5u, 6u}) {
+    ASSERT_OK(store.WriteBlocks({UnitWrite{BlockAddress(c, 3), unit.data(), 1, &sum}}));
+    std::vector<const RingNode*> owners = ring.Place(c, 2);
+    ASSERT_EQ(owners.size(), 2u);
+    const size_t stray = 3 - index(owners[0]) - index(owners[1]);
+    // The stray: the owners' copy written to the third node as a move would.
+    std::string range;
+    cluster::AppendU64List(&range, {0, 1});
+    std::string part = Unwrap(direct[index(owners[0])]->Call(MakeRequest(ContainerOp::kReadBlockPart, c, 3, 1), range));
+    ASSERT_OK(direct[stray]->Call(MakeRequest(ContainerOp::kWrite, c, 3, 1), part).status());
+    ASSERT_TRUE(holds(stray, c));
+    if (c == 5) {
+      // Deleted through the store: the stray goes with the owners' copies.
+      ASSERT_OK(store.DeleteContainer(c));
+      for (size_t n = 0; n < 3; ++n) EXPECT_FALSE(holds(n, c)) << "node" << n << " kept container " << c;
+    } else {
+      // The owners' copies gone (as if never copied there): read on the stray.
+      for (const RingNode* o : owners) {
+        ASSERT_OK(direct[index(o)]->Call(MakeRequest(ContainerOp::kDelete, c, 0, 0)).status());
+      }
+      std::string back(4096, '\0');
+      ASSERT_OK(store.ReadUnits(BlockAddress(c, 3), 1, back.data()));
+      EXPECT_EQ(back, unit);
+      EXPECT_OK(store.CheckHeader(c));
+    }
+  }
+}
+
 // The newest fence per pool survives a node restart (a gateway that lost its
 // lock cannot write to a node that restarted in between), and a damaged
 // fence record stops the node from starting rather than being forgotten.
