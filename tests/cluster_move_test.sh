@@ -193,6 +193,60 @@ check "fsck clean with n3 back" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd
 check "the data reads back once more" 0 "^ok$" -- bash -c "
   fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v4.out && echo ok"
 
+# kill -9 of a node and `node remove` under load: R copies made again from
+# the survivors at the recovery cap, while the load keeps its IOPS.
+vms $g disk create web load --size 64M >/dev/null
+luri=nbd://127.0.0.1:$port/web/load
+fio --name=lfill --ioengine=nbd --uri="$luri" --rw=write --bs=1M --size=64M --output="$tmp/lfill.out"
+sleep 3  # the gateway's checkpoint
+load_iops() {  # load_iops NAME SECONDS: the snapshot paper's mix on web/load (random, 67 % reads, QD8); prints IOPS
+  fio --name="$1" --ioengine=nbd --uri="$luri" --rw=randrw --rwmixread=67 --bs=4k --iodepth=8 --time_based \
+    --runtime="$2" --randseed=11 --output-format=json --output="$tmp/$1.json" >/dev/null 2>&1
+  jq '(.jobs[0].read.iops + .jobs[0].write.iops) | floor' "$tmp/$1.json"
+}
+"$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 4 --max-moves 4 >/dev/null
+sleep 2.5
+iops_before=$(load_iops before 6)
+lines_n1=$(wc -l <"$tmp/node-n1.log")
+lines_n3=$(wc -l <"$tmp/node-n3.log")
+n2_pid=$(pgrep -f -- "node serve .*--name n2 " | head -1)
+{ kill -9 "$n2_pid"; wait "$n2_pid"; } 2>/dev/null
+for _ in $(seq 1 40); do  # its lease (2 s) runs out
+  "$bin" --json cluster status --etcd "$etcd_url" | jq -e '.nodes[] | select(.name == "n2") | .up | not' >/dev/null &&
+    break
+  sleep 0.25
+done
+check "node remove n2 after kill -9: its copies are made again" 0 "removing n2: .* copies to make" -- \
+  "$bin" node remove n2 --etcd "$etcd_url"
+t_rm=$(date +%s.%N)
+sleep 1
+iops_during=$(load_iops during 6)
+check "the recovery was still under way when the load ended" 0 "^true$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq '.moving != null'"
+wait_moved
+t_done=$(date +%s.%N)
+check "n2 is off the ring" 0 "^n1,n3$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "R copies of everything on the two left: fsck clean" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+rates=$(for n in n1:$lines_n1 n3:$lines_n3; do  # each node's spell of copies since the removal, as last logged
+  tail -n "+$((${n#*:} + 1))" "$tmp/node-${n%%:*}.log" | grep "copies received" | tail -1 |
+    sed -nE 's/.*bytes=([0-9]+) seconds=([0-9.]+) mib_per_s=([0-9.]+).*/\1 \2 \3/p'
+done)
+echo "recovery after node remove: $(echo "$t_done - $t_rm" | bc) s; per node (bytes seconds MiB/s): $(echo $rates)"
+check "each node took its copies within 15 % of the cap (4 MiB/s)" 0 "^ok$" -- bash -c "
+  echo '$rates' | awk 'NF == 3 && \$1 >= 4194304 {n++; if (\$3 < 3.4 || \$3 > 4.6) bad++} END {exit !(n == 2 && !bad)}' && echo ok"
+echo "foreground IOPS: $iops_before before the failure, $iops_during during the recovery"
+check "the load kept at least 70 % of its IOPS during the recovery" 0 "^ok$" -- bash -c "
+  (( $iops_during * 10 >= $iops_before * 7 )) && echo ok"
+check "the data reads back after the recovery" 0 "^ok$" -- bash -c "
+  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v5.out && echo ok"
+"$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 0 >/dev/null
+rm -rf "$tmp/data-n2"  # a new disk: it joins as a new node
+start_node n2 "${opts[@]}"
+wait_moved
+check "n2 joins again with a new disk" 0 "^n1,n2,n3$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+
 # A move can be given up: the old owners were written all along.
 "$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 1 >/dev/null
 sleep 2.5
@@ -224,6 +278,7 @@ check "a node off the ring cannot be drained again" 1 "no node named or at 'n4' 
 check "removing a node that is up is refused" 1 "node n1 is up; move its data off with: vmstore node drain n1" -- \
   "$bin" node remove n1 --etcd "$etcd_url"
 
+echo "node remove under load: IOPS $iops_during of $iops_before; recovery rates (bytes s MiB/s): $(echo $rates)"
 echo "join: copied $moved bytes, ideal $ideal, into n4 at $capped MiB/s (cap 2); old nodes $before_old -> $after_old bytes; drain: copied $drained, n4 held $n4_bytes; n2 back after kill -9: resynced $back bytes for 4194304 written"
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -108,6 +108,7 @@ std::string EncodeRequest(const ContainerRequest& r) {
   PutBe64(&h, r.first);
   PutBe32(&h, r.count);
   PutBe32(&h, r.payload_bytes);
+  PutBe64(&h, r.ring_epoch);
   return h;
 }
 
@@ -127,6 +128,7 @@ StatusOr<ContainerRequest> DecodeRequest(std::string_view h) {
   r.first = GetBe64(h.data() + 32);
   r.count = GetBe32(h.data() + 40);
   r.payload_bytes = GetBe32(h.data() + 44);
+  r.ring_epoch = GetBe64(h.data() + 48);
   if (r.payload_bytes > kMaxPayloadBytes) {
     return InvalidArgument("container request payload of " + std::to_string(r.payload_bytes) +
                            " bytes is over the limit");

@@ -1,15 +1,16 @@
 // The container protocol between gateways and storage nodes: one request,
 // one response, on a TCP connection that carries many in turn.
 //
-//   request  (48 bytes, big-endian)   response (24 bytes, big-endian)
-//   u32 magic "VMCQ"                  u32 magic "VMCR"
+//   request  (56 bytes, big-endian)   response (24 bytes, big-endian)
+//   u32 magic "VMQ2"                  u32 magic "VMCR"
 //   u8  op, u8[3] zero                u32 code (vmstore::Code; 0 = OK)
 //   u64 request id                    u64 request id (echoed)
 //   u64 fence (the caller's epoch)    u32 payload bytes
 //   u64 container                     u32 message bytes (an error's text)
 //   u64 first (unit, or sum page)     then the payload, then the message
 //   u32 count (units)
-//   u32 payload bytes, then the payload
+//   u32 payload bytes
+//   u64 ring epoch (0 none), then the payload
 //
 // Payloads: kHello carries the cluster's 16-byte uuid and the units per
 // container; kWrite `count` units of data then `count` u64 sums (little-endian,
@@ -78,9 +79,9 @@ const char* ContainerOpName(ContainerOp op);
 // Whether `op` changes what a node holds (writes, punches, deletes, syncs...).
 bool IsChange(ContainerOp op);
 
-inline constexpr uint32_t kRequestMagic = 0x564d4351;   // "VMCQ"
+inline constexpr uint32_t kRequestMagic = 0x564d5132;   // "VMQ2" (2: with the ring epoch)
 inline constexpr uint32_t kResponseMagic = 0x564d4352;  // "VMCR"
-inline constexpr size_t kRequestHeaderBytes = 48;
+inline constexpr size_t kRequestHeaderBytes = 56;
 inline constexpr size_t kResponseHeaderBytes = 24;
 // The largest payload either side accepts: a coalesced run of 512 KiB plus
 // its sums, with room to spare; a longer one ends the connection.
@@ -105,6 +106,9 @@ struct ContainerRequest {
   uint64_t id = 0, fence = 0, container = 0, first = 0;
   uint32_t count = 0;
   uint32_t payload_bytes = 0;
+  // The ring epoch the caller placed the object by (0: none - a repair, a
+  // tool). A node refuses a change placed by an older ring than it knows.
+  uint64_t ring_epoch = 0;
 };
 
 // A request of `op` with its fields (id, fence and payload size left 0).

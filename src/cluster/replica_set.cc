@@ -111,14 +111,36 @@ StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, 
   return first_error;
 }
 
+bool IsStaleRing(const Status& s) {
+  return s.code() == Code::kFailedPrecondition && s.message().rfind("stale ring:", 0) == 0;
+}
+
 Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
                           const std::function<void(NodeClient*)>& took) {
+  for (int attempt = 1;; ++attempt) {
+    Status s = ChangeOnce(object, key, r, payload, took);
+    if (!IsStaleRing(s) || !opts_.refresh_ring || attempt == 3) return s;
+    // A node knows a newer ring than this gateway: follow it (from etcd -
+    // cut off from etcd, the change fails unacknowledged) and place again.
+    // Changes are idempotent: the owners that took it take it once more.
+    if (Status f = opts_.refresh_ring(); !f.ok()) return s.WithContext(f.ToString());
+  }
+}
+
+Status ReplicaSet::ChangeOnce(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
+                              const std::function<void(NodeClient*)>& took) {
   r.fence = fence_.load();
   vmstore::ReaderLock l(&Stripe(object));  // no repair of the object meanwhile
   const std::set<std::string> stale = misses_.Nodes(object);
+  auto st = CurrentRing();
+  r.ring_epoch = st->record.epoch;  // nodes that know a newer ring refuse it
+  std::vector<const RingNode*> owners, extras;
+  st->Place(key, replicas_, &owners, &extras);
+  owners.insert(owners.end(), extras.begin(), extras.end());
   // Sent to every replica first, then the answers read: one round trip.
   std::vector<std::pair<NodeClient*, NodeClient::Sent>> sent;
-  for (NodeClient* c : Owners(key, /*extras=*/true)) {
+  for (const RingNode* n : owners) {
+    NodeClient* c = Client(*n);
     if (stale.count(c->name())) continue;  // it stays out until repaired
     ++round_trips_;
     sent.emplace_back(c, c->Start(r, payload));
@@ -133,8 +155,8 @@ Status ReplicaSet::Change(const std::string& object, uint64_t key, ContainerRequ
       if (took) took(c);
       continue;
     }
-    if (IsFenced(s)) {
-      fenced = s;  // this gateway lost the pool: not the replica's miss
+    if (IsFenced(s) || IsStaleRing(s)) {
+      fenced = s;  // this gateway lost the pool, or placed by an old ring: not the replica's miss
       continue;
     }
     last = s;

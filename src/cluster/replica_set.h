@@ -13,7 +13,10 @@
 //    took it the change fails and nothing is recorded (no replica is behind
 //    another; marking them all would leave no good copy).
 //    A node's refusal because a newer holder of the pool's lock wrote
-//    ("fenced:") is returned at once and is not a miss. A delete also goes
+//    ("fenced:") is returned at once and is not a miss; one because the
+//    change was placed by an older ring than the node knows ("stale ring:")
+//    has the ring loaded again (refresh_ring) and the change placed again.
+//    A delete also goes
 //    to the ring's other nodes (a stray copy must not outlive its object).
 //  - Repair() brings one missed replica back: under the object's exclusive
 //    stripe lock (changes hold it shared) the caller's `copy` rebuilds it
@@ -66,11 +69,17 @@ struct RemoteStoreOptions {
   // only then (a holder paused past its lease must not vouch for a copy
   // while another holder writes). Empty: always.
   std::function<bool()> holds_lock;
+  // Loads the ring from etcd into the view: a change a node refuses as
+  // placed by an older ring than it knows is placed again after it (at most
+  // twice). Empty: the refusal fails the change.
+  std::function<Status()> refresh_ring;
 };
 
 // Whether a node refused a call because a newer holder of the pool's writer
 // lock wrote since (the caller has lost the pool).
 bool IsFenced(const Status& s);
+// Whether a node refused a change placed by an older ring than it knows.
+bool IsStaleRing(const Status& s);
 
 // A node's answer that a copy must wait - its limit of copies under way,
 // its reserve of free space: the copier leaves the record for its next pass.
@@ -148,6 +157,9 @@ class ReplicaSet {
 
  private:
   SharedMutex& Stripe(const std::string& object);
+  // One try of Change(), placed by the ring as it is now.
+  Status ChangeOnce(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
+                    const std::function<void(NodeClient*)>& took);
   // Deletes `node`'s copy of `object` (off its owners; `drop` makes the
   // request) and clears its record, under the object's stripe lock.
   Status DropOffOwners(const std::string& object, uint64_t key, const std::string& node, const RequestFn& drop);

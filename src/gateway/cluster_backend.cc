@@ -372,6 +372,11 @@ cluster::RemoteStoreOptions PoolStoreOptions(const std::shared_ptr<ClusterContex
   ro.misses = PoolMisses(ctx, index);
   // A clone across SRs reads other pools' blocks, skipping their misses.
   ro.foreign_misses = [ctx](uint64_t pool) { return PoolMisses(ctx, pool); };
+  ro.refresh_ring = [ctx]() -> Status {
+    ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*ctx->etcd));
+    ctx->ring->Update(ring);
+    return Status::OK();
+  };
   return ro;
 }
 

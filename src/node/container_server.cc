@@ -49,6 +49,7 @@ ContainerServerStats ContainerServer::stats() const {
   s.moves_out_peak = m.peak[MoveLimit::kOut];
   s.moves_refused = m.refused;
   MutexLock l(&rate_mu_);
+  s.recovery_spell_bytes = episode_bytes_;
   s.recovery_span_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(last_recovery_ - first_recovery_).count());
   return s;
@@ -74,7 +75,13 @@ void ContainerServer::ThrottleRecovery(size_t bytes) {
   {
     MutexLock l(&rate_mu_);
     const auto now = std::chrono::steady_clock::now();
-    if (n_recovery_bytes_.load() == bytes) first_recovery_ = now;
+    // A copy after a pause of more than kRecoveryPause starts a new spell:
+    // its rate is measured on its own.
+    if (episode_bytes_ == 0 || now - last_recovery_ > kRecoveryPause) {
+      first_recovery_ = now;
+      episode_bytes_ = 0;
+    }
+    episode_bytes_ += bytes;
     last_recovery_ = now;
     if (rate_ == 0) return;
     slot = std::max(now, next_slot_);
@@ -241,8 +248,8 @@ bool ContainerServer::UnitsMatch(uint32_t count, const char* data, const uint64_
   return true;
 }
 
-Status ContainerServer::ReadChecked(uint64_t container, uint64_t first, uint32_t count, char* data,
-                                    uint32_t sum_count, uint32_t sum_skip, uint64_t* sums) {
+Status ContainerServer::ReadChecked(uint64_t container, uint64_t first, uint32_t count, char* data, uint32_t sum_count,
+                                    uint32_t sum_skip, uint64_t* sums) {
   const uint64_t addr = BlockAddress(container, first);
   auto read = [&] {
     RETURN_IF_ERROR(store_->ReadSums(addr, sum_count, sums));
@@ -381,29 +388,22 @@ Status ContainerServer::Query(const ContainerRequest& r, std::string* out) {
   }
 }
 
+namespace {
+// The changes of a pool's objects (not syncs: they make what was written
+// durable): what fences and ring epochs hold off.
+bool ChangesAPool(ContainerOp op) {
+  return cluster::IsChange(op) && op != ContainerOp::kSync && op != ContainerOp::kFileSync;
+}
+}  // namespace
+
 Status ContainerServer::CheckFence(const ContainerRequest& r, std::string_view payload) {
-  if (r.fence == 0) return Status::OK();
-  uint64_t pool = 0;
-  switch (r.op) {
-    case ContainerOp::kWrite:
-    case ContainerOp::kPunch:
-    case ContainerOp::kPunchSums:
-    case ContainerOp::kDelete:
-    case ContainerOp::kTruncate:
-      pool = r.container >> cluster::kPoolSpanBits;
-      break;
-    case ContainerOp::kFileWrite:
-    case ContainerOp::kFileTruncate:
-    case ContainerOp::kFilePunch:
-    case ContainerOp::kFileDelete: {
-      // The file's name leads the payload: "pool-N/...".
-      auto split = cluster::SplitFilePayload(payload);
-      if (!split.ok() || split->first.rfind("pool-", 0) != 0) return Status::OK();
-      pool = std::strtoull(split->first.c_str() + 5, nullptr, 10);
-      break;
-    }
-    default:
-      return Status::OK();  // reads and node-wide calls
+  if (r.fence == 0 || !ChangesAPool(r.op)) return Status::OK();  // reads, syncs and node-wide calls pass
+  uint64_t pool = r.container >> cluster::kPoolSpanBits;
+  if (r.op >= ContainerOp::kFileRead) {
+    // The file's name leads the payload: "pool-N/...".
+    auto split = cluster::SplitFilePayload(payload);
+    if (!split.ok() || split->first.rfind("pool-", 0) != 0) return Status::OK();
+    pool = std::strtoull(split->first.c_str() + 5, nullptr, 10);
   }
   MutexLock l(&fence_mu_);
   uint64_t& newest = fences_[pool];
@@ -420,8 +420,25 @@ Status ContainerServer::CheckFence(const ContainerRequest& r, std::string_view p
   return Status::OK();
 }
 
+void ContainerServer::SetRingEpoch(uint64_t epoch) {
+  uint64_t seen = ring_epoch_.load();
+  while (epoch > seen && !ring_epoch_.compare_exchange_weak(seen, epoch)) {
+  }
+}
+
+Status ContainerServer::CheckRingEpoch(const ContainerRequest& r) {
+  if (r.ring_epoch == 0) return Status::OK();
+  SetRingEpoch(r.ring_epoch);
+  if (!ChangesAPool(r.op)) return Status::OK();  // reads, and syncs of what was written
+  const uint64_t known = ring_epoch_.load();
+  if (r.ring_epoch >= known) return Status::OK();
+  return FailedPrecondition("stale ring: the change was placed by ring epoch " + std::to_string(r.ring_epoch) +
+                            ", node " + opts_.name + " knows epoch " + std::to_string(known));
+}
+
 Status ContainerServer::Answer(const ContainerRequest& r, std::string_view payload, std::string* out) {
   RETURN_IF_ERROR(CheckFence(r, payload));
+  RETURN_IF_ERROR(CheckRingEpoch(r));
   if (r.flags & (cluster::kFlagRecovery | cluster::kFlagCopyEnd)) {
     // A copier's request: reads of a good copy are copies out, changes of a
     // stale one copies in.

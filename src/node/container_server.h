@@ -61,7 +61,8 @@ struct ContainerServerStats {
   uint64_t write_bytes = 0;                        // unit data written by every write request
   uint64_t recovery_bytes = 0;                     // written by repairs and moves (kFlagRecovery)
   uint64_t recovery_wait_ms = 0;                   // ... time they waited for the rate cap
-  uint64_t recovery_span_ms = 0;                   // ... from the first such write to the last
+  uint64_t recovery_spell_bytes = 0;               // ... since the last pause of over 5 s
+  uint64_t recovery_span_ms = 0;                   // ... from the spell's first such write to its last
   uint64_t moves_in_peak = 0, moves_out_peak = 0;  // most copies under way at once
   uint64_t moves_refused = 0;                      // requests refused by the limit
 };
@@ -82,6 +83,12 @@ class ContainerServer {
   // Caps the bytes per second that repairs and moves write here (0: no cap);
   // clients' writes are never held. Thread-safe; takes effect at once.
   void SetRecoveryRate(uint64_t bytes_per_second);
+  // The newest ring epoch known (from etcd, by the node's daemon; requests
+  // carrying a newer one raise it too): changes placed by an older ring are
+  // refused ("stale ring:"), so a gateway that missed a ring change cannot
+  // write by the old placement once the nodes know the new one.
+  void SetRingEpoch(uint64_t epoch);
+  uint64_t ring_epoch() const { return ring_epoch_.load(); }
   // Limits the copies for repairs and moves under way in and out at once
   // (0: no limit); a copy over it is refused and its copier tries again.
   void SetMaxMoves(uint32_t n) { moves_.SetLimit(n); }
@@ -113,6 +120,7 @@ class ContainerServer {
   // Refuses a change carrying a smaller fence than the newest seen for its
   // pool (a gateway that lost its writer lock); remembers a larger one.
   Status CheckFence(const cluster::ContainerRequest& r, std::string_view payload);
+  Status CheckRingEpoch(const cluster::ContainerRequest& r);
   Status LoadFences();
   Status SaveFence(uint64_t pool, uint64_t fence) REQUIRES(fence_mu_);
 
@@ -132,7 +140,10 @@ class ContainerServer {
   std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0}, n_corrupt_{0};
   std::atomic<uint64_t> n_writes_{0}, max_write_{0}, n_write_bytes_{0};
   std::atomic<uint64_t> n_recovery_bytes_{0}, n_recovery_wait_ms_{0};
+  std::atomic<uint64_t> ring_epoch_{0};
   std::chrono::steady_clock::time_point first_recovery_ GUARDED_BY(rate_mu_), last_recovery_ GUARDED_BY(rate_mu_);
+  static constexpr std::chrono::seconds kRecoveryPause{5};
+  uint64_t episode_bytes_ GUARDED_BY(rate_mu_) = 0;
   // The recovery rate cap: each copy's bytes take the next slot of the
   // cap's time line, and its request waits for that slot.
   void ThrottleRecovery(size_t bytes);

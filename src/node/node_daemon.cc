@@ -222,6 +222,7 @@ Status RunNode(const NodeOptions& o) {
   };
   take_place();
   ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*etcd));
+  server.SetRingEpoch(ring.epoch);
   // Moves are driven by the first registered node by name (any node can:
   // each step is a compare-and-swap or an idempotent copy).
   gateway::MoveDriver driver(ctx);
@@ -230,11 +231,12 @@ Status RunNode(const NodeOptions& o) {
   Periodic mover(std::chrono::seconds(2), [&] {
     if (const ContainerServerStats st = server.stats(); st.recovery_bytes != recovered) {
       recovered = st.recovery_bytes;
+      // This spell of copies (since a pause of over 5 s): its bytes and rate.
       const double secs = std::max<double>(st.recovery_span_ms, 1) / 1000.0;
       logging::Info("node", "copies received",
-                    {{"bytes", recovered},
+                    {{"bytes", st.recovery_spell_bytes},
                      {"seconds", std::to_string(secs)},
-                     {"mib_per_s", std::to_string(static_cast<double>(recovered) / secs / 1048576.0)},
+                     {"mib_per_s", std::to_string(static_cast<double>(st.recovery_spell_bytes) / secs / 1048576.0)},
                      {"throttled_ms", st.recovery_wait_ms}});
     }
     if (auto cfg = cluster::LoadConfig(*etcd); cfg.ok()) {
@@ -249,6 +251,10 @@ Status RunNode(const NodeOptions& o) {
         logging::Info("node", "copies in and out at once", {{"max_moves", uint64_t{max_moves}}});
       }
     }
+    // The ring's epoch, within a pass (2 s) of each change: a move waits 3 s
+    // after it switches the ring before it counts on the new placement
+    // (gateway/move.cc), so by then no node takes a change placed by the old.
+    if (auto now = cluster::LoadRing(*etcd); now.ok()) server.SetRingEpoch(now->epoch);
     if (!placed) take_place();
     auto nodes = cluster::ListNodes(*etcd);
     if (!nodes.ok()) return true;

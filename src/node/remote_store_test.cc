@@ -641,6 +641,59 @@ TEST(RemoteStoreTest, AStrayCopyGoesWithItsContainerAndIsReadWhenNoOwnerHoldsIt)
   }
 }
 
+// A gateway that missed a ring change cannot write by the old placement
+// once the nodes know the new ring: the node refuses ("stale ring:"), the
+// gateway loads the ring again and places the change again.
+TEST(RemoteStoreTest, AChangePlacedByAnOlderRingIsRefusedAndPlacedAgain) {
+  const ContainerGeometry g = Geometry(18, 256);
+  Nodes nodes(3, g);
+  cluster::RingRecord old_ring;
+  old_ring.epoch = 4;
+  old_ring.members = nodes.ring();
+  auto view = std::make_shared<cluster::RingView>(old_ring);
+  int refreshed = 0;
+  cluster::RemoteStoreOptions o = Remote(g);
+  RemoteBlockStore plain(view, o);
+  o.refresh_ring = [&]() -> Status {
+    ++refreshed;
+    cluster::RingRecord now = old_ring;
+    now.epoch = 6;  // what etcd says now
+    view->Update(now);
+    return Status::OK();
+  };
+  RemoteBlockStore store(view, o);
+  ASSERT_OK(store.Attach(g));
+  const std::string unit(4096, 'e');
+  const uint64_t sum = vmstore::internal::Hash64(unit.data(), unit.size());
+  auto write = [&](RemoteBlockStore& s, uint64_t c) {
+    return s.WriteBlocks({UnitWrite{BlockAddress(c, 0), unit.data(), 1, &sum}});
+  };
+  ASSERT_OK(write(store, 1));  // epoch 4 everywhere: taken
+  EXPECT_EQ(refreshed, 0);
+  for (int i = 0; i < 3; ++i) nodes.server(i).SetRingEpoch(6);  // the nodes learn the new ring first
+  Status refused = write(plain, 2);                             // no way to load the ring: refused, unacknowledged
+  EXPECT_EQ(refused.code(), Code::kFailedPrecondition) << refused.ToString();
+  EXPECT_NE(refused.message().find("stale ring: the change was placed by ring epoch 4, node"), std::string::npos)
+      << refused.ToString();
+  EXPECT_TRUE(plain.degraded().empty()) << "a refusal is not a miss";
+  ASSERT_OK(write(store, 3));  // refused, the ring loaded again, placed again
+  EXPECT_EQ(refreshed, 1);
+  EXPECT_EQ(view->epoch(), 6u);
+  EXPECT_TRUE(store.degraded().empty());
+  std::string back(4096, '\0');
+  ASSERT_OK(store.ReadUnits(BlockAddress(3, 0), 1, back.data()));
+  EXPECT_EQ(back, unit);
+  // A request carrying a newer epoch than a node knows raises the node's.
+  cluster::RingRecord newer = old_ring;
+  newer.epoch = 9;
+  RemoteBlockStore ahead(std::make_shared<cluster::RingView>(newer), Remote(g));
+  ASSERT_OK(write(ahead, 4));
+  int raised = 0;
+  for (int i = 0; i < 3; ++i) raised += nodes.server(i).ring_epoch() == 9;
+  EXPECT_GE(raised, 2);  // the container's owners
+  EXPECT_EQ(write(plain, 4).code(), Code::kFailedPrecondition);
+}
+
 // The newest fence per pool survives a node restart (a gateway that lost its
 // lock cannot write to a node that restarted in between), and a damaged
 // fence record stops the node from starting rather than being forgotten.
