@@ -212,7 +212,7 @@ lines_n3=$(wc -l <"$tmp/node-n3.log")
 n2_pid=$(pgrep -f -- "node serve .*--name n2 " | head -1)
 { kill -9 "$n2_pid"; wait "$n2_pid"; } 2>/dev/null
 for _ in $(seq 1 40); do  # its lease (2 s) runs out
-  "$bin" --json cluster status --etcd "$etcd_url" | jq -e '.nodes[] | select(.name == "n2") | .up | not' >/dev/null &&
+  "$bin" --json cluster status --etcd "$etcd_url" | jq -e '.nodes[] | select(.name == "n2") | .state == "down"' >/dev/null &&
     break
   sleep 0.25
 done

@@ -258,11 +258,6 @@ RepairReport RemoteBlockStore::Repair() {
         uint64_t global = 0;
         (void)OwnContainer(object.substr(std::string("container:").size()), &global);
         return std::make_pair(MakeRequest(ContainerOp::kReadSums, global, 0, 1), std::string());
-      },
-      [&](const std::string& object) {
-        uint64_t global = 0;
-        (void)OwnContainer(object.substr(std::string("container:").size()), &global);
-        return std::make_pair(MakeRequest(ContainerOp::kDelete, global, 0, 0), std::string());
       });
 }
 

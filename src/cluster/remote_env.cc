@@ -109,10 +109,6 @@ RepairReport RemoteEnv::Repair() {
       [](const std::string& object) {
         return std::make_pair(FileReq(ContainerOp::kFileSize),
                               FileNamePayload(object.substr(std::string("file:").size())));
-      },
-      [](const std::string& object) {
-        return std::make_pair(FileReq(ContainerOp::kFileDelete),
-                              FileNamePayload(object.substr(std::string("file:").size())));
       });
 }
 

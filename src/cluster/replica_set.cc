@@ -1,6 +1,8 @@
 #include "cluster/replica_set.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "util/coding.h"
 #include "util/log.h"
@@ -204,31 +206,11 @@ NodeClient* ReplicaSet::HolderOffOwners(const std::string& object, NodeClient* s
   return nullptr;
 }
 
-Status ReplicaSet::DropOffOwners(const std::string& object, uint64_t key, const std::string& node,
-                                 const RequestFn& drop) {
-  vmstore::WriterLock l(&Stripe(object));
-  const std::vector<NodeClient*> owners = Owners(key, /*extras=*/true);
-  if (std::any_of(owners.begin(), owners.end(), [&](NodeClient* c) { return c->name() == node; })) {
-    return Status::OK();  // an owner again (the ring moved back): the next pass copies
-  }
-  NodeClient* stale = nullptr;
-  for (NodeClient* c : Nodes()) {
-    if (c->name() == node) stale = c;
-  }
-  if (stale != nullptr) {
-    auto [r, payload] = drop(object);
-    r.fence = fence_.load();
-    Status s = stale->Call(r, payload).status();
-    if (!s.ok() && s.code() != Code::kNotFound) return s;
-    logging::Info("repair", "dropped a stale copy off the object's owners", {{"object", object}, {"node", node}});
-  }  // else: a node off the ring altogether - its copies are the operator's to drop
-  return misses_.Remove(object, node);
-}
-
 RepairReport ReplicaSet::Repair(const std::string& kind,
                                 const std::function<bool(const std::string&, uint64_t*)>& key_of, const CopyFn& copy,
-                                const RequestFn& end, const RequestFn& drop) {
+                                const RequestFn& end) {
   RepairReport report;
+  Mutex report_mu;  // the copies to different nodes run at once (below)
   auto ended = [&](const std::string& object, uint64_t key) {
     if (!end) return;
     auto [r, payload] = end(object);
@@ -239,61 +221,81 @@ RepairReport ReplicaSet::Repair(const std::string& kind,
   // damaged copies it finds) join ours; ours are all in etcd already.
   if (Status s = misses_.Load(); !s.ok()) report.first_error = s;
   auto leave = [&](Status why) {
+    MutexLock l(&report_mu);
     ++report.left;
     if (report.first_error.ok()) report.first_error = std::move(why);
   };
-  for (auto& [name, nodes] : misses_.OfKind(kind)) {
-    uint64_t key = 0;
-    if (!key_of(name, &key)) continue;
+  auto copied = [&](uint64_t bytes, bool repaired) {
+    MutexLock l(&report_mu);
+    report.bytes += bytes;
+    report.repaired += repaired;
+  };
+  // Brings `stale_name`'s copy of `name` back.
+  auto one = [&](const std::string& stale_name, const std::string& name, uint64_t key) {
     const std::string object = kind + name;
     // A move's old owners too: a cancelled move gives them the object back.
     const std::vector<NodeClient*> owners = Owners(key, /*extras=*/true);
-    for (const std::string& stale_name : nodes) {
-      NodeClient* stale = nullptr;
-      for (NodeClient* c : owners) {
-        if (c->name() == stale_name) stale = c;
-      }
-      if (stale == nullptr) {
-        // The ring no longer places the object there: its copy missed a
-        // change, so it is nobody's good copy - dropped, not brought back
-        // (left, it would outlive its object when that change was a delete).
-        if (Status s = DropOffOwners(object, key, stale_name, drop); s.ok()) {
-          ++report.repaired;
-        } else {
-          leave(s.WithContext("dropping " + object + " on node " + stale_name + ", off its owners"));
-        }
-        continue;
-      }
-      uint64_t bytes = 0;
-      // The bulk first, while the object's changes go on without this replica.
-      if (Status s = copy(object, key, stale, &bytes, /*final=*/false); !s.ok()) {
-        report.bytes += bytes;
-        ended(object, key);
-        leave(s.WithContext("copying " + object + " to node " + stale_name));
-        continue;
-      }
-      vmstore::WriterLock l(&Stripe(object));  // no change of the object while it catches up
-      const std::set<std::string> missed = misses_.Nodes(object);
-      if (!missed.count(stale_name)) continue;                            // cleared meanwhile
-      const std::vector<NodeClient*> all = Owners(key, /*extras=*/true);  // a move's old owners count
-      if (std::all_of(all.begin(), all.end(), [&](NodeClient* c) { return missed.count(c->name()) > 0; })) {
-        leave(Corruption("every replica of " + object + " missed a change; none to copy from"));
-        continue;
-      }
-      Status s = copy(object, key, stale, &bytes, /*final=*/true);
-      report.bytes += bytes;
-      ended(object, key);
-      if (s.ok() && opts_.holds_lock && !opts_.holds_lock()) {
-        s = FailedPrecondition("the pool's writer lock was lost during the copy; the record stays");
-      }
-      if (s.ok()) s = misses_.Remove(object, stale_name);
-      if (s.ok()) {
-        ++report.repaired;
-      } else {
-        leave(s.WithContext("repairing " + object + " on node " + stale_name));
-      }
+    NodeClient* stale = nullptr;
+    for (NodeClient* c : owners) {
+      if (c->name() == stale_name) stale = c;
     }
+    if (stale == nullptr) {
+      // Not placed there by this gateway's ring: a move's driver clears
+      // such records once the ring has stayed still (gateway/move.h) - a
+      // gateway's view may lag, and a starting move records its new
+      // owners before it switches the ring.
+      leave(FailedPrecondition("node " + stale_name + " no longer holds " + object + " on the ring"));
+      return;
+    }
+    uint64_t bytes = 0;
+    // The bulk first, while the object's changes go on without this replica.
+    if (Status s = copy(object, key, stale, &bytes, /*final=*/false); !s.ok()) {
+      copied(bytes, false);
+      ended(object, key);
+      leave(s.WithContext("copying " + object + " to node " + stale_name));
+      return;
+    }
+    vmstore::WriterLock l(&Stripe(object));  // no change of the object while it catches up
+    const std::set<std::string> missed = misses_.Nodes(object);
+    if (!missed.count(stale_name)) return;                              // cleared meanwhile
+    const std::vector<NodeClient*> all = Owners(key, /*extras=*/true);  // a move's old owners count
+    if (std::all_of(all.begin(), all.end(), [&](NodeClient* c) { return missed.count(c->name()) > 0; })) {
+      leave(Corruption("every replica of " + object + " missed a change; none to copy from"));
+      return;
+    }
+    Status s = copy(object, key, stale, &bytes, /*final=*/true);
+    ended(object, key);
+    if (s.ok() && opts_.holds_lock && !opts_.holds_lock()) {
+      s = FailedPrecondition("the pool's writer lock was lost during the copy; the record stays");
+    }
+    if (s.ok()) s = misses_.Remove(object, stale_name);
+    copied(bytes, s.ok());
+    if (!s.ok()) leave(s.WithContext("repairing " + object + " on node " + stale_name));
+  };
+  // Copiers for each node that waits for copies (opts_.copiers_per_node; two
+  // leave no gap for one object's bookkeeping between copies), at most
+  // kRepairThreads at once: each node takes its copies at its own recovery
+  // cap, not in turn with the others.
+  const int per_node = opts_.copiers_per_node ? std::max(1, opts_.copiers_per_node()) : 1;
+  std::map<std::pair<std::string, int>, std::vector<std::pair<std::string, uint64_t>>> lanes;
+  std::map<std::string, int> turn;
+  for (auto& [name, nodes] : misses_.OfKind(kind)) {
+    uint64_t key = 0;
+    if (!key_of(name, &key)) continue;
+    for (const std::string& n : nodes) lanes[{n, turn[n]++ % per_node}].emplace_back(name, key);
   }
+  std::vector<std::pair<const std::string*, const std::vector<std::pair<std::string, uint64_t>>*>> work;
+  for (const auto& entry : lanes) work.emplace_back(&entry.first.first, &entry.second);
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < work.size();) {
+      for (const auto& item : *work[i].second) one(*work[i].first, item.first, item.second);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < std::min(work.size(), kRepairThreads); ++t) threads.emplace_back(worker);
+  worker();
+  for (std::thread& t : threads) t.join();
   return report;
 }
 

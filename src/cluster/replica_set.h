@@ -73,6 +73,10 @@ struct RemoteStoreOptions {
   // placed by an older ring than it knows is placed again after it (at most
   // twice). Empty: the refusal fails the change.
   std::function<Status()> refresh_ring;
+  // How many copies a repair makes into one node at once (read at each
+  // Repair; within the nodes' copy limit, or the copies over it wait for
+  // the next pass). Empty: 1.
+  std::function<int()> copiers_per_node;
 };
 
 // Whether a node refused a call because a newer holder of the pool's writer
@@ -115,7 +119,9 @@ class ReplicaSet {
                 const std::function<void(NodeClient*)>& took = {});
 
   // For each missed replica of an object whose name starts with `kind` and
-  // that is still an owner, while another replica has a good copy:
+  // that is still an owner (or a move's old owner), while another replica
+  // has a good copy - the copies to different nodes at once, each node's in
+  // turn:
   // copy(object, key, stale, bytes, false) copies the bulk while changes go
   // on (they skip the recorded replica), then, under the object's exclusive
   // stripe lock, copy(..., true) makes the stale copy equal to a good one
@@ -132,13 +138,8 @@ class ReplicaSet {
       std::function<Status(const std::string& object, uint64_t key, NodeClient* stale, uint64_t* bytes, bool final)>;
   // A request about one object, with its payload.
   using RequestFn = std::function<std::pair<ContainerRequest, std::string>(const std::string& object)>;
-  // `drop` makes the request that deletes the object on a node: a record
-  // against a node the ring no longer places the object on (a move's old
-  // owner) is settled by dropping that copy - it missed a change, so it is
-  // no good copy, and left it would outlive its object if the change was a
-  // delete.
   RepairReport Repair(const std::string& kind, const std::function<bool(const std::string&, uint64_t*)>& key_of,
-                      const CopyFn& copy, const RequestFn& end, const RequestFn& drop);
+                      const CopyFn& copy, const RequestFn& end = {});
 
   // A node of the ring (either member list), other than `stale` and those
   // recorded against `object`, for which `holds` is true: where a repair
@@ -160,9 +161,6 @@ class ReplicaSet {
   // One try of Change(), placed by the ring as it is now.
   Status ChangeOnce(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
                     const std::function<void(NodeClient*)>& took);
-  // Deletes `node`'s copy of `object` (off its owners; `drop` makes the
-  // request) and clears its record, under the object's stripe lock.
-  Status DropOffOwners(const std::string& object, uint64_t key, const std::string& node, const RequestFn& drop);
   // Sends a delete that the owners took to every other node of the ring too
   // (best effort; answers ignored): no stray copy outlives its object.
   void DeleteOffOwners(uint64_t key, const ContainerRequest& r, std::string_view payload);
@@ -184,6 +182,7 @@ class ReplicaSet {
   MissSet misses_;
   std::atomic<uint64_t> round_trips_{0};
   static constexpr size_t kStripes = 64;
+  static constexpr size_t kRepairThreads = 8;  // copiers at once
   SharedMutex stripes_[kStripes];
 };
 

@@ -372,6 +372,13 @@ cluster::RemoteStoreOptions PoolStoreOptions(const std::shared_ptr<ClusterContex
   ro.misses = PoolMisses(ctx, index);
   // A clone across SRs reads other pools' blocks, skipping their misses.
   ro.foreign_misses = [ctx](uint64_t pool) { return PoolMisses(ctx, pool); };
+  // Two copies at once into a node (no gap between them at its recovery
+  // cap) where the nodes' copy limit lets two in.
+  ro.copiers_per_node = [ctx] {
+    auto cfg = cluster::LoadConfig(*ctx->etcd);
+    if (!cfg.ok()) return 1;
+    return cfg->max_moves == 1 ? 1 : 2;
+  };
   ro.refresh_ring = [ctx]() -> Status {
     ASSIGN_OR_RETURN(cluster::RingRecord ring, cluster::LoadRing(*ctx->etcd));
     ctx->ring->Update(ring);

@@ -226,6 +226,25 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
   if (!ring.moving()) {
     epoch_ = 0;
     verified_.clear();
+    ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(ctx.etcd.get()));
+    std::map<std::string, std::set<std::string>> off, seen_twice;
+    const cluster::Ring cur = ring.ring();
+    for (auto& [object, nodes] : misses) {
+      uint64_t key = 0;
+      if (!KeyOf(object, &key)) continue;
+      const std::set<std::string> owners = Names(cur.Place(key, ctx.cluster.replicas));
+      for (const std::string& n : nodes) {
+        if (owners.count(n)) continue;
+        off[object].insert(n);
+        auto before = off_owner_records_.find(object);
+        if (ring.mod_revision == off_owner_revision_ && before != off_owner_records_.end() && before->second.count(n)) {
+          seen_twice[object].insert(n);
+        }
+      }
+    }
+    ClearRecordsOfNonOwners(ctx.etcd.get(), cur, ctx.cluster.replicas, seen_twice);
+    off_owner_records_ = std::move(off);
+    off_owner_revision_ = ring.mod_revision;
     return p;
   }
   p.moving = true;

@@ -79,6 +79,14 @@ class MoveDriver {
   uint64_t epoch_ = 0;                          // the ring epoch verified_ belongs to
   std::chrono::steady_clock::time_point seen_;  // when this driver first saw that epoch
   std::set<std::string> verified_;              // "object@node": copies found equal to an old owner's
+  // With no move under way: the records of nodes the ring does not place
+  // their objects on, as the last pass saw them, and the ring's revision
+  // then. Cleared when a second pass sees them under the same revision (a
+  // writer that lagged behind the ring records a miss at an old owner; a
+  // starting move records its new owners just before it switches the ring,
+  // which the revision tells apart).
+  std::map<std::string, std::set<std::string>> off_owner_records_;
+  int64_t off_owner_revision_ = 0;
 };
 
 // The copies a move still waits for, from the miss records: (object, node)
