@@ -175,9 +175,14 @@ Status RemoteBlockStore::SyncTouched() {
       if (!s.ok()) behind[k].push_back(c->name());
     }
   }
+  // A client the ring no longer uses (its node restarted at another
+  // address) is not asked again: its process is gone, and the checkpoint run
+  // again writes its containers anew, to the nodes as they are now.
   auto put_back = [&] {
     MutexLock l(&mu_);
-    for (auto& [c, containers] : touched) touched_[c].insert(containers.begin(), containers.end());
+    for (auto& [c, containers] : touched) {
+      if (replicas_.IsCurrent(c)) touched_[c].insert(containers.begin(), containers.end());
+    }
   };
   // Nothing durable anywhere: the sync fails (and is run again), and no
   // replica is marked - none is behind another.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <thread>
 
@@ -31,11 +32,10 @@ struct Copy {
 // unit against its sum as it reads it). A unit of zeros counts as a hole:
 // copies equal in content compare equal whatever their layout (a repair
 // copies units whose sums differ, and a hole reads as zeros).
+uint64_t ZeroUnitSum();
+
 Copy ReadContainer(NodeClient* c, uint64_t k) {
-  static const uint64_t zero_sum = [] {
-    const std::string zeros(kUnit, '\0');
-    return internal::Hash64(zeros.data(), zeros.size());
-  }();
+  const uint64_t zero_sum = ZeroUnitSum();
   Copy out;
   auto ranges = c->Call(MakeRequest(ContainerOp::kAllocatedUnits, k, 0, 0));
   if (!ranges.ok()) return {ranges.status()};
@@ -104,6 +104,100 @@ Copy ReadCopy(NodeClient* c, const std::string& object, uint64_t key) {
 
 }  // namespace
 
+namespace {
+
+// One request to both nodes at once; either answer may be an error.
+std::pair<StatusOr<std::string>, StatusOr<std::string>> AskBoth(NodeClient* a, NodeClient* b, const ContainerRequest& r,
+                                                                const std::string& payload) {
+  NodeClient::Sent sa = a->Start(r, payload), sb = b->Start(r, payload);
+  auto x = a->Finish(&sa);
+  auto y = b->Finish(&sb);
+  return {std::move(x), std::move(y)};
+}
+
+// Whether both answers came, each `n` u64s long; else why not, in *d.
+bool BothAnswered(const StatusOr<std::string>& x, const StatusOr<std::string>& y, size_t n, CopyDiff* d) {
+  if (!x.ok()) d->a_error = x.status();
+  if (!y.ok()) d->b_error = y.status();
+  if (x.ok() && y.ok() && (x->size() != n * 8 || y->size() != n * 8)) {
+    d->a_error = Corruption("a node answered with the wrong length");
+  }
+  return d->a_error.ok() && d->b_error.ok();
+}
+
+uint64_t ZeroUnitSum() {
+  static const uint64_t sum = [] {
+    const std::string zeros(kUnit, '\0');
+    return internal::Hash64(zeros.data(), zeros.size());
+  }();
+  return sum;
+}
+
+void ContainerDifferences(NodeClient* a, NodeClient* b, uint64_t key, CopyDiff* d) {
+  auto [la, lb] = AskBoth(a, b, MakeRequest(ContainerOp::kAllocatedUnits, key, 0, 0), "");
+  if (!la.ok()) d->a_error = la.status();
+  if (!lb.ok()) d->b_error = lb.status();
+  if (!la.ok() || !lb.ok()) return;
+  std::vector<std::pair<uint64_t, uint64_t>> ra, rb;
+  for (auto [list, out] : {std::make_pair(&*la, &ra), std::make_pair(&*lb, &rb)}) {
+    const std::vector<uint64_t> v = DecodeU64List(*list);
+    for (size_t i = 0; i + 1 < v.size(); i += 2) out->emplace_back(v[i], v[i + 1]);
+  }
+  auto held = [](const std::vector<std::pair<uint64_t, uint64_t>>& r, uint64_t u) {
+    return std::any_of(r.begin(), r.end(), [&](const auto& x) { return u >= x.first && u < x.second; });
+  };
+  std::vector<std::pair<uint64_t, uint64_t>> all = ra;
+  all.insert(all.end(), rb.begin(), rb.end());
+  std::set<uint64_t> asked;  // runs already compared (the two lists overlap)
+  constexpr uint32_t kSumRun = 512;
+  for (auto [begin, end] : all) {
+    for (uint64_t first = begin; first < end;) {
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kSumRun, end - first));
+      const uint64_t at = first;
+      first += n;
+      if (!asked.insert(at).second) continue;
+      auto [sa, sb] = AskBoth(a, b, MakeRequest(ContainerOp::kReadSums, key, at, n), "");
+      if (!BothAnswered(sa, sb, n, d)) return;
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint64_t u = at + i;
+        const uint64_t x = held(ra, u) ? internal::GetU64(sa->data() + size_t{i} * 8) : ZeroUnitSum();
+        const uint64_t y = held(rb, u) ? internal::GetU64(sb->data() + size_t{i} * 8) : ZeroUnitSum();
+        if (x != y) d->differ.insert(u);
+      }
+    }
+  }
+}
+
+void FileDifferences(NodeClient* a, NodeClient* b, const std::string& path, CopyDiff* d) {
+  const std::string name = FileNamePayload(path);
+  auto [za, zb] = AskBoth(a, b, MakeRequest(ContainerOp::kFileSize, 0, 0, 0), name);
+  if (!BothAnswered(za, zb, 1, d)) return;
+  const uint64_t size_a = internal::GetU64(za->data()), size_b = internal::GetU64(zb->data());
+  if (size_a != size_b) d->differ.insert(UINT64_MAX);
+  const uint64_t chunks = (std::max(size_a, size_b) + kFileChunkBytes - 1) / kFileChunkBytes;
+  for (uint64_t c = 0; c < chunks;) {
+    const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kMaxFileSumChunks, chunks - c));
+    auto [sa, sb] = AskBoth(a, b, MakeRequest(ContainerOp::kFileSums, 0, c * kFileChunkBytes, n), name);
+    if (!BothAnswered(sa, sb, n, d)) return;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (std::memcmp(sa->data() + size_t{i} * 8, sb->data() + size_t{i} * 8, 8) != 0) d->differ.insert(c + i);
+    }
+    c += n;
+  }
+}
+
+}  // namespace
+
+CopyDiff CopyDifferences(NodeClient* a, NodeClient* b, const std::string& object, uint64_t key) {
+  CopyDiff d;
+  if (object.rfind("file:", 0) == 0) {
+    FileDifferences(a, b, object.substr(5), &d);
+  } else {
+    ContainerDifferences(a, b, key, &d);
+  }
+  return d;
+}
+
 StatusOr<std::map<std::string, ListedObject>> ListObjects(const std::map<std::string, NodeClient*>& nodes,
                                                           const std::string& file_prefix,
                                                           std::map<std::string, Status>* down, bool sizes) {
@@ -139,13 +233,6 @@ StatusOr<std::map<std::string, ListedObject>> ListObjects(const std::map<std::st
     }
   }
   return objects;
-}
-
-StatusOr<uint64_t> CopyDigest(NodeClient* c, const std::string& object, uint64_t key, uint64_t* bytes) {
-  Copy copy = ReadCopy(c, object, key);
-  if (!copy.error.ok()) return copy.error;
-  if (bytes) *bytes = copy.bytes;
-  return copy.digest;
 }
 
 StatusOr<ReplicaReport> CheckReplicas(const ReplicaCheckOptions& o) {

@@ -68,8 +68,17 @@ struct ListedObject {
 StatusOr<std::map<std::string, ListedObject>> ListObjects(const std::map<std::string, NodeClient*>& nodes,
                                                           const std::string& file_prefix,
                                                           std::map<std::string, Status>* down, bool sizes = false);
-// One copy of `object` read whole (container units verified by the node):
-// a digest to compare copies by, and the bytes read.
-StatusOr<uint64_t> CopyDigest(NodeClient* c, const std::string& object, uint64_t key, uint64_t* bytes);
+// Where two copies of `object` differ, asked of both nodes at once (each
+// request in flight to both before either answer is read, so a write in
+// flight to both rarely shows): for a container the units whose sums differ
+// (a unit of zeros counts as a hole, as in CheckReplicas); for a pool file the
+// 64 KiB chunks whose digests differ, and UINT64_MAX when the sizes do.
+// What a move compares a new owner's copy with an old owner's by: a unit a
+// write is changing shows in one look, a stale one in every look.
+struct CopyDiff {
+  Status a_error, b_error;  // a copy that could not be read (NotFound: none)
+  std::set<uint64_t> differ;
+};
+CopyDiff CopyDifferences(NodeClient* a, NodeClient* b, const std::string& object, uint64_t key);
 
 }  // namespace vmstore::cluster

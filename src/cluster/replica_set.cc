@@ -33,6 +33,12 @@ NodeClient* ReplicaSet::Client(const RingNode& n) {
   return c;
 }
 
+bool ReplicaSet::IsCurrent(NodeClient* c) {
+  MutexLock l(&clients_mu_);
+  auto it = clients_.find(c->name());
+  return it != clients_.end() && it->second == c;
+}
+
 std::shared_ptr<const RingView::State> ReplicaSet::CurrentRing() {
   auto st = view_->Get();
   uint64_t seen = seen_epoch_.load();
@@ -272,28 +278,35 @@ RepairReport ReplicaSet::Repair(const std::string& kind,
     copied(bytes, s.ok());
     if (!s.ok()) leave(s.WithContext("repairing " + object + " on node " + stale_name));
   };
-  // Copiers for each node that waits for copies (opts_.copiers_per_node; two
-  // leave no gap for one object's bookkeeping between copies), at most
-  // kRepairThreads at once: each node takes its copies at its own recovery
-  // cap, not in turn with the others.
-  const int per_node = opts_.copiers_per_node ? std::max(1, opts_.copiers_per_node()) : 1;
-  std::map<std::pair<std::string, int>, std::vector<std::pair<std::string, uint64_t>>> lanes;
-  std::map<std::string, int> turn;
+  // Copiers for each node that waits for copies (opts_.copiers_per_node;
+  // two leave no gap for one object's bookkeeping between copies), taking
+  // that node's objects in turn, at most kRepairThreads at once: each node
+  // takes its copies at its own recovery cap, not in turn with the others.
+  struct Queue {
+    std::vector<std::pair<std::string, uint64_t>> items;  // (name, key)
+    std::atomic<size_t> next{0};
+  };
+  std::map<std::string, Queue> queues;  // by stale node
   for (auto& [name, nodes] : misses_.OfKind(kind)) {
     uint64_t key = 0;
     if (!key_of(name, &key)) continue;
-    for (const std::string& n : nodes) lanes[{n, turn[n]++ % per_node}].emplace_back(name, key);
+    for (const std::string& n : nodes) queues[n].items.emplace_back(name, key);
   }
-  std::vector<std::pair<const std::string*, const std::vector<std::pair<std::string, uint64_t>>*>> work;
-  for (const auto& entry : lanes) work.emplace_back(&entry.first.first, &entry.second);
-  std::atomic<size_t> next{0};
+  const int per_node = opts_.copiers_per_node ? std::max(1, opts_.copiers_per_node()) : 1;
+  std::vector<std::pair<const std::string*, Queue*>> slots;  // one per copier wanted
+  for (int k = 0; k < per_node; ++k) {
+    for (auto& entry : queues) slots.emplace_back(&entry.first, &entry.second);
+  }
+  std::atomic<size_t> next_slot{0};
   auto worker = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < work.size();) {
-      for (const auto& item : *work[i].second) one(*work[i].first, item.first, item.second);
+    for (size_t i; (i = next_slot.fetch_add(1)) < slots.size();) {
+      Queue& q = *slots[i].second;
+      for (size_t j; (j = q.next.fetch_add(1)) < q.items.size();)
+        one(*slots[i].first, q.items[j].first, q.items[j].second);
     }
   };
   std::vector<std::thread> threads;
-  for (size_t t = 1; t < std::min(work.size(), kRepairThreads); ++t) threads.emplace_back(worker);
+  for (size_t t = 1; t < std::min(slots.size(), kRepairThreads); ++t) threads.emplace_back(worker);
   worker();
   for (std::thread& t : threads) t.join();
   return report;

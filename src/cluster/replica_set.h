@@ -108,6 +108,9 @@ class ReplicaSet {
   std::vector<NodeClient*> Owners(uint64_t key, bool extras = false);
   // The client of every node of the ring (during a move, of both member lists).
   std::vector<NodeClient*> Nodes();
+  // Whether `c` is still the client of its node (not one replaced when the
+  // node came back at another address).
+  bool IsCurrent(NodeClient* c);
 
   // `misses`: another pool's records to skip by (nullptr: this set's own).
   // `record_damage`: a copy its node finds damaged while another answers is

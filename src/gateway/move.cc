@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <thread>
 
 #include "cluster/lock_keeper.h"
@@ -298,19 +299,34 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
           ++p.unverified;  // no old copy to compare with now (its node down?)
           continue;
         }
-        // A write between the two reads makes copies look different for
-        // a moment: a difference counts when a second look sees it too.
+        // Asked of both at once, the copies rarely show a write in flight;
+        // a unit (a file chunk) counts as different only when every look
+        // finds it so - one a write is changing shows in one look, a stale
+        // one in all (a busy object never looks equal whole).
         bool compared = false;
-        for (int look = 0; look < 2; ++look) {
+        std::set<uint64_t> still;
+        for (int look = 0; look < kLooks; ++look) {
           if (look) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-          auto mine = cluster::CopyDigest(clients.by_name.at(n), object, o.key, nullptr);
-          auto theirs = cluster::CopyDigest(clients.by_name.at(good->name), object, o.key, nullptr);
-          if (!theirs.ok()) {
-            fail(theirs.status());
+          cluster::CopyDiff d =
+              cluster::CopyDifferences(clients.by_name.at(n), clients.by_name.at(good->name), object, o.key);
+          if (!d.b_error.ok()) {
+            fail(d.b_error);
             break;
           }
           compared = true;
-          wrong = !mine.ok() || *mine != *theirs;
+          if (!d.a_error.ok()) {
+            wrong = true;  // no copy, or one its node cannot read
+            break;
+          }
+          if (look == 0) {
+            still = std::move(d.differ);
+          } else {
+            std::set<uint64_t> both;
+            std::set_intersection(still.begin(), still.end(), d.differ.begin(), d.differ.end(),
+                                  std::inserter(both, both.end()));
+            still = std::move(both);
+          }
+          wrong = !still.empty();
           if (!wrong) break;
         }
         if (!compared) {

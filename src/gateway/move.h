@@ -75,6 +75,7 @@ class MoveDriver {
   // Updates the move's progress record (cluster::MoveRecord).
   void RecordProgress(uint64_t epoch, const MoveProgress& p);
 
+  static constexpr int kLooks = 3;  // at a new owner's copy, 200 ms apart
   std::shared_ptr<ClusterContext> ctx_;
   uint64_t epoch_ = 0;                          // the ring epoch verified_ belongs to
   std::chrono::steady_clock::time_point seen_;  // when this driver first saw that epoch

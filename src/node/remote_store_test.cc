@@ -694,6 +694,50 @@ TEST(RemoteStoreTest, AChangePlacedByAnOlderRingIsRefusedAndPlacedAgain) {
   EXPECT_EQ(write(plain, 4).code(), Code::kFailedPrecondition);
 }
 
+// How a move compares a new owner's copy with an old owner's: by content -
+// the units (file chunks) that differ, a unit of zeros the same as a hole.
+TEST(RemoteStoreTest, CopiesDifferByUnitsNotByLayout) {
+  const ContainerGeometry g = Geometry(19, 256);
+  Nodes nodes(2, g);
+  NodeClient a(nodes.ring()[0].address, g, std::chrono::seconds(3), 1, "node0");
+  NodeClient b(nodes.ring()[1].address, g, std::chrono::seconds(3), 1, "node1");
+  auto unit = [](char fill) {
+    std::string u(4096 + 8, fill);
+    const uint64_t sum = vmstore::internal::Hash64(u.data(), 4096);
+    std::memcpy(u.data() + 4096, &sum, 8);
+    return u;
+  };
+  auto write = [&](NodeClient& n, uint64_t u, char fill) {
+    ASSERT_OK(n.Call(MakeRequest(ContainerOp::kWrite, 7, u, 1), unit(fill)).status());
+  };
+  for (NodeClient* n : {&a, &b}) {
+    write(*n, 0, 'x');
+    write(*n, 1, 'y');
+  }
+  EXPECT_TRUE(cluster::CopyDifferences(&a, &b, "container:7", 7).differ.empty());
+  write(b, 1, 'z');   // stale on a
+  write(a, 5, '\0');  // zeros on a, a hole on b: the same
+  cluster::CopyDiff d = cluster::CopyDifferences(&a, &b, "container:7", 7);
+  EXPECT_OK(d.a_error);
+  EXPECT_OK(d.b_error);
+  EXPECT_EQ(d.differ, std::set<uint64_t>{1});
+  // No copy on one side: its error, not a difference.
+  d = cluster::CopyDifferences(&a, &b, "container:8", 8);
+  EXPECT_EQ(d.a_error.code(), Code::kNotFound) << d.a_error.ToString();
+  // Files: by 64 KiB chunk, and their sizes.
+  const std::string name = cluster::FileNamePayload("pool-1/f");
+  auto file_write = [&](NodeClient& n, uint64_t at, const std::string& data) {
+    ASSERT_OK(n.Call(MakeRequest(ContainerOp::kFileWrite, 0, at, 0), name + data).status());
+  };
+  file_write(a, 0, std::string(200000, 'f'));
+  file_write(b, 0, std::string(200000, 'f'));
+  EXPECT_TRUE(cluster::CopyDifferences(&a, &b, "file:pool-1/f", 1).differ.empty());
+  file_write(b, 70000, "g");
+  EXPECT_EQ(cluster::CopyDifferences(&a, &b, "file:pool-1/f", 1).differ, std::set<uint64_t>{1});
+  file_write(a, 200000, "h");
+  EXPECT_EQ(cluster::CopyDifferences(&a, &b, "file:pool-1/f", 1).differ, (std::set<uint64_t>{1, 3, UINT64_MAX}));
+}
+
 // The newest fence per pool survives a node restart (a gateway that lost its
 // lock cannot write to a node that restarted in between), and a damaged
 // fence record stops the node from starting rather than being forgotten.
