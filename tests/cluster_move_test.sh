@@ -7,8 +7,8 @@
 # acknowledged write and the checksummed fill read back, bytes copied within
 # 1.15 x the ideal (R x data / 4 for the join), nothing copied between the
 # old nodes, the ring's final member list, fsck clean; a node killed -9 and
-# back within the out time resyncs about what was written meanwhile (1.5 x
-# at most), not its containers; a node killed -9 and removed under fio load
+# back 30 s later, within the out time, resyncs about what was written
+# meanwhile (1.5 x at most), not its containers; a node killed -9 and removed under fio load
 # is re-replicated at the recovery cap (within 15 %) with the load keeping
 # 70 % of its IOPS; one down past the out time leaves the ring by a move.
 # Usage: cluster_move_test.sh PATH_TO_VMSTORE
@@ -182,11 +182,19 @@ check "cluster fsck clean after the drain" 0 "^clean$" -- "$bin" cluster fsck --
 repaired_bytes() {  # bytes the gateway copied back to nodes that missed changes
   grep -a "repair.*copied back" "$tmp/gw.log" | sed -nE 's/.*"?bytes"?[=:] ?"?([0-9]+).*/\1/p' | awk '{s += $1} END {print s + 0}'
 }
+check "the out time, set at run time for the cluster" 0 "down-out-seconds    60" -- \
+  "$bin" cluster config --etcd "$etcd_url" --down-out-seconds 60
+sleep 2.5  # the nodes read it every 2 s
 before_back=$(repaired_bytes)
+t_kill=$(date +%s)
 { kill -9 "${nodes[1]}"; wait "${nodes[1]}"; } 2>/dev/null
 check "4 MiB written while n2 is down" 0 "^ok$" -- bash -c "
   fio --name=away --ioengine=nbd --uri=$uri --rw=randwrite --bs=64k --offset=112M --size=32M --io_size=4M \
     --randseed=7 --verify=crc32c --do_verify=0 --output=$tmp/away.out && echo ok"
+sleep $((30 - ($(date +%s) - t_kill)))  # away 30 s
+check "n2 was away 30 s, still on the ring" 0 "^ok$" -- bash -c "
+  (( \$(date +%s) - $t_kill >= 30 )) && '$bin' --json cluster status --etcd '$etcd_url' |
+    jq -e '.moving == null and ([.nodes[] | select(.on_ring)] | length == 3)' >/dev/null && echo ok"
 start_node n2 "${opts[@]}"
 wait_healthy 60
 check "n2 back within the out time caught up" 0 "replicas  healthy" -- "$bin" cluster status --etcd "$etcd_url"
@@ -201,6 +209,8 @@ check "what was written while n2 was away reads back" 0 "^ok$" -- bash -c "
     --randseed=7 --verify=crc32c --output=$tmp/away-v.out && echo ok"
 # A node killed -9 stays down past the out time: its data is copied again
 # from the surviving copies; back, it joins again by a move.
+"$bin" cluster config --etcd "$etcd_url" --down-out-seconds 0 >/dev/null  # each node's flag again: 8 s
+sleep 2.5
 { kill -9 "${nodes[2]}"; wait "${nodes[2]}"; } 2>/dev/null
 : >"$tmp/acked"
 stamps 101 130

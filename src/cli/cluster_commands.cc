@@ -464,14 +464,22 @@ void AddClusterConfig(CLI::App* cl, Context* ctx) {
                 "Copies (containers, pool files) each node serves out and takes in at once for repairs and moves\n"
                 "(0: no limit; default 4); the others wait for their copier's next pass")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}));
+  auto out = std::make_shared<int64_t>(-1);
+  c->add_option("--down-out-seconds", *out,
+                "Seconds a node may stay down before its data is copied to the others (0: each node's\n"
+                "--down-out-seconds, default 600)")
+      ->check(CLI::Range(int64_t{0}, int64_t{30} * 86400));
   c->callback(Running(ctx, [=]() -> Status {
     ASSIGN_OR_RETURN(auto e, Connect(*etcd));
     ASSIGN_OR_RETURN(cluster::ClusterConfig cfg, cluster::LoadConfig(*e));
     if (*rate >= 0) cfg.recovery_mib_per_s = static_cast<uint64_t>(*rate);
     if (*moves >= 0) cfg.max_moves = static_cast<uint32_t>(*moves);
-    if (*rate >= 0 || *moves >= 0) RETURN_IF_ERROR(cluster::PutConfig(*e, cfg));
+    if (*out >= 0) cfg.down_out_s = static_cast<uint64_t>(*out);
+    if (*rate >= 0 || *moves >= 0 || *out >= 0) RETURN_IF_ERROR(cluster::PutConfig(*e, cfg));
     if (ctx->json) {
-      PrintJson({{"recovery_mib_per_s", cfg.recovery_mib_per_s}, {"max_moves", cfg.max_moves}});
+      PrintJson({{"recovery_mib_per_s", cfg.recovery_mib_per_s},
+                 {"max_moves", cfg.max_moves},
+                 {"down_out_seconds", cfg.down_out_s}});
       return Status::OK();
     }
     if (cfg.recovery_mib_per_s == 0) {
@@ -480,6 +488,11 @@ void AddClusterConfig(CLI::App* cl, Context* ctx) {
       Printf("recovery-mib-per-s  %" PRIu64 "\n", cfg.recovery_mib_per_s);
     }
     Printf("max-moves           %u%s\n", cfg.max_moves, cfg.max_moves ? "" : " (no limit)");
+    if (cfg.down_out_s == 0) {
+      Printf("down-out-seconds    0 (each node's --down-out-seconds)\n");
+    } else {
+      Printf("down-out-seconds    %" PRIu64 "\n", cfg.down_out_s);
+    }
     return Status::OK();
   }));
 }

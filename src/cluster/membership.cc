@@ -92,11 +92,13 @@ StatusOr<ClusterConfig> LoadConfig(Etcd& etcd) {
   ASSIGN_OR_RETURN(json j, Parse(key, kv->value));
   c.recovery_mib_per_s = j.value("recovery_mib_per_s", uint64_t{0});
   c.max_moves = j.value("max_moves", c.max_moves);
+  c.down_out_s = j.value("down_out_seconds", uint64_t{0});
   return c;
 }
 
 Status PutConfig(Etcd& etcd, const ClusterConfig& c) {
-  json j = {{"recovery_mib_per_s", c.recovery_mib_per_s}, {"max_moves", c.max_moves}};
+  json j = {
+      {"recovery_mib_per_s", c.recovery_mib_per_s}, {"max_moves", c.max_moves}, {"down_out_seconds", c.down_out_s}};
   return etcd.Put(std::string(kRoot) + "config", j.dump()).status();
 }
 

@@ -44,6 +44,9 @@ StatusOr<ClusterRecord> LoadCluster(Etcd& etcd);
 struct ClusterConfig {
   uint64_t recovery_mib_per_s = 0;  // cap on what repairs and moves write into each node; 0: none
   uint32_t max_moves = 4;           // copies each node serves out and takes in at once; 0: no limit
+  // Seconds a ring member may stay down before a move takes its data to the
+  // others; 0: each node's --down-out-seconds (default 600).
+  uint64_t down_out_s = 0;
 };
 StatusOr<ClusterConfig> LoadConfig(Etcd& etcd);
 Status PutConfig(Etcd& etcd, const ClusterConfig& c);

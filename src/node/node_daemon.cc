@@ -227,6 +227,7 @@ Status RunNode(const NodeOptions& o) {
   // each step is a compare-and-swap or an idempotent copy).
   gateway::MoveDriver driver(ctx);
   uint64_t last_waiting = UINT64_MAX;
+  uint64_t down_out_s = static_cast<uint64_t>(o.down_out_s);                // the cluster's setting, else the flag
   std::map<std::string, std::chrono::steady_clock::time_point> down_since;  // ring members not registered
   Periodic mover(std::chrono::seconds(2), [&] {
     if (const ContainerServerStats st = server.stats(); st.recovery_bytes != recovered) {
@@ -240,6 +241,7 @@ Status RunNode(const NodeOptions& o) {
                      {"throttled_ms", st.recovery_wait_ms}});
     }
     if (auto cfg = cluster::LoadConfig(*etcd); cfg.ok()) {
+      down_out_s = cfg->down_out_s ? cfg->down_out_s : static_cast<uint64_t>(o.down_out_s);
       if (cfg->recovery_mib_per_s != rate) {
         rate = cfg->recovery_mib_per_s;
         server.SetRecoveryRate(rate << 20);
@@ -277,7 +279,7 @@ Status RunNode(const NodeOptions& o) {
           down_since.erase(m.name);
         } else if (!down_since.count(m.name)) {
           down_since[m.name] = t;
-        } else if (t - down_since[m.name] >= std::chrono::seconds(o.down_out_s)) {
+        } else if (t - down_since[m.name] >= std::chrono::seconds(down_out_s)) {
           out.push_back(m.name);
           continue;
         }

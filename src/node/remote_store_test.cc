@@ -70,8 +70,10 @@ class Nodes {
   }
   std::vector<RingNode> ring() const { return ring_; }
   ContainerServer& server(int i) { return *servers_[i]; }
-  // A stopped node back on its port with the data it had (its process restarted).
-  void Restart(int i, const ContainerGeometry& g) {
+  // A stopped node back on its port with the data it had (its process
+  // restarted); `reserve`: it keeps that many bytes of its file system free
+  // of copies (0: no check).
+  void Restart(int i, const ContainerGeometry& g, uint64_t reserve = 0) {
     const int port = servers_[i]->port();
     servers_[i].reset();
     ContainerServerOptions o;
@@ -81,6 +83,10 @@ class Nodes {
     o.env = Env::Default();
     o.files_dir = dirs_[i] + "/files";
     o.move_idle = kMoveIdle;
+    if (reserve) {
+      o.space_path = dirs_[i];
+      o.reserve_bytes = reserve;
+    }
     servers_[i] = std::make_unique<ContainerServer>(stores_[i].get(), o);
     EXPECT_OK(servers_[i]->Start());
   }
@@ -352,6 +358,52 @@ TEST(RemoteStoreTest, AReplicaThatMissedChangesIsRepairedWhenItIsBack) {
   }
   cluster::ReplicaReport last = CheckNodes(nodes, g, ring, store, env);
   EXPECT_TRUE(last.clean()) << Describe(last);
+}
+
+// Recovery never fills a node: a copy into a node that would be left with
+// less than its reserve free is refused ("the copy waits"), the record stays
+// for a later pass, and clients' writes are not held to the reserve.
+TEST(RemoteStoreTest, ARepairWaitsRatherThanFillANode) {
+  MemEnv env;
+  const ContainerGeometry g = Geometry(20, 256);
+  Nodes nodes(3, g);
+  const Ring ring(nodes.ring(), 1);
+  RemoteBlockStore store(ring, Remote(g));
+  const PoolOptions o = ClusterPoolOptions(&env, &store);
+  auto pool = Unwrap(Pool::Create("/pool", o));
+  VolumeId v = Unwrap(pool->CreateVolume(4 << 20));
+  std::string data(2 << 20, 'r');
+  ASSERT_OK(pool->Write(v, 0, data));
+  ASSERT_OK(pool->Checkpoint());
+  nodes.server(1).Stop();
+  std::string more(1 << 20, 'm');
+  ASSERT_OK(pool->Write(v, 1 << 20, more));
+  data.replace(1 << 20, more.size(), more);
+  ASSERT_OK(pool->Checkpoint());
+  ASSERT_FALSE(store.degraded().empty());
+  // Back with a reserve larger than its file system's free space.
+  const uint64_t free_now = std::filesystem::space(nodes.dir(1)).available;
+  nodes.Restart(1, g, free_now + (uint64_t{1} << 30));
+  cluster::RepairReport full = store.Repair();
+  EXPECT_EQ(full.repaired, 0u);
+  EXPECT_GT(full.left, 0u);
+  EXPECT_EQ(full.first_error.code(), Code::kNoSpace) << full.first_error.ToString();
+  EXPECT_NE(full.first_error.ToString().find("the copy waits"), std::string::npos) << full.first_error.ToString();
+  EXPECT_EQ(nodes.server(1).stats().recovery_bytes, 0u) << "copied into a node with no room";
+  EXPECT_FALSE(store.degraded().empty()) << "the records stay for a later pass";
+  // Clients' writes go on (a full node refuses them on its own, ENOSPC).
+  ASSERT_OK(pool->Write(v, 3 << 20, std::string(4096, 'c')));
+  data.append(std::string((3 << 20) - data.size(), '\0')).append(4096, 'c');
+  ASSERT_OK(pool->Flush());
+  // With room again (restarted with its default reserve), the copies are made.
+  nodes.server(1).Stop();
+  nodes.Restart(1, g);
+  cluster::RepairReport later = store.Repair();
+  EXPECT_EQ(later.left, 0u) << later.first_error.ToString();
+  EXPECT_TRUE(store.degraded().empty());
+  std::string back(data.size(), '\0');
+  ASSERT_OK(pool->Read(v, 0, back));
+  EXPECT_TRUE(back == data);
 }
 
 // A node back after a short absence takes what changed while it was away,
