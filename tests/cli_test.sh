@@ -30,6 +30,14 @@ else
   check "VMSTORE_POOL works" 0 "3 VMs \\(0 marked deleted\\), 3 disks, 3 snapshots" -- env VMSTORE_POOL="$p" "$bin" status
   check "fsck clean" 0 "^clean" -- "$bin" --pool "$p" fsck
   check "scrub clean" 0 "^clean" -- "$bin" --pool "$p" scrub
+  # Disk data is its owner's alone, whatever the umask (issue: the pool was
+  # 0755 and its containers, logs and catalog 0644 under umask 022).
+  check "the pool is private under umask 022: nothing in it open to others" 0 "^0$" -- bash -c "
+    umask 022; '$bin' --pool '$tmp/private' init >/dev/null && '$bin' --pool '$tmp/private' demo --size 16M >/dev/null &&
+    find '$tmp/private' -perm /077 | tee /dev/stderr | wc -l"
+  check "fsck warns about a pool open to others (exit still the check's)" 0 \
+    "WARNING: .*/private \(mode 755\) is open to other users" -- \
+    bash -c "chmod 755 '$tmp/private' && '$bin' --pool '$tmp/private' fsck"
   check "help has an example" 0 "example: vmstore --pool" -- "$bin" fsck --help
   for cmd in "init" "status" "fsck" "scrub" "demo" "sr create" "sr list" "sr show" "sr delete" "vm create" "vm list" \
     "vm show" "vm delete" "vm clone" "disk create" "disk list" "disk resize" "disk delete" "snapshot create" \

@@ -53,7 +53,7 @@ class BtrfsLayout final : public DirLayout {
       return BtrfsError(e, "create subvolume " + tmp);
     }
     const std::string image = tmp + kImage;
-    int fd = ::open(image.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = ::open(image.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Errno("create " + image);
     Status s;
     if (::ftruncate(fd, static_cast<off_t>(size)) != 0) s = Errno("set the size of " + image);

@@ -311,7 +311,7 @@ StatusOr<std::unique_ptr<Backend>> OpenDirBackend(std::unique_ptr<DirLayout> lay
   const std::string marker = dir + "/" + layout->marker();
   const std::string type = layout->type();
   if (options.create) {
-    bool made = ::mkdir(dir.c_str(), 0755) == 0;
+    bool made = ::mkdir(dir.c_str(), 0700) == 0;
     if (!made && errno != EEXIST) return Errno("create SR directory " + dir);
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return InvalidArgument(dir + " is not a directory");
@@ -321,7 +321,7 @@ StatusOr<std::unique_ptr<Backend>> OpenDirBackend(std::unique_ptr<DirLayout> lay
       return probe;
     }
     const std::string text = layout->marker_text();
-    int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Errno("create " + marker);
     bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
     ::close(fd);

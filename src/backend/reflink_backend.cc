@@ -21,11 +21,11 @@ Status Errno(const std::string& what) { return ErrnoStatus(errno, what); }
 // Creates `path`, lets `fill` write it, syncs it and makes it read-only if
 // asked. Removes the file again on failure.
 Status MakeFile(const std::string& path, bool read_only, const std::function<Status(int)>& fill) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("create " + path);
   Status s = fill(fd);
   if (s.ok() && ::fsync(fd) != 0) s = Errno("fsync " + path);
-  if (s.ok() && read_only && ::fchmod(fd, 0444) != 0) s = Errno("chmod " + path);
+  if (s.ok() && read_only && ::fchmod(fd, 0400) != 0) s = Errno("chmod " + path);
   ::close(fd);
   if (!s.ok()) ::unlink(path.c_str());
   return s;

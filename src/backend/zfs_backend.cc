@@ -437,7 +437,7 @@ class ZfsBackend final : public Backend {
 
   Status MakeImage(const std::string& dataset, uint64_t size) const {
     ASSIGN_OR_RETURN(const std::string image, ImageOfDataset(dataset));
-    int fd = ::open(image.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = ::open(image.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return ErrnoStatus(errno, "create " + image);
     Status s;
     if (::ftruncate(fd, static_cast<off_t>(size)) != 0) s = ErrnoStatus(errno, "set the size of " + image);

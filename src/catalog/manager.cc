@@ -1,4 +1,6 @@
 // Manager: opening, crash recovery, lookups, SRs and VMs.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -46,6 +48,8 @@ StatusOr<std::unique_ptr<Manager>> Manager::Create(const std::string& dir, const
                          "was lost): rebuild the catalog with 'vmstore catalog import', or use another directory");
   }
   RETURN_IF_ERROR(env->CreateDir(dir));
+  // VM data is its owner's alone, whatever the directory was made with.
+  if (env == Env::Default() && ::chmod(dir.c_str(), 0700) != 0) return ErrnoStatus(errno, "chmod 700 " + dir);
   // The default SR's engine lives in the pool directory itself; it checks
   // that the directory is empty.
   backend::OpenOptions bo;

@@ -1,6 +1,8 @@
 #include "catalog/sqlite_db.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -75,6 +77,12 @@ std::optional<std::string> SqliteStmt::OptionalText(int col) const {
 bool SqliteStmt::IsNull(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
 
 StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
+  if (!path.empty() && path[0] != ':' && path.rfind("file:", 0) != 0) {
+    // Made private before SQLite makes it 0644 (its journal files take the
+    // database file's mode): the catalog names every VM and disk.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -50,6 +50,29 @@ Status CheckSr(Manager* m, const SrInfo& sr, bool structure, json* out, bool as_
   return Status::OK();
 }
 
+// What of a pool on this host other users may read or change (the
+// directory, its files, its containers): VM data must be its owner's alone.
+std::vector<std::string> OpenToOthers(const std::string& dir) {
+  std::vector<std::string> out;
+  auto check = [&](const std::filesystem::path& p) {
+    std::error_code ec;
+    const auto perms = std::filesystem::symlink_status(p, ec).permissions();
+    if (ec) return;
+    const auto others = perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all);
+    if (others != std::filesystem::perms::none) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(perms & std::filesystem::perms::mask));
+      out.push_back(p.string() + " (mode " + mode + ")");
+    }
+  };
+  check(dir);
+  for (const std::string sub : {"", "/containers"}) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir + sub, ec)) check(e.path());
+  }
+  return out;
+}
+
 // fsck (structure) or scrub: every SR's own check, then the catalog against
 // the SRs.
 int RunCheck(Context* ctx, bool structure) {
@@ -100,12 +123,21 @@ int RunCheck(Context* ctx, bool structure) {
   s = (*m)->Check(false, &cr);
   if (!s.ok()) return Fail(s);
   problems += static_cast<int>(cr.errors.size());
+  std::vector<std::string> open;  // a warning, not damage: the exit code is the check's
+  if (!cluster) {
+    auto dir = ctx->Dir();
+    if (dir.ok()) open = OpenToOthers(*dir);
+  }
   if (ctx->json) {
     PrintJson({{"check", structure ? "fsck" : "scrub"},
                {"srs", report},
                {"catalog", {{"vdis", cr.vdis}, {"volumes", cr.volumes}, {"errors", cr.errors}}},
+               {"open_to_others", open},
                {"clean", problems == 0}});
   } else {
+    for (const std::string& o : open) {
+      Printf("WARNING: %s is open to other users: VM data must be its owner's alone (chmod -R go-rwx)\n", o.c_str());
+    }
     Printf("catalog: %" PRIu64 " VDIs, %" PRIu64 " volumes in the SRs\n", cr.vdis, cr.volumes);
     for (auto& e : cr.errors) Printf("  ERROR: %s\n", e.c_str());
     if (problems) {

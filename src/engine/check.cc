@@ -29,6 +29,19 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
   std::unordered_set<uint64_t> seen;
   std::unordered_map<uint64_t, uint64_t> data_csums;  // data block -> the checksum its pointers carry
   std::string buf(C, '\0');
+  std::vector<uint64_t> sums(C / kUnit);
+  // Each unit against its own sum too: a read of part of a block checks
+  // those, so a damaged sum fails reads although the block's checksum holds.
+  auto check_sums = [&](VolumeId id, uint64_t addr, uint32_t units, const char* data) {
+    Status s = store_->ReadSums(addr, units, sums.data());
+    for (uint32_t u = 0; s.ok() && u < units; ++u) {
+      if (Hash64(data + size_t{u} * kUnit, kUnit) != sums[u]) {
+        s = Corruption("unit " + std::to_string(u) + " of the block at " + std::to_string(addr) +
+                       " does not match its unit checksum (the unit checksum area is damaged)");
+      }
+    }
+    if (!s.ok()) report->errors.push_back("volume " + std::to_string(id) + ": " + s.message());
+  };
   report->volumes = vols_.size();
   std::function<void(VolumeId, const BlockPtr&, int)> visit = [&](VolumeId id, const BlockPtr& p, int level) {
     writer_mu_.AssertHeld();  // the lambda runs under the caller's lock
@@ -39,6 +52,7 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
         report->errors.push_back("volume " + std::to_string(id) + ": " + s.message());
         return;
       }
+      check_sums(id, p.addr, C / kUnit, buf.data());
       ++report->data_blocks;
       report->bytes_verified += C;
       if (dedup_) data_csums[p.addr] = p.csum;
@@ -49,12 +63,23 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
       report->errors.push_back("volume " + std::to_string(id) + ": " + node.status().message());
       return;
     }
+    if (Status s = store_->ReadUnits(p.addr, 1, buf.data()); s.ok()) {
+      check_sums(id, p.addr, 1, buf.data());
+    } else {
+      report->errors.push_back("volume " + std::to_string(id) + ": " + s.message());
+    }
     ++report->nodes;
     report->bytes_verified += kUnit;
     for (const BlockPtr& c : (*node)->e) visit(id, c, level - 1);
   };
   for (auto& [id, st] : vols_) visit(id, st->rec.root, static_cast<int>(st->rec.height) - 1);
   if (dedup_) RETURN_IF_ERROR(CheckDedup(data_csums, report));
+  // Every container's header, in a scrub too.
+  ASSIGN_OR_RETURN(auto containers, store_->List());
+  for (uint64_t c : containers) {
+    Status s = store_->CheckHeader(c);
+    if (!s.ok()) report->errors.push_back(s.message());
+  }
   if (!structure) return Status::OK();
 
   for (auto& p : open_problems_) report->errors.push_back(p);
@@ -65,11 +90,6 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
   RefTable fresh = NewRefTable();
   RETURN_IF_ERROR(RebuildRefs(&fresh, &report->errors, /*keep_going=*/true));
   if (std::string d = refs_.Diff(fresh); !d.empty()) report->errors.push_back("reference counts: " + d);
-  ASSIGN_OR_RETURN(auto containers, store_->List());
-  for (uint64_t c : containers) {
-    Status s = store_->CheckHeader(c);
-    if (!s.ok()) report->errors.push_back(s.message());
-  }
   ASSIGN_OR_RETURN(auto slots, ReadSuperblockSlots());
   for (size_t i = 0; i < slots.size(); ++i) {
     if (!slots[i].ok()) {

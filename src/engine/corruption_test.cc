@@ -106,6 +106,29 @@ TEST_F(CorruptionTest, FlippedUnitChecksumIsDetected) {
   Status s = pool->Read(vol_, 2 * 4096, buf);
   EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
   EXPECT_NE(s.message().find("unit checksums damaged"), std::string::npos) << s.message();
+  // Regression (issue 24, item 5): fsck and scrub said "clean" - a whole
+  // block's read checks the block's checksum, not its units' sums.
+  pool.reset();
+  auto errors = Fsck();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("unit 2 of the block at"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("unit checksum area is damaged"), std::string::npos) << errors[0];
+  auto again = Unwrap(Pool::Open("/pool", opts_));
+  CheckReport scrub;
+  ASSERT_OK(again->Check(false, &scrub));
+  ASSERT_EQ(scrub.errors.size(), 1u);
+  EXPECT_NE(scrub.errors[0].find("unit checksum area is damaged"), std::string::npos) << scrub.errors[0];
+}
+
+// Regression (issue 24, item 5): scrub (not fsck) missed a damaged container
+// header.
+TEST_F(CorruptionTest, ScrubFindsADamagedContainerHeader) {
+  ASSERT_OK(env_.FlipBit(kContainer, 20, 1));
+  auto pool = Unwrap(Pool::Open("/pool", opts_));
+  CheckReport scrub;
+  ASSERT_OK(pool->Check(false, &scrub));
+  ASSERT_FALSE(scrub.errors.empty());
+  EXPECT_NE(scrub.errors[0].find(".ctr"), std::string::npos) << scrub.errors[0];
 }
 
 TEST_F(CorruptionTest, FlippedIndexNodeRefusesToOpen) {

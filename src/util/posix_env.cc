@@ -119,7 +119,7 @@ class PosixLock final : public Env::Lock {
 class PosixEnv final : public Env {
  public:
   StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) override {
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);  // VM data: its owner's alone
     if (fd < 0) {
       if (errno == ENOENT) return NotFound("no such file: " + path);
       return ErrnoStatus(errno, "open " + path);
@@ -136,7 +136,7 @@ class PosixEnv final : public Env {
   }
 
   Status CreateDir(const std::string& path) override {
-    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(errno, "mkdir " + path);
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus(errno, "mkdir " + path);
     return Status::OK();
   }
 
@@ -166,7 +166,7 @@ class PosixEnv final : public Env {
   }
 
   StatusOr<std::unique_ptr<Lock>> LockFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return ErrnoStatus(errno, "open lock " + path);
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       int err = errno;
