@@ -35,6 +35,11 @@ start_server() {
   done
   port=$(sed -n 's|.*nbd://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/serve.log")
   url=nbd://127.0.0.1:$port
+  if [[ -z $port ]]; then  # say why, rather than fail every check after with an empty port
+    echo "FAIL: the server did not start in 30 s; its log:"
+    tail -20 "$tmp/serve.log"
+    fail=$((fail + 1))
+  fi
 }
 stop_server() {
   kill -TERM "$server"

@@ -145,6 +145,9 @@ struct OpenOptions {
   // Native: punch space no block references when opening (fsck opens with
   // false, to report it instead).
   bool reclaim_garbage = true;
+  // Native: open a pool whose log is damaged before durable records, giving
+  // those writes up (PoolOptions::accept_log_loss).
+  bool accept_log_loss = false;
 };
 
 // Opens (or creates) the backend of SR type `type` at `location`.

@@ -71,6 +71,10 @@ struct PoolOptions {
   uint64_t max_wal_bytes = 256ull << 20;   // ... or when the log exceeds this
   size_t node_cache_bytes = 64ull << 20;   // clean index nodes kept in memory
   bool reclaim_garbage = true;             // punch unreferenced space at open
+  // Open even when the write-ahead log is damaged before records it says
+  // were durable (else Corruption): the log is cut at the damage, flushed
+  // writes after it are lost, and Check reports what was dropped.
+  bool accept_log_loss = false;
   // Snapshot, Clone, Rollback, CreateVolume, ResizeVolume and DeleteVolume sync
   // the log before returning. With false they become durable at the next Flush.
   bool sync_metadata_ops = true;

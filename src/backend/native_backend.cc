@@ -162,6 +162,7 @@ StatusOr<std::unique_ptr<Backend>> OpenNativeBackend(const std::string& location
   o.container_size = options.container_size;
   o.dedup = options.dedup;
   o.reclaim_garbage = options.reclaim_garbage;
+  o.accept_log_loss = options.accept_log_loss;
   auto pool = options.create ? Pool::Create(location, o) : Pool::Open(location, o);
   if (!pool.ok()) return pool.status();
   return std::unique_ptr<Backend>(new NativeBackend(std::move(pool).value()));

@@ -17,7 +17,8 @@ namespace {
 // Runs one SR's own check: offline for an SR on this host (a native
 // engine's with garbage reported, not reclaimed); a cluster's SR through the
 // Manager `m`, which opens it with the cluster's connections (and its lock).
-Status CheckSr(Manager* m, const SrInfo& sr, bool structure, json* out, bool as_json, int* problems) {
+Status CheckSr(Manager* m, const SrInfo& sr, bool structure, bool accept_log_loss, json* out, bool as_json,
+               int* problems) {
   CheckReport r;
   if (sr.type == "cluster") {
     ASSIGN_OR_RETURN(backend::Backend * b, m->SrBackend(sr.name));
@@ -25,6 +26,7 @@ Status CheckSr(Manager* m, const SrInfo& sr, bool structure, json* out, bool as_
   } else {
     backend::OpenOptions o;
     o.reclaim_garbage = !structure;
+    o.accept_log_loss = accept_log_loss;
     ASSIGN_OR_RETURN(auto b, backend::OpenBackend(sr.type, sr.location, o));
     RETURN_IF_ERROR(b->Check(structure, &r));
     RETURN_IF_ERROR(b->Close());
@@ -75,7 +77,7 @@ std::vector<std::string> OpenToOthers(const std::string& dir) {
 
 // fsck (structure) or scrub: every SR's own check, then the catalog against
 // the SRs.
-int RunCheck(Context* ctx, bool structure) {
+int RunCheck(Context* ctx, bool structure, bool accept_log_loss = false) {
   if (ctx->shared) {
     // Online, through the server: each SR's own check on the open engine,
     // then the catalog against the SRs.
@@ -110,7 +112,7 @@ int RunCheck(Context* ctx, bool structure) {
   int problems = 0;
   json report = json::array();
   for (const SrInfo& sr : *srs) {
-    s = CheckSr(m->get(), sr, structure, &report, ctx->json, &problems);
+    s = CheckSr(m->get(), sr, structure, accept_log_loss, &report, ctx->json, &problems);
     if (!s.ok()) {
       ++problems;
       if (!ctx->json) Printf("SR %s: ERROR: %s\n", sr.name.c_str(), s.ToString().c_str());
@@ -278,10 +280,15 @@ void AddDemo(CLI::App& app, Context* ctx) {
 
 void AddPoolCommands(CLI::App& app, Context* ctx) {
   AddInit(app, ctx);
-  app.add_subcommand("fsck",
-                     "Check a pool offline: every checksum, reference counts, overlaps, unreferenced space, and\n"
-                     "the catalog against the SRs\n  example: vmstore --pool /srv/vmstore fsck")
-      ->callback([=] { ctx->rc = RunCheck(ctx, true); });
+  auto accept = std::make_shared<bool>(false);
+  auto* fsck =
+      app.add_subcommand("fsck",
+                         "Check a pool offline: every checksum, reference counts, overlaps, unreferenced "
+                         "space, and\nthe catalog against the SRs\n  example: vmstore --pool /srv/vmstore fsck");
+  fsck->add_flag("--accept-log-loss", *accept,
+                 "Open a pool whose write-ahead log is damaged before records it says were durable, giving up\n"
+                 "the flushed writes from the damage on (said, exit 2; the next fsck finds the pool clean)");
+  fsck->callback([=] { ctx->rc = RunCheck(ctx, true, *accept); });
   app.add_subcommand("scrub",
                      "Read and verify every reachable block, and the catalog against the SRs\n"
                      "  example: vmstore --pool /srv/vmstore scrub")

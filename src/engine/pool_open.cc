@@ -173,10 +173,22 @@ Status PoolImpl::Recover() {
   ASSIGN_OR_RETURN(uint64_t first_a, wal_->FirstGeneration());
   ASSIGN_OR_RETURN(uint64_t first_b, spare_wal_->FirstGeneration());
   if (first_a == g + 1 || first_b == g) std::swap(wal_, spare_wal_);
-  ASSIGN_OR_RETURN(auto records, wal_->Recover(g));
+  // A log damaged before records said to be durable refuses the open, unless
+  // the loss is accepted (PoolOptions::accept_log_loss): then it is reported.
+  auto recover = [&](Wal* log, uint64_t gen) -> StatusOr<std::vector<WalRecord>> {
+    std::string dropped;
+    auto r = log->Recover(gen, opts_.accept_log_loss, &dropped);
+    if (!r.ok()) {
+      return Status(r.status().code(), "cannot open pool " + dir_ + ": " + r.status().message() +
+                                           " (to give those writes up and open it: vmstore fsck --accept-log-loss)");
+    }
+    if (!dropped.empty()) open_problems_.push_back("accepted the loss: " + dropped);
+    return r;
+  };
+  ASSIGN_OR_RETURN(auto records, recover(wal_.get(), g));
   std::vector<WalRecord> later;
   if (first_a == g + 1 || first_b == g + 1) {
-    ASSIGN_OR_RETURN(later, spare_wal_->Recover(g + 1));
+    ASSIGN_OR_RETURN(later, recover(spare_wal_.get(), g + 1));
   }
   // Undo: restore units an interrupted checkpoint may have patched, so the
   // containers hold exactly the committed state before redo.

@@ -35,7 +35,12 @@ class Wal {
 
   // Reads the valid records of generation `gen` from the start of the file and
   // positions the writer after the last one (dropping what follows it).
-  StatusOr<std::vector<WalRecord>> Recover(uint64_t gen);
+  // A bad record is a torn tail - unless a valid record of the generation
+  // after it says that records past the bad one had been made durable (each
+  // record carries how many were synced when it was appended): that is damage
+  // to flushed writes, refused with Corruption ("the log is damaged ..."),
+  // or with `accept_loss` dropped like a tail (said in *dropped, if given).
+  StatusOr<std::vector<WalRecord>> Recover(uint64_t gen, bool accept_loss = false, std::string* dropped = nullptr);
   // The generation of the file's first record, or 0 if it has no valid first
   // header (an empty log). Reads only; call before Recover.
   StatusOr<uint64_t> FirstGeneration();
@@ -66,6 +71,7 @@ class Wal {
   uint64_t file_offset_ = 0;
   uint64_t gen_ = 0;
   uint64_t seq_ = 0;
+  uint64_t synced_seq_ = 0;  // records of this generation known durable (not after a failed sync)
   bool unsynced_ = false;
   bool sync_failed_ = false;
 };
