@@ -295,6 +295,47 @@ wait_moved
 check "n2 joins again with a new disk" 0 "^n1,n2,n3$" -- bash -c "
   '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
 
+# A move survives its driver and its gateway killed -9 in the middle: a drain
+# of n3 at 4 MiB/s; n1 (the driver: the first node by name, and a receiver)
+# killed -9 and restarted at its address 2 s in, the gateway 3 s later; the
+# move goes on from its records in etcd and ends by itself.
+"$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 4 >/dev/null
+sleep 2.5
+n3_held=$(node_bytes n3)
+before_restarts=$(moved_bytes)
+check "a drain of n3 starts" 0 "draining n3" -- "$bin" node drain n3 --etcd "$etcd_url"
+sleep 2
+n1_pid=$(pgrep -f -- "node serve .*--name n1 " | head -1)
+n1_addr=$(sed -nE 's/.*node: serving name=n1 address=([0-9.:]+).*/\1/p' "$tmp/node-n1.log" | tail -1)
+{ kill -9 "$n1_pid"; wait "$n1_pid"; } 2>/dev/null
+"$bin" node serve --etcd "$etcd_url" --listen "$n1_addr" --data "$tmp/data-n1" --name n1 --lease-ttl 2 "${opts[@]}" \
+  >>"$tmp/node-n1.log" 2>&1 &
+nodes+=($!)
+sleep 3
+gw_pid=$(pgrep -f -- "--gateway-dir $tmp/gw serve" | head -1)
+{ kill -9 "$gw_pid"; wait "$gw_pid"; } 2>/dev/null
+"$bin" --etcd "$etcd_url" --gateway-dir "$tmp/gw" serve --listen "127.0.0.1:$port" >>"$tmp/gw.log" 2>&1 &
+others+=($!)
+check "the move was still under way after both kills" 0 "^true$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq '.moving != null'"
+wait_moved
+check "the drain ended by itself after its driver and gateway were killed" 0 "^n1,n2$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "fsck clean after the interrupted drain" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
+check "the data reads back after the interrupted drain" 0 "^ok$" -- bash -c "
+  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v6.out && echo ok"
+restarted=$(($(moved_bytes) - before_restarts))
+check "it copied what n3 held, not much more (what was in flight at a kill, again)" 0 "^ok$" -- bash -c "
+  echo copied $restarted for $n3_held held >&2; (( $restarted * 100 <= $n3_held * 150 )) && echo ok"
+"$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 0 >/dev/null
+n3_pid=$(pgrep -f -- "node serve .*--name n3 " | head -1)
+[[ -n $n3_pid ]] && { kill "$n3_pid"; wait "$n3_pid"; } 2>/dev/null
+rm -rf "$tmp/data-n3"
+start_node n3 "${opts[@]}"
+wait_moved
+check "n3 joins again" 0 "^n1,n2,n3$" -- bash -c "
+  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+
 # A move can be given up: the old owners were written all along.
 "$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 1 >/dev/null
 sleep 2.5

@@ -213,6 +213,10 @@ const std::vector<ConfigKey>& ConfigKeys() {
     k.push_back(Int("serve.max_connections", "NBD connections open at once, in all.", 256, 1, 65536));
     k.push_back(Int("serve.max_client_connections",
                     "NBD connections open at once from one client IP (or the Unix socket).", 32, 1, 65536));
+    k.push_back(Int("serve.handshake_timeout",
+                    "Seconds an NBD connection may take to finish its handshake (choose an export); then it is "
+                    "closed, so connections that send nothing hold no slot.",
+                    10, 1, 3600));
     ConfigKey allow;
     allow.name = "serve.allow";
     allow.type = Type::kStrings;

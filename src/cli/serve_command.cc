@@ -15,7 +15,7 @@ namespace {
 // The serve flags, each defaulting to its config key's value.
 struct ServeFlags {
   std::string listen, sock, http, token_file, tls_mode, log_level, log_format, log_file;
-  int workers = 0, max_conns = 0, max_client = 0, policy_tick = 0;
+  int workers = 0, max_conns = 0, max_client = 0, policy_tick = 0, handshake_timeout = 0;
   std::vector<std::string> allow;
   nbd::TlsOptions tls;
 };
@@ -29,6 +29,7 @@ void AddNbdFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
   f->allow = cfg.Strings("serve.allow");
   f->max_conns = static_cast<int>(cfg.Int("serve.max_connections"));
   f->max_client = static_cast<int>(cfg.Int("serve.max_client_connections"));
+  f->handshake_timeout = static_cast<int>(cfg.Int("serve.handshake_timeout"));
   f->policy_tick = static_cast<int>(cfg.Int("serve.policy_tick"));
   c->add_option("--listen", f->listen, "TCP HOST:PORT, loopback by default (\"\" for none) [serve.listen]");
   c->add_option("--socket", f->sock, "Also listen on this Unix socket [serve.socket]");
@@ -41,6 +42,10 @@ void AddNbdFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
                 "Connections open at once from one client IP (or the Unix socket) (default 32) "
                 "[serve.max_client_connections]")
       ->check(range("serve.max_client_connections"));
+  c->add_option("--handshake-timeout", f->handshake_timeout,
+                "Seconds a connection may take to choose an export, then it is closed (default 10) "
+                "[serve.handshake_timeout]")
+      ->check(range("serve.handshake_timeout"));
 }
 
 void AddAccessFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
@@ -100,6 +105,7 @@ StatusOr<server::ServeOptions> ToOptions(const ServeFlags& f, const Context& ctx
   o.nbd.workers_per_connection = f.workers;
   o.nbd.max_connections = f.max_conns;
   o.nbd.max_client_connections = f.max_client;
+  o.nbd.handshake_timeout = std::chrono::seconds(f.handshake_timeout);
   for (const std::string& a : f.allow) {
     size_t eq = a.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {

@@ -149,7 +149,7 @@ TEST_F(CorruptionTest, DamageMidLogRefusesTheOpenAndTheLossCanBeAccepted) {
     auto pool = Unwrap(Pool::Open("/pool", o));
     for (int r = 0; r < 64; ++r) {
       const std::string blocks(16 * 4096, static_cast<char>('A' + r % 26));
-      const uint64_t at = (uint64_t{r} * 16 * 4096) % (8 * kCluster - blocks.size());
+      const uint64_t at = (static_cast<uint64_t>(r) * 16 * 4096) % (8 * kCluster - blocks.size());
       ASSERT_OK(pool->Write(vol_, at, blocks));
       want.resize(std::max<size_t>(want.size(), at + blocks.size()), '\0');
       want.replace(at, blocks.size(), blocks);

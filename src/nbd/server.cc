@@ -111,9 +111,17 @@ void Server::AcceptLoop(int listen_fd) {
 }
 
 bool Server::Admit(const std::shared_ptr<Connection>& c) {
-  size_t same = 0;
-  for (const auto& o : conns_) same += o->client == c->client;
-  if (conns_.size() >= static_cast<size_t>(std::max(1, opts_.max_connections)) ||
+  size_t same = 0, remote = 0;
+  const auto local = [](const std::string& client) { return client == "unix" || client == "admin"; };
+  for (const auto& o : conns_) {
+    same += o->client == c->client;
+    remote += !local(o->client);
+  }
+  // TCP clients share what the local sockets' reserve leaves.
+  const size_t all = static_cast<size_t>(std::max(1, opts_.max_connections));
+  // (at most an eighth of the limit: a small limit keeps its slots for all)
+  const size_t reserve = std::min<size_t>(static_cast<size_t>(std::max(0, opts_.reserved_local_connections)), all / 8);
+  if (conns_.size() >= all || (!local(c->client) && remote >= all - reserve) ||
       same >= static_cast<size_t>(std::max(1, opts_.max_client_connections))) {
     ::close(c->fd);
     ++n_refused_;
@@ -182,9 +190,47 @@ void Server::Stop() {
   for (auto& t : threads) t.thread.join();
 }
 
+namespace {
+// Bounds each blocking read and write on `fd` (0: none).
+void SetIoTimeout(int fd, std::chrono::milliseconds t) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(t.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+}  // namespace
+
 void Server::Serve(std::shared_ptr<Connection> c) {
+  // The handshake's reads and writes each wait at most the deadline, and the
+  // whole handshake is cut at it (a client sending a byte at a time).
+  const auto deadline = opts_.handshake_timeout;
+  std::atomic<bool> shaking{true};
+  std::thread watchdog;
+  if (deadline.count() > 0) {
+    SetIoTimeout(c->fd, deadline);
+    watchdog = std::thread([&, fd = c->fd] {
+      MutexLock l(&hs_mu_);
+      const auto until = std::chrono::steady_clock::now() + deadline;
+      while (shaking.load() && !stopping_.load() && std::chrono::steady_clock::now() < until) {
+        hs_cv_.WaitFor(&hs_mu_, std::chrono::milliseconds(100));
+      }
+      if (shaking.load()) ::shutdown(fd, SHUT_RDWR);  // the handshake's reads end at once
+    });
+  }
   Handshake hs(c->fd, exports_, opts_, c->client);
-  if (!hs.Run()) {
+  const bool shook = hs.Run();
+  if (deadline.count() > 0) {
+    {
+      MutexLock l(&hs_mu_);
+      shaking = false;
+      hs_cv_.NotifyAll();
+    }
+    watchdog.join();
+    SetIoTimeout(c->fd, std::chrono::milliseconds(0));  // transmission: idle clients (VMs) stay
+  }
+  if (!shook) {
+    logging::Debug("nbd", "handshake failed or timed out", {{"client", c->client}});
     hs.TakeStream().reset();  // before the descriptor can be reused
     ::close(c->fd);
     return;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -70,6 +71,13 @@ struct ServerOptions {
   int workers_per_connection = 4;  // threads serving one connection
   int max_connections = 256;
   int max_client_connections = 32;
+  // Of max_connections, kept for the Unix and admin sockets (at most an
+  // eighth of it): TCP clients filling the rest cannot lock the host's own
+  // tools out.
+  int reserved_local_connections = 16;
+  // A connection that has not finished its handshake (export chosen) in
+  // this long is closed: connections that send nothing hold no slot.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
   // Which exports each client may see and open: (client, glob) pairs, the
   // client being an IP address as the server sees it, "unix" for the Unix
   // socket, or "*". Empty: every client may use every export.
@@ -128,6 +136,8 @@ class Server {
   std::atomic<bool> stopping_{false};
   mutable Mutex mu_;
   std::set<std::shared_ptr<Connection>> conns_ GUARDED_BY(mu_);
+  Mutex hs_mu_;  // the handshake watchdogs' (Serve)
+  CondVar hs_cv_;
   // Connection threads; those whose connection ended are joined at the next accept.
   struct ConnThread {
     std::thread thread;

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -212,6 +213,62 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<ManagerExports> exports_;
   std::unique_ptr<Server> server_;
 };
+
+// Regression (issue 24, item 1): 32 TCP connections that sent nothing held
+// every slot of their client for ever (no handshake deadline), and TCP
+// clients filling the global limit locked the Unix and admin sockets out.
+TEST_F(ServerTest, ConnectionsThatSendNothingAreClosedAtTheHandshakeDeadline) {
+  server_->Stop();
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.unix_socket = dir_.path() + "/nbd.sock";
+  so.max_client_connections = 16;
+  so.max_connections = 16;
+  so.reserved_local_connections = 2;  // TCP clients may hold 14
+  so.handshake_timeout = std::chrono::milliseconds(500);
+  server_ = std::make_unique<Server>(exports_.get(), so);
+  ASSERT_TRUE(server_->Start().ok());
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 14; ++i) {
+    idle.push_back(std::make_unique<RawClient>(port()));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  {  // what TCP may hold is full: one more is closed at once, unanswered
+    RawClient over(port());
+    EXPECT_TRUE(over.Closed());
+  }
+  // A local tool still gets in: the reserve is the Unix socket's.
+  const int local = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", so.unix_socket.c_str());
+  ASSERT_EQ(::connect(local, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  char greeting[18];
+  EXPECT_EQ(::recv(local, greeting, sizeof greeting, MSG_WAITALL), 18);
+  ::close(local);
+  // Past the deadline the silent connections are gone, and their slots free.
+  for (auto& c : idle) {
+    EXPECT_EQ(c->Recv(18).size(), 18u);  // the greeting, unanswered
+    EXPECT_TRUE(c->Closed()) << "a connection that sent nothing was kept";
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  RawClient fresh(port());
+  ASSERT_TRUE(fresh.connected());
+  EXPECT_EQ(fresh.Go("vm/d"), uint64_t{1} << 20);
+  // In transmission no deadline holds: an idle VM keeps its connection.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_EQ(server_->OpenExports().size(), 1u);
+  // A client sending its handshake a byte at a time is cut at the deadline too.
+  RawClient drip(port());
+  ASSERT_EQ(drip.Recv(18).size(), 18u);
+  bool cut = false;
+  for (int i = 0; i < 20 && !cut; ++i) {
+    cut = !drip.Send(std::string(1, '\0'));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(cut || drip.Closed()) << "a dripping handshake outlived the deadline";
+}
 
 TEST_F(ServerTest, HandshakeAdvertisesFixedNewstyleAndListsExports) {
   RawClient c(port());
