@@ -24,6 +24,13 @@ node_bytes() {  # node_bytes NAME...: the sum of the named nodes' container and 
   local names=$(printf '"%s",' "$@")
   "$bin" --json node list --etcd "$etcd_url" | jq "[.[] | select(.name as \$n | [${names%,}] | index(\$n)) | .bytes] | add"
 }
+ring_members() {  # the ring's members, sorted, comma-separated
+  "$bin" --json cluster status --etcd "$etcd_url" | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(",")'
+}
+fill_reads_back() {  # fill_reads_back NAME: the 96 MiB checksummed fill verifies; "ok"
+  fio --name=fill --ioengine=nbd --uri="$uri" --rw=read --bs=64k --size=96M --verify=crc32c --output="$tmp/$1.out" &&
+    echo ok
+}
 moved_bytes() {  # bytes the gateway and the nodes copied for repairs and moves, from their logs
   cat "$tmp/gw.log" "$tmp"/node-*.log | grep -E "repair.*copied back|move.*progress" |
     sed -nE 's/.*"?bytes"?[=:] ?"?([0-9]+).*/\1/p' | awk '{s += $1} END {print s + 0}'
@@ -131,8 +138,7 @@ check "every acknowledged stamp reads back" 0 "^ok$" -- bash -c "
   n=0; for i in \$(cat '$tmp/acked'); do
     qemu-io -r -f raw -c \"read -P \$((i % 250 + 1)) \$((104857600 + i * 65536)) 64k\" '$uri' | grep -q 'verification failed' && exit 1
     n=\$((n + 1)); done; echo \$n stamps >&2; (( n >= 50 )) && echo ok"
-check "the checksummed fill reads back" 0 "^ok$" -- bash -c "
-  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v1.out && echo ok"
+check "the checksummed fill reads back" 0 "^ok$" -- fill_reads_back v1
 moved=$(moved_bytes)
 ideal=$((2 * data / 4))
 check "bytes copied within 1.15 x the ideal (R x data / 4)" 0 "^ok$" -- bash -c "
@@ -165,14 +171,12 @@ wait $load
 touch "$tmp/drain.stop"
 wait $fio_pid
 check "fio through the drain: no client error" 0 "^0$" -- bash -c "cat '$tmp/drain.jobs' >&2; wc -l <'$tmp/drain.errors'"
-check "the ring is the three old nodes again" 0 "^n1,n2,n3$" -- bash -c "
-  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "the ring is the three old nodes again" 0 "^n1,n2,n3$" -- ring_members
 check "every stamp acknowledged during the drain reads back" 0 "^ok$" -- bash -c "
   n=0; for i in \$(cat '$tmp/acked'); do
     qemu-io -r -f raw -c \"read -P \$((i % 250 + 1)) \$((104857600 + i * 65536)) 64k\" '$uri' | grep -q 'verification failed' && exit 1
     n=\$((n + 1)); done; (( n >= 30 )) && echo ok"
-check "the checksummed fill reads back after the drain" 0 "^ok$" -- bash -c "
-  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v2.out && echo ok"
+check "the checksummed fill reads back after the drain" 0 "^ok$" -- fill_reads_back v2
 drained=$(($(moved_bytes) - before_drain))
 check "the drain copied about what n4 held (within 1.15 x)" 0 "^ok$" -- bash -c "
   echo drained $drained n4 held $n4_bytes >&2; (( $drained > $n4_bytes / 2 && $drained * 100 <= $n4_bytes * 115 )) && echo ok"
@@ -198,8 +202,7 @@ check "n2 was away 30 s, still on the ring" 0 "^ok$" -- bash -c "
 start_node n2 "${opts[@]}"
 wait_healthy 60
 check "n2 back within the out time caught up" 0 "replicas  healthy" -- "$bin" cluster status --etcd "$etcd_url"
-check "and stayed on the ring" 0 "^n1,n2,n3$" -- bash -c "
-  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "and stayed on the ring" 0 "^n1,n2,n3$" -- ring_members
 back=$(($(repaired_bytes) - before_back))
 check "n2 resynced at most 1.5 x the bytes written meanwhile" 0 "^ok$" -- bash -c "
   echo n2 resynced $back bytes for 4194304 written >&2; (( $back > 0 && $back * 2 <= 4194304 * 3 )) && echo ok"
@@ -219,8 +222,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 wait_moved
-check "n3, down past the out time, left the ring by a move" 0 "^n1,n2$" -- bash -c "
-  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "n3, down past the out time, left the ring by a move" 0 "^n1,n2$" -- ring_members
 check "the driver said so" 0 "nodes down past the out time leave the ring" -- cat "$tmp/node-n1.log"
 check "fsck clean on two nodes" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
 check "the data reads back" 0 "^ok$" -- bash -c "
@@ -230,11 +232,9 @@ check "the data reads back" 0 "^ok$" -- bash -c "
   done; echo ok"
 start_node n3 "${opts[@]}"
 wait_moved
-check "n3 back joins again" 0 "^n1,n2,n3$" -- bash -c "
-  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "n3 back joins again" 0 "^n1,n2,n3$" -- ring_members
 check "fsck clean with n3 back" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
-check "the data reads back once more" 0 "^ok$" -- bash -c "
-  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v4.out && echo ok"
+check "the data reads back once more" 0 "^ok$" -- fill_reads_back v4
 
 # kill -9 of a node and `node remove` under load: R copies made again from
 # the survivors at the recovery cap, while the load keeps its IOPS.
@@ -268,8 +268,7 @@ check "the recovery was still under way when the load ended" 0 "^true$" -- bash 
   '$bin' --json cluster status --etcd '$etcd_url' | jq '.moving != null'"
 wait_moved
 t_done=$(date +%s.%N)
-check "n2 is off the ring" 0 "^n1,n3$" -- bash -c "
-  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "n2 is off the ring" 0 "^n1,n3$" -- ring_members
 check "R copies of everything on the two left: fsck clean" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
 # Each node's sustained rate: from its spell's first logged line past 4 MiB
 # to its last line that grew by 64 KiB or more (a small copy just before or
@@ -286,14 +285,12 @@ check "each node took its copies within 15 % of the cap (4 MiB/s)" 0 "^ok$" -- b
 echo "foreground IOPS: $iops_before before the failure, $iops_during during the recovery"
 check "the load kept at least 70 % of its IOPS during the recovery" 0 "^ok$" -- bash -c "
   (( $iops_during * 10 >= $iops_before * 7 )) && echo ok"
-check "the data reads back after the recovery" 0 "^ok$" -- bash -c "
-  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v5.out && echo ok"
+check "the data reads back after the recovery" 0 "^ok$" -- fill_reads_back v5
 "$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 0 >/dev/null
 rm -rf "$tmp/data-n2"  # a new disk: it joins as a new node
 start_node n2 "${opts[@]}"
 wait_moved
-check "n2 joins again with a new disk" 0 "^n1,n2,n3$" -- bash -c "
-  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "n2 joins again with a new disk" 0 "^n1,n2,n3$" -- ring_members
 
 # A move survives its driver and its gateway killed -9 in the middle: a drain
 # of n3 at 4 MiB/s; n1 (the driver: the first node by name, and a receiver)
@@ -319,11 +316,9 @@ others+=($!)
 check "the move was still under way after both kills" 0 "^true$" -- bash -c "
   '$bin' --json cluster status --etcd '$etcd_url' | jq '.moving != null'"
 wait_moved
-check "the drain ended by itself after its driver and gateway were killed" 0 "^n1,n2$" -- bash -c "
-  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "the drain ended by itself after its driver and gateway were killed" 0 "^n1,n2$" -- ring_members
 check "fsck clean after the interrupted drain" 0 "^clean$" -- "$bin" cluster fsck --etcd "$etcd_url"
-check "the data reads back after the interrupted drain" 0 "^ok$" -- bash -c "
-  fio --name=fill --ioengine=nbd --uri=$uri --rw=read --bs=64k --size=96M --verify=crc32c --output=$tmp/v6.out && echo ok"
+check "the data reads back after the interrupted drain" 0 "^ok$" -- fill_reads_back v6
 restarted=$(($(moved_bytes) - before_restarts))
 check "it copied what n3 held, not much more (what was in flight at a kill, again)" 0 "^ok$" -- bash -c "
   echo copied $restarted for $n3_held held >&2; (( $restarted * 100 <= $n3_held * 150 )) && echo ok"
@@ -333,8 +328,7 @@ n3_pid=$(pgrep -f -- "node serve .*--name n3 " | head -1)
 rm -rf "$tmp/data-n3"
 start_node n3 "${opts[@]}"
 wait_moved
-check "n3 joins again" 0 "^n1,n2,n3$" -- bash -c "
-  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "n3 joins again" 0 "^n1,n2,n3$" -- ring_members
 
 # A move can be given up: the old owners were written all along.
 "$bin" cluster config --etcd "$etcd_url" --recovery-mib-per-s 1 >/dev/null
@@ -357,8 +351,7 @@ start_node n5 "${opts[@]}"
 for _ in $(seq 1 20); do grep -q "not on the ring yet" "$tmp/node-n5.log" && break; sleep 0.2; done
 check "a node with too little room is refused the join, with the reason" 0 "not joining the ring: it would place about" -- \
   cat "$tmp/node-n5.log"
-check "and the ring keeps its three members" 0 "^n1,n2,n3$" -- bash -c "
-  '$bin' --json cluster status --etcd '$etcd_url' | jq -r '[.nodes[] | select(.on_ring) | .name] | sort | join(\",\")'"
+check "and the ring keeps its three members" 0 "^n1,n2,n3$" -- ring_members
 { kill "${nodes[-1]}"; wait "${nodes[-1]}"; } 2>/dev/null
 umount "$tmp/data-n5"
 
