@@ -31,6 +31,7 @@ socket = "/run/vmstore.sock"
 workers = 8
 max_connections = 100
 max_client_connections = 5
+handshake_timeout = 7
 allow = ["127.0.0.1=web/*", "unix=*"]
 policy_tick = 30
 [serve.tls]
@@ -56,6 +57,7 @@ token_file = "/etc/vmstore/http.token"
   EXPECT_EQ(c->Int("serve.workers"), 8);
   EXPECT_EQ(c->Int("serve.max_connections"), 100);
   EXPECT_EQ(c->Int("serve.max_client_connections"), 5);
+  EXPECT_EQ(c->Int("serve.handshake_timeout"), 7);
   EXPECT_EQ(c->Strings("serve.allow"), (std::vector<std::string>{"127.0.0.1=web/*", "unix=*"}));
   EXPECT_EQ(c->Int("serve.policy_tick"), 30);
   EXPECT_EQ(c->String("serve.tls.mode"), "require");
@@ -74,6 +76,7 @@ TEST(ConfigTest, UnsetKeysGiveTheirDefaults) {
   EXPECT_EQ(c.Int("serve.workers"), 4);
   EXPECT_EQ(c.Int("serve.max_connections"), 256);
   EXPECT_EQ(c.Int("serve.max_client_connections"), 32);
+  EXPECT_EQ(c.Int("serve.handshake_timeout"), 10);
   EXPECT_EQ(c.Int("serve.policy_tick"), 10);
   EXPECT_TRUE(c.Strings("serve.allow").empty());
   EXPECT_FALSE(c.IsSet("serve.workers"));
@@ -89,7 +92,7 @@ void ExpectError(const std::string& text, const std::string& message) {
 TEST(ConfigTest, BadInputIsRefusedWithFileAndLine) {
   ExpectError("[serve]\nlisen = \"x\"\n",
               "f.toml:2: unknown key 'serve.lisen' (keys of [serve]: listen, socket, workers, max_connections, "
-              "max_client_connections, allow, policy_tick, tls, http)");
+              "max_client_connections, handshake_timeout, allow, policy_tick, tls, http)");
   ExpectError("poool = 1\n", "f.toml:1: unknown key 'poool' (top-level keys: pool, etcd, gateway_dir, log, serve)");
   ExpectError("[srve]\nx = 1\n",
               "f.toml:1: unknown table [srve] (top-level keys: pool, etcd, gateway_dir, log, serve)");
