@@ -285,9 +285,11 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
     r.flags &= static_cast<uint8_t>(~kFlagRecovery);
     return r;
   };
-  NodeClient* holder = nullptr;  // a node off the object's owners that holds it (see below)
+  // From an owner's good copy - or, when no owner holds the object, from a
+  // copy on a node the ring no longer names (a fault in the middle of a
+  // move; ReplicaSet::Read falls back to it): copied from there, never given
+  // up for gone.
   auto good_read = [&](const ContainerRequest& r, std::string_view payload = {}) -> StatusOr<std::string> {
-    if (holder) return holder->Call(r, payload);
     return replicas_.Read(object, global, r, payload, nullptr, /*record_damage=*/final);
   };
   using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
@@ -300,17 +302,7 @@ Status RemoteBlockStore::SyncContainer(const std::string& object, uint64_t globa
   auto listed = good_read(req(ContainerOp::kAllocatedUnits, 0, 0));
   if (!listed.ok() && listed.status().code() != Code::kNotFound) return listed.status();
   if (!listed.ok()) {
-    // No owner but the stale one holds it. Deleted since - or its only
-    // copies are on nodes the ring no longer names (a fault in the middle
-    // of a move): then it is copied from there, never given up for gone.
-    holder = replicas_.HolderOffOwners(object, stale, [&](NodeClient* c) {
-      auto l = c->Call(stale_read(ContainerOp::kAllocatedUnits, 0, 0));
-      if (l.ok()) listed = std::move(l);
-      return l.ok();
-    });
-  }
-  if (!listed.ok()) {
-    // Deleted on every node but the stale one since: so on it.
+    // No node but the stale one holds it: deleted on every other since, so on it.
     Status gone = stale->Call(req(ContainerOp::kDelete, 0, 0)).status();
     return gone.ok() || gone.code() == Code::kNotFound ? Status::OK() : gone;
   }

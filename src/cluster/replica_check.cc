@@ -21,6 +21,15 @@ std::string U64Bytes(uint64_t x) {
   return s;
 }
 
+// The sum of a unit of zeros (a hole reads as one).
+uint64_t ZeroUnitSum() {
+  static const uint64_t sum = [] {
+    const std::string zeros(kUnit, '\0');
+    return internal::Hash64(zeros.data(), zeros.size());
+  }();
+  return sum;
+}
+
 // One replica's copy, read whole: a digest of what it holds, or why not.
 struct Copy {
   Status error;
@@ -32,8 +41,6 @@ struct Copy {
 // unit against its sum as it reads it). A unit of zeros counts as a hole:
 // copies equal in content compare equal whatever their layout (a repair
 // copies units whose sums differ, and a hole reads as zeros).
-uint64_t ZeroUnitSum();
-
 Copy ReadContainer(NodeClient* c, uint64_t k) {
   const uint64_t zero_sum = ZeroUnitSum();
   Copy out;
@@ -102,10 +109,6 @@ Copy ReadCopy(NodeClient* c, const std::string& object, uint64_t key) {
   return ReadContainer(c, key);
 }
 
-}  // namespace
-
-namespace {
-
 // One request to both nodes at once; either answer may be an error.
 std::pair<StatusOr<std::string>, StatusOr<std::string>> AskBoth(NodeClient* a, NodeClient* b, const ContainerRequest& r,
                                                                 const std::string& payload) {
@@ -123,14 +126,6 @@ bool BothAnswered(const StatusOr<std::string>& x, const StatusOr<std::string>& y
     d->a_error = Corruption("a node answered with the wrong length");
   }
   return d->a_error.ok() && d->b_error.ok();
-}
-
-uint64_t ZeroUnitSum() {
-  static const uint64_t sum = [] {
-    const std::string zeros(kUnit, '\0');
-    return internal::Hash64(zeros.data(), zeros.size());
-  }();
-  return sum;
 }
 
 void ContainerDifferences(NodeClient* a, NodeClient* b, uint64_t key, CopyDiff* d) {

@@ -51,9 +51,12 @@ std::shared_ptr<const RingView::State> ReplicaSet::CurrentRing() {
 }
 
 std::vector<NodeClient*> ReplicaSet::Owners(uint64_t key, bool with_extras) {
-  auto st = CurrentRing();
+  return OwnersIn(*CurrentRing(), key, with_extras);
+}
+
+std::vector<NodeClient*> ReplicaSet::OwnersIn(const RingView::State& st, uint64_t key, bool with_extras) {
   std::vector<const RingNode*> owners, extras;
-  st->Place(key, replicas_, &owners, &extras);
+  st.Place(key, replicas_, &owners, &extras);
   std::vector<NodeClient*> out;
   for (const RingNode* n : owners) out.push_back(Client(*n));
   if (with_extras) {
@@ -78,7 +81,8 @@ StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, 
   const std::set<std::string> stale = (misses ? *misses : misses_).Nodes(object);
   Status first_error;
   std::vector<NodeClient*> damaged;
-  for (NodeClient* c : Owners(key, /*extras=*/true)) {
+  const std::vector<NodeClient*> owners = Owners(key, /*extras=*/true);
+  for (NodeClient* c : owners) {
     if (stale.count(c->name())) continue;  // it missed a change: its copy may be old
     ++round_trips_;
     auto out = c->Call(r, payload);
@@ -109,9 +113,8 @@ StatusOr<std::string> ReplicaSet::Read(const std::string& object, uint64_t key, 
     // read there rather than take the object for gone. The pool decides
     // what it is (its garbage pass deletes it again; cluster fsck names
     // the owners without a copy).
-    const std::vector<NodeClient*> asked = Owners(key, /*extras=*/true);
     for (NodeClient* c : Nodes()) {
-      if (stale.count(c->name()) || std::find(asked.begin(), asked.end(), c) != asked.end()) continue;
+      if (stale.count(c->name()) || std::find(owners.begin(), owners.end(), c) != owners.end()) continue;
       auto out = c->Call(r, payload);
       if (out.ok()) return out;
     }
@@ -142,13 +145,10 @@ Status ReplicaSet::ChangeOnce(const std::string& object, uint64_t key, Container
   const std::set<std::string> stale = misses_.Nodes(object);
   auto st = CurrentRing();
   r.ring_epoch = st->record.epoch;  // nodes that know a newer ring refuse it
-  std::vector<const RingNode*> owners, extras;
-  st->Place(key, replicas_, &owners, &extras);
-  owners.insert(owners.end(), extras.begin(), extras.end());
+  const std::vector<NodeClient*> owners = OwnersIn(*st, key, /*extras=*/true);
   // Sent to every replica first, then the answers read: one round trip.
   std::vector<std::pair<NodeClient*, NodeClient::Sent>> sent;
-  for (const RingNode* n : owners) {
-    NodeClient* c = Client(*n);
+  for (NodeClient* c : owners) {
     if (stale.count(c->name())) continue;  // it stays out until repaired
     ++round_trips_;
     sent.emplace_back(c, c->Start(r, payload));
@@ -172,7 +172,7 @@ Status ReplicaSet::ChangeOnce(const std::string& object, uint64_t key, Container
     failed.push_back(c);
   }
   if (!fenced.ok()) return fenced;
-  if (ok > 0 && (r.op == ContainerOp::kDelete || r.op == ContainerOp::kFileDelete)) DeleteOffOwners(key, r, payload);
+  if (ok > 0 && (r.op == ContainerOp::kDelete || r.op == ContainerOp::kFileDelete)) DeleteOffOwners(owners, r, payload);
   if (ok == 0) {
     // Nobody took it: the change fails and no replica is behind another (a
     // failed change is one the caller must not count on), so none is marked:
@@ -185,13 +185,13 @@ Status ReplicaSet::ChangeOnce(const std::string& object, uint64_t key, Container
   return Status::OK();
 }
 
-void ReplicaSet::DeleteOffOwners(uint64_t key, const ContainerRequest& r, std::string_view payload) {
+void ReplicaSet::DeleteOffOwners(const std::vector<NodeClient*>& owners, const ContainerRequest& r,
+                                 std::string_view payload) {
   // A copy left on a node the ring no longer places the object on (an old
   // owner within its stray grace, a node back from being out) would outlive
   // the object: no stray collection takes a copy no owner holds. Best effort:
   // a node that misses this keeps a stray that reads fall back to until the
-  // pool deletes it again (Read below; the pool's garbage pass).
-  std::vector<NodeClient*> owners = Owners(key, /*extras=*/true);
+  // pool deletes it again (Read above; the pool's garbage pass).
   std::vector<std::pair<NodeClient*, NodeClient::Sent>> sent;
   for (NodeClient* c : Nodes()) {
     if (std::find(owners.begin(), owners.end(), c) != owners.end()) continue;

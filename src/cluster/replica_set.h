@@ -148,6 +148,8 @@ class ReplicaSet {
   // recorded against `object`, for which `holds` is true: where a repair
   // copies from when no owner holds the object (a fault in the middle of a
   // move can leave its only copies off its owners). Logged; nullptr if none.
+  // (A container's repair needs none: Read falls back to such a copy when
+  // every owner answers "not found"; a file's existence query answers "no".)
   NodeClient* HolderOffOwners(const std::string& object, NodeClient* stale,
                               const std::function<bool(NodeClient*)>& holds);
 
@@ -164,9 +166,11 @@ class ReplicaSet {
   // One try of Change(), placed by the ring as it is now.
   Status ChangeOnce(const std::string& object, uint64_t key, ContainerRequest r, std::string_view payload,
                     const std::function<void(NodeClient*)>& took);
-  // Sends a delete that the owners took to every other node of the ring too
+  // Sends a delete that `owners` took to every other node of the ring too
   // (best effort; answers ignored): no stray copy outlives its object.
-  void DeleteOffOwners(uint64_t key, const ContainerRequest& r, std::string_view payload);
+  void DeleteOffOwners(const std::vector<NodeClient*>& owners, const ContainerRequest& r, std::string_view payload);
+  // Owners() as placed by the ring state `st`.
+  std::vector<NodeClient*> OwnersIn(const RingView::State& st, uint64_t key, bool extras);
   // The ring as it is now; when its epoch moved since the last call, the
   // miss records are loaded first (a move records the new owners as missing
   // what they do not hold yet, before it switches the ring).

@@ -76,18 +76,35 @@ bool SamePlacement(const std::vector<RingNode>& a, const std::vector<RingNode>& 
   return key(a) == key(b);
 }
 
-void ClearRecordsOfNonOwners(cluster::Etcd* etcd, const cluster::Ring& ring, int replicas,
-                             const std::map<std::string, std::set<std::string>>& misses) {
+// The miss records (object -> nodes) naming nodes that `ring` does not
+// place their objects on.
+std::map<std::string, std::set<std::string>> RecordsOfNonOwners(
+    const cluster::Ring& ring, int replicas, const std::map<std::string, std::set<std::string>>& misses) {
+  std::map<std::string, std::set<std::string>> out;
   for (auto& [object, nodes] : misses) {
     uint64_t key = 0;
     if (!KeyOf(object, &key)) continue;
     const std::set<std::string> owners = Names(ring.Place(key, replicas));
     for (const std::string& n : nodes) {
-      if (owners.count(n)) continue;
-      auto pool = cluster::PoolOfObject(object);
-      if (pool.ok()) (void)cluster::NewEtcdMissLog(etcd, cluster::PoolMissPrefix(*pool))->Clear(object, n);
+      if (!owners.count(n)) out[object].insert(n);
     }
   }
+  return out;
+}
+
+void ClearRecords(cluster::Etcd* etcd, const std::map<std::string, std::set<std::string>>& records) {
+  for (auto& [object, nodes] : records) {
+    auto pool = cluster::PoolOfObject(object);
+    if (!pool.ok()) continue;
+    for (const std::string& n : nodes) {
+      (void)cluster::NewEtcdMissLog(etcd, cluster::PoolMissPrefix(*pool))->Clear(object, n);
+    }
+  }
+}
+
+void ClearRecordsOfNonOwners(cluster::Etcd* etcd, const cluster::Ring& ring, int replicas,
+                             const std::map<std::string, std::set<std::string>>& misses) {
+  ClearRecords(etcd, RecordsOfNonOwners(ring, replicas, misses));
 }
 
 }  // namespace
@@ -228,22 +245,18 @@ StatusOr<MoveProgress> MoveDriver::Pass() {
     epoch_ = 0;
     verified_.clear();
     ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(ctx.etcd.get()));
-    std::map<std::string, std::set<std::string>> off, seen_twice;
-    const cluster::Ring cur = ring.ring();
-    for (auto& [object, nodes] : misses) {
-      uint64_t key = 0;
-      if (!KeyOf(object, &key)) continue;
-      const std::set<std::string> owners = Names(cur.Place(key, ctx.cluster.replicas));
-      for (const std::string& n : nodes) {
-        if (owners.count(n)) continue;
-        off[object].insert(n);
+    auto off = RecordsOfNonOwners(ring.ring(), ctx.cluster.replicas, misses);
+    std::map<std::string, std::set<std::string>> seen_twice;
+    if (ring.mod_revision == off_owner_revision_) {
+      for (auto& [object, nodes] : off) {
         auto before = off_owner_records_.find(object);
-        if (ring.mod_revision == off_owner_revision_ && before != off_owner_records_.end() && before->second.count(n)) {
-          seen_twice[object].insert(n);
+        if (before == off_owner_records_.end()) continue;
+        for (const std::string& n : nodes) {
+          if (before->second.count(n)) seen_twice[object].insert(n);
         }
       }
     }
-    ClearRecordsOfNonOwners(ctx.etcd.get(), cur, ctx.cluster.replicas, seen_twice);
+    ClearRecords(ctx.etcd.get(), seen_twice);
     off_owner_records_ = std::move(off);
     off_owner_revision_ = ring.mod_revision;
     return p;

@@ -49,7 +49,7 @@ ContainerServerStats ContainerServer::stats() const {
   s.moves_out_peak = m.peak[MoveLimit::kOut];
   s.moves_refused = m.refused;
   MutexLock l(&rate_mu_);
-  s.recovery_spell_bytes = episode_bytes_;
+  s.recovery_spell_bytes = spell_bytes_;
   s.recovery_span_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(last_recovery_ - first_recovery_).count());
   return s;
@@ -77,11 +77,11 @@ void ContainerServer::ThrottleRecovery(size_t bytes) {
     const auto now = std::chrono::steady_clock::now();
     // A copy after a pause of more than kRecoveryPause starts a new spell:
     // its rate is measured on its own.
-    if (episode_bytes_ == 0 || now - last_recovery_ > kRecoveryPause) {
+    if (spell_bytes_ == 0 || now - last_recovery_ > kRecoveryPause) {
       first_recovery_ = now;
-      episode_bytes_ = 0;
+      spell_bytes_ = 0;
     }
-    episode_bytes_ += bytes;
+    spell_bytes_ += bytes;
     last_recovery_ = now;
     if (rate_ == 0) return;
     slot = std::max(now, next_slot_);

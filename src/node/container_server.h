@@ -143,7 +143,7 @@ class ContainerServer {
   std::atomic<uint64_t> ring_epoch_{0};
   std::chrono::steady_clock::time_point first_recovery_ GUARDED_BY(rate_mu_), last_recovery_ GUARDED_BY(rate_mu_);
   static constexpr std::chrono::seconds kRecoveryPause{5};
-  uint64_t episode_bytes_ GUARDED_BY(rate_mu_) = 0;
+  uint64_t spell_bytes_ GUARDED_BY(rate_mu_) = 0;
   // The recovery rate cap: each copy's bytes take the next slot of the
   // cap's time line, and its request waits for that slot.
   void ThrottleRecovery(size_t bytes);

@@ -256,8 +256,9 @@ Status RunNode(const NodeOptions& o) {
     // The ring's epoch, within a pass (2 s) of each change: a move waits 3 s
     // after it switches the ring before it counts on the new placement
     // (gateway/move.cc), so by then no node takes a change placed by the old.
-    if (auto now = cluster::LoadRing(*etcd); now.ok()) server.SetRingEpoch(now->epoch);
     if (!placed) take_place();
+    auto ring_now = cluster::LoadRing(*etcd);  // (after a join take_place made)
+    if (ring_now.ok()) server.SetRingEpoch(ring_now->epoch);
     auto nodes = cluster::ListNodes(*etcd);
     if (!nodes.ok()) return true;
     std::string first;
@@ -267,7 +268,6 @@ Status RunNode(const NodeOptions& o) {
     if (first != name) return true;
     // Members down past the out time leave the ring by a move from their
     // surviving copies (one move at a time; the next pass retries).
-    auto ring_now = cluster::LoadRing(*etcd);
     if (ring_now.ok() && !ring_now->moving()) {
       const auto t = std::chrono::steady_clock::now();
       std::vector<cluster::RingNode> staying;
