@@ -17,7 +17,7 @@ cd "$tmp" || exit 1
 
 check "contrib/vmstore.toml is what config example prints" 0 "" -- \
   diff <("$bin" config example) "$example"
-check "the example is a valid config" 0 "ok \\(1 of 20 keys set\\)" -- \
+check "the example is a valid config" 0 "ok \\(1 of 22 keys set\\)" -- \
   bash -c "'$bin' config example > ex.toml && '$bin' config check ex.toml"
 
 # --- pool: relative to the file's directory; --pool and VMSTORE_POOL win.

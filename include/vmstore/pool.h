@@ -117,6 +117,10 @@ struct VolumeInfo {
   int64_t created_ns = 0;
   uint32_t height = 0;  // index levels
   uint64_t tag = 0;     // as given at creation (0: none)
+  // Why the volume cannot be used, "" if it can: its index reaches a node
+  // that could not be read when the pool opened. Its reads, writes,
+  // snapshots and clones fail with Corruption; it can be deleted.
+  std::string damaged;
 };
 
 // Space of one volume, as ZFS reports used / referenced.

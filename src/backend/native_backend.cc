@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "util/fault_env.h"
+#include "util/log.h"
 
 namespace vmstore::backend {
 namespace {
@@ -89,7 +90,10 @@ class NativeBackend : public Backend {
   StatusOr<VolumeStat> Stat(const std::string& handle) override {
     ASSIGN_OR_RETURN(VolumeId id, NativeVolumeId(handle));
     ASSIGN_OR_RETURN(VolumeInfo info, pool_->Info(id));
-    ASSIGN_OR_RETURN(SpaceInfo space, pool_->Space(id));
+    SpaceInfo space;  // a damaged volume's tree cannot be walked: its space is unknown (0)
+    if (info.damaged.empty()) {
+      ASSIGN_OR_RETURN(space, pool_->Space(id));
+    }
     return VolumeStat{handle, info.size, info.read_only, info.tag, space.referenced, space.exclusive};
   }
 
@@ -165,6 +169,11 @@ StatusOr<std::unique_ptr<Backend>> OpenNativeBackend(const std::string& location
   o.accept_log_loss = options.accept_log_loss;
   auto pool = options.create ? Pool::Create(location, o) : Pool::Open(location, o);
   if (!pool.ok()) return pool.status();
+  for (const VolumeInfo& v : (*pool)->ListVolumes()) {
+    if (v.damaged.empty()) continue;  // contained: this volume fails its I/O, the others are served
+    logging::Error("engine", "volume " + std::to_string(v.id) + " is damaged and fails its reads and writes",
+                   {{"pool", location}, {"volume", v.id}, {"error", v.damaged}});
+  }
   return std::unique_ptr<Backend>(new NativeBackend(std::move(pool).value()));
 }
 

@@ -217,6 +217,15 @@ const std::vector<ConfigKey>& ConfigKeys() {
                     "Seconds an NBD connection may take to finish its handshake (choose an export); then it is "
                     "closed, so connections that send nothing hold no slot.",
                     10, 1, 3600));
+    k.push_back(Int("serve.idle_timeout",
+                    "Seconds an NBD connection with nothing in flight stays open; 0 = for ever (VM disks may rest "
+                    "for hours). When the server is full, an idle connection of the client holding the most is "
+                    "closed for a newcomer whatever this says.",
+                    0, 0, 86400 * 7));
+    k.push_back(Int("serve.request_memory",
+                    "MiB of NBD request and reply data held at once, in all (one client: half); requests past it "
+                    "wait. Bounds the server's memory whatever clients do.",
+                    256, 32, 1 << 20));
     ConfigKey allow;
     allow.name = "serve.allow";
     allow.type = Type::kStrings;

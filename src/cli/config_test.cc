@@ -92,7 +92,7 @@ void ExpectError(const std::string& text, const std::string& message) {
 TEST(ConfigTest, BadInputIsRefusedWithFileAndLine) {
   ExpectError("[serve]\nlisen = \"x\"\n",
               "f.toml:2: unknown key 'serve.lisen' (keys of [serve]: listen, socket, workers, max_connections, "
-              "max_client_connections, handshake_timeout, allow, policy_tick, tls, http)");
+              "max_client_connections, handshake_timeout, idle_timeout, request_memory, allow, policy_tick, tls, http)");
   ExpectError("poool = 1\n", "f.toml:1: unknown key 'poool' (top-level keys: pool, etcd, gateway_dir, log, serve)");
   ExpectError("[srve]\nx = 1\n",
               "f.toml:1: unknown table [srve] (top-level keys: pool, etcd, gateway_dir, log, serve)");

@@ -15,37 +15,38 @@ namespace {
 // The serve flags, each defaulting to its config key's value.
 struct ServeFlags {
   std::string listen, sock, http, token_file, tls_mode, log_level, log_format, log_file;
-  int workers = 0, max_conns = 0, max_client = 0, policy_tick = 0, handshake_timeout = 0;
+  int workers = 0, max_conns = 0, max_client = 0, policy_tick = 0, handshake_timeout = 0, idle_timeout = 0;
+  int64_t request_memory = 0;
   std::vector<std::string> allow;
   nbd::TlsOptions tls;
 };
 
+// An integer flag defaulting to its config key's value and taking the key's
+// range; the help names the key.
+template <typename T>
+void IntFlag(CLI::App* c, const Config& cfg, const char* flag, const char* key, T* value, const std::string& help) {
+  *value = static_cast<T>(cfg.Int(key));
+  c->add_option(flag, *value, help + " [" + key + "]")
+      ->check(CLI::Range(ConfigKeyNamed(key).min, ConfigKeyNamed(key).max));
+}
+
 void AddNbdFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
-  // A flag takes the same range as its key in the file.
-  auto range = [](const char* key) { return CLI::Range(ConfigKeyNamed(key).min, ConfigKeyNamed(key).max); };
   f->listen = cfg.String("serve.listen");
   f->sock = cfg.String("serve.socket");
-  f->workers = static_cast<int>(cfg.Int("serve.workers"));
   f->allow = cfg.Strings("serve.allow");
-  f->max_conns = static_cast<int>(cfg.Int("serve.max_connections"));
-  f->max_client = static_cast<int>(cfg.Int("serve.max_client_connections"));
-  f->handshake_timeout = static_cast<int>(cfg.Int("serve.handshake_timeout"));
-  f->policy_tick = static_cast<int>(cfg.Int("serve.policy_tick"));
   c->add_option("--listen", f->listen, "TCP HOST:PORT, loopback by default (\"\" for none) [serve.listen]");
   c->add_option("--socket", f->sock, "Also listen on this Unix socket [serve.socket]");
-  c->add_option("--workers", f->workers, "Requests served at once per connection (default 4) [serve.workers]")
-      ->check(range("serve.workers"));
-  c->add_option("--max-connections", f->max_conns,
-                "Connections open at once, in all (default 256) [serve.max_connections]")
-      ->check(range("serve.max_connections"));
-  c->add_option("--max-client-connections", f->max_client,
-                "Connections open at once from one client IP (or the Unix socket) (default 32) "
-                "[serve.max_client_connections]")
-      ->check(range("serve.max_client_connections"));
-  c->add_option("--handshake-timeout", f->handshake_timeout,
-                "Seconds a connection may take to choose an export, then it is closed (default 10) "
-                "[serve.handshake_timeout]")
-      ->check(range("serve.handshake_timeout"));
+  IntFlag(c, cfg, "--workers", "serve.workers", &f->workers, "Requests served at once per connection (default 4)");
+  IntFlag(c, cfg, "--max-connections", "serve.max_connections", &f->max_conns,
+          "Connections open at once, in all (default 256)");
+  IntFlag(c, cfg, "--max-client-connections", "serve.max_client_connections", &f->max_client,
+          "Connections open at once from one client IP (or the Unix socket) (default 32)");
+  IntFlag(c, cfg, "--handshake-timeout", "serve.handshake_timeout", &f->handshake_timeout,
+          "Seconds a connection may take to choose an export, then it is closed (default 10)");
+  IntFlag(c, cfg, "--idle-timeout", "serve.idle_timeout", &f->idle_timeout,
+          "Seconds a connection with nothing in flight stays open; 0 = for ever (default)");
+  IntFlag(c, cfg, "--request-memory", "serve.request_memory", &f->request_memory,
+          "MiB of request and reply data held at once, in all; requests past it wait (default 256)");
 }
 
 void AddAccessFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
@@ -72,9 +73,8 @@ void AddAccessFlags(CLI::App* c, const Config& cfg, ServeFlags* f) {
   c->add_option("--http-token-file", f->token_file,
                 "The API's bearer token (mode 0600; created if missing). Default: POOL/http.token "
                 "[serve.http.token_file]");
-  c->add_option("--policy-tick", f->policy_tick,
-                "Seconds between checks of the snapshot policies (vmstore policy; default 10) [serve.policy_tick]")
-      ->check(CLI::Range(ConfigKeyNamed("serve.policy_tick").min, ConfigKeyNamed("serve.policy_tick").max));
+  IntFlag(c, cfg, "--policy-tick", "serve.policy_tick", &f->policy_tick,
+          "Seconds between checks of the snapshot policies (vmstore policy; default 10)");
   c->add_option("--allow", f->allow,
                 "CLIENT=GLOB: the client (an IP, 'unix' or '*') may use the exports matching GLOB; repeatable. "
                 "Without it every client may use every export [serve.allow]");
@@ -106,6 +106,8 @@ StatusOr<server::ServeOptions> ToOptions(const ServeFlags& f, const Context& ctx
   o.nbd.max_connections = f.max_conns;
   o.nbd.max_client_connections = f.max_client;
   o.nbd.handshake_timeout = std::chrono::seconds(f.handshake_timeout);
+  o.nbd.idle_timeout = std::chrono::seconds(f.idle_timeout);
+  o.nbd.request_memory = static_cast<uint64_t>(f.request_memory) << 20;
   for (const std::string& a : f.allow) {
     size_t eq = a.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {

@@ -14,7 +14,12 @@ Status PoolImpl::VerifyRefcounts() {
   auto locks = LockAllVolumes();
   RetryDeferredUnrefs();
   RefTable fresh = NewRefTable();
-  RETURN_IF_ERROR(RebuildRefs(&fresh, nullptr, /*keep_going=*/false));
+  std::set<uint64_t> damaged_nodes;
+  std::map<VolumeId, std::string> damaged;
+  RebuildRefs(&fresh, nullptr, &damaged_nodes, &damaged);
+  for (const auto& [id, why] : damaged) {
+    if (vols_.at(id)->damaged.empty()) return Corruption("volume " + std::to_string(id) + ": " + why);
+  }
   std::string d = refs_.Diff(fresh);
   if (!d.empty()) return Internal("reference counts differ from a fresh walk: " + d);
   return Status::OK();
@@ -88,7 +93,16 @@ Status PoolImpl::Check(bool structure, CheckReport* report) {
                              " index node(s) released by deletes could not be read; their blocks stay allocated");
   }
   RefTable fresh = NewRefTable();
-  RETURN_IF_ERROR(RebuildRefs(&fresh, &report->errors, /*keep_going=*/true));
+  std::set<uint64_t> damaged_nodes;
+  std::map<VolumeId, std::string> damaged;
+  RebuildRefs(&fresh, &report->errors, &damaged_nodes, &damaged);
+  for (const auto& [id, why] : damaged) {
+    const std::string e = "volume " + std::to_string(id) + ": " + why;
+    std::erase(report->errors, e);  // the walk above named it too: once is enough
+    report->errors.push_back(e +
+                             " (its reads and writes fail; what the node held is lost unless a snapshot or a "
+                             "backup has it)");
+  }
   if (std::string d = refs_.Diff(fresh); !d.empty()) report->errors.push_back("reference counts: " + d);
   ASSIGN_OR_RETURN(auto slots, ReadSuperblockSlots());
   for (size_t i = 0; i < slots.size(); ++i) {

@@ -192,13 +192,59 @@ TEST_F(CorruptionTest, DamageMidLogRefusesTheOpenAndTheLossCanBeAccepted) {
   EXPECT_TRUE(clean.errors.empty()) << clean.errors[0];
 }
 
-TEST_F(CorruptionTest, FlippedIndexNodeRefusesToOpen) {
-  ASSERT_OK(env_.FlipBit(kContainer, FindNode() + 17, 5));
-  auto pool = Pool::Open("/pool", opts_);
-  ASSERT_FALSE(pool.ok());
-  EXPECT_EQ(pool.status().code(), Code::kCorruption);
-  EXPECT_NE(pool.status().message().find("index node 0x"), std::string::npos) << pool.status().message();
-  EXPECT_NE(pool.status().message().find("vmstore fsck"), std::string::npos) << pool.status().message();
+// Regression (issue 24, item 6): one damaged index node refused the whole
+// pool's open, so every disk of the storage repository was unavailable.
+TEST_F(CorruptionTest, ADamagedIndexNodeFailsItsVolumesOnlyAndTheOthersAreServed) {
+  VolumeId other = 0, snap = 0;
+  const std::string other_data(3 * kCluster, 'z');
+  const uint64_t node = FindNode();  // vol_'s root, the only node so far (it stays where it is)
+  {
+    auto pool = Unwrap(Pool::Open("/pool", opts_));
+    other = Unwrap(pool->CreateVolume(8 * kCluster));
+    ASSERT_OK(pool->Write(other, kCluster, other_data));
+    snap = Unwrap(pool->SnapshotMany(std::vector<VolumeId>{vol_}, 0))[0];  // shares vol_'s root node
+    ASSERT_OK(pool->Close());
+  }
+  ASSERT_OK(env_.FlipBit(kContainer, node + 17, 5));
+
+  auto pool = Unwrap(Pool::Open("/pool", opts_));
+  ASSERT_TRUE(pool) << "one damaged node took the whole pool down";
+  std::string buf(data_.size(), '\0');
+  for (VolumeId v : {vol_, snap}) {  // the volume and its snapshot sharing the node
+    Status s = pool->Read(v, 0, buf);
+    EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
+    EXPECT_NE(s.message().find("volume " + std::to_string(v) + " is damaged"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("index node 0x"), std::string::npos) << s.message();
+    EXPECT_FALSE(Unwrap(pool->Info(v)).damaged.empty());
+  }
+  EXPECT_EQ(pool->Write(vol_, 0, std::string(4096, 'w')).code(), Code::kCorruption);
+  EXPECT_EQ(pool->Clone(snap, 0).status().code(), Code::kCorruption);
+  EXPECT_EQ(pool->SnapshotMany(std::vector<VolumeId>{vol_}, 0).status().code(), Code::kCorruption);
+  // The other volume is served, reads and writes.
+  EXPECT_TRUE(Unwrap(pool->Info(other)).damaged.empty());
+  std::string got(other_data.size(), '\0');
+  ASSERT_OK(pool->Read(other, kCluster, got));
+  EXPECT_EQ(got, other_data);
+  ASSERT_OK(pool->Write(other, 0, std::string(kCluster, 'n')));
+  ASSERT_OK(pool->VerifyRefcounts());
+  // fsck names both damaged volumes.
+  CheckReport r;
+  ASSERT_OK(pool->Check(true, &r));
+  for (VolumeId v : {vol_, snap}) {
+    bool named = false;
+    for (const auto& e : r.errors) named |= e.find("volume " + std::to_string(v) + ":") != std::string::npos;
+    EXPECT_TRUE(named) << "fsck does not name volume " << v;
+  }
+  // Deleting them leaves a clean pool: the node's children were never counted.
+  ASSERT_OK(pool->DeleteVolume(snap));
+  ASSERT_OK(pool->DeleteVolume(vol_));
+  ASSERT_OK(pool->VerifyRefcounts());
+  ASSERT_OK(pool->Close());
+  pool.reset();
+  EXPECT_TRUE(Fsck().empty()) << Fsck()[0];
+  auto again = Unwrap(Pool::Open("/pool", opts_));
+  ASSERT_OK(again->Read(other, kCluster, got));
+  EXPECT_EQ(got, other_data);
 }
 
 TEST_F(CorruptionTest, FlippedVolumeTableRefusesToOpen) {

@@ -72,6 +72,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -104,6 +105,11 @@ struct ClusterPrint {
 struct VolumeState {
   mutable SharedMutex mu;  // writer-preferring: a write is not starved by a stream of reads
   VolumeRecord rec;        // guarded by mu for readers; written under writer_mu_ + mu
+  // Why the volume cannot be used ("" if it can): set while the pool opens,
+  // before any other thread sees the state, when its index reaches a node
+  // that cannot be read. Reads, writes, snapshots and clones of it fail with
+  // Corruption; it can be deleted.
+  std::string damaged;
 };
 
 // A patched 4 KiB unit of a committed data block, waiting for the checkpoint.
@@ -207,9 +213,7 @@ class PoolImpl final : public Pool {
   uint32_t cluster_units() const { return sb_.cluster_size / kUnit; }
   // Whether `addr` is another pool's block in a shared container space
   // (PoolOptions::container_span): read-only here, never counted nor freed.
-  bool Foreign(uint64_t addr) const {
-    return opts_.container_span != 0 && ContainerOf(addr) >= opts_.container_span;
-  }
+  bool Foreign(uint64_t addr) const { return opts_.container_span != 0 && ContainerOf(addr) >= opts_.container_span; }
   // That a block address can be read: one of this pool's below the cursor,
   // or a foreign one inside its container.
   Status CheckAddr(uint64_t addr, uint32_t units) const;
@@ -228,13 +232,21 @@ class PoolImpl final : public Pool {
   StatusOr<BlockPtr> Lookup(const VolumeRecord& v, uint64_t cluster, ReadStats* stats) const;
   StatusOr<std::pair<Node*, int>> LeafForWrite(VolumeRecord* v, uint64_t cluster) REQUIRES(writer_mu_);
   BlockPtr NewDataBlock(std::string content) REQUIRES(writer_mu_);
-  // Adds the references of every block reachable from p into `refs` (open, verify).
-  Status WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems) const;
+  // Adds the references of every block reachable from p into `refs` (open,
+  // verify). An index node that cannot be read is counted, not its children,
+  // and put in *damaged; the walk goes on past it and returns its error (also
+  // when it reaches a node already in *damaged: a volume sharing it).
+  Status WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems,
+                  std::set<uint64_t>* damaged) const;
   // Counts the volume table and every block reachable from every volume into
-  // `refs`. Overlapping blocks go to `problems`. An unreadable tree fails the
-  // call ("volume N: ..."), or with `keep_going` is appended to `problems` and
-  // the walk goes on.
-  Status RebuildRefs(RefTable* refs, std::vector<std::string>* problems, bool keep_going) const REQUIRES(writer_mu_);
+  // `refs`. Overlapping blocks go to `problems`. A volume whose tree reaches
+  // an unreadable index node goes to *damaged_volumes with the reason (its
+  // readable part counted, the node's address in *damaged_nodes); the other
+  // volumes are not affected.
+  void RebuildRefs(RefTable* refs, std::vector<std::string>* problems, std::set<uint64_t>* damaged_nodes,
+                   std::map<VolumeId, std::string>* damaged_volumes) const REQUIRES(writer_mu_);
+  // OK unless the volume was found damaged at open (then Corruption naming it).
+  static Status Usable(VolumeId id, const VolumeState& st);
   using LeafFn = std::function<Status(uint64_t first_cluster, uint64_t count, const BlockPtr& p)>;
   // Calls fn for every leaf entry (or hole run) covering clusters [lo, hi).
   Status WalkLeaves(const BlockPtr& p, int level, uint64_t base, uint64_t lo, uint64_t hi, const LeafFn& fn) const;
@@ -382,6 +394,9 @@ class PoolImpl final : public Pool {
   // Committed or frozen blocks freed this generation.
   std::vector<std::pair<uint64_t, uint32_t>> pending_free_ GUARDED_BY(writer_mu_);
   std::vector<std::pair<BlockPtr, int>> deferred_unrefs_ GUARDED_BY(writer_mu_);  // Unref: nodes that could not be read
+  // Index nodes found unreadable at open: their children were never counted,
+  // so dropping their last reference frees the node alone.
+  std::set<uint64_t> damaged_nodes_ GUARDED_BY(writer_mu_);
   // The in-flight checkpoint's generation (see CHECKPOINT above).
   ShardedMap<uint64_t, std::shared_ptr<Node>> frozen_nodes_;
   ShardedMap<uint64_t, std::shared_ptr<const FrozenData>> frozen_data_;

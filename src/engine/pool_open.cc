@@ -157,10 +157,15 @@ Status PoolImpl::OpenExisting() {
   ASSIGN_OR_RETURN(auto wf2, env_->OpenFile(dir_ + "/wal2", true));
   spare_wal_ = std::make_unique<Wal>(std::move(wf2));
   Status s = LoadVolumeTable();
-  if (s.ok()) s = RebuildRefs(&refs_, &open_problems_, /*keep_going=*/false);
   if (!s.ok()) {
     return Status(s.code(), "cannot open pool " + dir_ + ": " + s.message() + " (run `vmstore fsck`)");
   }
+  // A volume whose index cannot be read is contained: it fails its reads and
+  // writes, the others are served (and the readable part of its tree keeps
+  // its blocks allocated).
+  std::map<VolumeId, std::string> damaged;
+  RebuildRefs(&refs_, &open_problems_, &damaged_nodes_, &damaged);
+  for (const auto& [id, why] : damaged) vols_.at(id)->damaged = why;
   RETURN_IF_ERROR(OpenDedup());  // before replay, which deduplicates too
   return Recover();
 }

@@ -110,7 +110,8 @@ Status PoolImpl::Unref(const BlockPtr& p, int level) {
   uint32_t units = level >= 0 ? 1 : cluster_units();
   // A node's children must be read before its count reaches zero releases it.
   std::shared_ptr<const Node> node;
-  if (level >= 0 && refs_.Get(p.addr) == 1) {
+  const bool damaged = level >= 0 && damaged_nodes_.count(p.addr);  // its children were never counted
+  if (level >= 0 && refs_.Get(p.addr) == 1 && !damaged) {
     auto n = LoadNode(p, nullptr);
     if (!n.ok()) {
       // The node cannot be read now: the reference is dropped later
@@ -124,6 +125,7 @@ Status PoolImpl::Unref(const BlockPtr& p, int level) {
   if (rc == UINT32_MAX) return Internal("reference count underflow at block " + Hex(p.addr));
   if (rc > 0) return Status::OK();
   if (level < 0) refs_.AddDataBlocks(-1);
+  if (damaged) damaged_nodes_.erase(p.addr);  // the address may hold a good node later
   if (node) {
     for (const BlockPtr& c : node->e) RETURN_IF_ERROR(Unref(c, level - 1));
   }
@@ -173,34 +175,53 @@ BlockPtr PoolImpl::NewDataBlock(std::string content) {
   return {a, 0};
 }
 
-Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems) const {
+Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems,
+                          std::set<uint64_t>* damaged) const {
   if (!IsReal(p.addr)) return Status::OK();
   uint32_t units = level >= 0 ? 1 : cluster_units();
   bool overlap = false;
   if (!dirty_nodes_.Contains(p.addr) && !dirty_data_.Contains(p.addr)) {
     RETURN_IF_ERROR(CheckAddr(p.addr, units));
   }
-  if (refs->Incr(p.addr, units, &overlap) > 1) return Status::OK();
+  if (refs->Incr(p.addr, units, &overlap) > 1) {
+    if (damaged && damaged->count(p.addr)) {
+      return Corruption("index node " + Hex(p.addr) + " cannot be read (shared with another volume)");
+    }
+    return Status::OK();
+  }
   if (overlap && problems) problems->push_back("block " + Hex(p.addr) + " overlaps another block");
   if (level < 0) {
     refs->AddDataBlocks(1);
     return Status::OK();
   }
-  ASSIGN_OR_RETURN(auto node, LoadNode(p, nullptr));
-  for (const BlockPtr& c : node->e) RETURN_IF_ERROR(WalkRefs(c, level - 1, refs, problems));
-  return Status::OK();
+  auto node = LoadNode(p, nullptr);
+  if (!node.ok()) {
+    if (damaged) damaged->insert(p.addr);
+    return node.status();
+  }
+  Status first;
+  for (const BlockPtr& c : (*node)->e) {
+    Status s = WalkRefs(c, level - 1, refs, problems, damaged);
+    if (s.ok()) continue;
+    if (!damaged) return s;
+    if (first.ok()) first = s;  // the rest is counted still
+  }
+  return first;
 }
 
-Status PoolImpl::RebuildRefs(RefTable* refs, std::vector<std::string>* problems, bool keep_going) const {
+void PoolImpl::RebuildRefs(RefTable* refs, std::vector<std::string>* problems, std::set<uint64_t>* damaged_nodes,
+                           std::map<VolumeId, std::string>* damaged_volumes) const {
   if (IsReal(sb_.vtable.addr)) refs->Incr(sb_.vtable.addr, sb_.vtable_units);
   for (auto& [id, st] : vols_) {
-    Status s = WalkRefs(st->rec.root, static_cast<int>(st->rec.height) - 1, refs, problems);
-    if (s.ok()) continue;
-    s = s.WithContext("volume " + std::to_string(id));
-    if (!keep_going) return s;
-    problems->push_back(s.message());
+    Status s = WalkRefs(st->rec.root, static_cast<int>(st->rec.height) - 1, refs, problems, damaged_nodes);
+    if (!s.ok()) (*damaged_volumes)[id] = s.message();
   }
-  return Status::OK();
+}
+
+Status PoolImpl::Usable(VolumeId id, const VolumeState& st) {
+  if (st.damaged.empty()) return Status::OK();
+  return Corruption("volume " + std::to_string(id) + " is damaged: " + st.damaged +
+                    " (found when the pool opened; run `vmstore fsck`; the volume can only be deleted)");
 }
 
 Status PoolImpl::WalkLeaves(const BlockPtr& p, int level, uint64_t base, uint64_t lo, uint64_t hi,

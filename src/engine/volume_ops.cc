@@ -37,6 +37,7 @@ StatusOr<std::shared_ptr<VolumeState>> PoolImpl::FindState(VolumeId id) const {
 
 StatusOr<VolumeRecord*> PoolImpl::Find(VolumeId id) {
   ASSIGN_OR_RETURN(auto st, FindState(id));
+  RETURN_IF_ERROR(Usable(id, *st));
   return &st->rec;
 }
 
@@ -48,6 +49,7 @@ StatusOr<const VolumeRecord*> PoolImpl::FindConst(VolumeId id) const {
 StatusOr<std::shared_ptr<VolumeState>> PoolImpl::FindForRead(VolumeId id) const {
   auto st = vol_index_.Get(id);
   if (!st) return NotFound(VolName(id) + " does not exist");
+  RETURN_IF_ERROR(Usable(id, *st));
   return st;
 }
 
@@ -321,7 +323,7 @@ StatusOr<std::vector<VolumeId>> PoolImpl::SnapshotMany(std::span<const VolumeId>
   MutexLock w(&writer_mu_);
   std::set<VolumeId> seen;
   for (VolumeId s : sources) {
-    RETURN_IF_ERROR(FindConst(s).status());
+    RETURN_IF_ERROR(Find(s).status());  // exists and is not damaged
     if (!seen.insert(s).second) return InvalidArgument(VolName(s) + " is listed twice");
   }
   RETURN_IF_ERROR(Admit());
@@ -336,7 +338,7 @@ StatusOr<std::vector<VolumeId>> PoolImpl::SnapshotMany(std::span<const VolumeId>
 
 StatusOr<VolumeId> PoolImpl::Clone(VolumeId source, uint64_t tag) {
   MutexLock w(&writer_mu_);
-  RETURN_IF_ERROR(FindConst(source).status());
+  RETURN_IF_ERROR(Find(source).status());  // exists and is not damaged
   RETURN_IF_ERROR(Admit());
   ASSIGN_OR_RETURN(VolumeId id, CopyVolumeLocked(source, /*read_only=*/false, tag));
   RETURN_IF_ERROR(SyncMetadata());
@@ -348,8 +350,8 @@ Status PoolImpl::CheckAdoptable(const VolumeRoot& root) const {
     return InvalidArgument("this pool shares no container space with other pools; it cannot adopt their volumes");
   }
   if (root.cluster_size != sb_.cluster_size) {
-    return InvalidArgument("the volume's pool uses " + std::to_string(root.cluster_size) +
-                           "-byte clusters; this one " + std::to_string(sb_.cluster_size));
+    return InvalidArgument("the volume's pool uses " + std::to_string(root.cluster_size) + "-byte clusters; this one " +
+                           std::to_string(sb_.cluster_size));
   }
   if (IsReal(root.addr) && !Foreign(root.addr)) {
     return InvalidArgument("root " + Hex(root.addr) + " is in this pool's own containers, not another pool's");
@@ -369,8 +371,8 @@ StatusOr<VolumeId> PoolImpl::AdoptVolume(const VolumeRoot& root, uint64_t tag) {
   RETURN_IF_ERROR(Admit());
   VolumeId id = next_id_;
   int64_t now = env_->NowNanos();
-  RETURN_IF_ERROR(Log(WalType::kAdopt, Pack({id, static_cast<uint64_t>(now), tag, root.addr, root.csum,
-                                             root.height, root.size})));
+  RETURN_IF_ERROR(
+      Log(WalType::kAdopt, Pack({id, static_cast<uint64_t>(now), tag, root.addr, root.csum, root.height, root.size})));
   RETURN_IF_ERROR(DoAdopt(id, now, tag, root));
   RETURN_IF_ERROR(SyncMetadata());
   return id;
@@ -391,6 +393,7 @@ Status PoolImpl::Rollback(VolumeId volume, VolumeId snapshot) {
 
 StatusOr<std::shared_ptr<VolumeState>> PoolImpl::BeginRangeMutation(VolumeId id, uint64_t offset, uint64_t length) {
   ASSIGN_OR_RETURN(auto st, FindState(id));
+  RETURN_IF_ERROR(Usable(id, *st));
   RETURN_IF_ERROR(CheckWritable(st->rec));
   RETURN_IF_ERROR(CheckRange(st->rec, offset, length));
   if (length == 0) return std::shared_ptr<VolumeState>();
@@ -481,20 +484,21 @@ Status PoolImpl::Flush() {
 
 // ---- information
 
-static VolumeInfo ToInfo(const VolumeRecord& r) {
-  return VolumeInfo{r.id, r.size, r.read_only(), r.parent, r.created_ns, r.height, r.tag};
+static VolumeInfo ToInfo(const VolumeState& st) {
+  const VolumeRecord& r = st.rec;
+  return VolumeInfo{r.id, r.size, r.read_only(), r.parent, r.created_ns, r.height, r.tag, st.damaged};
 }
 
 StatusOr<VolumeInfo> PoolImpl::Info(VolumeId id) {
   MutexLock w(&writer_mu_);
-  ASSIGN_OR_RETURN(const VolumeRecord* v, FindConst(id));
-  return ToInfo(*v);
+  ASSIGN_OR_RETURN(auto st, FindState(id));
+  return ToInfo(*st);
 }
 
 std::vector<VolumeInfo> PoolImpl::ListVolumes() {
   MutexLock w(&writer_mu_);
   std::vector<VolumeInfo> out;
-  for (auto& [id, st] : vols_) out.push_back(ToInfo(st->rec));
+  for (auto& [id, st] : vols_) out.push_back(ToInfo(*st));
   return out;
 }
 

@@ -166,6 +166,16 @@ void ServerFamilies(PromText* t, const ServerView& v) {
   t->Family("vmstore_nbd_connections_refused_total", "counter",
             "NBD connections closed at once by the connection limits");
   t->Sample("vmstore_nbd_connections_refused_total", {}, v.nbd.refused);
+  t->Family("vmstore_nbd_connections_idle_closed_total", "counter",
+            "NBD connections closed idle: by the idle timeout, or to make room for a newcomer");
+  t->Sample("vmstore_nbd_connections_idle_closed_total", {}, v.nbd.idle_closed + v.nbd.evicted);
+  t->Family("vmstore_nbd_request_memory_bytes", "gauge",
+            "NBD request and reply data held now (\"limit\": serve.request_memory)");
+  t->Sample("vmstore_nbd_request_memory_bytes", {{"kind", "held"}}, v.nbd.request_memory.in_use);
+  t->Sample("vmstore_nbd_request_memory_bytes", {{"kind", "peak"}}, v.nbd.request_memory.peak);
+  t->Sample("vmstore_nbd_request_memory_bytes", {{"kind", "limit"}}, v.nbd.request_memory.total);
+  t->Family("vmstore_nbd_request_memory_waits_total", "counter", "NBD requests that waited for request memory");
+  t->Sample("vmstore_nbd_request_memory_waits_total", {}, v.nbd.request_memory.waits);
   t->Family("vmstore_policy_runs_total", "counter", "Passes of the snapshot policies");
   t->Sample("vmstore_policy_runs_total", {}, v.policy.runs);
   t->Family("vmstore_policy_snapshots_created_total", "counter", "Snapshots the policies took");

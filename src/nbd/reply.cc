@@ -24,7 +24,7 @@ uint32_t ErrnoFor(const Status& s) {
   }
 }
 
-std::string_view EncodeReply(bool structured, const RequestHeader& r, const Status& st, const std::string& payload,
+std::string_view EncodeReply(bool structured, const RequestHeader& r, const Status& st, std::string_view payload,
                              std::string* head) {
   head->clear();
   const uint32_t err = ErrnoFor(st);
@@ -32,7 +32,7 @@ std::string_view EncodeReply(bool structured, const RequestHeader& r, const Stat
     PutBe32(head, kSimpleReplyMagic);
     PutBe32(head, err);
     PutBe64(head, r.cookie);
-    return !err && r.type == kCmdRead ? std::string_view(payload) : std::string_view();
+    return !err && r.type == kCmdRead ? payload : std::string_view();
   }
   auto chunk = [&](uint16_t type, size_t length) {
     PutBe32(head, kStructuredReplyMagic);

@@ -22,7 +22,7 @@ uint32_t ErrnoFor(const Status& s);
 // The reply to `r`: `*head` gets the header (and an error's message), and the
 // returned view the payload that follows it (a read's data, a block status
 // descriptor list), which stays owned by the caller.
-std::string_view EncodeReply(bool structured, const RequestHeader& r, const Status& st, const std::string& payload,
+std::string_view EncodeReply(bool structured, const RequestHeader& r, const Status& st, std::string_view payload,
                              std::string* head);
 
 // The BLOCK_STATUS payload of `extents` for context `context_id`: 32-bit

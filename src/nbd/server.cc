@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "nbd/handshake.h"
 #include "nbd/layers.h"
@@ -26,7 +27,11 @@
 
 namespace vmstore::nbd {
 
-Server::Server(ExportSource* exports, ServerOptions options) : exports_(exports), opts_(std::move(options)) {}
+Server::Server(ExportSource* exports, ServerOptions options)
+    : exports_(exports),
+      opts_(std::move(options)),
+      budget_(opts_.request_memory, opts_.request_memory / 2),
+      buffers_(opts_.request_memory / 8) {}
 
 Server::~Server() { Stop(); }
 
@@ -39,7 +44,10 @@ bool Allowed(const std::vector<std::pair<std::string, std::string>>& allow, cons
   return false;
 }
 
-ServerStats Server::stats() const { return {n_conns_.load(), n_requests_.load(), n_errors_.load(), n_refused_.load()}; }
+ServerStats Server::stats() const {
+  return {n_conns_.load(),   n_requests_.load(),    n_errors_.load(), n_refused_.load(),
+          n_evicted_.load(), n_idle_closed_.load(), budget_.stats()};
+}
 
 Status Server::Start() {
   if (!opts_.listen.empty()) {
@@ -56,6 +64,7 @@ Status Server::Start() {
   }
   if (listen_fds_.empty()) return InvalidArgument("nothing to listen on (give --listen or --socket)");
   for (int fd : listen_fds_) acceptors_.emplace_back([this, fd] { AcceptLoop(fd); });
+  if (opts_.idle_timeout.count() > 0) reaper_ = std::thread([this] { ReapIdle(); });
   return Status::OK();
 }
 
@@ -81,6 +90,7 @@ void Server::AcceptLoop(int listen_fd) {
     auto c = std::make_shared<Connection>();
     c->fd = fd;
     c->client = client;
+    c->Touch();
     MutexLock l(&mu_);
     if (stopping_) {
       ::close(fd);
@@ -101,8 +111,10 @@ void Server::AcceptLoop(int listen_fd) {
     conn_threads_.push_back({std::thread([this, c, done] {
                                Serve(c);
                                {
+                                 // Closed under mu_: no shutdown of a reused descriptor.
                                  MutexLock l2(&mu_);
                                  conns_.erase(c);
+                                 ::close(c->fd);
                                }
                                *done = true;
                              }),
@@ -110,21 +122,40 @@ void Server::AcceptLoop(int listen_fd) {
   }
 }
 
+namespace {
+bool Local(const std::string& client) { return client == "unix" || client == "admin"; }
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 bool Server::Admit(const std::shared_ptr<Connection>& c) {
-  size_t same = 0, remote = 0;
-  const auto local = [](const std::string& client) { return client == "unix" || client == "admin"; };
-  for (const auto& o : conns_) {
-    same += o->client == c->client;
-    remote += !local(o->client);
-  }
   // TCP clients share what the local sockets' reserve leaves.
   const size_t all = static_cast<size_t>(std::max(1, opts_.max_connections));
   // (at most an eighth of the limit: a small limit keeps its slots for all)
   const size_t reserve = std::min<size_t>(static_cast<size_t>(std::max(0, opts_.reserved_local_connections)), all / 8);
-  if (conns_.size() >= all || (!local(c->client) && remote >= all - reserve) ||
-      same >= static_cast<size_t>(std::max(1, opts_.max_client_connections))) {
+  size_t same = 0, remote = 0, open = 0;
+  auto count = [&] {
+    mu_.AssertHeld();
+    same = remote = open = 0;
+    for (const auto& o : conns_) {
+      if (o->evicted) continue;  // on its way out
+      ++open;
+      same += o->client == c->client;
+      remote += !Local(o->client);
+    }
+  };
+  auto full = [&] { return open >= all || (!Local(c->client) && remote >= all - reserve); };
+  count();
+  // A full server makes room by closing an idle connection of its heaviest client.
+  if (full() && same < static_cast<size_t>(std::max(1, opts_.max_client_connections)) &&
+      EvictFor(c->client, open < all)) {
+    count();
+  }
+  if (full() || same >= static_cast<size_t>(std::max(1, opts_.max_client_connections))) {
+    ++n_refused_;  // counted before the client can see the close
     ::close(c->fd);
-    ++n_refused_;
     logging::Warn(
         "nbd",
         "connection from " + c->client + " refused: " + std::to_string(same) + " open from it, " +
@@ -135,6 +166,59 @@ bool Server::Admit(const std::shared_ptr<Connection>& c) {
   conns_.insert(c);
   ++n_conns_;
   return true;
+}
+
+bool Server::EvictFor(const std::string& newcomer, bool remote_only) {
+  std::map<std::string, size_t> held;
+  for (const auto& o : conns_) {
+    if (!o->evicted && !(remote_only && Local(o->client))) ++held[o->client];
+  }
+  std::string heaviest;
+  size_t most = 0;
+  for (const auto& [client, n] : held) {
+    if (n > most) most = n, heaviest = client;
+  }
+  if (most <= held[newcomer] + 1) return false;  // no client holds more than its fair part
+  std::shared_ptr<Connection> victim;
+  for (const auto& o : conns_) {
+    if (o->evicted || o->client != heaviest || o->in_flight.load() > 0) continue;
+    if (!victim || o->last_active_ns.load() < victim->last_active_ns.load()) victim = o;
+  }
+  if (!victim) return false;
+  victim->evicted = true;
+  ::shutdown(victim->fd, SHUT_RDWR);
+  ++n_evicted_;
+  logging::Warn("nbd", "idle connection of " + heaviest + " closed to make room for " + newcomer,
+                {{"client", heaviest},
+                 {"export", victim->export_name},
+                 {"idle_ms", (NowNs() - victim->last_active_ns.load()) / 1000000},
+                 {"held", most}});
+  return true;
+}
+
+void Server::ReapIdle() {
+  const int64_t limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.idle_timeout).count();
+  const auto tick = std::clamp<std::chrono::milliseconds>(opts_.idle_timeout / 4, std::chrono::milliseconds(50),
+                                                          std::chrono::milliseconds(1000));
+  while (!stopping_) {
+    {
+      MutexLock l(&reaper_mu_);
+      if (!stopping_) reaper_cv_.WaitFor(&reaper_mu_, tick);
+    }
+    MutexLock l(&mu_);
+    const int64_t now = NowNs();
+    for (const auto& c : conns_) {
+      // Only connections in transmission (the handshake has its own deadline).
+      if (c->export_name.empty() || c->evicted || c->in_flight.load() > 0) continue;
+      if (now - c->last_active_ns.load() < limit_ns) continue;
+      c->evicted = true;
+      ::shutdown(c->fd, SHUT_RDWR);
+      ++n_idle_closed_;
+      logging::Info(
+          "nbd", "idle connection closed",
+          {{"client", c->client}, {"export", c->export_name}, {"idle_timeout_ms", opts_.idle_timeout.count()}});
+    }
+  }
 }
 
 std::vector<std::string> Server::OpenExports() const {
@@ -170,6 +254,11 @@ void Server::Disconnect(const std::vector<std::string>& exports) {
 
 void Server::Stop() {
   if (stopping_.exchange(true)) return;
+  {
+    MutexLock l(&reaper_mu_);
+    reaper_cv_.NotifyAll();
+  }
+  if (reaper_.joinable()) reaper_.join();
   for (auto& t : acceptors_) t.join();
   acceptors_.clear();
   for (int fd : listen_fds_) ::close(fd);
@@ -192,12 +281,16 @@ void Server::Stop() {
 
 namespace {
 // Bounds each blocking read and write on `fd` (0: none).
-void SetIoTimeout(int fd, std::chrono::milliseconds t) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(t.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+void SetIoTimeout(int fd, std::chrono::milliseconds read, std::chrono::milliseconds write) {
+  auto tv = [](std::chrono::milliseconds t) {
+    timeval v{};
+    v.tv_sec = static_cast<time_t>(t.count() / 1000);
+    v.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
+    return v;
+  };
+  const timeval r = tv(read), w = tv(write);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &r, sizeof r);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &w, sizeof w);
 }
 }  // namespace
 
@@ -208,7 +301,7 @@ void Server::Serve(std::shared_ptr<Connection> c) {
   std::atomic<bool> shaking{true};
   std::thread watchdog;
   if (deadline.count() > 0) {
-    SetIoTimeout(c->fd, deadline);
+    SetIoTimeout(c->fd, deadline, deadline);
     watchdog = std::thread([&, fd = c->fd] {
       MutexLock l(&hs_mu_);
       const auto until = std::chrono::steady_clock::now() + deadline;
@@ -227,14 +320,15 @@ void Server::Serve(std::shared_ptr<Connection> c) {
       hs_cv_.NotifyAll();
     }
     watchdog.join();
-    SetIoTimeout(c->fd, std::chrono::milliseconds(0));  // transmission: idle clients (VMs) stay
   }
   if (!shook) {
     logging::Debug("nbd", "handshake failed or timed out", {{"client", c->client}});
-    hs.TakeStream().reset();  // before the descriptor can be reused
-    ::close(c->fd);
+    hs.TakeStream().reset();  // before the descriptor is closed (by the caller)
     return;
   }
+  // Transmission: idle clients (VMs) may wait for as long as they like (the
+  // idle timeout aside), but a reply must be taken within send_timeout.
+  SetIoTimeout(c->fd, std::chrono::milliseconds(0), opts_.send_timeout);
   c->stream = hs.TakeStream();
   {
     MutexLock l(&mu_);
@@ -243,6 +337,9 @@ void Server::Serve(std::shared_ptr<Connection> c) {
   c->structured = hs.structured;
   c->meta_alloc = hs.meta_alloc;
   c->metrics = metrics_.For(hs.export_name);
+  c->budget = &budget_;
+  c->buffers = &buffers_;
+  c->Touch();
   // Every export's device passes the same layers, stacked here and only here.
   c->dev = StackLayers(std::move(hs.dev), c->metrics, exports_->WriteGate(hs.export_name));
   c->metrics->Opened();
@@ -250,8 +347,7 @@ void Server::Serve(std::shared_ptr<Connection> c) {
   Transmit(c.get(), opts_.workers_per_connection, {&n_requests_, &n_errors_});
   c->metrics->Closed();
   logging::Debug("nbd", "connection closed", {{"client", c->client}, {"export", c->export_name}});
-  c->stream.reset();  // TLS says goodbye before the socket closes
-  ::close(c->fd);
+  c->stream.reset();  // TLS says goodbye before the socket closes (in the caller)
 }
 
 }  // namespace vmstore::nbd

@@ -30,6 +30,8 @@
 #include <vector>
 
 #include "nbd/metrics.h"
+#include "nbd/payload_buffer.h"
+#include "nbd/request_budget.h"
 #include "util/mutex.h"
 #include "util/shared_mutex.h"
 #include "vmstore/backend.h"
@@ -67,7 +69,8 @@ struct ServerOptions {
   // connection has at most `workers_per_connection` requests in flight (so at
   // most that many payload buffers of up to 32 MiB), and a client (an IP,
   // or "unix") at most `max_client_connections` connections at once; past
-  // either connection limit a new connection is closed at once, logged.
+  // either connection limit a new connection is closed at once, logged
+  // (unless an idle connection is closed for it: see idle_timeout).
   int workers_per_connection = 4;  // threads serving one connection
   int max_connections = 256;
   int max_client_connections = 32;
@@ -78,6 +81,22 @@ struct ServerOptions {
   // A connection that has not finished its handshake (export chosen) in
   // this long is closed: connections that send nothing hold no slot.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
+  // A connection in transmission with nothing in flight for this long is
+  // closed (0: never; a VM's disk may rest for hours, hence off by default).
+  // Whatever this says, when the connection limit is reached a new
+  // connection is made room for by closing the longest-idle connection of the
+  // client holding the most (if it holds more than the newcomer's client
+  // would): idle connections cannot lock others out.
+  std::chrono::milliseconds idle_timeout{0};
+  // A reply the client does not take in this long ends the connection (and
+  // frees what it held): a client that asks and never reads cannot pin memory.
+  std::chrono::milliseconds send_timeout = std::chrono::seconds(60);
+  // Payload bytes (write data, read data) held at once in all, whatever the
+  // clients do; one client holds at most half of it. Requests past it wait
+  // (nbd/request_budget.h). The server's request memory is at most this,
+  // plus an eighth of it in free large buffers kept for reuse, plus 64 KiB
+  // per worker (nbd/payload_buffer.h).
+  uint64_t request_memory = uint64_t{256} << 20;
   // Which exports each client may see and open: (client, glob) pairs, the
   // client being an IP address as the server sees it, "unix" for the Unix
   // socket, or "*". Empty: every client may use every export.
@@ -95,7 +114,10 @@ bool Allowed(const std::vector<std::pair<std::string, std::string>>& allow, cons
 
 struct ServerStats {
   uint64_t connections = 0, requests = 0, errors = 0;
-  uint64_t refused = 0;  // connections closed at once by the limits
+  uint64_t refused = 0;                 // connections closed at once by the limits
+  uint64_t evicted = 0;                 // idle connections closed to make room for a new one
+  uint64_t idle_closed = 0;             // closed by the idle timeout
+  RequestBudget::Stats request_memory;  // payload bytes held (now, peak) and requests that waited
 };
 
 class Server {
@@ -126,6 +148,12 @@ class Server {
   // Takes an accepted connection unless a limit says no; mu_ held.
   bool Admit(const std::shared_ptr<Connection>& c) REQUIRES(mu_);
   void Serve(std::shared_ptr<Connection> c);
+  // Closes the longest-idle connection of the client holding the most, if it
+  // holds more than `newcomer`'s client would (among TCP clients when
+  // `remote_only`); false if there is none.
+  bool EvictFor(const std::string& newcomer, bool remote_only) REQUIRES(mu_);
+  // Closes connections idle past opts_.idle_timeout, until Stop.
+  void ReapIdle();
 
   ExportSource* exports_;
   ServerOptions opts_;
@@ -144,7 +172,12 @@ class Server {
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::vector<ConnThread> conn_threads_ GUARDED_BY(mu_);
-  std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0};
+  std::thread reaper_;
+  Mutex reaper_mu_;
+  CondVar reaper_cv_;
+  RequestBudget budget_;
+  BufferCache buffers_;  // free large payload buffers, at most request_memory / 8
+  std::atomic<uint64_t> n_conns_{0}, n_requests_{0}, n_errors_{0}, n_refused_{0}, n_evicted_{0}, n_idle_closed_{0};
   ExportMetricsRegistry metrics_;
 };
 

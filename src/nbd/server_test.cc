@@ -32,8 +32,16 @@ using vmstore::testing::Unwrap;
 // A minimal NBD client speaking the wire protocol directly.
 class RawClient {
  public:
-  explicit RawClient(int port) {
+  // Connects to 127.0.0.1:port, from the address `from` (another loopback
+  // address is another client to the server's limits).
+  explicit RawClient(int port, const char* from = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (from) {
+      sockaddr_in me{};
+      me.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from, &me.sin_addr);
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&me), sizeof me);
+    }
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(static_cast<uint16_t>(port));
@@ -54,9 +62,9 @@ class RawClient {
     }
     return out;
   }
-  bool Closed() {  // the server hung up
+  bool Closed(int ms = 2000) {  // the server hung up (within ms)
     char c;
-    timeval tv{2, 0};
+    timeval tv{ms / 1000, (ms % 1000) * 1000};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return ::recv(fd_, &c, 1, 0) == 0;
   }
@@ -268,6 +276,136 @@ TEST_F(ServerTest, ConnectionsThatSendNothingAreClosedAtTheHandshakeDeadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(cut || drip.Closed()) << "a dripping handshake outlived the deadline";
+}
+
+// Regression (issue 24, item 1): connections in transmission that never send
+// anything held their slots for ever: a client that filled the server with
+// them locked every other client out.
+TEST_F(ServerTest, IdleConnectionsOfTheHeaviestClientMakeRoomForOthers) {
+  server_->Stop();
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.max_connections = 8;
+  so.reserved_local_connections = 1;  // TCP clients may hold 7
+  so.max_client_connections = 8;
+  server_ = std::make_unique<Server>(exports_.get(), so);
+  ASSERT_TRUE(server_->Start().ok());
+  std::vector<std::unique_ptr<RawClient>> hog;
+  for (int i = 0; i < 7; ++i) {
+    hog.push_back(std::make_unique<RawClient>(port(), "127.0.0.2"));
+    ASSERT_TRUE(hog.back()->connected());
+    ASSERT_EQ(hog.back()->Go("vm/d"), uint64_t{1} << 20);
+  }
+  // A busy connection of the hog is not the one closed: only idle ones are.
+  hog[0]->Request(kCmdRead, 1, 0, 4096);
+  ASSERT_EQ(hog[0]->ReadReply().error, 0u);
+  RawClient other(port(), "127.0.0.1");
+  ASSERT_TRUE(other.connected());
+  EXPECT_EQ(other.Go("vm/d"), uint64_t{1} << 20) << "the newcomer was refused";
+  other.Request(kCmdRead, 2, 0, 4096);
+  RawClient::Reply r = other.ReadReply();
+  EXPECT_EQ(r.error, 0u);
+  EXPECT_EQ(r.data, std::string(4096, 'o'));
+  EXPECT_EQ(server_->stats().evicted, 1u);
+  int closed = 0;
+  for (auto& c : hog) closed += c->Closed(300);
+  EXPECT_EQ(closed, 1) << "one idle connection of the heaviest client makes the room";
+  EXPECT_FALSE(hog[0]->Closed(300)) << "the most recently active connection was closed";
+  // Between equals nothing is taken: the newcomer of a client holding as
+  // much as the others (here: one more of the hog's own) is refused.
+  RawClient more(port(), "127.0.0.2");
+  EXPECT_TRUE(more.Closed());
+  EXPECT_EQ(server_->stats().refused, 1u);
+}
+
+// Regression (issue 24, item 1): no idle timeout existed; with one, a
+// connection with nothing in flight is closed and a busy one stays.
+TEST_F(ServerTest, TheIdleTimeoutClosesQuietConnectionsOnly) {
+  server_->Stop();
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.idle_timeout = std::chrono::milliseconds(400);
+  server_ = std::make_unique<Server>(exports_.get(), so);
+  ASSERT_TRUE(server_->Start().ok());
+  RawClient quiet(port()), busy(port());
+  ASSERT_EQ(quiet.Go("vm/d"), uint64_t{1} << 20);
+  ASSERT_EQ(busy.Go("vm/d"), uint64_t{1} << 20);
+  for (int i = 0; i < 15; ++i) {  // 1.5 s of a request every 100 ms
+    busy.Request(kCmdRead, static_cast<uint64_t>(i), 0, 512);
+    ASSERT_EQ(busy.ReadReply().error, 0u) << "a busy connection was closed at request " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(quiet.Closed()) << "a connection quiet for 1.5 s outlived a 0.4 s idle timeout";
+  EXPECT_EQ(server_->stats().idle_closed, 1u);
+}
+
+// The process's resident memory (bytes).
+uint64_t Rss() {
+  std::ifstream f("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  f >> size >> resident;
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Regression (issue 24, item 2): each connection kept its 32 MiB buffers, so
+// 32 connections pipelining 32 MiB reads of a hole and never reading the
+// replies took the server from 23 MiB to 4.1 GiB, held until they closed.
+TEST_F(ServerTest, ClientsThatNeverReadTheirRepliesCannotPinMemory) {
+  server_->Stop();
+  ASSERT_TRUE(m_->CreateDisk("vm", "big", uint64_t{256} << 20, "").ok());
+  constexpr uint64_t kBudget = uint64_t{64} << 20;
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.request_memory = kBudget;
+  so.send_timeout = std::chrono::milliseconds(500);
+  server_ = std::make_unique<Server>(exports_.get(), so);
+  ASSERT_TRUE(server_->Start().ok());
+  const uint64_t before = Rss();
+  constexpr uint32_t kRead = 32 << 20;
+  std::vector<std::unique_ptr<RawClient>> greedy;
+  const char* from[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"};
+  for (int i = 0; i < 16; ++i) {
+    greedy.push_back(std::make_unique<RawClient>(port(), from[i % 4]));
+    ASSERT_EQ(greedy.back()->Go("vm/big"), uint64_t{256} << 20);
+    for (uint64_t k = 0; k < 4; ++k) greedy.back()->Request(kCmdRead, k, k * kRead, kRead);
+  }
+  // 2 GiB asked for; the server holds at most the budget (plus what it keeps
+  // per worker) while the replies wait.
+  uint64_t peak = 0;
+  for (int i = 0; i < 30; ++i) {
+    peak = std::max(peak, Rss());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const ServerStats st = server_->stats();
+  EXPECT_LE(st.request_memory.peak, kBudget);
+  EXPECT_GT(st.request_memory.waits, 0u) << "nothing waited: the test asked for too little";
+  EXPECT_LT(peak, before + kBudget + (uint64_t{48} << 20)) << "RSS " << before << " -> peak " << peak;
+  // A reply not taken within the send timeout ends its connection (the
+  // clients are still there, reading nothing); then nothing is held.
+  for (int i = 0; i < 600 && !server_->OpenExports().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(server_->OpenExports().empty()) << "connections whose replies were never read stayed open";
+  greedy.clear();
+  uint64_t in_use = 1;
+  for (int i = 0; i < 200 && in_use != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    in_use = server_->stats().request_memory.in_use;
+  }
+  EXPECT_EQ(in_use, 0u);
+  std::printf(
+      "RSS %.1f MiB, peak %.1f MiB with 2 GiB of reads asked for, budget %.0f MiB (peak held %.1f MiB), "
+      "after %.1f MiB\n",
+      static_cast<double>(before) / (1 << 20), static_cast<double>(peak) / (1 << 20),
+      static_cast<double>(kBudget) / (1 << 20), static_cast<double>(st.request_memory.peak) / (1 << 20),
+      static_cast<double>(Rss()) / (1 << 20));
+  EXPECT_LT(Rss(), before + (uint64_t{24} << 20))
+      << "the buffers were not given back: RSS " << before << " -> " << Rss();
+  // The server still serves.
+  RawClient ok(port());
+  ASSERT_EQ(ok.Go("vm/d"), uint64_t{1} << 20);
+  ok.Request(kCmdRead, 9, 0, 4096);
+  EXPECT_EQ(ok.ReadReply().data, std::string(4096, 'o'));
 }
 
 TEST_F(ServerTest, HandshakeAdvertisesFixedNewstyleAndListsExports) {

@@ -90,8 +90,9 @@ class TlsStream final : public Stream {
   bool is_tls() const override { return true; }
 
  private:
-  // GnuTLS asks for the same call again.
-  static bool Again(ssize_t r) { return r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN; }
+  // GnuTLS asks for the same call again (not for GNUTLS_E_AGAIN: on these
+  // blocking sockets that is a send or receive timeout, which ends the stream).
+  static bool Again(ssize_t r) { return r == GNUTLS_E_INTERRUPTED; }
 
   gnutls_session_t s_;
 };

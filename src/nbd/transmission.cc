@@ -1,5 +1,7 @@
 #include "nbd/transmission.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -7,6 +9,7 @@
 
 #include "nbd/handshake.h"
 #include "nbd/layers.h"
+#include "nbd/payload_buffer.h"
 #include "nbd/protocol.h"
 #include "nbd/reply.h"
 #include "nbd/wire.h"
@@ -17,8 +20,17 @@ namespace vmstore::nbd {
 namespace {
 
 struct Request : RequestHeader {
-  std::string data;  // WRITE payload
+  explicit Request(BufferCache* cache) : data(cache) {}
+  PayloadBuffer data;  // a WRITE's payload or a READ's data
+  uint64_t held = 0;   // payload bytes taken from the budget
 };
+
+// The payload bytes a request brings or asks for (0 for what the protocol
+// refuses before any buffer is allocated).
+uint64_t PayloadBytes(const RequestHeader& r) {
+  if (r.length > kMaxPayload) return 0;
+  return r.type == kCmdRead || r.type == kCmdWrite ? PayloadBuffer::Footprint(r.length) : 0;
+}
 
 Op OpOf(uint16_t type) {
   switch (type) {
@@ -69,15 +81,15 @@ Status ProtocolCheck(const Connection& c, const Request& r) {
 
 // Runs an accepted request through the layers; a read's data or the block
 // status descriptors go to *payload.
-Status Dispatch(Connection& c, const Request& r, std::string* payload) {
+Status Dispatch(Connection& c, Request& r, std::string* payload) {
   backend::Device& dev = *c.dev;
   const bool fua = r.flags & kCmdFlagFua;
   switch (r.type) {
     case kCmdRead:
-      payload->resize(r.length);
-      return dev.Read(r.offset, *payload);
+      if (!r.data.Resize(r.length)) return Internal("no memory for a read of " + std::to_string(r.length) + " bytes");
+      return dev.Read(r.offset, r.data.span());
     case kCmdWrite:
-      return dev.Write(r.offset, r.data, fua);
+      return dev.Write(r.offset, r.data.span(), fua);
     case kCmdFlush:
       return dev.Flush();
     case kCmdTrim:
@@ -96,6 +108,15 @@ Status Dispatch(Connection& c, const Request& r, std::string* payload) {
   }
 }
 
+// The end of a request: its buffer and budget are given back.
+void Done(Connection& c, Request* r) {
+  r->data.Release();
+  if (c.budget) c.budget->Give(c.client, r->held);
+  r->held = 0;
+  c.Touch();
+  --c.in_flight;
+}
+
 void Run(Connection& c, Request& r, std::string& payload, RequestCounters counters) {
   const auto start = std::chrono::steady_clock::now();
   ++*counters.requests;
@@ -111,8 +132,12 @@ void Run(Connection& c, Request& r, std::string& payload, RequestCounters counte
   }
   if (!st.ok()) ++*counters.errors;
   std::string head;
-  std::string_view body = EncodeReply(c.structured, r, st, payload, &head);
-  c.Send(head, body);
+  std::string_view body = EncodeReply(c.structured, r, st, r.type == kCmdRead ? r.data.view() : payload, &head);
+  if (!c.Send(head, body)) {
+    // The client is gone or did not take the reply within the send timeout:
+    // the connection ends (the reader stops too), and what it holds is freed.
+    ::shutdown(c.fd, SHUT_RDWR);
+  }
   if (!st.ok() && (st.code() == Code::kIOError || st.code() == Code::kCorruption)) {
     // The storage failed (not the client's request): worth an operator's look.
     logging::Error("nbd", "request failed",
@@ -124,8 +149,9 @@ void Run(Connection& c, Request& r, std::string& payload, RequestCounters counte
   }
 }
 
-// Reads the next request into *r; false when the connection is over (DISC,
-// EOF, or a stream that cannot be trusted any more).
+// Reads the next request into *r, its payload bytes taken from the budget
+// (r->held); false when the connection is over (DISC, EOF, or a stream that
+// cannot be trusted any more), with nothing held.
 bool Next(Connection& c, Request* r) {
   char h[kRequestHeaderSize];
   if (!c.stream->ReadFull(h, sizeof h)) return false;
@@ -133,15 +159,24 @@ bool Next(Connection& c, Request* r) {
   if (!hdr.ok()) return false;
   static_cast<RequestHeader&>(*r) = *hdr;
   if (r->type == kCmdDisc) return false;
-  if (r->type == kCmdWrite) {
-    if (r->length > kMaxPayload) return false;  // cannot skip that much safely
-    r->data.resize(r->length);
-    if (!c.stream->ReadFull(r->data.data(), r->length)) return false;
+  if (r->type == kCmdWrite && r->length > kMaxPayload) return false;  // cannot skip that much safely
+  ++c.in_flight;
+  c.Touch();
+  r->held = c.budget ? c.budget->Take(c.client, PayloadBytes(*r)) : 0;
+  if (r->type == kCmdWrite && (!r->data.Resize(r->length) || !c.stream->ReadFull(r->data.data(), r->length))) {
+    Done(c, r);
+    return false;
   }
   return true;
 }
 
 }  // namespace
+
+void Connection::Touch() {
+  last_active_ns.store(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
 
 bool Connection::Send(std::string_view head, std::string_view body) {
   MutexLock l(&wmu);
@@ -157,7 +192,7 @@ struct ReadTurn {
 void Transmit(Connection* c, int workers, RequestCounters counters) {
   ReadTurn turn;
   auto serve = [&] {
-    Request r;  // buffers kept across requests
+    Request r(c->buffers);  // the small buffer is kept across requests
     std::string payload;
     for (;;) {
       {
@@ -169,6 +204,8 @@ void Transmit(Connection* c, int workers, RequestCounters counters) {
         }
       }
       Run(*c, r, payload, counters);
+      Done(*c, &r);
+      if (payload.capacity() > PayloadBuffer::kSmall) std::string().swap(payload);
     }
   };
   std::vector<std::thread> threads;

@@ -16,6 +16,8 @@
 #include <string>
 
 #include "nbd/metrics.h"
+#include "nbd/payload_buffer.h"
+#include "nbd/request_budget.h"
 #include "nbd/stream.h"
 #include "util/mutex.h"
 #include "vmstore/backend.h"
@@ -35,6 +37,15 @@ struct Connection {
   bool meta_alloc = false;               // base:allocation selected
   std::unique_ptr<backend::Device> dev;  // the export's device under its layers
   ExportMetrics* metrics = nullptr;      // the export's counters (what the protocol refuses)
+  RequestBudget* budget = nullptr;       // the server's, for payload bytes (not owned)
+  BufferCache* buffers = nullptr;        // the server's large payload buffers (not owned)
+
+  // What the server's idle timeout and eviction look at: requests read and
+  // not yet answered, and when the last one began or ended (steady clock, ns).
+  std::atomic<int> in_flight{0};
+  std::atomic<int64_t> last_active_ns{0};
+  std::atomic<bool> evicted{false};  // closed by the server to make room (Server::Admit)
+  void Touch();
 
   // Sends one reply (header and payload in one write); false if the client is gone.
   bool Send(std::string_view head, std::string_view body) EXCLUDES(wmu);
@@ -50,8 +61,10 @@ struct RequestCounters {
 };
 
 // Serves `c`'s requests with `workers` threads until the client disconnects
-// (or sends garbage), then flushes the device: what was written is durable
-// whether the end was clean or not.
+// (or sends garbage, or does not take a reply), then flushes the device: what
+// was written is durable whether the end was clean or not. Each request's
+// payload bytes are taken from c->budget before its buffer is allocated and
+// given back once its reply is sent.
 void Transmit(Connection* c, int workers, RequestCounters counters);
 
 }  // namespace vmstore::nbd
