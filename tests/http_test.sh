@@ -75,6 +75,59 @@ check "/v1/cli: init is refused while served (409)" 0 'being served.*HTTP 409' -
 check "/v1/cli: args must be strings" 0 'array of strings.*HTTP 400' -- api POST /v1/cli '{"args": [1]}'
 check "a recursive delete" 0 'HTTP 200' -- api DELETE "/v1/vms/web?recursive=1"
 check "both VMs are gone" 0 '^\[\]$' -- bash -c "curl -sS -H 'Authorization: Bearer $token' $http/v1/vms | jq -c ."
+
+# Regression (issue 24, item 3): 8 connections sending one header byte every
+# 3 s held cpp-httplib's 8 workers, and an authorized request timed out until
+# they closed. Now 40 such clients (from 5 addresses) are cut at the request
+# deadline (10 s) and never hold a worker meanwhile.
+hport=${http##*:}
+python3 - "$hport" >"$tmp/drip.out" 2>&1 <<'PY' &
+import socket, sys, time
+port = int(sys.argv[1])
+conns = []
+for i in range(40):
+    s = socket.socket()
+    s.bind(("127.0.0.%d" % (2 + i % 5), 0))
+    s.connect(("127.0.0.1", port))
+    s.setblocking(False)
+    conns.append(s)
+start, closed, request = time.time(), {}, b"GET /v1/status HTTP/1.1\r\nHost: x\r\n"
+k = 0
+while time.time() - start < 20 and len(closed) < len(conns):
+    for i, s in enumerate(conns):
+        if i in closed:
+            continue
+        try:
+            s.send(request[k % len(request):k % len(request) + 1])
+            data = s.recv(4096)
+            closed[i] = (time.time() - start, data[:12])
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed[i] = (time.time() - start, b"reset")
+    k += 1
+    time.sleep(1)
+answers = sorted(set(v[1] for v in closed.values()))
+print("closed %d of %d, the last after %.0f s: %s" % (len(closed), len(conns), max([v[0] for v in closed.values()] or [0]), answers))
+PY
+drip=$!
+sleep 2
+check "an authorized request is answered while 40 clients drip theirs" 0 '"server"' -- \
+  curl -sS -m 5 -H "Authorization: Bearer $token" "$http/v1/status"
+wait "$drip"
+check "every dripping client is cut at the deadline with 408" 0 "closed 40 of 40, the last after 1[0-2] s: \\[b'HTTP/1.1 408'\\]" -- \
+  cat "$tmp/drip.out"
+check "a chunked body is refused with 411" 0 "HTTP 411" -- \
+  curl -sS -H "Authorization: Bearer $token" -H "Transfer-Encoding: chunked" --data '{"name":"x"}' \
+  -w '\nHTTP %{http_code}\n' "$http/v1/vms"
+head -c 2000000 /dev/zero >"$tmp/big.body"
+check "a body over 1 MiB is refused with 413" 0 "HTTP 413" -- \
+  curl -sS -H "Authorization: Bearer $token" --data-binary @"$tmp/big.body" -w '\nHTTP %{http_code}\n' "$http/v1/vms"
+check "a body sent after 100-continue is served" 0 "^HTTP 200$" -- \
+  curl -sS -o /dev/null -H "Authorization: Bearer $token" -H "Expect: 100-continue" \
+  -H "Content-Type: application/json" --data '{"name": "expect"}' -w 'HTTP %{http_code}\n' "$http/v1/vms"
+check "that VM exists" 0 '"name":"expect"' -- api GET /v1/vms/expect
+
 stop_server
 
 chmod 644 "$VMSTORE_POOL/http.token"

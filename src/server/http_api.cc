@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gnutls/crypto.h>
 #include <httplib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "server/http_gate.h"
 #include "server/http_util.h"
 #include "util/host_port.h"
 #include "util/log.h"
@@ -70,26 +72,45 @@ StatusOr<std::string> HttpApi::LoadOrCreateToken(const std::string& path) {
 
 Status HttpApi::Start(const std::string& listen) {
   ASSIGN_OR_RETURN(internal::HostPort hp, internal::ParseHostPort(listen, "--http address"));
+  (void)hp;  // checked here; the gate binds it
   Routes();
   server_->set_payload_max_length(1 << 20);
   server_->set_read_timeout(10, 0);
-  if (hp.port == 0) {
-    port_ = server_->bind_to_any_port(hp.host);
-    if (port_ < 0) return IOError("cannot listen on " + listen + " for HTTP");
-  } else {
-    if (!server_->bind_to_port(hp.host, hp.port)) {
-      return IOError("cannot listen on " + listen + " for HTTP (in use?)");
-    }
-    port_ = hp.port;
-  }
+  server_->set_write_timeout(10, 0);
+  // The library reads only whole requests from the gate (server/http_gate.h),
+  // on a Unix socket in a directory of its own that only this user can enter.
+  char dir[] = "/tmp/vmstore-http-XXXXXX";
+  if (!::mkdtemp(dir)) return ErrnoStatus(errno, "make a private directory for the HTTP API");
+  dir_ = dir;
+  const std::string sock = dir_ + "/api.sock";
+  HttpGateOptions go;
+  go.upstream = sock;
+  server_->new_task_queue = [n = go.forwarders] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
+  server_->set_address_family(AF_UNIX);
+  if (!server_->bind_to_port(sock, 80)) return IOError("cannot listen on " + sock + " for the HTTP API");
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  gate_ = std::make_unique<HttpGate>(go);
+  Status s = gate_->Start(listen);
+  if (!s.ok()) {
+    Stop();
+    if (s.code() == Code::kInvalidArgument) return s;
+    return IOError("cannot listen on " + listen + " for HTTP (in use?): " + s.message());
+  }
+  port_ = gate_->port();
   return Status::OK();
 }
 
 void HttpApi::Stop() {
-  if (!thread_.joinable()) return;
-  server_->stop();
-  thread_.join();
+  if (gate_) gate_->Stop();
+  if (thread_.joinable()) {
+    server_->stop();
+    thread_.join();
+  }
+  if (!dir_.empty()) {
+    ::unlink((dir_ + "/api.sock").c_str());
+    ::rmdir(dir_.c_str());
+    dir_.clear();
+  }
 }
 
 void HttpApi::Routes() {
@@ -99,7 +120,7 @@ void HttpApi::Routes() {
     const std::string prefix = "Bearer ";
     if (auth.rfind(prefix, 0) != 0 || !SameToken(auth.substr(prefix.size()), token_)) {
       logging::Warn("http", "unauthorized request",
-                    {{"client", req.remote_addr},
+                    {{"client", req.get_header_value("X-Forwarded-For")},
                      {"method", req.method},
                      {"path", req.path},
                      {"token", auth.empty() ? "none" : "wrong"}});

@@ -23,6 +23,9 @@
 // {"error": {"code", "message"}} with 400 (bad input), 401 (token), 404 (no
 // such object), 409 (conflict: exists, open export, has children), 507 (no
 // space) or 500.
+// Requests reach the library only whole, through a front door that reads them
+// under a deadline and size limits (server/http_gate.h): slow or silent
+// clients cannot hold its threads.
 // Thread-safety: Start/Stop from one thread; requests are served on the
 // library's threads, concurrently (the Manager serialises what it must).
 #pragma once
@@ -73,6 +76,8 @@ class HttpApi {
   Deps deps_;
   std::string token_;
   std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<class HttpGate> gate_;  // the public address (server/http_gate.h)
+  std::string dir_;                       // the private directory of the library's socket
   std::thread thread_;
   int port_ = 0;
 };
