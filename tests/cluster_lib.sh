@@ -43,8 +43,9 @@ wait_healthy() {  # wait_healthy SECONDS: until cluster status says every replic
   done
   return 1
 }
-wait_for_log() {  # wait_for_log FILE PATTERN WHAT [FROM_LINE]: up to 10 s for PATTERN in FILE; else shows FILE
-  for _ in $(seq 1 200); do
+wait_for_log() {  # wait_for_log FILE PATTERN WHAT [FROM_LINE]: up to 30 s for PATTERN in FILE; else shows FILE
+  # (a gateway restarted on a loaded CI machine once took over 10 s)
+  for _ in $(seq 1 600); do
     tail -n "+${4:-1}" "$1" 2>/dev/null | grep -q "$2" && return 0
     sleep 0.05
   done

@@ -32,6 +32,8 @@ workers = 8
 max_connections = 100
 max_client_connections = 5
 handshake_timeout = 7
+idle_timeout = 600
+request_memory = 512
 allow = ["127.0.0.1=web/*", "unix=*"]
 policy_tick = 30
 [serve.tls]
@@ -58,6 +60,8 @@ token_file = "/etc/vmstore/http.token"
   EXPECT_EQ(c->Int("serve.max_connections"), 100);
   EXPECT_EQ(c->Int("serve.max_client_connections"), 5);
   EXPECT_EQ(c->Int("serve.handshake_timeout"), 7);
+  EXPECT_EQ(c->Int("serve.idle_timeout"), 600);
+  EXPECT_EQ(c->Int("serve.request_memory"), 512);
   EXPECT_EQ(c->Strings("serve.allow"), (std::vector<std::string>{"127.0.0.1=web/*", "unix=*"}));
   EXPECT_EQ(c->Int("serve.policy_tick"), 30);
   EXPECT_EQ(c->String("serve.tls.mode"), "require");
@@ -90,9 +94,10 @@ void ExpectError(const std::string& text, const std::string& message) {
 }
 
 TEST(ConfigTest, BadInputIsRefusedWithFileAndLine) {
-  ExpectError("[serve]\nlisen = \"x\"\n",
-              "f.toml:2: unknown key 'serve.lisen' (keys of [serve]: listen, socket, workers, max_connections, "
-              "max_client_connections, handshake_timeout, idle_timeout, request_memory, allow, policy_tick, tls, http)");
+  ExpectError(
+      "[serve]\nlisen = \"x\"\n",
+      "f.toml:2: unknown key 'serve.lisen' (keys of [serve]: listen, socket, workers, max_connections, "
+      "max_client_connections, handshake_timeout, idle_timeout, request_memory, allow, policy_tick, tls, http)");
   ExpectError("poool = 1\n", "f.toml:1: unknown key 'poool' (top-level keys: pool, etcd, gateway_dir, log, serve)");
   ExpectError("[srve]\nx = 1\n",
               "f.toml:1: unknown table [srve] (top-level keys: pool, etcd, gateway_dir, log, serve)");

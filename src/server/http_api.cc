@@ -76,7 +76,8 @@ Status HttpApi::Start(const std::string& listen) {
   Routes();
   server_->set_payload_max_length(1 << 20);
   server_->set_read_timeout(10, 0);
-  server_->set_write_timeout(10, 0);
+  // (to the gate's forwarder, which may itself wait up to its io_timeout for a slow client)
+  server_->set_write_timeout(60, 0);
   // The library reads only whole requests from the gate (server/http_gate.h),
   // on a Unix socket in a directory of its own that only this user can enter.
   char dir[] = "/tmp/vmstore-http-XXXXXX";
@@ -116,6 +117,9 @@ void HttpApi::Stop() {
 void HttpApi::Routes() {
   httplib::Server& s = *server_;
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET" && (req.path == "/" || req.path.rfind("/ui/", 0) == 0)) {
+      return httplib::Server::HandlerResponse::Unhandled;  // the web console's files: no data, no token
+    }
     std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     if (auth.rfind(prefix, 0) != 0 || !SameToken(auth.substr(prefix.size()), token_)) {

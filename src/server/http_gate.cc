@@ -62,6 +62,7 @@ struct HttpGate::Pending {
   Clock::time_point deadline;
   bool wants_continue = false;  // the head asked for "100 Continue" and the body is to come
   bool continued = false;       // "100 Continue" sent
+  bool closing = false;         // answered with an error: read and dropped until EOF or the deadline
 };
 
 HttpGate::HttpGate(HttpGateOptions options) : opts_(std::move(options)) {}
@@ -199,6 +200,18 @@ void HttpGate::Loop() {
     pending.erase(fd);
     Close(fd, client);
   };
+  // Answers and closes the way that lets the client read the answer: no more
+  // writes, what the client still sends is read and dropped until it closes
+  // or for 2 s (closing with unread input would reset the connection and
+  // could take the answer with it).
+  auto answer_and_close = [&](int fd, const std::string& answer) {
+    SendNow(fd, answer);
+    ::shutdown(fd, SHUT_WR);
+    Pending& p = pending[fd];
+    p.closing = true;
+    p.buf.clear();
+    p.deadline = Clock::now() + std::chrono::seconds(2);
+  };
   for (;;) {
     const int n = ::epoll_wait(epoll_fd_, events, 64, 100);
     {
@@ -251,6 +264,14 @@ void HttpGate::Loop() {
       auto it = pending.find(fd);
       if (it == pending.end()) continue;
       Pending& p = it->second;
+      if (p.closing) {
+        char sink[4096];
+        ssize_t r;
+        while ((r = ::recv(fd, sink, sizeof sink, 0)) > 0) {
+        }
+        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) drop(fd);
+        continue;
+      }
       bool eof = false;
       char chunk[16384];
       for (;;) {
@@ -292,8 +313,7 @@ void HttpGate::Loop() {
           MutexLock l(&mu_);
           ++stats_.too_large;
         }
-        SendNow(fd, refusal);
-        drop(fd);
+        answer_and_close(fd, refusal);
         continue;
       }
       if (p.wants_continue && !p.continued) {
@@ -309,13 +329,16 @@ void HttpGate::Loop() {
       if (now >= p.deadline) late.push_back(fd);
     }
     for (int fd : late) {
+      if (pending[fd].closing) {
+        drop(fd);
+        continue;
+      }
       {
         MutexLock l(&mu_);
         ++stats_.timed_out;
       }
       logging::Debug("http", "request not received in time", {{"client", pending[fd].client}});
-      SendNow(fd, Answer(408, "Request Timeout", "Timeout", "the request did not arrive in time"));
-      drop(fd);
+      answer_and_close(fd, Answer(408, "Request Timeout", "Timeout", "the request did not arrive in time"));
     }
   }
   for (auto& [fd, p] : pending) Close(fd, p.client);
@@ -339,7 +362,7 @@ void HttpGate::Forward() {
     std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", opts_.upstream.c_str());
     bool ok = up >= 0 && ::connect(up, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
     if (ok) {
-      SetTimeouts(up, opts_.io_timeout);
+      SetTimeouts(up, opts_.answer_timeout);
       ok = internal::WriteFull(up, job.request.data(), job.request.size());
     }
     if (!ok) {

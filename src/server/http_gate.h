@@ -37,7 +37,10 @@ struct HttpGateOptions {
   int max_connections = 256;
   int max_client_connections = 32;
   std::chrono::milliseconds request_timeout = std::chrono::seconds(10);
-  std::chrono::milliseconds io_timeout = std::chrono::seconds(30);
+  std::chrono::milliseconds io_timeout = std::chrono::seconds(30);  // each read and write of a client
+  // How long a forwarder waits for the library's answer: the handler's own
+  // work (a long command through POST /v1/cli), not the client's doing.
+  std::chrono::milliseconds answer_timeout = std::chrono::hours(1);
   size_t max_head = 16 << 10;
   size_t max_body = 1 << 20;
   int forwarders = 16;
