@@ -3,7 +3,7 @@
 # Usage: bash scripts/setup.sh [BUILD_DIR [extra cmake args...]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(g++ cmake ninja-build pkg-config zlib1g-dev libgtest-dev libgmock-dev libcli11-dev libxxhash-dev libsqlite3-dev nlohmann-json3-dev jq qemu-utils libnbd-bin fio clang libclang-rt-14-dev util-linux libgnutls28-dev openssl libcpp-httplib-dev curl xfsprogs btrfs-progs libbtrfsutil-dev zfs-fuse nbdkit gnuplot-nox libnbd-dev iproute2 libssl-dev debootstrap systemd prometheus libtomlplusplus-dev libspdlog-dev etcd-server etcd-client python3)
+packages=(g++ cmake ninja-build pkg-config zlib1g-dev libgtest-dev libgmock-dev libcli11-dev libxxhash-dev libsqlite3-dev nlohmann-json3-dev jq qemu-utils libnbd-bin fio clang libclang-rt-14-dev util-linux libgnutls28-dev openssl libcpp-httplib-dev curl xfsprogs btrfs-progs libbtrfsutil-dev zfs-fuse nbdkit gnuplot-nox libnbd-dev iproute2 libssl-dev debootstrap systemd prometheus libtomlplusplus-dev libspdlog-dev etcd-server etcd-client python3 chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -13,6 +13,10 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The browser tests' driver (tests/web_test.sh), pinned by its lockfile.
+if [[ ! -d tests/web/node_modules/playwright-core ]]; then
+  (cd tests/web && npm ci --no-audit --no-fund >/dev/null)
 fi
 build=${1:-build}
 shift || true

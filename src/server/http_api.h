@@ -10,11 +10,13 @@
 //   GET    /v1/vms/VM       DELETE ?recursive=1&dry_run=1&force=1
 //   GET    /v1/vms/VM/disks POST {name, size, sr?}
 //   GET    /v1/vms/VM/snapshots[?all=1]   POST {name}
+//   GET    /v1/vms/VM/tree[?all=1]        the VM's snapshots and the clones made from them
 //   DELETE /v1/vms/VM/snapshots/FULLNAME[?recursive=1&dry_run=1&force=1]
 //   POST   /v1/vms/VM/rollback {snapshot, force?}
 //   POST   /v1/vms/VM/clone    {snapshot, name, sr?}
 //   GET    /v1/exports                    exports NBD clients have open
 //   POST   /v1/cli             {args: [...]}  any other command, as on the command line
+//   GET    /  and  /ui/NAME               the web console (web/; no token: it asks for one)
 //
 // Route and body values are only ever values: every route calls the Manager
 // (through server::Operations) directly and answers with the JSON views the

@@ -8,6 +8,7 @@
 #include "server/http_util.h"
 #include "server/operations.h"
 #include "server/views.h"
+#include "server/web_assets.h"
 #include "util/units.h"
 
 namespace vmstore::server {
@@ -38,6 +39,18 @@ std::string Vm(Req req) { return req.matches[1]; }
 void HttpApi::AddServerRoutes() {
   httplib::Server& s = *server_;
   const Deps d = deps_;
+  // The web console's files: no data in them, so no token (the console asks
+  // for it and sends it with every API call).
+  auto asset = [](const std::string& name, Res res) {
+    const WebAsset* a = FindWebAsset(name);
+    if (!a) return SendError(res, 404, "NotFound", "no file " + name + " in the web console");
+    res.set_header("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(a->data, a->size, a->content_type);
+  };
+  s.Get("/", [asset](Req, Res res) { asset("index.html", res); });
+  s.Get(R"(/ui/([A-Za-z0-9_.-]+))", [asset](Req req, Res res) { asset(req.matches[1], res); });
   s.Get("/v1/status", View([d](Req) { return PoolStatus(*d.manager, d.hooks, d.env); }));
   // Rendered here, not as a command: a scrape does not wait behind a long command.
   s.Get("/metrics", [d](Req, Res res) {
@@ -109,6 +122,10 @@ void HttpApi::AddObjectRoutes() {
              return ToJson(disk);
            }());
          }));
+  s.Get(R"(/v1/vms/([^/]+)/tree)", View([m](Req req) -> StatusOr<json> {
+          ASSIGN_OR_RETURN(TreeNode t, m->SnapshotTree(Vm(req), Flag(req, "all")));
+          return ToJson(t);
+        }));
   s.Get(R"(/v1/vms/([^/]+)/snapshots)", View([m](Req req) -> StatusOr<json> {
           ASSIGN_OR_RETURN(auto snaps, m->ListSnapshots(Vm(req), Flag(req, "all")));
           return ToJsonArray(snaps);

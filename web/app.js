@@ -1,0 +1,249 @@
+// The VMStore web console: a client of the HTTP API (src/server/http_api.h).
+// The bearer token is kept for this tab only (sessionStorage), sent in the
+// Authorization header, never in a URL. Every value from the server is put
+// in the page as text (never as HTML).
+
+const TOKEN_KEY = 'vmstore-token';
+const POLL_MS = 5000;
+const PAGE = 200;  // table rows rendered at once; "Show more" renders the next
+
+// ---- DOM helpers
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (v !== false && v !== null && v !== undefined) el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function bytes(n) {
+  if (n === null || n === undefined) return 'unknown';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; ++i; }
+  return (i === 0 ? n : n.toFixed(1)) + ' ' + units[i];
+}
+
+function say(text) { document.getElementById('status').textContent = text; }
+
+// ---- the API
+
+class Unauthorized extends Error {}
+
+async function api(method, path, body) {
+  const headers = { Authorization: 'Bearer ' + sessionStorage.getItem(TOKEN_KEY) };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (r.status === 401) throw new Unauthorized('the token was refused');
+  const text = await r.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = { error: { code: 'Internal', message: text } }; }
+  if (!r.ok) {
+    const e = new Error(data && data.error ? data.error.message : 'HTTP ' + r.status);
+    e.code = data && data.error ? data.error.code : String(r.status);
+    throw e;
+  }
+  return data;
+}
+
+const enc = encodeURIComponent;
+
+// ---- login
+
+function showLogin(reason) {
+  document.getElementById('logout').hidden = true;
+  const main = document.getElementById('main');
+  const input = h('input', { id: 'token', type: 'password', autocomplete: 'off', size: 70, required: true });
+  const form = h('form', {
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+      route();
+    },
+  },
+  h('h1', {}, 'Log in'),
+  reason ? h('p', { class: 'error', role: 'alert' }, reason) : null,
+  h('p', {}, 'The token is in the server\'s token file (POOL/http.token, or --http-token-file). ',
+    'It is kept for this tab only.'),
+  h('label', { for: 'token' }, 'Token '), input, ' ', h('button', { type: 'submit' }, 'Log in'));
+  main.replaceChildren(form);
+  input.focus();
+}
+
+// ---- views
+
+async function overview() {
+  const [status, vms] = await Promise.all([api('GET', '/v1/status'), api('GET', '/v1/vms')]);
+  const srRows = status.srs.map((sr) => {
+    const used = sr.physical_bytes ?? (sr.fs_total_bytes - sr.fs_available_bytes);
+    return h('tr', {},
+      h('td', {}, sr.name), h('td', {}, sr.type), h('td', { class: 'num' }, bytes(used)),
+      h('td', { class: 'num' }, bytes(sr.fs_available_bytes)),
+      h('td', { class: 'num' }, sr.dedup_ratio !== undefined ? sr.dedup_ratio.toFixed(2) + ' x' : 'off'),
+      h('td', {}, sr.error ? 'down: ' + sr.error : 'up'));
+  });
+  const server = status.server || {};
+  const vmRows = vms.map((v) => h('tr', {},
+    h('td', {}, h('a', { href: '#/vm/' + enc(v.name) }, v.name)),
+    h('td', { class: 'num' }, v.disks.length), h('td', { class: 'num' }, v.snapshots),
+    h('td', {}, v.parent ? 'clone of ' + v.parent : '')));
+  return [
+    h('h1', {}, 'Overview'),
+    h('h2', {}, 'Storage repositories'),
+    h('table', {}, h('thead', {}, h('tr', {}, ...['SR', 'Type', 'Used', 'Free', 'Dedup', 'State'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, srRows)),
+    h('h2', {}, 'Server'),
+    h('p', {}, `${server.nbd_connections_open ?? 0} NBD connections open; ${server.nbd_requests ?? 0} requests served, ` +
+      `${server.nbd_errors ?? 0} failed; up ${server.uptime_seconds ?? 0} s. ` +
+      `${status.vms} VMs, ${status.disks} disks, ${status.snapshots} snapshots.`),
+    h('h2', {}, 'Virtual machines'),
+    vms.length ? h('table', {}, h('thead', {}, h('tr', {}, ...['VM', 'Disks', 'Snapshots', 'Origin'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, vmRows)) : h('p', {}, 'No VMs yet.'),
+    h('form', { onsubmit: (ev) => act(ev, () => api('POST', '/v1/vms', { name: ev.target.elements.vmname.value }), 'VM created') },
+      h('label', { for: 'vmname' }, 'New VM '), h('input', { id: 'vmname', name: 'vmname', required: true }), ' ',
+      h('button', { type: 'submit' }, 'Create VM')),
+  ];
+}
+
+function treeList(node) {
+  const label = node.kind === 'vm'
+    ? [h('span', { class: 'kind' }, 'VM'), node.name === current.vm ? h('span', {}, node.name) : h('a', { href: '#/vm/' + enc(node.name) }, node.name)]
+    : [h('span', { class: 'kind' }, 'snapshot'), h('span', { class: node.is_deleted ? 'deleted' : null }, node.name),
+      node.is_deleted ? ' (deleted; kept while clones depend on it)' : ''];
+  const li = h('li', { role: 'treeitem', 'aria-expanded': node.children.length ? 'true' : null }, ...label);
+  if (node.children.length) li.append(h('ul', { role: 'group' }, node.children.map(treeList)));
+  return li;
+}
+
+async function vmView(name) {
+  const [vm, disks, snaps, tree] = await Promise.all([
+    api('GET', '/v1/vms/' + enc(name)), api('GET', '/v1/vms/' + enc(name) + '/disks'),
+    api('GET', '/v1/vms/' + enc(name) + '/snapshots?all=1'), api('GET', '/v1/vms/' + enc(name) + '/tree?all=1'),
+  ]);
+  const diskRows = disks.map((d) => h('tr', {},
+    h('td', {}, d.name), h('td', { class: 'num' }, bytes(d.size)), h('td', { class: 'num' }, bytes(d.referenced)),
+    h('td', {}, d.sr), h('td', {}, d.clone_of || '')));
+  const shown = current.rows || PAGE;
+  const snapRows = snaps.slice().reverse().slice(0, shown).map((s) => h('tr', {},
+    h('td', { class: s.is_deleted ? 'deleted' : null }, s.full_name, s.is_deleted ? ' (deleted)' : ''),
+    h('td', {}, s.created), h('td', { class: 'num' }, bytes(s.referenced)), h('td', { class: 'num' }, bytes(s.exclusive)),
+    h('td', {}, s.children.length ? s.children.join(', ') : ''),
+    h('td', {}, s.is_deleted ? '' : [
+      h('button', { type: 'button', onclick: () => rollback(name, s.full_name) }, 'Roll back'),
+      h('button', { type: 'button', onclick: () => cloneFrom(name, s.full_name) }, 'Clone'),
+      h('button', { type: 'button', onclick: () => deleteSnapshot(name, s.full_name) }, 'Delete')])));
+  return [
+    h('h1', {}, 'VM ', vm.name, vm.parent ? ` (clone of ${vm.parent})` : ''),
+    h('h2', {}, 'Disks'),
+    disks.length ? h('table', {}, h('thead', {}, h('tr', {}, ...['Disk', 'Size', 'Referenced', 'SR', 'Cloned from'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, diskRows)) : h('p', {}, 'No disks.'),
+    h('h2', {}, 'Snapshot tree'),
+    h('ul', { class: 'tree', role: 'tree', 'aria-label': 'Snapshots and clones of ' + vm.name, id: 'tree' }, treeList(tree)),
+    h('h2', {}, `Snapshots (${snaps.length}, newest first)`),
+    h('form', { onsubmit: (ev) => act(ev, () => api('POST', '/v1/vms/' + enc(name) + '/snapshots', { name: ev.target.elements.snapname.value }), 'Snapshot taken') },
+      h('label', { for: 'snapname' }, 'New snapshot '), h('input', { id: 'snapname', name: 'snapname', required: true }), ' ',
+      h('button', { type: 'submit' }, 'Take snapshot')),
+    snaps.length ? h('table', { id: 'snapshots' },
+      h('thead', {}, h('tr', {}, ...['Snapshot', 'Created', 'Referenced', 'Exclusive', 'Clones', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, snapRows)) : h('p', {}, 'No snapshots.'),
+    snaps.length > shown ? h('button', { type: 'button', onclick: () => { current.rows = shown + PAGE; refresh(); } },
+      `Show more (${snaps.length - shown} not shown)`) : null,
+  ];
+}
+
+// ---- actions: the API's checks and messages, a confirmation before what destroys
+
+async function act(ev, fn, done) {
+  if (ev) ev.preventDefault();
+  try {
+    await fn();
+    say(done);
+    if (ev) ev.target.reset();
+    await refresh();
+  } catch (e) {
+    if (e instanceof Unauthorized) return showLogin('The token was refused: log in again.');
+    say('Error: ' + e.message);
+    alert(e.message);
+  }
+}
+
+function rollback(vm, snap) {
+  if (!confirm(`Roll back ${vm} to ${snap}? Everything written to its disks since then is lost.`)) return;
+  act(null, () => api('POST', '/v1/vms/' + enc(vm) + '/rollback', { snapshot: snap }), `Rolled back to ${snap}`);
+}
+
+function cloneFrom(vm, snap) {
+  const name = prompt(`Name of the new VM cloned from ${vm}@${snap}:`);
+  if (!name) return;
+  act(null, () => api('POST', '/v1/vms/' + enc(vm) + '/clone', { snapshot: snap, name }), `Cloned into ${name}`);
+}
+
+async function deleteSnapshot(vm, snap) {
+  const path = '/v1/vms/' + enc(vm) + '/snapshots/' + enc(snap);
+  let plan;
+  try {
+    plan = await api('DELETE', path + '?dry_run=1');
+  } catch (e) {
+    if (e instanceof Unauthorized) return showLogin('The token was refused: log in again.');
+    say('Error: ' + e.message);
+    return alert(e.message);
+  }
+  const lines = [];
+  if (plan.removed.length) lines.push('Removed: ' + plan.removed.join(', '));
+  for (const d of plan.deferred) lines.push(`Kept (marked deleted) while ${d.kept_by.join(', ')} depend on ${d.object}`);
+  if (!confirm(`Delete ${vm}@${snap}?\n` + lines.join('\n'))) return;
+  act(null, () => api('DELETE', path), `Deleted ${snap}`);
+}
+
+// ---- routing and live updates
+
+const current = { key: '', vm: null, rows: 0, shown: '' };
+
+async function render() {
+  const hash = location.hash || '#/';
+  const m = hash.match(/^#\/vm\/(.+)$/);
+  current.vm = m ? decodeURIComponent(m[1]) : null;
+  const nodes = current.vm ? await vmView(current.vm) : await overview();
+  const main = document.getElementById('main');
+  // Only touch the page when something changed (keeps focus and scroll while polling).
+  const next = h('div', {}, nodes);
+  if (next.innerHTML !== current.shown) {
+    current.shown = next.innerHTML;
+    main.replaceChildren(...next.childNodes);
+  }
+}
+
+async function refresh() {
+  try {
+    await render();
+  } catch (e) {
+    if (e instanceof Unauthorized) return showLogin('The token was refused: log in again.');
+    document.getElementById('main').replaceChildren(h('h1', {}, 'Error'), h('p', { class: 'error', role: 'alert' }, e.message));
+    current.shown = '';
+  }
+}
+
+async function route() {
+  if (!sessionStorage.getItem(TOKEN_KEY)) return showLogin();
+  document.getElementById('logout').hidden = false;
+  if (location.hash !== current.key) { current.key = location.hash; current.rows = 0; current.shown = ''; }
+  await refresh();
+}
+
+document.getElementById('logout').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showLogin();
+});
+window.addEventListener('hashchange', route);
+setInterval(() => {
+  // Not while the user types: a redraw would take what they typed.
+  const typing = document.activeElement && document.activeElement.tagName === 'INPUT';
+  if (sessionStorage.getItem(TOKEN_KEY) && document.visibilityState === 'visible' && !typing) refresh();
+}, POLL_MS);
+route();
