@@ -14,10 +14,13 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The browser tests' driver (tests/web_test.sh), pinned by its lockfile.
-if [[ ! -d tests/web/node_modules/playwright-core ]]; then
-  (cd tests/web && npm ci --no-audit --no-fund >/dev/null)
-fi
+# The web console's libraries (compiled in) and the browser tests' driver
+# (tests/web_test.sh), each pinned by its lockfile.
+for dir in web tests/web; do
+  if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+    (cd "$dir" && npm ci --no-audit --no-fund >/dev/null)
+  fi
+done
 build=${1:-build}
 shift || true
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null

@@ -15,7 +15,7 @@ function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (v !== false && v !== null && v !== undefined) el.setAttribute(k, v === true ? '' : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -42,6 +42,7 @@ async function api(method, path, body) {
   const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (r.status === 401) throw new Unauthorized('the token was refused');
   const text = await r.text();
+  if (r.ok && !(r.headers.get('Content-Type') || '').includes('json')) return text;
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = { error: { code: 'Internal', message: text } }; }
   if (!r.ok) {
@@ -78,8 +79,21 @@ function showLogin(reason) {
 
 // ---- views
 
+// NBD requests per second between two polls, from the Prometheus counters.
+async function requestRate() {
+  const text = await api('GET', '/metrics');
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('vmstore_nbd_requests_total')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  const now = Date.now(), last = current.requests;
+  current.requests = { total, at: now };
+  if (!last || now <= last.at || total < last.total) return null;
+  return Math.round((total - last.total) * 1000 / (now - last.at));
+}
+
 async function overview() {
-  const [status, vms] = await Promise.all([api('GET', '/v1/status'), api('GET', '/v1/vms')]);
+  const [status, vms, rate] = await Promise.all([api('GET', '/v1/status'), api('GET', '/v1/vms'), requestRate()]);
   const srRows = status.srs.map((sr) => {
     const used = sr.physical_bytes ?? (sr.fs_total_bytes - sr.fs_available_bytes);
     return h('tr', {},
@@ -99,6 +113,7 @@ async function overview() {
     h('table', {}, h('thead', {}, h('tr', {}, ...['SR', 'Type', 'Used', 'Free', 'Dedup', 'State'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, srRows)),
     h('h2', {}, 'Server'),
+    h('p', { id: 'rate' }, rate === null ? 'Requests per second: measuring…' : `${rate} NBD requests per second now.`),
     h('p', {}, `${server.nbd_connections_open ?? 0} NBD connections open; ${server.nbd_requests ?? 0} requests served, ` +
       `${server.nbd_errors ?? 0} failed; up ${server.uptime_seconds ?? 0} s. ` +
       `${status.vms} VMs, ${status.disks} disks, ${status.snapshots} snapshots.`),
@@ -122,13 +137,15 @@ function treeList(node) {
 }
 
 async function vmView(name) {
-  const [vm, disks, snaps, tree] = await Promise.all([
-    api('GET', '/v1/vms/' + enc(name)), api('GET', '/v1/vms/' + enc(name) + '/disks'),
+  const [status, vm, disks, snaps, tree, growth] = await Promise.all([
+    api('GET', '/v1/status'), api('GET', '/v1/vms/' + enc(name)), api('GET', '/v1/vms/' + enc(name) + '/disks'),
     api('GET', '/v1/vms/' + enc(name) + '/snapshots?all=1'), api('GET', '/v1/vms/' + enc(name) + '/tree?all=1'),
+    api('POST', '/v1/cli', { args: ['snapshot', 'list', name, '--growth'] }),
   ]);
-  const diskRows = disks.map((d) => h('tr', {},
+  const nbd = (status.server && status.server.nbd_url) || '';
+  const diskRows = disks.map((d, i) => h('tr', {},
     h('td', {}, d.name), h('td', { class: 'num' }, bytes(d.size)), h('td', { class: 'num' }, bytes(d.referenced)),
-    h('td', {}, d.sr), h('td', {}, d.clone_of || '')));
+    h('td', {}, d.sr), h('td', {}, d.clone_of || ''), h('td', {}, nbd ? exportSnippets(nbd, name, d.name, i) : 'no TCP listener')));
   const shown = current.rows || PAGE;
   const snapRows = snaps.slice().reverse().slice(0, shown).map((s) => h('tr', {},
     h('td', { class: s.is_deleted ? 'deleted' : null }, s.full_name, s.is_deleted ? ' (deleted)' : ''),
@@ -141,10 +158,16 @@ async function vmView(name) {
   return [
     h('h1', {}, 'VM ', vm.name, vm.parent ? ` (clone of ${vm.parent})` : ''),
     h('h2', {}, 'Disks'),
-    disks.length ? h('table', {}, h('thead', {}, h('tr', {}, ...['Disk', 'Size', 'Referenced', 'SR', 'Cloned from'].map((t) => h('th', { scope: 'col' }, t)))),
+    disks.length ? h('table', { id: 'disks' }, h('thead', {}, h('tr', {}, ...['Disk', 'Size', 'Referenced', 'SR', 'Cloned from', 'Export'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, diskRows)) : h('p', {}, 'No disks.'),
+    h('form', { onsubmit: (ev) => act(ev, () => api('POST', '/v1/vms/' + enc(name) + '/disks', { name: ev.target.elements.diskname.value, size: ev.target.elements.disksize.value }), 'Disk created') },
+      h('label', { for: 'diskname' }, 'New disk '), h('input', { id: 'diskname', name: 'diskname', required: true }), ' ',
+      h('label', { for: 'disksize' }, 'size '), h('input', { id: 'disksize', name: 'disksize', required: true, size: 8, placeholder: '10G' }), ' ',
+      h('button', { type: 'submit' }, 'Create disk')),
     h('h2', {}, 'Snapshot tree'),
     h('ul', { class: 'tree', role: 'tree', 'aria-label': 'Snapshots and clones of ' + vm.name, id: 'tree' }, treeList(tree)),
+    h('h2', {}, 'Growth'),
+    growthChart(growth),
     h('h2', {}, `Snapshots (${snaps.length}, newest first)`),
     h('form', { onsubmit: (ev) => act(ev, () => api('POST', '/v1/vms/' + enc(name) + '/snapshots', { name: ev.target.elements.snapname.value }), 'Snapshot taken') },
       h('label', { for: 'snapname' }, 'New snapshot '), h('input', { id: 'snapname', name: 'snapname', required: true }), ' ',
@@ -155,6 +178,40 @@ async function vmView(name) {
     snaps.length > shown ? h('button', { type: 'button', onclick: () => { current.rows = shown + PAGE; refresh(); } },
       `Show more (${snaps.length - shown} not shown)`) : null,
   ];
+}
+
+// What was written between consecutive snapshots (and since the last one),
+// as a chart (uPlot, from npm) with the same figures in words beside it.
+function growthChart(points) {
+  const snapshots = points.filter((p) => p.created_ns !== null);
+  const since = points.find((p) => p.created_ns === null);
+  const words = h('p', { id: 'growth-summary' },
+    snapshots.length ? `${snapshots.length} snapshots; ` +
+      `${bytes(snapshots.reduce((n, p) => n + p.written, 0))} written up to the last one, ` +
+      `${bytes(since ? since.written : 0)} since.` : 'No snapshots yet.');
+  if (snapshots.length < 2 || typeof uPlot === 'undefined') return words;
+  const box = h('div', { id: 'growth', role: 'img', 'aria-label': 'Bytes written between snapshots over time' });
+  const x = snapshots.map((p) => p.created_ns / 1e9);
+  const y = snapshots.map((p) => p.written / 1048576);
+  new uPlot({
+    width: 640, height: 220,
+    series: [{}, { label: 'MiB written since the snapshot before', stroke: 'black', width: 2, points: { show: true } }],
+    axes: [{}, { label: 'MiB' }],
+  }, [x, y], box);
+  return [box, words];
+}
+
+// The disk's NBD URL, and how QEMU and libvirt take it.
+function exportSnippets(nbd, vm, disk, index) {
+  const url = `${nbd}/${vm}/${disk}`;
+  const m = nbd.match(/^nbd:\/\/(.*):(\d+)$/);
+  const dev = 'vd' + String.fromCharCode(97 + (index % 26));
+  const xml = `<disk type='network' device='disk'>\n  <driver name='qemu' type='raw' cache='none'/>\n` +
+    `  <source protocol='nbd' name='${vm}/${disk}'>\n    <host name='${m ? m[1] : ''}' port='${m ? m[2] : ''}'/>\n  </source>\n` +
+    `  <target dev='${dev}' bus='virtio'/>\n</disk>`;
+  return h('details', {}, h('summary', {}, h('code', { class: 'url' }, url)),
+    h('p', {}, 'QEMU:'), h('code', { class: 'snippet' }, `-drive file=${url},format=raw,if=virtio,cache=none`),
+    h('p', {}, 'libvirt:'), h('code', { class: 'snippet' }, xml));
 }
 
 // ---- actions: the API's checks and messages, a confirmation before what destroys
@@ -203,7 +260,7 @@ async function deleteSnapshot(vm, snap) {
 
 // ---- routing and live updates
 
-const current = { key: '', vm: null, rows: 0, shown: '' };
+const current = { key: '', vm: null, rows: 0, shown: '', requests: null };
 
 async function render() {
   const hash = location.hash || '#/';

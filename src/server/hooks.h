@@ -25,6 +25,8 @@ struct Hooks {
   std::function<Status(const std::string& vm, const std::function<Status()>& fn)> quiesce;
   // The server's NBD socket for vmstore's own tools (import, export).
   std::string nbd_socket;
+  // "nbd://HOST:PORT" of its TCP listener, for clients' URLs ("" without one).
+  std::string nbd_url;
   // The server's counters now (status, metrics).
   std::function<metrics::ServerView()> server_view;
 };

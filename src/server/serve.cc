@@ -29,6 +29,12 @@ void OneArenaPerCore() {
   }
 }
 
+// "nbd://HOST:PORT" of the server's TCP listener, "" without one.
+std::string NbdUrl(const ServeOptions& o, const nbd::Server& server) {
+  if (o.nbd.listen.empty()) return "";
+  return "nbd://" + o.nbd.listen.substr(0, o.nbd.listen.rfind(':')) + ":" + std::to_string(server.tcp_port());
+}
+
 void LogStart(const ServeOptions& o, const nbd::Server& server, size_t exports, const HttpApi* api,
               const std::string& token_path, const nbd::TlsServer* tls) {
   logging::Info("serve", "started",
@@ -41,9 +47,8 @@ void LogStart(const ServeOptions& o, const nbd::Server& server, size_t exports, 
                  {"policy_tick", o.policy_tick_s},
                  {"log_level", logging::LevelName(o.log.level)}});
   if (!o.nbd.listen.empty()) {
-    std::string host = o.nbd.listen.substr(0, o.nbd.listen.rfind(':'));
-    logging::Info("serve", "serving " + std::to_string(exports) + " exports on nbd://" + host + ":" +
-                               std::to_string(server.tcp_port()) + "/VM/DISK[@SNAPSHOT]");
+    logging::Info("serve",
+                  "serving " + std::to_string(exports) + " exports on " + NbdUrl(o, server) + "/VM/DISK[@SNAPSHOT]");
   }
   if (!o.nbd.unix_socket.empty()) logging::Info("serve", "serving on nbd+unix:///VM/DISK?socket=" + o.nbd.unix_socket);
   if (api) {
@@ -82,6 +87,7 @@ Status Serve(Manager& m, const ServeOptions& options, const RunnerFactory& make_
   hooks.open_exports = [&] { return server.OpenExports(); };
   hooks.disconnect = [&](const std::vector<std::string>& e) { server.Disconnect(e); };
   hooks.nbd_socket = o.admin_socket;
+  hooks.nbd_url = NbdUrl(options, server);
   hooks.quiesce = [&](const std::string& vm, const std::function<Status()>& fn) { return exports.Quiesce(vm, fn); };
   hooks.server_view = [&] {
     metrics::ServerView v;

@@ -139,6 +139,7 @@ StatusOr<json> PoolStatus(Manager& m, const Hooks* hooks, Env* env) {
       }
     }
     j["server"] = {{"uptime_seconds", (env->NowNanos() - view.started_ns) / 1000000000},
+                   {"nbd_url", hooks->nbd_url},
                    {"nbd_connections_open", open},
                    {"open_exports", open_exports},
                    {"nbd_connections", view.nbd.connections},

@@ -61,14 +61,29 @@ try {
   await page.click('button[type=submit]');
   await page.waitForSelector('text=Storage repositories');
   await page.waitForSelector('a[href="#/vm/web"]');
+  await page.waitForSelector('#rate');
   await shot('overview');
-  ok('log in: the overview lists the VMs');
+  ok('log in: the overview lists the VMs and the request rate');
 
   await page.click('a[href="#/vm/web"]');
   await page.waitForSelector('#tree');
   assert.deepEqual(await domTree(), flatten(expectedTree));
   await shot('vm');
   ok('the snapshot tree matches `vmstore --json snapshot list --tree web`');
+  await page.waitForSelector('#growth canvas');
+  assert.match(await page.locator('#growth-summary').textContent(), /^2 snapshots; .* written up to the last one/);
+  ok('the growth chart is drawn (uPlot), with its figures in words');
+  const exportUrl = await page.locator('#disks code.url').first().textContent();
+  assert.match(exportUrl, /^nbd:\/\/127\.0\.0\.1:\d+\/web\/root$/);
+  await page.locator('#disks summary').first().click();
+  assert.match(await page.locator('#disks code.snippet').first().textContent(), /^-drive file=nbd:\/\/.*\/web\/root,format=raw/);
+  ok('each disk shows its NBD URL and the QEMU and libvirt lines: ' + exportUrl);
+
+  await page.fill('#diskname', 'data');
+  await page.fill('#disksize', '16M');
+  await page.click('text=Create disk');
+  await page.waitForSelector('#disks td:text("data")');
+  ok('a disk created appears');
 
   await page.fill('#snapname', 's3');
   await page.click('text=Take snapshot');
