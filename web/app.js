@@ -117,6 +117,9 @@ async function overview() {
     h('p', {}, `${server.nbd_connections_open ?? 0} NBD connections open; ${server.nbd_requests ?? 0} requests served, ` +
       `${server.nbd_errors ?? 0} failed; up ${server.uptime_seconds ?? 0} s. ` +
       `${status.vms} VMs, ${status.disks} disks, ${status.snapshots} snapshots.`),
+    h('p', { id: 'policy-runs' }, `Snapshot policies (${status.vms_with_policy ?? 0} VMs have one): ` +
+      `${server.policy_snapshots_created ?? 0} snapshots taken and ${server.policy_snapshots_deleted ?? 0} pruned ` +
+      `since the server started, ${server.policy_errors ?? 0} failed steps.`),
     h('h2', {}, 'Virtual machines'),
     vms.length ? h('table', {}, h('thead', {}, h('tr', {}, ...['VM', 'Disks', 'Snapshots', 'Origin'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, vmRows)) : h('p', {}, 'No VMs yet.'),
@@ -137,10 +140,11 @@ function treeList(node) {
 }
 
 async function vmView(name) {
-  const [status, vm, disks, snaps, tree, growth] = await Promise.all([
+  const [status, vm, disks, snaps, tree, growth, policy] = await Promise.all([
     api('GET', '/v1/status'), api('GET', '/v1/vms/' + enc(name)), api('GET', '/v1/vms/' + enc(name) + '/disks'),
     api('GET', '/v1/vms/' + enc(name) + '/snapshots?all=1'), api('GET', '/v1/vms/' + enc(name) + '/tree?all=1'),
     api('POST', '/v1/cli', { args: ['snapshot', 'list', name, '--growth'] }),
+    api('POST', '/v1/cli', { args: ['policy', 'show', name] }),
   ]);
   const nbd = (status.server && status.server.nbd_url) || '';
   const diskRows = disks.map((d, i) => h('tr', {},
@@ -168,6 +172,8 @@ async function vmView(name) {
     h('ul', { class: 'tree', role: 'tree', 'aria-label': 'Snapshots and clones of ' + vm.name, id: 'tree' }, treeList(tree)),
     h('h2', {}, 'Growth'),
     growthChart(growth),
+    h('h2', {}, 'Snapshot policy'),
+    policyView(name, Array.isArray(policy) ? policy : []),
     h('h2', {}, `Snapshots (${snaps.length}, newest first)`),
     h('form', { onsubmit: (ev) => act(ev, () => api('POST', '/v1/vms/' + enc(name) + '/snapshots', { name: ev.target.elements.snapname.value }), 'Snapshot taken') },
       h('label', { for: 'snapname' }, 'New snapshot '), h('input', { id: 'snapname', name: 'snapname', required: true }), ' ',
@@ -199,6 +205,29 @@ function growthChart(points) {
     axes: [{}, { label: 'MiB' }],
   }, [x, y], box);
   return [box, words];
+}
+
+// The VM's snapshot schedules (vmstore policy), and a form to set or clear them.
+function policyView(vm, schedules) {
+  const when = (ns) => (ns ? new Date(ns / 1e6).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
+  const table = schedules.length ? h('table', { id: 'policy' },
+    h('thead', {}, h('tr', {}, ...['Schedule', 'Keep', 'Snapshots', 'Newest', 'Next due'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, schedules.map((p) => h('tr', {},
+      h('td', {}, p.schedule), h('td', { class: 'num' }, p.keep), h('td', { class: 'num' }, p.snapshots),
+      h('td', {}, when(p.newest_ns)), h('td', {}, when(p.next_due_ns))))))
+    : h('p', { id: 'policy' }, 'No schedules: snapshots are taken by hand.');
+  const form = h('form', {
+    onsubmit: (ev) => act(ev, () => api('POST', '/v1/cli',
+      { args: ['policy', 'set', vm, ...ev.target.elements.schedules.value.trim().split(/\s+/)] }), 'Policy set'),
+  },
+  h('label', { for: 'schedules' }, 'Schedules '),
+  h('input', { id: 'schedules', name: 'schedules', required: true, size: 30, placeholder: '15m:8 hourly:24 daily:7' }), ' ',
+  h('button', { type: 'submit' }, 'Set policy'),
+  schedules.length ? h('button', {
+    type: 'button',
+    onclick: () => { if (confirm(`Remove the schedules of ${vm}? Its snapshots stay.`)) act(null, () => api('POST', '/v1/cli', { args: ['policy', 'clear', vm] }), 'Policy cleared'); },
+  }, 'Clear policy') : null);
+  return [table, form];
 }
 
 // The disk's NBD URL, and how QEMU and libvirt take it.

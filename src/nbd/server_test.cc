@@ -339,6 +339,20 @@ TEST_F(ServerTest, TheIdleTimeoutClosesQuietConnectionsOnly) {
   EXPECT_EQ(server_->stats().idle_closed, 1u);
 }
 
+// ThreadSanitizer keeps shadow memory for every page the program touches:
+// there the RSS says more about the tool than about the server.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kRssMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 // The process's resident memory (bytes).
 uint64_t Rss() {
   std::ifstream f("/proc/self/statm");
@@ -379,7 +393,8 @@ TEST_F(ServerTest, ClientsThatNeverReadTheirRepliesCannotPinMemory) {
   const ServerStats st = server_->stats();
   EXPECT_LE(st.request_memory.peak, kBudget);
   EXPECT_GT(st.request_memory.waits, 0u) << "nothing waited: the test asked for too little";
-  EXPECT_LT(peak, before + kBudget + (uint64_t{48} << 20)) << "RSS " << before << " -> peak " << peak;
+  if (kRssMeaningful)
+    EXPECT_LT(peak, before + kBudget + (uint64_t{48} << 20)) << "RSS " << before << " -> peak " << peak;
   // A reply not taken within the send timeout ends its connection (the
   // clients are still there, reading nothing); then nothing is held.
   for (int i = 0; i < 600 && !server_->OpenExports().empty(); ++i) {
@@ -399,8 +414,10 @@ TEST_F(ServerTest, ClientsThatNeverReadTheirRepliesCannotPinMemory) {
       static_cast<double>(before) / (1 << 20), static_cast<double>(peak) / (1 << 20),
       static_cast<double>(kBudget) / (1 << 20), static_cast<double>(st.request_memory.peak) / (1 << 20),
       static_cast<double>(Rss()) / (1 << 20));
-  EXPECT_LT(Rss(), before + (uint64_t{24} << 20))
-      << "the buffers were not given back: RSS " << before << " -> " << Rss();
+  if (kRssMeaningful) {
+    EXPECT_LT(Rss(), before + (uint64_t{24} << 20))
+        << "the buffers were not given back: RSS " << before << " -> " << Rss();
+  }
   // The server still serves.
   RawClient ok(port());
   ASSERT_EQ(ok.Go("vm/d"), uint64_t{1} << 20);

@@ -79,6 +79,19 @@ try {
   assert.match(await page.locator('#disks code.snippet').first().textContent(), /^-drive file=nbd:\/\/.*\/web\/root,format=raw/);
   ok('each disk shows its NBD URL and the QEMU and libvirt lines: ' + exportUrl);
 
+  await page.fill('#schedules', 'hourly:24 daily:7');
+  await page.click('text=Set policy');
+  await page.waitForSelector('#policy td:text("daily")');
+  ok('a snapshot policy set shows its schedules');
+
+  // A refused action shows the API's message (the same as the CLI's).
+  dialogs.length = 0;
+  await page.fill('#schedules', 'fortnightly:2');
+  await page.click('text=Set policy');
+  await page.waitForSelector('#status:text-matches("^Error: ")');
+  assert.match(dialogs[0], /fortnightly/);
+  ok('a refused action shows why: ' + dialogs[0]);
+
   await page.fill('#diskname', 'data');
   await page.fill('#disksize', '16M');
   await page.click('text=Create disk');
