@@ -72,6 +72,11 @@ check "the dry run kept it" 0 '"name":"web2"' -- api GET /v1/vms
 check "any command through /v1/cli" 0 '"default"' -- api POST /v1/cli '{"args": ["sr", "show", "default"]}'
 check "/v1/cli: a bad option is 400" 0 'not expected.*HTTP 400' -- api POST /v1/cli '{"args": ["vm", "list", "--bogus"]}'
 check "/v1/cli: init is refused while served (409)" 0 'being served.*HTTP 409' -- api POST /v1/cli '{"args": ["init"]}'
+check "/v1/cli: a daemon command is refused (it would hold the server)" 0 'runs until interrupted.*HTTP 400' -- \
+  api POST /v1/cli '{"args": ["node", "serve", "--etcd", "http://127.0.0.1:9", "--listen", "127.0.0.1:0", "--data", "/nonexistent"]}'
+check "/v1/cli: --watch is refused" 0 'runs until interrupted.*HTTP 400' -- \
+  api POST /v1/cli '{"args": ["cluster", "status", "--watch"]}'
+check "GET /v1/cluster on a pool's server is 404" 0 'not a cluster.*HTTP 404' -- api GET /v1/cluster
 check "/v1/cli: args must be strings" 0 'array of strings.*HTTP 400' -- api POST /v1/cli '{"args": [1]}'
 check "a recursive delete" 0 'HTTP 200' -- api DELETE "/v1/vms/web?recursive=1"
 check "both VMs are gone" 0 '^\[\]$' -- bash -c "curl -sS -H 'Authorization: Bearer $token' $http/v1/vms | jq -c ."

@@ -92,8 +92,46 @@ async function requestRate() {
   return Math.round((total - last.total) * 1000 / (now - last.at));
 }
 
+// A cluster gateway's nodes, ring and data movement (GET /v1/cluster).
+function clusterView(c) {
+  const pct = (x) => (100 * x).toFixed(1) + ' %';
+  const rows = c.nodes.map((n) => h('tr', {},
+    h('td', {}, n.name), h('td', {}, n.address), h('td', {}, n.zone || '-'), h('td', {}, n.state),
+    h('td', { class: 'num' }, n.on_ring ? pct(n.ring_share) : 'not on the ring'),
+    h('td', { class: 'num' }, n.containers ?? 'unknown'), h('td', { class: 'num' }, bytes(n.bytes)),
+    h('td', { class: 'num' }, n.stale_objects)));
+  const m = c.moving;
+  let move;
+  if (!m) {
+    move = h('p', { id: 'move' }, 'No data is moving: every container is on the nodes the ring names.');
+  } else if (m.bytes_total === undefined) {
+    move = h('p', { id: 'move' }, `Moving data from the ring of epoch ${m.from_epoch}: ${m.copies_waiting} copies to make; ` +
+      'the progress is not measured yet.');
+  } else {
+    const done = Math.max(0, m.bytes_total - m.bytes_left);
+    const eta = m.eta_s < 0 ? 'time left unknown yet' : `about ${Math.round(m.eta_s)} s left`;
+    move = h('div', { id: 'move' },
+      h('label', { for: 'move-progress' }, `Moving data from the ring of epoch ${m.from_epoch}: `),
+      h('progress', { id: 'move-progress', max: m.bytes_total || 1, value: done }),
+      h('p', {}, `${bytes(done)} of ${bytes(m.bytes_total)} copied or verified ` +
+        `(${m.bytes_total ? Math.floor(100 * done / m.bytes_total) : 100} %), ${bytes(m.bytes_per_s)}/s, ${eta}; ` +
+        `${m.copies_waiting} copies still to make.`));
+  }
+  return [
+    h('h2', {}, 'Cluster'),
+    h('p', { id: 'cluster-summary' }, `Epoch ${c.epoch}, ${c.replicas} copies of every block; ` +
+      `${c.nodes_up} nodes up, ${c.nodes_down} down; ring balance ${c.ring_balance.toFixed(2)} (largest share / mean).`),
+    h('table', { id: 'nodes' }, h('thead', {}, h('tr', {}, ...['Node', 'Address', 'Zone', 'State', 'Ring share', 'Containers', 'Bytes', 'Stale copies']
+      .map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows)),
+    move,
+    h('p', { id: 'repair' }, c.stale_copies ? `Re-replication: ${c.stale_copies} copies missed changes and wait for repair ` +
+      '(degraded until then).' : 'Replicas healthy: no copy waits for repair.'),
+  ];
+}
+
 async function overview() {
   const [status, vms, rate] = await Promise.all([api('GET', '/v1/status'), api('GET', '/v1/vms'), requestRate()]);
+  const cluster = status.server && status.server.cluster ? await api('GET', '/v1/cluster') : null;
   const srRows = status.srs.map((sr) => {
     const used = sr.physical_bytes ?? (sr.fs_total_bytes - sr.fs_available_bytes);
     return h('tr', {},
@@ -105,7 +143,7 @@ async function overview() {
   const server = status.server || {};
   const vmRows = vms.map((v) => h('tr', {},
     h('td', {}, h('a', { href: '#/vm/' + enc(v.name) }, v.name)),
-    h('td', { class: 'num' }, v.disks.length), h('td', { class: 'num' }, v.snapshots),
+    h('td', { class: 'num' }, v.disks.length), h('td', { class: 'num' }, v.snapshots.length),
     h('td', {}, v.parent ? 'clone of ' + v.parent : '')));
   return [
     h('h1', {}, 'Overview'),
@@ -120,6 +158,7 @@ async function overview() {
     h('p', { id: 'policy-runs' }, `Snapshot policies (${status.vms_with_policy ?? 0} VMs have one): ` +
       `${server.policy_snapshots_created ?? 0} snapshots taken and ${server.policy_snapshots_deleted ?? 0} pruned ` +
       `since the server started, ${server.policy_errors ?? 0} failed steps.`),
+    cluster ? clusterView(cluster) : null,
     h('h2', {}, 'Virtual machines'),
     vms.length ? h('table', {}, h('thead', {}, h('tr', {}, ...['VM', 'Disks', 'Snapshots', 'Origin'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, vmRows)) : h('p', {}, 'No VMs yet.'),
@@ -129,13 +168,26 @@ async function overview() {
   ];
 }
 
+// The snapshot tree as nested lists. A node's children past `current.treeRows`
+// wait behind a button (a VM with 1,000 snapshots renders its newest few).
 function treeList(node) {
+  const clones = node.children.filter((c) => c.kind === 'vm').map((c) => c.name);
   const label = node.kind === 'vm'
     ? [h('span', { class: 'kind' }, 'VM'), node.name === current.vm ? h('span', {}, node.name) : h('a', { href: '#/vm/' + enc(node.name) }, node.name)]
     : [h('span', { class: 'kind' }, 'snapshot'), h('span', { class: node.is_deleted ? 'deleted' : null }, node.name),
-      node.is_deleted ? ' (deleted; kept while clones depend on it)' : ''];
-  const li = h('li', { role: 'treeitem', 'aria-expanded': node.children.length ? 'true' : null }, ...label);
-  if (node.children.length) li.append(h('ul', { role: 'group' }, node.children.map(treeList)));
+      node.is_deleted ? ` (deleted; kept while ${clones.join(', ') || 'its clones'} depend on it)` : ''];
+  const li = h('li', {}, ...label);
+  if (node.children.length) {
+    const limit = current.treeRows || PAGE;
+    const hidden = Math.max(0, node.children.length - limit);
+    const shown = node.children.slice(hidden);  // the newest
+    li.append(h('ul', {},
+      hidden ? h('li', { class: 'more' }, h('button', {
+        type: 'button', 'data-key': 'tree-more:' + node.name,
+        onclick: () => { current.treeRows = limit + PAGE; refresh(); },
+      }, `Show ${Math.min(PAGE, hidden)} older (${hidden} not shown)`)) : null,
+      shown.map(treeList)));
+  }
   return li;
 }
 
@@ -152,7 +204,7 @@ async function vmView(name) {
     h('td', {}, d.sr), h('td', {}, d.clone_of || ''), h('td', {}, nbd ? exportSnippets(nbd, name, d.name, i) : 'no TCP listener')));
   const shown = current.rows || PAGE;
   const snapRows = snaps.slice().reverse().slice(0, shown).map((s) => h('tr', {},
-    h('td', { class: s.is_deleted ? 'deleted' : null }, s.full_name, s.is_deleted ? ' (deleted)' : ''),
+    h('td', { class: s.is_deleted ? 'deleted' : null }, s.full_name, s.is_deleted ? ` (deleted; kept for ${s.children.join(', ')})` : ''),
     h('td', {}, s.created), h('td', { class: 'num' }, bytes(s.referenced)), h('td', { class: 'num' }, bytes(s.exclusive)),
     h('td', {}, s.children.length ? s.children.join(', ') : ''),
     h('td', {}, s.is_deleted ? '' : [
@@ -169,8 +221,8 @@ async function vmView(name) {
       h('label', { for: 'disksize' }, 'size '), h('input', { id: 'disksize', name: 'disksize', required: true, size: 8, placeholder: '10G' }), ' ',
       h('button', { type: 'submit' }, 'Create disk')),
     h('h2', {}, 'Snapshot tree'),
-    h('ul', { class: 'tree', role: 'tree', 'aria-label': 'Snapshots and clones of ' + vm.name, id: 'tree' }, treeList(tree)),
-    h('h2', {}, 'Growth'),
+    h('ul', { class: 'tree', 'aria-label': 'Snapshots and clones of ' + vm.name, id: 'tree' }, treeList(tree)),
+    h('h2', {}, 'Timeline and growth'),
     growthChart(growth),
     h('h2', {}, 'Snapshot policy'),
     policyView(name, Array.isArray(policy) ? policy : []),
@@ -181,7 +233,7 @@ async function vmView(name) {
     snaps.length ? h('table', { id: 'snapshots' },
       h('thead', {}, h('tr', {}, ...['Snapshot', 'Created', 'Referenced', 'Exclusive', 'Clones', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, snapRows)) : h('p', {}, 'No snapshots.'),
-    snaps.length > shown ? h('button', { type: 'button', onclick: () => { current.rows = shown + PAGE; refresh(); } },
+    snaps.length > shown ? h('button', { type: 'button', 'data-key': 'rows-more', onclick: () => { current.rows = shown + PAGE; refresh(); } },
       `Show more (${snaps.length - shown} not shown)`) : null,
   ];
 }
@@ -289,7 +341,7 @@ async function deleteSnapshot(vm, snap) {
 
 // ---- routing and live updates
 
-const current = { key: '', vm: null, rows: 0, shown: '', requests: null };
+const current = { key: '', vm: null, rows: 0, treeRows: 0, shown: '', requests: null };
 
 async function render() {
   const hash = location.hash || '#/';
@@ -301,8 +353,23 @@ async function render() {
   const next = h('div', {}, nodes);
   if (next.innerHTML !== current.shown) {
     current.shown = next.innerHTML;
+    const focused = main.contains(document.activeElement) ? focusKey(document.activeElement) : null;
     main.replaceChildren(...next.childNodes);
+    // A keyboard user keeps their place across a redraw.
+    if (focused) {
+      const again = [...main.querySelectorAll('a, button, input, summary')].find((el) => focusKey(el) === focused);
+      if (again) again.focus();
+    }
   }
+}
+
+// What names a focusable element across redraws: its id or data-key, else
+// its kind, target and text with the first cell of its table row.
+function focusKey(el) {
+  if (el.id) return '#' + el.id;
+  if (el.dataset.key) return 'key:' + el.dataset.key;
+  const row = el.closest('tr');
+  return [el.tagName, el.getAttribute('href'), el.textContent, row && row.cells[0] ? row.cells[0].textContent : ''].join('|');
 }
 
 async function refresh() {
@@ -318,8 +385,11 @@ async function refresh() {
 async function route() {
   if (!sessionStorage.getItem(TOKEN_KEY)) return showLogin();
   document.getElementById('logout').hidden = false;
-  if (location.hash !== current.key) { current.key = location.hash; current.rows = 0; current.shown = ''; }
+  const moved = location.hash !== current.key;
+  if (moved) { current.key = location.hash; current.rows = 0; current.treeRows = 0; current.shown = ''; }
   await refresh();
+  // A new view: the keyboard starts at its heading.
+  if (moved) document.getElementById('main').focus();
 }
 
 document.getElementById('logout').addEventListener('click', () => {

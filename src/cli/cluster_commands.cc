@@ -15,6 +15,7 @@
 #include "cluster/node_client.h"
 #include "cluster/replica_check.h"
 #include "gateway/cluster_manager.h"
+#include "gateway/cluster_view.h"
 #include "gateway/move.h"
 #include "node/node_daemon.h"
 #include "util/coding.h"
@@ -38,83 +39,12 @@ StatusOr<std::unique_ptr<cluster::Etcd>> Connect(const std::string& flag) {
   return cluster::ConnectEtcd(endpoints);
 }
 
-// Each member's share of the replicas of 65,536 sampled containers.
-std::map<std::string, double> RingShares(const cluster::Ring& ring, int replicas) {
-  std::map<std::string, double> share;
-  for (const cluster::RingNode& n : ring.nodes()) share[n.name] = 0;
-  const int samples = 65536;
-  for (int i = 1; i <= samples; ++i) {
-    for (const cluster::RingNode* n :
-         ring.Place(static_cast<uint64_t>(i) * 2654435761u % ((1ull << 33) - 1) + 1, replicas)) {
-      share[n->name] += 1.0 / samples;
-    }
-  }
-  return share;
-}
+using gateway::ClusterView;
+using gateway::NodeRow;
 
-struct NodeRow {
-  cluster::RingNode node;
-  bool on_ring = false, up = false;
-  double share = 0;
-  uint64_t stale = 0;                         // objects whose copy here missed a change (repair pending)
-  std::optional<uint64_t> containers, bytes;  // as the node answered
-  std::string state() const { return !up ? "down" : stale ? "catching up" : "up"; }
-};
-
-// What a node holds, asked of it directly (no answer: unknown).
-void AskNode(const cluster::ClusterRecord& c, NodeRow* r) {
-  cluster::NodeClient client(r->node.address, ContainerGeometry{c.uuid, c.container_units}, std::chrono::seconds(2), 1,
-                             r->node.name);
-  auto list = client.Call(cluster::MakeRequest(cluster::ContainerOp::kList, 0, 0, 0));
-  if (list.ok()) r->containers = list->size() / 8;
-  auto stat = client.Call(cluster::MakeRequest(cluster::ContainerOp::kStat, 0, 0, 0));
-  if (stat.ok() && stat->size() == 8) r->bytes = internal::GetU64(stat->data());
-}
-
-// The ring's members and every registered node, joined by name.
-StatusOr<std::vector<NodeRow>> NodeRows(cluster::Etcd& etcd, const cluster::ClusterRecord& c,
-                                        cluster::RingRecord* ring) {
-  ASSIGN_OR_RETURN(*ring, cluster::LoadRing(etcd));
-  ASSIGN_OR_RETURN(auto live, cluster::ListNodes(etcd));
-  std::map<std::string, NodeRow> rows;
-  const auto shares = RingShares(ring->ring(), c.replicas);
-  for (const cluster::RingNode& m : ring->members) {
-    NodeRow& r = rows[m.name];
-    r.node = m;
-    r.on_ring = true;
-    r.share = shares.at(m.name);
-  }
-  for (const cluster::NodeRecord& n : live) {
-    NodeRow& r = rows[n.node.name];
-    if (!r.on_ring) r.node = n.node;
-    r.up = true;
-  }
-  ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(&etcd));
-  for (auto& [object, nodes] : misses) {
-    for (const std::string& n : nodes) {
-      if (rows.count(n)) ++rows[n].stale;
-    }
-  }
-  std::vector<NodeRow> out;
-  for (auto& [name, r] : rows) {
-    if (r.up) AskNode(c, &r);
-    out.push_back(r);
-  }
-  return out;
-}
-
-// What status, list and show read: the cluster, its ring and its nodes.
-struct ClusterView {
-  cluster::ClusterRecord record;
-  cluster::RingRecord ring;
-  std::vector<NodeRow> rows;
-};
 StatusOr<ClusterView> LoadView(const std::string& etcd_flag) {
   ASSIGN_OR_RETURN(auto e, Connect(etcd_flag));
-  ClusterView v;
-  ASSIGN_OR_RETURN(v.record, cluster::LoadCluster(*e));
-  ASSIGN_OR_RETURN(v.rows, NodeRows(*e, v.record, &v.ring));
-  return v;
+  return gateway::LoadClusterView(*e);
 }
 
 // A subcommand callback running `body`, its error turned into the exit code.
@@ -123,14 +53,6 @@ std::function<void()> Running(Context* ctx, std::function<Status()> body) {
     Status s = body();
     ctx->rc = s.ok() ? 0 : Fail(s);
   };
-}
-
-json RowJson(const NodeRow& r) {
-  auto opt = [](const std::optional<uint64_t>& v) { return v ? json(*v) : json(nullptr); };
-  return {{"name", r.node.name},     {"address", r.node.address}, {"zone", r.node.zone},
-          {"weight", r.node.weight}, {"state", r.state()},        {"stale_objects", r.stale},
-          {"on_ring", r.on_ring},    {"ring_share", r.share},     {"containers", opt(r.containers)},
-          {"bytes", opt(r.bytes)}};
 }
 
 void AddClusterInit(CLI::App* cl, Context* ctx) {
@@ -169,57 +91,19 @@ Status PrintClusterStatus(Context* ctx, const std::string& etcd_endpoints) {
   ASSIGN_OR_RETURN(ClusterView v, LoadView(etcd_endpoints));
   const cluster::ClusterRecord& rec = v.record;
   const cluster::RingRecord& ring = v.ring;
-  const std::vector<NodeRow>& rows = v.rows;
-  int up = 0, on_ring = 0;
-  uint64_t stale = 0;
-  double max_share = 0, sum_share = 0;
-  for (const NodeRow& r : rows) {
-    up += r.up;
-    stale += r.stale;
-    on_ring += r.on_ring;
-    max_share = std::max(max_share, r.share);
-    sum_share += r.share;
-  }
-  const double balance = on_ring ? max_share / (sum_share / on_ring) : 0;
-  ASSIGN_OR_RETURN(auto e, Connect(etcd_endpoints));
-  ASSIGN_OR_RETURN(auto misses, cluster::LoadAllMisses(e.get()));
-  const uint64_t waiting = gateway::WaitingCopies(ring, rec.replicas, misses);
-  stale -= std::min(stale, waiting);  // those are the move's, shown on their own
-  // The move's progress, when its record belongs to the ring's epoch.
-  std::optional<cluster::MoveRecord> move;
-  if (ring.moving()) {
-    if (auto m = cluster::LoadMove(*e); m.ok() && m->epoch == ring.epoch) move = *m;
-  }
   if (ctx->json) {
-    json nodes = json::array();
-    for (const NodeRow& r : rows) nodes.push_back(RowJson(r));
-    json moving = nullptr;
-    if (ring.moving()) {
-      moving = {{"from_epoch", ring.previous_epoch}, {"copies_waiting", waiting}};
-      if (move) {
-        moving["bytes_total"] = move->bytes;
-        moving["bytes_left"] = move->bytes_left;
-        moving["bytes_per_s"] = move->rate();
-        moving["eta_s"] = move->eta_seconds();
-        moving["started_ns"] = move->started_ns;
-        moving["updated_ns"] = move->updated_ns;
-      }
-    }
-    PrintJson({{"uuid", rec.uuid_text()},
-               {"replicas", rec.replicas},
-               {"epoch", ring.epoch},
-               {"nodes_up", up},
-               {"nodes_down", static_cast<int>(rows.size()) - up},
-               {"ring_balance", balance},
-               {"stale_copies", stale},
-               {"moving", moving},
-               {"nodes", nodes}});
+    PrintJson(v.ToJson());
     return Status::OK();
   }
+  const int up = v.up, on_ring = v.on_ring;
+  const int rows = static_cast<int>(v.rows.size());
+  const double balance = v.balance;
+  const uint64_t waiting = v.waiting, stale = v.stale;
+  const std::optional<cluster::MoveRecord>& move = v.move;
   Printf("cluster   %s\nreplicas  %d\nepoch     %" PRIu64
          "\nnodes     %d up, %d down, %d on the ring\n"
          "balance   %.2f (largest ring share / mean)\n",
-         rec.uuid_text().c_str(), rec.replicas, ring.epoch, up, static_cast<int>(rows.size()) - up, on_ring, balance);
+         rec.uuid_text().c_str(), rec.replicas, ring.epoch, up, rows - up, on_ring, balance);
   if (ring.moving()) {
     Printf("moving    from the members of epoch %" PRIu64 ": %" PRIu64
            " copies to make on new owners (old copies kept until then)\n",
@@ -402,7 +286,7 @@ void AddNodeList(CLI::App* nd, Context* ctx) {
     const std::vector<NodeRow>& rows = v.rows;
     if (ctx->json) {
       json a = json::array();
-      for (const NodeRow& r : rows) a.push_back(RowJson(r));
+      for (const NodeRow& r : rows) a.push_back(r.ToJson());
       PrintJson(a);
       return Status::OK();
     }
@@ -433,7 +317,7 @@ void AddNodeShow(CLI::App* nd, Context* ctx) {
     for (const NodeRow& r : rows) {
       if (r.node.name != *which && r.node.address != *which) continue;
       if (ctx->json) {
-        PrintJson(RowJson(r));
+        PrintJson(r.ToJson());
       } else {
         Printf(
             "name        %s\naddress     %s\nzone        %s\nweight      %u\nstate       %s\n"

@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/served_commands.h"
+#include "gateway/cluster_view.h"
 #include "server/serve.h"
 #include "util/log.h"
 
@@ -154,6 +155,7 @@ void AddServeCommand(CLI::App& app, Context* ctx) {
       }
       if (!l.ok()) return l.status();
       gateway_lock = std::move(l).value();
+      o.cluster_status = gateway::CachedClusterStatus(ctx->Etcd(), 1000);
     }
     const Config config = ctx->config;
     return server::Serve(m, o, [&m, dir = o.dir, config](server::Hooks* hooks) {

@@ -75,6 +75,12 @@ server::CommandResult ServedCommands::Run(const std::vector<std::string>& args, 
              (cmd == "catalog" && std::find(args.begin(), args.end(), "import") != args.end())) {
     r.rc = Fail(FailedPrecondition("pool " + dir_ + " is being served; '" + cmd +
                                    "' needs it idle (stop the server with SIGTERM first)"));
+  } else if ((cmd == "node" && std::find(args.begin(), args.end(), "serve") != args.end()) ||
+             std::find(args.begin(), args.end(), "--watch") != args.end()) {
+    // They run until stopped: a client could hold the server's runner forever.
+    r.rc = Fail(InvalidArgument("'" + cmd +
+                                "' runs until interrupted: run it with the vmstore command, not through "
+                                "the server"));
   } else {
     Context ctx;
     ctx.shared = manager_;

@@ -29,6 +29,9 @@ struct Hooks {
   std::string nbd_url;
   // The server's counters now (status, metrics).
   std::function<metrics::ServerView()> server_view;
+  // On a cluster gateway: the cluster at one look, as JSON text (what
+  // `vmstore --json cluster status` prints); empty on a pool's server.
+  std::function<StatusOr<std::string>()> cluster_status;
 };
 
 }  // namespace vmstore::server

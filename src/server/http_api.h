@@ -14,6 +14,7 @@
 //   DELETE /v1/vms/VM/snapshots/FULLNAME[?recursive=1&dry_run=1&force=1]
 //   POST   /v1/vms/VM/rollback {snapshot, force?}
 //   POST   /v1/vms/VM/clone    {snapshot, name, sr?}
+//   GET    /v1/cluster                    a gateway's cluster: nodes, ring, moves (404 on a pool)
 //   GET    /v1/exports                    exports NBD clients have open
 //   POST   /v1/cli             {args: [...]}  any other command, as on the command line
 //   GET    /  and  /ui/NAME               the web console (web/; no token: it asks for one)

@@ -52,6 +52,15 @@ void HttpApi::AddServerRoutes() {
   s.Get("/", [asset](Req, Res res) { asset("index.html", res); });
   s.Get(R"(/ui/([A-Za-z0-9_.-]+))", [asset](Req req, Res res) { asset(req.matches[1], res); });
   s.Get("/v1/status", View([d](Req) { return PoolStatus(*d.manager, d.hooks, d.env); }));
+  // A gateway's cluster: nodes, ring, a move's progress (`cluster status`).
+  s.Get("/v1/cluster", [d](Req, Res res) {
+    if (!d.hooks || !d.hooks->cluster_status) {
+      return SendError(res, 404, "NotFound", "this server serves a pool directory, not a cluster");
+    }
+    StatusOr<std::string> text = d.hooks->cluster_status();
+    if (!text.ok()) return Reply(res, StatusOr<json>(text.status()));
+    res.set_content(*text, "application/json");
+  });
   // Rendered here, not as a command: a scrape does not wait behind a long command.
   s.Get("/metrics", [d](Req, Res res) {
     std::optional<metrics::ServerView> view;

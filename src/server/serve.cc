@@ -89,6 +89,7 @@ Status Serve(Manager& m, const ServeOptions& options, const RunnerFactory& make_
   hooks.nbd_socket = o.admin_socket;
   hooks.nbd_url = NbdUrl(options, server);
   hooks.quiesce = [&](const std::string& vm, const std::function<Status()>& fn) { return exports.Quiesce(vm, fn); };
+  hooks.cluster_status = options.cluster_status;
   hooks.server_view = [&] {
     metrics::ServerView v;
     v.exports = &server.metrics();

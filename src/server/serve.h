@@ -32,6 +32,8 @@ struct ServeOptions {
   logging::Options log;
   std::string config_origin;  // the config file read, for the start line
   Env* env = nullptr;         // nullptr: Env::Default()
+  // A cluster gateway's view of its cluster (Hooks::cluster_status); empty on a pool.
+  std::function<StatusOr<std::string>()> cluster_status;
 };
 
 // Makes what runs command lines for clients (control socket, /v1/cli), given

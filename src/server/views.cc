@@ -140,6 +140,7 @@ StatusOr<json> PoolStatus(Manager& m, const Hooks* hooks, Env* env) {
     }
     j["server"] = {{"uptime_seconds", (env->NowNanos() - view.started_ns) / 1000000000},
                    {"nbd_url", hooks->nbd_url},
+                   {"cluster", static_cast<bool>(hooks->cluster_status)},
                    {"nbd_connections_open", open},
                    {"open_exports", open_exports},
                    {"nbd_connections", view.nbd.connections},
