@@ -29,7 +29,7 @@ s1=$("$bin" --json snapshot list web | jq -r '.[] | select(.name == "s1") | .ful
 "$bin" vm clone "web@$s1" web-clone >/dev/null
 "$bin" --json snapshot list --tree --all web >"$tmp/tree.json" 2>/dev/null || "$bin" --json snapshot list --tree web >"$tmp/tree.json"
 
-start_server --http 127.0.0.1:0
+start_server --http 127.0.0.1:0 --policy-tick 1
 http=$(sed -n 's|.*HTTP API on \(http://127.0.0.1:[0-9]*\)/v1/.*|\1|p' "$tmp/serve.log")
 check "the console is served at /" 0 "<title>VMStore</title>" -- curl -sS "$http/"
 check "the API still needs the token" 0 "HTTP 401" -- curl -sS -w '\nHTTP %{http_code}\n' "$http/v1/vms"

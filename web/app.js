@@ -158,6 +158,11 @@ async function overview() {
     h('p', { id: 'policy-runs' }, `Snapshot policies (${status.vms_with_policy ?? 0} VMs have one): ` +
       `${server.policy_snapshots_created ?? 0} snapshots taken and ${server.policy_snapshots_deleted ?? 0} pruned ` +
       `since the server started, ${server.policy_errors ?? 0} failed steps.`),
+    (server.policy_recent || []).length ? h('table', { id: 'policy-recent' },
+      h('caption', {}, 'What the policies did last, newest first'),
+      h('thead', {}, h('tr', {}, ...['When', 'Action', 'Snapshot or error'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, server.policy_recent.slice().reverse().map((e) => h('tr', {},
+        h('td', {}, e.at), h('td', {}, e.action), h('td', {}, e.what))))) : null,
     cluster ? clusterView(cluster) : null,
     h('h2', {}, 'Virtual machines'),
     vms.length ? h('table', {}, h('thead', {}, h('tr', {}, ...['VM', 'Disks', 'Snapshots', 'Origin'].map((t) => h('th', { scope: 'col' }, t)))),

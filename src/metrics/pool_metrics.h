@@ -28,9 +28,18 @@
 
 namespace vmstore::metrics {
 
+// One thing a snapshot policy did: "created" or "deleted" a snapshot
+// (`what` is its VM@NAME), or "failed" (`what` is the error).
+struct PolicyEvent {
+  int64_t at_ns = 0;  // wall clock
+  std::string action, what;
+};
+
 // What the snapshot policies did since the server started.
 struct PolicyTotals {
+  static constexpr size_t kRecent = 20;
   uint64_t runs = 0, created = 0, deleted = 0, errors = 0;
+  std::vector<PolicyEvent> recent;  // the newest kRecent at most, oldest first
 };
 
 // A running server's side; not owned.

@@ -27,13 +27,21 @@ void PolicyDaemon::Loop() {
       MutexLock l(&mu_);
       if (stop_) return;
     }
-    policy::RunReport r = runner_.RunDue(env_->NowNanos());
+    const int64_t now = env_->NowNanos();
+    policy::RunReport r = runner_.RunDue(now);
     {
       MutexLock t(&totals_mu_);
       ++totals_.runs;
       totals_.created += r.created.size();
       totals_.deleted += r.deleted.size();
       totals_.errors += r.errors.size();
+      auto& recent = totals_.recent;
+      for (auto& s : r.created) recent.push_back({now, "created", s});
+      for (auto& s : r.deleted) recent.push_back({now, "deleted", s});
+      for (auto& s : r.errors) recent.push_back({now, "failed", s});
+      if (recent.size() > metrics::PolicyTotals::kRecent) {
+        recent.erase(recent.begin(), recent.end() - metrics::PolicyTotals::kRecent);
+      }
     }
     for (auto& s : r.created) logging::Info("policy", "created", {{"snapshot", s}});
     for (auto& s : r.deleted) logging::Info("policy", "deleted", {{"snapshot", s}});

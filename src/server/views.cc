@@ -138,6 +138,10 @@ StatusOr<json> PoolStatus(Manager& m, const Hooks* hooks, Env* env) {
         if (s.open_connections) open_exports.push_back(name);
       }
     }
+    json recent = json::array();
+    for (const metrics::PolicyEvent& e : view.policy.recent) {
+      recent.push_back({{"at", IsoTime(e.at_ns)}, {"action", e.action}, {"what", e.what}});
+    }
     j["server"] = {{"uptime_seconds", (env->NowNanos() - view.started_ns) / 1000000000},
                    {"nbd_url", hooks->nbd_url},
                    {"cluster", static_cast<bool>(hooks->cluster_status)},
@@ -149,7 +153,8 @@ StatusOr<json> PoolStatus(Manager& m, const Hooks* hooks, Env* env) {
                    {"nbd_refused", view.nbd.refused},
                    {"policy_snapshots_created", view.policy.created},
                    {"policy_snapshots_deleted", view.policy.deleted},
-                   {"policy_errors", view.policy.errors}};
+                   {"policy_errors", view.policy.errors},
+                   {"policy_recent", recent}};
   }
   return j;
 }

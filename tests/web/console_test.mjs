@@ -138,6 +138,11 @@ await run(t, async () => {
   // Enter; Tab to the new snapshot's Delete and Enter. The focus is visible.
   await page.goto(url + '/#/');
   await page.waitForSelector('a[href="#/vm/web"]');
+  // The policy set above has run (the server checks every second here).
+  await page.locator('#policy-recent td', { hasText: /^web@auto_hourly_/ }).first().waitFor({ timeout: 15000 });
+  assert.equal(await page.locator('#policy-recent tr', { hasText: 'web@auto_hourly_' }).locator('td').nth(1).textContent(), 'created');
+  ok('the overview shows what the policies did last: ' +
+    (await page.locator('#policy-recent tbody tr').first().textContent()));
   await page.focus('#main');
   await tabTo('a[href="#/vm/web"]');
   await page.keyboard.press('Enter');
