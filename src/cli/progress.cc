@@ -6,23 +6,15 @@
 #include <cstdio>
 
 #include "cli/cli_util.h"
+#include "util/steady_clock.h"
 
 namespace vmstore::cli {
-
-namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 Progress::Progress(int fd, std::string label) : fd_(fd), label_(std::move(label)), enabled_(::isatty(fd) == 1) {}
 
 void Progress::Update(uint64_t done, uint64_t total) {
   if (!enabled_) return;
-  int64_t now = NowNs();
+  int64_t now = internal::SteadyNowNs();
   if (drawn_ && now - last_ns_ < 200'000'000 && done < total) return;
   last_ns_ = now;
   Draw(done, total);

@@ -1,18 +1,16 @@
 #include "cluster/writer_lock.h"
 
+#include "util/steady_clock.h"
+
 namespace vmstore::cluster {
 
-namespace {
-
-int64_t SteadyNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 WriterLock::WriterLock(Etcd* etcd, std::string key, int64_t lease, int ttl_s, uint64_t fence)
-    : etcd_(etcd), key_(std::move(key)), lease_(lease), ttl_s_(ttl_s), fence_(fence), renewed_ns_(SteadyNs()) {}
+    : etcd_(etcd),
+      key_(std::move(key)),
+      lease_(lease),
+      ttl_s_(ttl_s),
+      fence_(fence),
+      renewed_ns_(internal::SteadyNowNs()) {}
 
 WriterLock::~WriterLock() {
   if (!lost_) (void)Release();
@@ -21,7 +19,7 @@ WriterLock::~WriterLock() {
 StatusOr<std::unique_ptr<WriterLock>> WriterLock::Acquire(Etcd* etcd, const std::string& key, const std::string& holder,
                                                           int ttl_seconds) {
   if (ttl_seconds < 2) return InvalidArgument("a writer lock's TTL must be at least 2 seconds");
-  const int64_t start = SteadyNs();
+  const int64_t start = internal::SteadyNowNs();
   ASSIGN_OR_RETURN(int64_t lease, etcd->GrantLease(ttl_seconds));
   auto won = etcd->CompareAndPut(key, 0, holder, lease);
   if (!won.ok() || !*won) {
@@ -42,7 +40,7 @@ StatusOr<std::unique_ptr<WriterLock>> WriterLock::Acquire(Etcd* etcd, const std:
 
 Status WriterLock::Renew() {
   if (lost_) return NotFound("the writer lock " + key_ + " was lost");
-  const int64_t start = SteadyNs();
+  const int64_t start = internal::SteadyNowNs();
   auto ttl = etcd_->KeepAlive(lease_);
   if (ttl.ok()) {
     renewed_ns_ = start;
@@ -60,7 +58,7 @@ Status WriterLock::Release() {
 bool WriterLock::held() const {
   if (lost_) return false;
   const int64_t margin_s = std::max<int64_t>(1, ttl_s_ / 3);
-  return SteadyNs() - renewed_ns_.load() < (ttl_s_ - margin_s) * int64_t{1000000000};
+  return internal::SteadyNowNs() - renewed_ns_.load() < (ttl_s_ - margin_s) * int64_t{1000000000};
 }
 
 }  // namespace vmstore::cluster

@@ -234,10 +234,10 @@ class PoolImpl final : public Pool {
   BlockPtr NewDataBlock(std::string content) REQUIRES(writer_mu_);
   // Adds the references of every block reachable from p into `refs` (open,
   // verify). An index node that cannot be read is counted, not its children,
-  // and put in *damaged; the walk goes on past it and returns its error (also
-  // when it reaches a node already in *damaged: a volume sharing it).
+  // and put in `damaged`; the walk goes on past it and returns its error (also
+  // when it reaches a node already in `damaged`: a volume sharing it).
   Status WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems,
-                  std::set<uint64_t>* damaged) const;
+                  std::set<uint64_t>& damaged) const;
   // Counts the volume table and every block reachable from every volume into
   // `refs`. Overlapping blocks go to `problems`. A volume whose tree reaches
   // an unreadable index node goes to *damaged_volumes with the reason (its

@@ -176,7 +176,7 @@ BlockPtr PoolImpl::NewDataBlock(std::string content) {
 }
 
 Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems,
-                          std::set<uint64_t>* damaged) const {
+                          std::set<uint64_t>& damaged) const {
   if (!IsReal(p.addr)) return Status::OK();
   uint32_t units = level >= 0 ? 1 : cluster_units();
   bool overlap = false;
@@ -184,7 +184,7 @@ Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vec
     RETURN_IF_ERROR(CheckAddr(p.addr, units));
   }
   if (refs->Incr(p.addr, units, &overlap) > 1) {
-    if (damaged && damaged->count(p.addr)) {
+    if (damaged.count(p.addr)) {
       return Corruption("index node " + Hex(p.addr) + " cannot be read (shared with another volume)");
     }
     return Status::OK();
@@ -196,14 +196,13 @@ Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vec
   }
   auto node = LoadNode(p, nullptr);
   if (!node.ok()) {
-    if (damaged) damaged->insert(p.addr);
+    damaged.insert(p.addr);
     return node.status();
   }
   Status first;
   for (const BlockPtr& c : (*node)->e) {
     Status s = WalkRefs(c, level - 1, refs, problems, damaged);
     if (s.ok()) continue;
-    if (!damaged) return s;
     if (first.ok()) first = s;  // the rest is counted still
   }
   return first;
@@ -213,7 +212,7 @@ void PoolImpl::RebuildRefs(RefTable* refs, std::vector<std::string>* problems, s
                            std::map<VolumeId, std::string>* damaged_volumes) const {
   if (IsReal(sb_.vtable.addr)) refs->Incr(sb_.vtable.addr, sb_.vtable_units);
   for (auto& [id, st] : vols_) {
-    Status s = WalkRefs(st->rec.root, static_cast<int>(st->rec.height) - 1, refs, problems, damaged_nodes);
+    Status s = WalkRefs(st->rec.root, static_cast<int>(st->rec.height) - 1, refs, problems, *damaged_nodes);
     if (!s.ok()) (*damaged_volumes)[id] = s.message();
   }
 }

@@ -22,6 +22,7 @@
 #include "nbd/transmission.h"
 #include "util/log.h"
 #include "util/socket_io.h"
+#include "util/steady_clock.h"
 #include "util/tcp_socket.h"
 #include "util/unix_socket.h"
 
@@ -124,10 +125,6 @@ void Server::AcceptLoop(int listen_fd) {
 
 namespace {
 bool Local(const std::string& client) { return client == "unix" || client == "admin"; }
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 }  // namespace
 
 bool Server::Admit(const std::shared_ptr<Connection>& c) {
@@ -191,7 +188,7 @@ bool Server::EvictFor(const std::string& newcomer, bool remote_only) {
   logging::Warn("nbd", "idle connection of " + heaviest + " closed to make room for " + newcomer,
                 {{"client", heaviest},
                  {"export", victim->export_name},
-                 {"idle_ms", (NowNs() - victim->last_active_ns.load()) / 1000000},
+                 {"idle_ms", (internal::SteadyNowNs() - victim->last_active_ns.load()) / 1000000},
                  {"held", most}});
   return true;
 }
@@ -206,7 +203,7 @@ void Server::ReapIdle() {
       if (!stopping_) reaper_cv_.WaitFor(&reaper_mu_, tick);
     }
     MutexLock l(&mu_);
-    const int64_t now = NowNs();
+    const int64_t now = internal::SteadyNowNs();
     for (const auto& c : conns_) {
       // Only connections in transmission (the handshake has its own deadline).
       if (c->export_name.empty() || c->evicted || c->in_flight.load() > 0) continue;
@@ -279,21 +276,6 @@ void Server::Stop() {
   for (auto& t : threads) t.thread.join();
 }
 
-namespace {
-// Bounds each blocking read and write on `fd` (0: none).
-void SetIoTimeout(int fd, std::chrono::milliseconds read, std::chrono::milliseconds write) {
-  auto tv = [](std::chrono::milliseconds t) {
-    timeval v{};
-    v.tv_sec = static_cast<time_t>(t.count() / 1000);
-    v.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
-    return v;
-  };
-  const timeval r = tv(read), w = tv(write);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &r, sizeof r);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &w, sizeof w);
-}
-}  // namespace
-
 void Server::Serve(std::shared_ptr<Connection> c) {
   // The handshake's reads and writes each wait at most the deadline, and the
   // whole handshake is cut at it (a client sending a byte at a time).
@@ -301,7 +283,7 @@ void Server::Serve(std::shared_ptr<Connection> c) {
   std::atomic<bool> shaking{true};
   std::thread watchdog;
   if (deadline.count() > 0) {
-    SetIoTimeout(c->fd, deadline, deadline);
+    internal::SetSocketTimeouts(c->fd, deadline, deadline);
     watchdog = std::thread([&, fd = c->fd] {
       MutexLock l(&hs_mu_);
       const auto until = std::chrono::steady_clock::now() + deadline;
@@ -328,7 +310,7 @@ void Server::Serve(std::shared_ptr<Connection> c) {
   }
   // Transmission: idle clients (VMs) may wait for as long as they like (the
   // idle timeout aside), but a reply must be taken within send_timeout.
-  SetIoTimeout(c->fd, std::chrono::milliseconds(0), opts_.send_timeout);
+  internal::SetSocketTimeouts(c->fd, std::chrono::milliseconds(0), opts_.send_timeout);
   c->stream = hs.TakeStream();
   {
     MutexLock l(&mu_);

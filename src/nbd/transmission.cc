@@ -14,6 +14,7 @@
 #include "nbd/reply.h"
 #include "nbd/wire.h"
 #include "util/log.h"
+#include "util/steady_clock.h"
 
 namespace vmstore::nbd {
 
@@ -172,11 +173,7 @@ bool Next(Connection& c, Request* r) {
 
 }  // namespace
 
-void Connection::Touch() {
-  last_active_ns.store(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
+void Connection::Touch() { last_active_ns.store(internal::SteadyNowNs()); }
 
 bool Connection::Send(std::string_view head, std::string_view body) {
   MutexLock l(&wmu);

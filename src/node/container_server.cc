@@ -198,10 +198,7 @@ void ContainerServer::AcceptLoop() {
 }
 
 void ContainerServer::Serve(int fd) {
-  const auto idle = opts_.idle_timeout.count();
-  timeval tv{static_cast<time_t>(idle / 1000), static_cast<suseconds_t>(idle % 1000 * 1000)};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  internal::SetSocketTimeouts(fd, opts_.idle_timeout, opts_.idle_timeout);
   bool hello = false;
   while (!stopping_ && Handle(fd, &hello)) {
   }

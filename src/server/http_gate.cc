@@ -34,14 +34,6 @@ std::string Answer(int status, const char* reason, const std::string& code, cons
 // Best effort, never blocking: the connection is being closed anyway.
 void SendNow(int fd, const std::string& s) { (void)::send(fd, s.data(), s.size(), MSG_NOSIGNAL | MSG_DONTWAIT); }
 
-void SetTimeouts(int fd, std::chrono::milliseconds t) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(t.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
-
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -355,14 +347,14 @@ void HttpGate::Forward() {
       jobs_.pop_front();
     }
     ::fcntl(job.fd, F_SETFL, ::fcntl(job.fd, F_GETFL) & ~O_NONBLOCK);
-    SetTimeouts(job.fd, opts_.io_timeout);
+    internal::SetSocketTimeouts(job.fd, opts_.io_timeout, opts_.io_timeout);
     int up = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
     std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", opts_.upstream.c_str());
     bool ok = up >= 0 && ::connect(up, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
     if (ok) {
-      SetTimeouts(up, opts_.answer_timeout);
+      internal::SetSocketTimeouts(up, opts_.answer_timeout, opts_.answer_timeout);
       ok = internal::WriteFull(up, job.request.data(), job.request.size());
     }
     if (!ok) {

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 
 namespace vmstore::internal {
@@ -27,6 +29,19 @@ bool TransferAll(Ptr p, size_t n, Step step, Retry retry) {
 }
 
 inline bool Interrupted(ssize_t) { return errno == EINTR; }
+
+// Bounds each blocking read and each blocking write on `fd` (0: no bound).
+inline void SetSocketTimeouts(int fd, std::chrono::milliseconds read, std::chrono::milliseconds write) {
+  auto tv = [](std::chrono::milliseconds t) {
+    timeval v{};
+    v.tv_sec = static_cast<time_t>(t.count() / 1000);
+    v.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
+    return v;
+  };
+  const timeval r = tv(read), w = tv(write);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &r, sizeof r);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &w, sizeof w);
+}
 
 // False at EOF or on an error (then errno tells which).
 inline bool ReadFull(int fd, char* p, size_t n) {

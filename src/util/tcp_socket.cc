@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include "util/host_port.h"
+#include "util/socket_io.h"
 
 namespace vmstore::internal {
 
@@ -80,10 +81,7 @@ StatusOr<int> ConnectTcp(const std::string& hostport, std::chrono::milliseconds 
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  timeval tv{static_cast<time_t>(io_timeout.count() / 1000),
-             static_cast<suseconds_t>(io_timeout.count() % 1000 * 1000)};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  SetSocketTimeouts(fd, io_timeout, io_timeout);
   return fd;
 }
 
