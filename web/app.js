@@ -22,6 +22,11 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// A table's head row: one column header per name.
+function thead(...names) {
+  return h('thead', {}, h('tr', {}, names.map((t) => h('th', { scope: 'col' }, t))));
+}
+
 function bytes(n) {
   if (n === null || n === undefined) return 'unknown';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -121,8 +126,7 @@ function clusterView(c) {
     h('h2', {}, 'Cluster'),
     h('p', { id: 'cluster-summary' }, `Epoch ${c.epoch}, ${c.replicas} copies of every block; ` +
       `${c.nodes_up} nodes up, ${c.nodes_down} down; ring balance ${c.ring_balance.toFixed(2)} (largest share / mean).`),
-    h('table', { id: 'nodes' }, h('thead', {}, h('tr', {}, ...['Node', 'Address', 'Zone', 'State', 'Ring share', 'Containers', 'Bytes', 'Stale copies']
-      .map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows)),
+    h('table', { id: 'nodes' }, thead('Node', 'Address', 'Zone', 'State', 'Ring share', 'Containers', 'Bytes', 'Stale copies'), h('tbody', {}, rows)),
     move,
     h('p', { id: 'repair' }, c.stale_copies ? `Re-replication: ${c.stale_copies} copies missed changes and wait for repair ` +
       '(degraded until then).' : 'Replicas healthy: no copy waits for repair.'),
@@ -148,7 +152,7 @@ async function overview() {
   return [
     h('h1', {}, 'Overview'),
     h('h2', {}, 'Storage repositories'),
-    h('table', {}, h('thead', {}, h('tr', {}, ...['SR', 'Type', 'Used', 'Free', 'Dedup', 'State'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('table', {}, thead('SR', 'Type', 'Used', 'Free', 'Dedup', 'State'),
       h('tbody', {}, srRows)),
     h('h2', {}, 'Server'),
     h('p', { id: 'rate' }, rate === null ? 'Requests per second: measuring…' : `${rate} NBD requests per second now.`),
@@ -160,12 +164,12 @@ async function overview() {
       `since the server started, ${server.policy_errors ?? 0} failed steps.`),
     (server.policy_recent || []).length ? h('table', { id: 'policy-recent' },
       h('caption', {}, 'What the policies did last, newest first'),
-      h('thead', {}, h('tr', {}, ...['When', 'Action', 'Snapshot or error'].map((t) => h('th', { scope: 'col' }, t)))),
+      thead('When', 'Action', 'Snapshot or error'),
       h('tbody', {}, server.policy_recent.slice().reverse().map((e) => h('tr', {},
         h('td', {}, e.at), h('td', {}, e.action), h('td', {}, e.what))))) : null,
     cluster ? clusterView(cluster) : null,
     h('h2', {}, 'Virtual machines'),
-    vms.length ? h('table', {}, h('thead', {}, h('tr', {}, ...['VM', 'Disks', 'Snapshots', 'Origin'].map((t) => h('th', { scope: 'col' }, t)))),
+    vms.length ? h('table', {}, thead('VM', 'Disks', 'Snapshots', 'Origin'),
       h('tbody', {}, vmRows)) : h('p', {}, 'No VMs yet.'),
     h('form', { onsubmit: (ev) => act(ev, () => api('POST', '/v1/vms', { name: ev.target.elements.vmname.value }), 'VM created') },
       h('label', { for: 'vmname' }, 'New VM '), h('input', { id: 'vmname', name: 'vmname', required: true }), ' ',
@@ -219,7 +223,7 @@ async function vmView(name) {
   return [
     h('h1', {}, 'VM ', vm.name, vm.parent ? ` (clone of ${vm.parent})` : ''),
     h('h2', {}, 'Disks'),
-    disks.length ? h('table', { id: 'disks' }, h('thead', {}, h('tr', {}, ...['Disk', 'Size', 'Referenced', 'SR', 'Cloned from', 'Export'].map((t) => h('th', { scope: 'col' }, t)))),
+    disks.length ? h('table', { id: 'disks' }, thead('Disk', 'Size', 'Referenced', 'SR', 'Cloned from', 'Export'),
       h('tbody', {}, diskRows)) : h('p', {}, 'No disks.'),
     h('form', { onsubmit: (ev) => act(ev, () => api('POST', '/v1/vms/' + enc(name) + '/disks', { name: ev.target.elements.diskname.value, size: ev.target.elements.disksize.value }), 'Disk created') },
       h('label', { for: 'diskname' }, 'New disk '), h('input', { id: 'diskname', name: 'diskname', required: true }), ' ',
@@ -236,7 +240,7 @@ async function vmView(name) {
       h('label', { for: 'snapname' }, 'New snapshot '), h('input', { id: 'snapname', name: 'snapname', required: true }), ' ',
       h('button', { type: 'submit' }, 'Take snapshot')),
     snaps.length ? h('table', { id: 'snapshots' },
-      h('thead', {}, h('tr', {}, ...['Snapshot', 'Created', 'Referenced', 'Exclusive', 'Clones', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+      thead('Snapshot', 'Created', 'Referenced', 'Exclusive', 'Clones', 'Actions'),
       h('tbody', {}, snapRows)) : h('p', {}, 'No snapshots.'),
     snaps.length > shown ? h('button', { type: 'button', 'data-key': 'rows-more', onclick: () => { current.rows = shown + PAGE; refresh(); } },
       `Show more (${snaps.length - shown} not shown)`) : null,
@@ -268,7 +272,7 @@ function growthChart(points) {
 function policyView(vm, schedules) {
   const when = (ns) => (ns ? new Date(ns / 1e6).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
   const table = schedules.length ? h('table', { id: 'policy' },
-    h('thead', {}, h('tr', {}, ...['Schedule', 'Keep', 'Snapshots', 'Newest', 'Next due'].map((t) => h('th', { scope: 'col' }, t)))),
+    thead('Schedule', 'Keep', 'Snapshots', 'Newest', 'Next due'),
     h('tbody', {}, schedules.map((p) => h('tr', {},
       h('td', {}, p.schedule), h('td', { class: 'num' }, p.keep), h('td', { class: 'num' }, p.snapshots),
       h('td', {}, when(p.newest_ns)), h('td', {}, when(p.next_due_ns))))))

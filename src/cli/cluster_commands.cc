@@ -95,20 +95,16 @@ Status PrintClusterStatus(Context* ctx, const std::string& etcd_endpoints) {
     PrintJson(v.ToJson());
     return Status::OK();
   }
-  const int up = v.up, on_ring = v.on_ring;
-  const int rows = static_cast<int>(v.rows.size());
-  const double balance = v.balance;
-  const uint64_t waiting = v.waiting, stale = v.stale;
-  const std::optional<cluster::MoveRecord>& move = v.move;
   Printf("cluster   %s\nreplicas  %d\nepoch     %" PRIu64
          "\nnodes     %d up, %d down, %d on the ring\n"
          "balance   %.2f (largest ring share / mean)\n",
-         rec.uuid_text().c_str(), rec.replicas, ring.epoch, up, rows - up, on_ring, balance);
+         rec.uuid_text().c_str(), rec.replicas, ring.epoch, v.up, static_cast<int>(v.rows.size()) - v.up, v.on_ring,
+         v.balance);
   if (ring.moving()) {
     Printf("moving    from the members of epoch %" PRIu64 ": %" PRIu64
            " copies to make on new owners (old copies kept until then)\n",
-           ring.previous_epoch, waiting);
-    if (move) {
+           ring.previous_epoch, v.waiting);
+    if (const auto& move = v.move) {
       const uint64_t done = move->bytes - std::min(move->bytes, move->bytes_left);
       const double eta = move->eta_seconds();
       Printf("progress  %s of %s copied or verified (%.0f %%), %s/s, %s\n", Human(done).c_str(),
@@ -118,10 +114,10 @@ Status PrintClusterStatus(Context* ctx, const std::string& etcd_endpoints) {
                      : ("about " + std::to_string(static_cast<uint64_t>(eta + 0.5)) + " s left").c_str());
     }
   }
-  if (stale == 0) {
+  if (v.stale == 0) {
     Printf("replicas  healthy (no copy waiting for repair)\n");
   } else {
-    Printf("replicas  degraded: %" PRIu64 " copies missed changes and wait for their gateway's repair\n", stale);
+    Printf("replicas  degraded: %" PRIu64 " copies missed changes and wait for their gateway's repair\n", v.stale);
   }
   return Status::OK();
 }

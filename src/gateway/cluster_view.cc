@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
 
 #include "cluster/miss_log.h"
 #include "cluster/node_client.h"
 #include "gateway/move.h"
 #include "util/coding.h"
+#include "util/mutex.h"
+#include "util/steady_clock.h"
 
 namespace vmstore::gateway {
 
@@ -121,22 +122,21 @@ StatusOr<ClusterView> LoadClusterView(cluster::Etcd& etcd) {
 
 std::function<StatusOr<std::string>()> CachedClusterStatus(std::string endpoints, int64_t max_age_ms) {
   struct Cache {
-    std::mutex mu;
-    std::chrono::steady_clock::time_point at;
-    std::optional<StatusOr<std::string>> last;
+    Mutex mu;  // held through a load: one at a time
+    int64_t at_ns GUARDED_BY(mu) = 0;
+    std::optional<StatusOr<std::string>> last GUARDED_BY(mu);
   };
   auto cache = std::make_shared<Cache>();
   return [cache, endpoints = std::move(endpoints), max_age_ms]() -> StatusOr<std::string> {
-    std::lock_guard<std::mutex> l(cache->mu);
-    const auto now = std::chrono::steady_clock::now();
-    if (cache->last && now - cache->at < std::chrono::milliseconds(max_age_ms)) return *cache->last;
+    MutexLock l(&cache->mu);
+    if (cache->last && internal::SteadyNowNs() - cache->at_ns < max_age_ms * 1000000) return *cache->last;
     auto load = [&]() -> StatusOr<std::string> {
       ASSIGN_OR_RETURN(auto e, cluster::ConnectEtcd(endpoints));
       ASSIGN_OR_RETURN(ClusterView v, LoadClusterView(*e));
       return v.ToJson().dump();
     };
     cache->last = load();
-    cache->at = std::chrono::steady_clock::now();
+    cache->at_ns = internal::SteadyNowNs();
     return *cache->last;
   };
 }
