@@ -154,6 +154,8 @@ struct CheckpointJob {
 };
 
 class PoolImpl final : public Pool {
+  friend class PoolImplTestPeer;  // corruption_test: damage the engine's own hands could do
+
  public:
   PoolImpl(Env* env, std::string dir, PoolOptions opts);
   ~PoolImpl() override;
@@ -233,8 +235,8 @@ class PoolImpl final : public Pool {
   StatusOr<std::pair<Node*, int>> LeafForWrite(VolumeRecord* v, uint64_t cluster) REQUIRES(writer_mu_);
   BlockPtr NewDataBlock(std::string content) REQUIRES(writer_mu_);
   // Adds the references of every block reachable from p into `refs` (open,
-  // verify). An index node that cannot be read is counted, not its children,
-  // and put in `damaged`; the walk goes on past it and returns its error (also
+  // verify). An index node that cannot be read, or that points outside the
+  // pool, is counted, not its children, and put in `damaged`; the walk goes on past it and returns its error (also
   // when it reaches a node already in `damaged`: a volume sharing it).
   Status WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vector<std::string>* problems,
                   std::set<uint64_t>& damaged) const;

@@ -108,6 +108,9 @@ void PoolImpl::Release(uint64_t addr, uint32_t units) {
 Status PoolImpl::Unref(const BlockPtr& p, int level) {
   if (!IsReal(p.addr)) return Status::OK();
   uint32_t units = level >= 0 ? 1 : cluster_units();
+  // A volume's root outside the pool was never counted (WalkRefs refused it):
+  // there is nothing to drop.
+  if (refs_.Get(p.addr) == 0 && !CheckAddr(p.addr, units).ok()) return Status::OK();
   // A node's children must be read before its count reaches zero releases it.
   std::shared_ptr<const Node> node;
   const bool damaged = level >= 0 && damaged_nodes_.count(p.addr);  // its children were never counted
@@ -198,6 +201,17 @@ Status PoolImpl::WalkRefs(const BlockPtr& p, int level, RefTable* refs, std::vec
   if (!node.ok()) {
     damaged.insert(p.addr);
     return node.status();
+  }
+  // A node that reads well but points outside the pool (a bug's pointer that
+  // was signed) is as damaged as one that cannot be read: none of its
+  // children is counted, so deleting its volume drops none of them.
+  for (const BlockPtr& c : (*node)->e) {
+    if (!IsReal(c.addr) || dirty_nodes_.Contains(c.addr) || dirty_data_.Contains(c.addr)) continue;
+    Status s = CheckAddr(c.addr, level > 0 ? 1 : cluster_units());
+    if (!s.ok()) {
+      damaged.insert(p.addr);
+      return Corruption("index node " + Hex(p.addr) + " points outside the pool: " + s.message());
+    }
   }
   Status first;
   for (const BlockPtr& c : (*node)->e) {
