@@ -173,7 +173,7 @@ for step in $(seq 1 "$steps"); do
   if [[ $rc -eq 3 ]] || grep -q "MISMATCH" "$tmp/round.out"; then
     lost=$((lost + 1))
     echo "step $step: the history does not hold (seed $seed):"
-    grep -E "MISMATCH|problem|reading" "$tmp/round.out" | head -10
+    grep -E "MISMATCH|problem|reading|cannot connect" "$tmp/round.out" | head -10
   elif [[ $rc -ne 0 ]]; then
     echo "step $step: the round could not run (rc $rc): $(tail -2 "$tmp/round.out" | tr '\n' ' ')"
   fi

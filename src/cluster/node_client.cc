@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "util/coding.h"
@@ -10,13 +12,19 @@
 
 namespace vmstore::cluster {
 
+namespace {
+// Connections to any node the current thread has taken and not given back.
+thread_local int t_held = 0;
+}  // namespace
+
 NodeClient::NodeClient(std::string address, ContainerGeometry geometry, std::chrono::milliseconds timeout,
-                       int connections, std::string name)
+                       int connections, std::string name, int max_in_flight)
     : address_(std::move(address)),
       name_(std::move(name)),
       geometry_(geometry),
       timeout_(timeout),
-      max_idle_(connections) {}
+      max_idle_(connections),
+      max_in_flight_(std::max(1, max_in_flight)) {}
 
 NodeClient::~NodeClient() {
   MutexLock l(&mu_);
@@ -25,36 +33,67 @@ NodeClient::~NodeClient() {
 
 StatusOr<int> NodeClient::Take(bool fresh, bool* pooled) {
   *pooled = false;
-  if (!fresh) {
+  {
     MutexLock l(&mu_);
-    if (!idle_.empty()) {
+    if (t_held == 0) {
+      const auto deadline = std::chrono::steady_clock::now() + timeout_;
+      while (in_use_ >= max_in_flight_) {
+        const auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero() ||
+            (!freed_.WaitFor(&mu_, left) && in_use_ >= max_in_flight_)) {
+          return IOError("node " + address_ + ": all " + std::to_string(max_in_flight_) +
+                         " connections stayed busy for " + std::to_string(timeout_.count()) + " ms");
+        }
+      }
+    }
+    ++in_use_;
+    ++t_held;
+    if (!fresh && !idle_.empty()) {
       int fd = idle_.back();
       idle_.pop_back();
       *pooled = true;
       return fd;
     }
   }
-  ASSIGN_OR_RETURN(int fd, internal::ConnectTcp(address_, timeout_, timeout_));
+  auto fd = internal::ConnectTcp(address_, timeout_, timeout_);
+  if (!fd.ok()) {
+    MutexLock l(&mu_);
+    Release();
+    return fd.status();
+  }
   std::string hello(geometry_.pool_uuid.begin(), geometry_.pool_uuid.end());
   internal::PutBe32(&hello, geometry_.container_units);
   ContainerRequest r;
   r.op = ContainerOp::kHello;
   bool broken = false;
-  auto name = CallOn(fd, r, hello, &broken);
+  auto name = CallOn(*fd, r, hello, &broken);
   if (!name.ok()) {
-    ::close(fd);
+    Drop(*fd);
     return name.status();
   }
-  return fd;
+  return *fd;
+}
+
+void NodeClient::Release() {
+  --in_use_;
+  --t_held;
+  freed_.NotifyOne();
 }
 
 void NodeClient::Give(int fd) {
   MutexLock l(&mu_);
+  Release();
   if (static_cast<int>(idle_.size()) < max_idle_) {
     idle_.push_back(fd);
   } else {
     ::close(fd);
   }
+}
+
+void NodeClient::Drop(int fd) {
+  ::close(fd);
+  MutexLock l(&mu_);
+  Release();
 }
 
 StatusOr<uint64_t> NodeClient::SendOn(int fd, const ContainerRequest& req, std::string_view payload) {
@@ -109,7 +148,7 @@ NodeClient::Sent NodeClient::Start(ContainerRequest r, std::string_view payload)
   if (!id.ok()) {
     // Most likely a pooled connection the node closed meanwhile; Finish
     // tries once more on a new one.
-    ::close(*fd);
+    Drop(*fd);
     s.error = id.status();
     return s;
   }
@@ -128,7 +167,7 @@ StatusOr<std::string> NodeClient::Finish(Sent* s) {
       Give(fd);
       return out;
     }
-    ::close(fd);
+    Drop(fd);
   }
   // Once more on a new connection when the first had sat in the pool (the
   // node may have closed it meanwhile); a new connection's failure stands.
@@ -138,7 +177,7 @@ StatusOr<std::string> NodeClient::Finish(Sent* s) {
   if (!fd.ok()) return fd.status();
   out = CallOn(*fd, s->request, s->payload, &broken);
   if (broken) {
-    ::close(*fd);
+    Drop(*fd);
   } else {
     Give(*fd);
   }

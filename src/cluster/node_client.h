@@ -1,13 +1,22 @@
 // NodeClient: a gateway's connections to one storage node - the container
-// protocol's client side. Each call takes a free connection (up to
-// `connections`), sends one request and reads its answer; a broken
-// connection is dropped and the call tried once more on a new one (which
-// says hello first). Every call is bounded by the timeout.
+// protocol's client side. Each call takes a connection (an idle one, or a
+// new one that says hello first), sends one request and reads its answer; a
+// broken connection is dropped and the call tried once more on a new one.
+// Every call is bounded by the timeout.
+//
+// Limits: at most `max_in_flight` connections are in use at once (the node
+// closes those over its own limit, so a burst of calls - a boot storm's
+// hundreds of reads - must queue here, not fail there); a call over it waits
+// for one to come back, up to the timeout. A thread already holding another
+// node's connection (Start on several nodes) does not wait but goes over the
+// limit: waiting there could close a cycle of threads each holding what the
+// other waits for. At most `connections` idle ones are kept.
 //
 // Errors: the node's answer (its Status code and message), IOError when the
-// node cannot be reached or does not answer in time, Corruption for an
-// answer that is not the protocol's.
-// Thread-safety: thread-safe; calls run in parallel up to `connections`.
+// node cannot be reached or does not answer in time (or every connection
+// stayed busy for the timeout), Corruption for an answer that is not the
+// protocol's.
+// Thread-safety: thread-safe; a Start and its Finish run on one thread.
 #pragma once
 
 #include <chrono>
@@ -24,8 +33,9 @@ namespace vmstore::cluster {
 
 class NodeClient {
  public:
+  static constexpr int kMaxInFlight = 32;
   NodeClient(std::string address, ContainerGeometry geometry, std::chrono::milliseconds timeout, int connections = 4,
-             std::string name = "");
+             std::string name = "", int max_in_flight = kMaxInFlight);
   ~NodeClient();
   NodeClient(const NodeClient&) = delete;
   NodeClient& operator=(const NodeClient&) = delete;
@@ -57,7 +67,11 @@ class NodeClient {
   // A connected, greeted socket from the pool (unless `fresh`; *pooled
   // says which), or a new one.
   StatusOr<int> Take(bool fresh, bool* pooled);
+  // Gives a connection back for the next call, or closes a broken one.
   void Give(int fd);
+  void Drop(int fd);
+  // One fewer connection in use (mu_ held).
+  void Release() REQUIRES(mu_);
   // One request on `fd` (its id is returned), and the answer to it; a
   // broken connection (cut, timed out, out of step) sets *broken.
   StatusOr<uint64_t> SendOn(int fd, const ContainerRequest& r, std::string_view payload);
@@ -69,8 +83,11 @@ class NodeClient {
   const ContainerGeometry geometry_;
   const std::chrono::milliseconds timeout_;
   const int max_idle_;
+  const int max_in_flight_;
   Mutex mu_;
+  CondVar freed_;  // a connection in use came back
   std::vector<int> idle_ GUARDED_BY(mu_);
+  int in_use_ GUARDED_BY(mu_) = 0;
   uint64_t next_id_ GUARDED_BY(mu_) = 1;
 };
 

@@ -49,7 +49,7 @@ struct RemoteStoreOptions {
   ContainerGeometry cluster;
   int replicas = 2;
   std::chrono::milliseconds timeout = std::chrono::seconds(5);
-  int connections_per_node = 4;
+  int connections_per_node = 16;  // idle connections kept per node (NodeClient: at most 32 in use)
   // The pool's share of the cluster's container space: the engine's
   // container c is the cluster's container_base + c, and List() shows only
   // [container_base, container_base + container_span). 0 spans: everything

@@ -35,7 +35,7 @@ struct ContainerServerOptions {
   std::string listen = "127.0.0.1:0";  // HOST:PORT (port 0: any free one)
   std::string name;                    // this node's name, in messages
   ContainerGeometry geometry;          // the cluster's uuid and units per container
-  int max_connections = 64;
+  int max_connections = 256;           // each gateway keeps at most NodeClient::kMaxInFlight (32) in use
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
   // Pools' own files (RemoteEnv) in `files_dir` through `env`; "" refuses them.
   Env* env = nullptr;

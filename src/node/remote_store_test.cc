@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -471,6 +472,45 @@ TEST(RemoteStoreTest, ANodeBackAfterAShortAbsenceTakesOnlyWhatChanged) {
 // client's requests are never limited; a copy over the limit is refused and
 // its copier keeps the record for its next pass - it does not go on to copy
 // under the lock, unthrottled.
+// Regression (a boot storm of 25 clones through one gateway): every call
+// without an idle connection opened a new one, the node closed those over
+// its limit, and the calls failed with "no answer to hello" - EIO to the VMs.
+// Calls over the client's limit now wait for a connection to come back.
+TEST(RemoteStoreTest, ABurstOfCallsQueuesForConnectionsInsteadOfFailing) {
+  const ContainerGeometry g = Geometry(21, 256);
+  TempDir tmp;
+  std::filesystem::create_directories(tmp.path());
+  auto store = NewFileBlockStore(Env::Default(), tmp.path());
+  ASSERT_OK(store->Attach(g));
+  ContainerServerOptions o;
+  o.name = "node0";
+  o.geometry = g;
+  o.max_connections = 4;
+  ContainerServer server(store.get(), o);
+  ASSERT_OK(server.Start());
+  const std::string address = "127.0.0.1:" + std::to_string(server.port());
+  NodeClient client(address, g, std::chrono::seconds(5), /*connections=*/4, "node0", /*max_in_flight=*/4);
+  std::atomic<int> failed{0};
+  std::string first_error;
+  std::mutex error_mu;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 24; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        auto r = client.Call(MakeRequest(ContainerOp::kList, 0, 0, 0));
+        if (r.ok()) continue;
+        if (failed++ == 0) {
+          std::lock_guard<std::mutex> l(error_mu);
+          first_error = r.status().ToString();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed.load(), 0) << first_error;
+  EXPECT_EQ(server.stats().refused, 0u) << "the node closed connections over its limit";
+}
+
 TEST(RemoteStoreTest, ACopyOverANodesLimitWaitsForTheNextPass) {
   MemEnv env;
   const ContainerGeometry g = Geometry(17, 256);
