@@ -23,35 +23,18 @@ while (($#)); do
   esac
   shift
 done
-bin=$PWD/build/vmstore
-[[ -x $bin ]] || { echo "build first: bash scripts/setup.sh ($bin is missing)" >&2; exit 1; }
-for tool in fio jq etcd nbdinfo; do
-  command -v "$tool" >/dev/null || { echo "cluster_bench.sh needs $tool (scripts/setup.sh installs it)" >&2; exit 1; }
-done
-if ! command -v ceph-osd >/dev/null || ! command -v ceph-mon >/dev/null || ! command -v rbd >/dev/null; then
-  echo "installing ceph (ceph-mon ceph-osd ceph-common) for the comparison" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q ceph-mon ceph-osd ceph-common >/dev/null
-fi
-fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*rbd' || { echo "this fio has no rbd engine" >&2; exit 1; }
+bench_require cluster_bench.sh fio jq etcd nbdinfo
+source bench/stores.sh
+ceph_install
 
 source tests/lib.sh
 tmp=$(mktemp -d /var/tmp/vmstore-cluster-bench.XXXXXX)
 source tests/cluster_lib.sh
-ceph_pids=()
 cleanup_all() {
-  { for p in "${ceph_pids[@]}"; do kill "$p"; done; } 2>/dev/null
-  pkill -f "ceph-(mon|osd) -c $tmp/ceph" 2>/dev/null || true
+  ceph_stop
   cleanup_cluster
 }
 trap cleanup_all EXIT
-
-# rbd_fio POOL IMAGE SECONDS -> "IOPS MEAN_LATENCY_US" (as bench_fio)
-rbd_fio() {
-  CEPH_CONF=$tmp/ceph/ceph.conf fio --name=paper --ioengine=rbd --clientname=admin --pool="$1" --rbdname="$2" \
-    --rw=randrw --rwmixread=67 --bs=2k --iodepth=16 --size=1G --time_based --runtime="$3" --ramp_time=1 \
-    --output-format=json 2>/dev/null | sed -n '/^{/,$p' |
-    jq -r '.jobs[0] | [(.read.iops + .write.iops), ((.read.lat_ns.mean * .read.iops + .write.lat_ns.mean * .write.iops) / (.read.iops + .write.iops) / 1000)] | @tsv'
-}
 
 echo "== pool: vmstore serve on a pool directory" >&2
 "$bin" --pool "$tmp/pool" init >/dev/null
@@ -65,71 +48,11 @@ bench_wait_port "$pool_uri"
 fio --name=fill --ioengine=nbd --uri="$pool_uri" --rw=write --bs=1M --iodepth=4 --size=1G >/dev/null
 
 echo "== gateway: etcd, 3 nodes (R = 2), a gateway" >&2
-start_etcd etcd
-"$bin" cluster init --etcd "$etcd_url" --replicas 2 >/dev/null
-for n in n1 n2 n3; do start_node "$n"; done
-gw_port=$(free_port)
-"$bin" --etcd "$etcd_url" --gateway-dir "$tmp/gw" serve --listen "127.0.0.1:$gw_port" >"$tmp/gw.log" 2>&1 &
-others+=($!)
-wait_for_log "$tmp/gw.log" "nbd://" gateway
-"$bin" --etcd "$etcd_url" --gateway-dir "$tmp/gw" vm create b >/dev/null
-"$bin" --etcd "$etcd_url" --gateway-dir "$tmp/gw" disk create b d --size 1G >/dev/null
-gw_uri=nbd://127.0.0.1:$gw_port/b/d
-bench_wait_port "$gw_uri"
-fio --name=fill --ioengine=nbd --uri="$gw_uri" --rw=write --bs=1M --iodepth=4 --size=1G >/dev/null
+vmstore_cluster n 3 1G
 
 echo "== ceph: 1 mon, 3 OSDs (BlueStore on files), pool size 2" >&2
-c=$tmp/ceph
-mkdir -p "$c"/{run,log,mon,osd}
-fsid=$(uuidgen)
-mon_port=$(free_port)
-cat >"$c/ceph.conf" <<EOF
-[global]
-fsid = $fsid
-mon host = 127.0.0.1:$mon_port
-mon initial members = a
-auth cluster required = none
-auth service required = none
-auth client required = none
-osd pool default size = 2
-osd pool default min size = 1
-osd crush chooseleaf type = 0
-osd objectstore = bluestore
-bluestore block create = true
-bluestore block size = 4294967296
-run dir = $c/run
-log file = $c/log/\$name.log
-admin socket = $c/run/\$name.asok
-mon data = $c/mon/\$cluster-\$id
-osd data = $c/osd/\$cluster-\$id
-mon allow pool delete = true
-mon warn on pool no redundancy = false
-mon data avail crit = 1
-EOF
-monmaptool --create --add a "127.0.0.1:$mon_port" --fsid "$fsid" "$c/monmap" >/dev/null
-ceph-authtool --create-keyring "$c/mon.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
-ceph-mon -c "$c/ceph.conf" --mkfs -i a --monmap "$c/monmap" --keyring "$c/mon.keyring"
-ceph-mon -c "$c/ceph.conf" -i a
-cephc() { timeout 60 ceph -c "$c/ceph.conf" "$@" 2>/dev/null; }
-for i in 0 1 2; do
-  u=$(uuidgen)
-  id=$(cephc osd new "$u")
-  mkdir -p "$c/osd/ceph-$id"
-  ceph-osd -c "$c/ceph.conf" -i "$id" --mkfs --osd-uuid "$u" >/dev/null 2>&1
-  # The first start can lose a race with its own registration; once more.
-  ceph-osd -c "$c/ceph.conf" -i "$id" 2>/dev/null || { sleep 1; ceph-osd -c "$c/ceph.conf" -i "$id" 2>/dev/null; }
-done
-for _ in $(seq 1 60); do
-  cephc osd stat | grep -q "3 up" && break
-  sleep 1
-done
-cephc osd stat | grep -q "3 up" || { echo "ceph: 3 OSDs did not come up: $(cephc osd stat)" >&2; exit 1; }
-cephc osd pool create rbd 32 32 >/dev/null
-cephc osd pool set rbd size 2 >/dev/null
-rbd -c "$c/ceph.conf" pool init rbd
-rbd -c "$c/ceph.conf" create rbd/b --size 1G
-CEPH_CONF=$c/ceph.conf fio --name=fill --ioengine=rbd --clientname=admin --pool=rbd --rbdname=b --rw=write --bs=1M \
-  --iodepth=4 --size=1G >/dev/null
+ceph_start "$tmp/ceph" 3 2
+ceph_image b 1G
 
 declare -A best_iops best_lat
 keep() {  # keep NAME "IOPS LAT": the better of the runs
@@ -144,7 +67,7 @@ for run in 1 2; do
   echo "== run $run: $secs s each" >&2
   keep pool "$(bench_fio "$pool_uri" "$secs" 1G)"
   keep gateway "$(bench_fio "$gw_uri" "$secs" 1G)"
-  keep ceph "$(rbd_fio rbd b "$secs")"
+  keep ceph "$(rbd_fio rbd b "$secs" --size=1G)"
 done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo ?), $(nproc) cores," \

@@ -141,3 +141,20 @@ bench_cleanup_tmpdir() {
   [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
   rm -rf "$tmp"
 }
+
+# bench_require SCRIPT TOOL...: build/vmstore is built (sets $bin) and every
+# TOOL is installed, or exits saying which is missing.
+bench_require() {
+  local script=$1 tool
+  shift
+  bin=$PWD/build/vmstore
+  [[ -x $bin ]] || { echo "build first: bash scripts/setup.sh ($bin is missing)" >&2; exit 1; }
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$script needs $tool (scripts/setup.sh installs it)" >&2; exit 1; }
+  done
+}
+
+# bench_check_rate RATE: a tc rate such as 200mbit, or exits.
+bench_check_rate() {
+  [[ $1 =~ ^[0-9]+(kbit|mbit|gbit)$ ]] || { echo "--rate: like 200mbit (tc's units kbit, mbit, gbit), not '$1'" >&2; exit 1; }
+}

@@ -17,6 +17,8 @@ fsync_row=$(awk '/with log fsync/ {printf "%s µs at %s; ", $2, $1}' "$out")
 nofsync=$(awk '/no fsync/ {printf "%s µs at %s", $2, $1}' "$out")
 # The section bench/paper.sh writes (always the last) is kept as it is.
 paper_section=$(awk '/^## The snapshot paper/ {p = 1} p' docs/BENCHMARKS.md 2>/dev/null || true)
+# So is the profile (measured with perf by hand, issue 26), up to the next section.
+profile_section=$(awk '/^### Where a request/ {p = 1} p && /^## / {exit} p' docs/BENCHMARKS.md 2>/dev/null || true)
 cat > docs/BENCHMARKS.md <<EOF
 # Benchmarks
 
@@ -117,6 +119,15 @@ every request crossing FUSE twice: chain-free too, but bounded by the daemon.
 | IOPS with 1,000 snapshots at least 95 % of IOPS with none (steady state) | $n1k / $n0 | $(awk -v a="$n1k" -v b="$n0" 'BEGIN {printf "%.3f: %s", a / b, (a / b >= 0.95) ? "yes" : "no"}') |
 | at least 80 % of raw nbdkit's IOPS | $n0 / $raw | $(awk -v a="$n0" -v b="$raw" 'BEGIN {printf "%.3f: %s", a / b, (a / b >= 0.8) ? "yes" : "no"}') |
 | mean latency within 25 % of raw | $l0 us / $lraw us | $(awk -v a="$l0" -v b="$lraw" 'BEGIN {printf "%.3f: %s", a / b, (a / b <= 1.25) ? "yes" : "no"}') |
+
+$profile_section
+
+## The cluster: against Ceph RBD (\`docs/CLUSTER_BENCHMARKS.md\`)
+
+The cluster benchmarks (the paper's load, a node lost under load, a 2 MiB read after each of
+many snapshots and through clones of clones, one request at a time against the record size),
+each measuring a VMStore cluster beside Ceph RBD in one run, have a file of their own,
+rewritten by \`bash bench/cluster_report.sh\`.
 
 ## Snapshot lookup (\`build/snapshot_search_bench\`)
 

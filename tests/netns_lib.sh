@@ -10,7 +10,8 @@
 #                               process and keep its pid, call `ip netns exec
 #                               $ns_prefix-NAME CMD &` directly: it execs CMD)
 #   ns_link_down NAME / ns_link_up NAME   cut NAME off the bridge and back
-#   ns_shape NAME RATE          tc tbf on NAME's link (e.g. 100mbit)
+#   ns_shape NAME RATE          tc tbf on NAME's link (e.g. 100mbit), into NAME
+#   ns_shape_both NAME RATE     the same both ways (what NAME sends too)
 # netns_cleanup (called by the EXIT trap) removes them all.
 declare -A ns_ip ns_veth
 ns_names=()
@@ -60,6 +61,10 @@ in_ns() {  # in_ns NAME CMD...
 ns_link_down() { ip link set "${ns_veth[$1]}" down; }
 ns_link_up() { ip link set "${ns_veth[$1]}" up; }
 ns_shape() { tc qdisc replace dev "${ns_veth[$1]}" root tbf rate "$2" burst 256kbit latency 50ms; }
+ns_shape_both() {
+  ns_shape "$1" "$2"
+  ip netns exec "$ns_prefix-$1" tc qdisc replace dev eth0 root tbf rate "$2" burst 256kbit latency 50ms
+}
 
 netns_cleanup() {
   local n
