@@ -44,7 +44,7 @@ node_counts=(1 2 4)
 gw_counts=(1 2 4)
 declare -A iops mbps
 # together G FIO_ARGS...: one fio job per gateway 1..G at once -> the summed
-# "IOPS MB/s" of the jobs
+# "IOPS MB/s ERRORS" of the jobs (ERRORS: the jobs' error codes added)
 together() {
   local g=$1 i
   shift
@@ -54,8 +54,8 @@ together() {
     for i in $(seq 1 "$g"); do printf '[g%d]\nuri=nbd://%s:10809/v%d/d\n' "$i" "${ns_ip[$prefix-gw$i]}" "$i"; done
   } >"$tmp/together.fio"
   fio --output-format=json "$tmp/together.fio" 2>/dev/null | sed -n '/^{/,$p' |
-    jq -r '[([.jobs[] | .read.iops + .write.iops] | add), ([.jobs[] | .read.bw_bytes + .write.bw_bytes] | add / 1e6)] |
-      "\(.[0] | floor) \(.[1] * 10 | floor / 10)"'
+    jq -r '[([.jobs[] | .read.iops + .write.iops] | add), ([.jobs[] | .read.bw_bytes + .write.bw_bytes] | add / 1e6),
+      ([.jobs[] | .error] | add)] | "\(.[0] | floor) \(.[1] * 10 | floor / 10) \(.[2])"'
 }
 
 for k in "${node_counts[@]}"; do
@@ -74,9 +74,11 @@ for k in "${node_counts[@]}"; do
   done
   for i in $(seq 1 "$k"); do ns_shape_both "${prefix}n$i" "$rate"; done
   for g in "${gw_counts[@]}"; do
-    read -r iops[$k,$g] _ < <(together "$g" rw=randrw rwmixread=67 bs=2k iodepth=16)
-    read -r _ mbps[$k,$g] < <(together "$g" rw=read bs=1m iodepth=4)
-    log "  $k node(s), $g gateway(s): paper load ${iops[$k,$g]} IOPS, 1 MiB reads ${mbps[$k,$g]} MB/s"
+    read -r iops[$k,$g] _ e1 < <(together "$g" rw=randrw rwmixread=67 bs=2k iodepth=16)
+    read -r _ mbps[$k,$g] e2 < <(together "$g" rw=read bs=1m iodepth=4)
+    [[ $e1 == 0 ]] || iops[$k,$g]+="!"
+    [[ $e2 == 0 ]] || mbps[$k,$g]+="!"
+    log "  $k node(s), $g gateway(s): paper load ${iops[$k,$g]} IOPS, 1 MiB reads ${mbps[$k,$g]} MB/s (fio errors $e1, $e2)"
   done
   ns_cluster_stop
 done
@@ -95,7 +97,8 @@ table() {
     for g in "${gw_counts[@]}"; do printf " %12s" "${mbps[$k,$g]}"; done
     printf "\n"
   done
-  echo "IOPS: the paper's load (2 KiB, 67 % reads, random, QD16 per gateway); MB/s: 1 MiB sequential reads, QD4 per gateway"
+  echo "IOPS: the paper's load (2 KiB, 67 % reads, random, QD16 per gateway); MB/s: 1 MiB sequential reads, QD4 per gateway;" \
+    "! after a figure: a client had an I/O error"
   awk -v a="${mbps[4,4]}" -v b="${mbps[1,4]}" -v c="${iops[4,4]}" -v d="${iops[1,4]}" \
     'BEGIN {printf "4 nodes / 1 node with 4 gateways: 1 MiB reads %.2f, paper load %.2f\n", b ? a / b : 0, d ? c / d : 0}'
 }
