@@ -108,9 +108,10 @@ void PoolImpl::Release(uint64_t addr, uint32_t units) {
 Status PoolImpl::Unref(const BlockPtr& p, int level) {
   if (!IsReal(p.addr)) return Status::OK();
   uint32_t units = level >= 0 ? 1 : cluster_units();
-  // A volume's root outside the pool was never counted (WalkRefs refused it):
-  // there is nothing to drop.
-  if (refs_.Get(p.addr) == 0 && !CheckAddr(p.addr, units).ok()) return Status::OK();
+  // A volume's root outside the pool was never counted (WalkRefs refused it,
+  // and nothing allocates there): there is nothing to drop. Arithmetic only,
+  // before any table lookup on this path every overwrite takes.
+  if (!CheckAddr(p.addr, units).ok()) return Status::OK();
   // A node's children must be read before its count reaches zero releases it.
   std::shared_ptr<const Node> node;
   const bool damaged = level >= 0 && damaged_nodes_.count(p.addr);  // its children were never counted
